@@ -1,0 +1,167 @@
+// Package agent is the worker side of a node: it keeps a session with the
+// managers (heartbeats now; task assignments come with services), follows
+// the manager list it is given, and moves to another manager by itself
+// when the one it talks to dies.
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/internal/errdefs"
+	"github.com/flotilla-org/flotilla/internal/nodeapi"
+)
+
+// Caller is the part of nodeapi.Client the session needs.
+type Caller interface {
+	Call(ctx context.Context, addr, path string, in, out any) error
+}
+
+// Hooks let the daemon react to what the managers say.
+type Hooks struct {
+	// Managers is called with the current manager list after each beat.
+	Managers func([]swarm.Peer)
+	// Role is called when the managers want this node in another role.
+	Role func(swarm.NodeRole)
+	// Removed is called once when the managers say the node was removed.
+	Removed func(error)
+}
+
+// Session heartbeats to one manager at a time.
+type Session struct {
+	NodeID   string
+	Addr     string // this node's advertise address
+	Describe func() swarm.NodeDescription
+	Client   Caller
+	Hooks    Hooks
+	Log      *slog.Logger
+
+	mu       sync.Mutex
+	managers []string
+	current  int
+	lastOK   time.Time
+	lastErr  error
+}
+
+// SetManagers replaces the addresses the session may talk to.
+func (s *Session) SetManagers(addrs []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := ""
+	if s.current < len(s.managers) {
+		cur = s.managers[s.current]
+	}
+	s.managers = append([]string(nil), addrs...)
+	s.current = 0
+	for i, a := range s.managers {
+		if a == cur {
+			s.current = i
+		}
+	}
+}
+
+// Status reports when the last beat succeeded and the last error.
+func (s *Session) Status() (lastOK time.Time, manager string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.current < len(s.managers) {
+		manager = s.managers[s.current]
+	}
+	return s.lastOK, manager, s.lastErr
+}
+
+func (s *Session) target() (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.managers) == 0 {
+		return "", false
+	}
+	return s.managers[s.current%len(s.managers)], true
+}
+
+// next moves to another manager after a failure.
+func (s *Session) next() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.managers) > 1 {
+		s.current = (s.current + 1) % len(s.managers)
+	}
+}
+
+// Run beats until ctx ends or the node is removed.
+func (s *Session) Run(ctx context.Context) {
+	period := time.Second
+	failures := 0
+	for {
+		wait := period
+		addr, ok := s.target()
+		if ok {
+			resp, err := s.beat(ctx, addr, period)
+			s.mu.Lock()
+			s.lastErr = err
+			if err == nil {
+				s.lastOK = time.Now()
+			}
+			s.mu.Unlock()
+			switch {
+			case err == nil:
+				failures = 0
+				if resp.Period > 0 {
+					period = resp.Period
+				}
+				wait = jitter(period)
+				if s.Hooks.Managers != nil && len(resp.Managers) > 0 {
+					s.Hooks.Managers(resp.Managers)
+				}
+				if s.Hooks.Role != nil && resp.Role != "" {
+					s.Hooks.Role(resp.Role)
+				}
+			case errdefs.Is(err, errdefs.KindForbidden):
+				s.Log.Error("the managers refused this node", "err", err)
+				if s.Hooks.Removed != nil {
+					s.Hooks.Removed(err)
+				}
+				return
+			default:
+				// Try the next manager at once; back off only once every
+				// manager has failed in a row.
+				failures++
+				s.Log.Debug("heartbeat failed", "manager", addr, "err", err)
+				s.next()
+				wait = 50 * time.Millisecond
+				if n := s.count(); failures >= n {
+					wait = min(period, time.Duration(failures/n)*200*time.Millisecond)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (s *Session) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return max(1, len(s.managers))
+}
+
+func (s *Session) beat(ctx context.Context, addr string, period time.Duration) (nodeapi.HeartbeatResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, max(2*period, 2*time.Second))
+	defer cancel()
+	var resp nodeapi.HeartbeatResponse
+	err := s.Client.Call(ctx, addr, nodeapi.PathHeartbeat, nodeapi.HeartbeatRequest{Addr: s.Addr, Description: s.Describe()}, &resp)
+	return resp, err
+}
+
+// jitter spreads beats of many nodes over time (90%-100% of the period).
+func jitter(d time.Duration) time.Duration {
+	return d - time.Duration(rand.Int64N(int64(d)/10+1))
+}

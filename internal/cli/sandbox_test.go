@@ -1,0 +1,252 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flotilla-org/flotilla/internal/cli"
+)
+
+// useFakeDaemons makes SandboxUp's daemons (this test binary) fake ones, and
+// returns the directory where they record their PIDs.
+func useFakeDaemons(t *testing.T) string {
+	t.Helper()
+	pidDir := t.TempDir()
+	t.Setenv(fakeDaemonEnv, "1")
+	t.Setenv(fakePIDDirEnv, pidDir)
+	return pidDir
+}
+
+func testBinary(t *testing.T) string {
+	t.Helper()
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// waitGone waits until pid no longer exists (its zombie reaped), or fails.
+func waitGone(t *testing.T, name string, pid int) {
+	t.Helper()
+	if pid <= 0 {
+		t.Fatalf("%s: bad pid %d", name, pid)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (pid %d) is still running", name, pid)
+		}
+		time.Sleep(delay) // polling interval, bounded by the deadline
+	}
+}
+
+func readJSONFile[T any](t *testing.T, path string) T {
+	t.Helper()
+	var v T
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return v
+}
+
+func TestSandboxUpDownCLI(t *testing.T) {
+	useFakeDaemons(t)
+	dir := filepath.Join(shortTempDir(t), "sb")
+
+	r := runArgs(t, "sandbox", "up", "--dir", dir, "--timeout", "30s")
+	if r.err != nil {
+		t.Fatalf("sandbox up: %v\nstdout:\n%s\nstderr:\n%s", r.err, r.stdout, r.stderr)
+	}
+	t.Cleanup(func() { _ = cli.SandboxDown(dir) })
+
+	sb, err := cli.LoadSandbox(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	ports := map[int]bool{}
+	for _, n := range sb.Nodes {
+		names = append(names, n.Name)
+		if n.PID <= 0 || syscall.Kill(n.PID, 0) != nil {
+			t.Errorf("%s: pid %d not running", n.Name, n.PID)
+		}
+		if ports[n.SwarmPort] || n.SwarmAddr != "127.0.0.1:"+strconv.Itoa(n.SwarmPort) {
+			t.Errorf("%s: cluster address %s (port %d) reused or malformed", n.Name, n.SwarmAddr, n.SwarmPort)
+		}
+		ports[n.SwarmPort] = true
+		if n.NodeID != "id-"+n.Name {
+			t.Errorf("%s: node ID %q not recorded", n.Name, n.NodeID)
+		}
+		args := readJSONFile[[]string](t, filepath.Join(n.DataDir, "args.json"))
+		want := []string{"--data-dir", filepath.Join(dir, n.Name), "-H", "unix://" + filepath.Join(dir, n.Name, "api.sock"), "--hostname", n.Name}
+		if !slices.Equal(args, want) {
+			t.Errorf("%s started with %q, want %q", n.Name, args, want)
+		}
+	}
+	if want := []string{"manager-1", "manager-2", "manager-3", "worker-1", "worker-2"}; !slices.Equal(names, want) {
+		t.Fatalf("nodes = %v, want %v", names, want)
+	}
+	host := "unix://" + filepath.Join(dir, "manager-1", "api.sock")
+	if sb.Host() != host {
+		t.Errorf("Host() = %q, want %q", sb.Host(), host)
+	}
+
+	// Joins went through the API with every manager joined so far.
+	m := sb.Managers()
+	for _, tc := range []struct {
+		name    string
+		remotes []string
+		token   string
+	}{
+		{"manager-2", []string{m[0].SwarmAddr}, "SWMTKN-1-m-"},
+		{"manager-3", []string{m[0].SwarmAddr, m[1].SwarmAddr}, "SWMTKN-1-m-"},
+		{"worker-1", []string{m[0].SwarmAddr, m[1].SwarmAddr, m[2].SwarmAddr}, "SWMTKN-1-w-"},
+		{"worker-2", []string{m[0].SwarmAddr, m[1].SwarmAddr, m[2].SwarmAddr}, "SWMTKN-1-w-"},
+	} {
+		n, _ := sb.Node(tc.name)
+		j := readJSONFile[fakeJoin](t, filepath.Join(n.DataDir, "join.json"))
+		if !slices.Equal(j.Request.RemoteAddrs, tc.remotes) {
+			t.Errorf("%s joined with RemoteAddrs %v, want %v", tc.name, j.Request.RemoteAddrs, tc.remotes)
+		}
+		if !strings.HasPrefix(j.Request.JoinToken, tc.token) {
+			t.Errorf("%s joined with token %q", tc.name, j.Request.JoinToken)
+		}
+		if j.Request.ListenAddr != n.SwarmAddr || j.Request.AdvertiseAddr != n.SwarmAddr {
+			t.Errorf("%s: listen %q advertise %q, want %q", tc.name, j.Request.ListenAddr, j.Request.AdvertiseAddr, n.SwarmAddr)
+		}
+	}
+
+	for _, want := range []string{
+		"Sandbox is up: 3 managers and 2 workers.",
+		"    export FLOTILLA_HOST=" + host + "\n    flotilla node ls\n",
+		"    export DOCKER_HOST=" + host + "\n",
+		"id-manager-1 *   manager-1",
+		"Stop it with: flotilla sandbox down --dir " + dir + "\n",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("sandbox up output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	// The CLI pointed at it sees the cluster.
+	ls := mustRun(t, host, "node", "ls", "--format", "{{.Hostname}} {{.ManagerStatus}}")
+	if want := "manager-1 Leader\nmanager-2 Reachable\nmanager-3 Reachable\nworker-1 \nworker-2 \n"; ls.stdout != want {
+		t.Errorf("node ls on the sandbox printed %q, want %q", ls.stdout, want)
+	}
+
+	st := mustRun(t, "", "sandbox", "status", "--dir", dir)
+	if strings.Count(st.stdout, "running") != 5 {
+		t.Errorf("sandbox status:\n%s", st.stdout)
+	}
+
+	// A second up on the same directory refuses.
+	again := runArgs(t, "sandbox", "up", "--dir", dir)
+	if again.err == nil || !strings.Contains(again.stderr, "a sandbox is already running in "+dir) {
+		t.Errorf("second sandbox up: err=%v stderr=%q", again.err, again.stderr)
+	}
+	if _, err := cli.SandboxUp(t.Context(), cli.SandboxOptions{Dir: dir, Managers: 1, Binary: testBinary(t)}); !errors.Is(err, cli.ErrSandboxRunning) {
+		t.Errorf("SandboxUp on a running sandbox: %v", err)
+	}
+
+	down := mustRun(t, "", "sandbox", "down", "--dir", dir)
+	if !strings.HasPrefix(down.stdout, "Stopping manager-1 (pid ") || !strings.HasSuffix(down.stdout, "\nSandbox in "+dir+" stopped and removed.\n") {
+		t.Errorf("sandbox down printed %q", down.stdout)
+	}
+	for _, n := range sb.Nodes {
+		waitGone(t, n.Name, n.PID)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s still exists after down: %v", dir, err)
+	}
+
+	down = mustRun(t, "", "sandbox", "down", "--dir", dir)
+	if down.stdout != "No sandbox in "+dir+"; nothing to do.\n" {
+		t.Errorf("second sandbox down printed %q", down.stdout)
+	}
+}
+
+func TestSandboxUpLibrary(t *testing.T) {
+	useFakeDaemons(t)
+	dir := filepath.Join(shortTempDir(t), "lib")
+	sb, err := cli.SandboxUp(t.Context(), cli.SandboxOptions{
+		Dir: dir, Managers: 1, Workers: 1, Binary: testBinary(t),
+		DaemonArgs: []string{"--fake-flag=hello"}, Timeout: 30 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cli.SandboxDown(dir) })
+	if len(sb.Managers()) != 1 || len(sb.Workers()) != 1 {
+		t.Fatalf("sandbox = %+v", sb)
+	}
+	w, _ := sb.Node("worker-1")
+	args := readJSONFile[[]string](t, filepath.Join(w.DataDir, "args.json"))
+	if args[len(args)-1] != "--fake-flag=hello" {
+		t.Errorf("DaemonArgs not passed: %q", args)
+	}
+	if err := cli.SandboxDown(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range sb.Nodes {
+		waitGone(t, n.Name, n.PID)
+	}
+	if err := cli.SandboxDown(dir); err != nil {
+		t.Errorf("second SandboxDown: %v", err)
+	}
+}
+
+func TestSandboxUpFailureStopsEverything(t *testing.T) {
+	pidDir := useFakeDaemons(t)
+	dir := filepath.Join(shortTempDir(t), "fail")
+	_, err := cli.SandboxUp(t.Context(), cli.SandboxOptions{
+		Dir: dir, Managers: 2, Workers: 2, Binary: testBinary(t),
+		DaemonArgs: []string{"--fake-fail-on=worker-1"}, Timeout: 30 * time.Second,
+	})
+	if err == nil {
+		_ = cli.SandboxDown(dir)
+		t.Fatal("SandboxUp succeeded with a daemon that exits at once")
+	}
+	for _, want := range []string{"worker-1 exited before its API came up", "fake daemon: failing on purpose"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	// The nodes before worker-1 answered their pings, so they certainly ran
+	// far enough to record their PID; worker-2 may have been stopped
+	// before it got that far.
+	for _, name := range []string{"manager-1", "manager-2", "worker-1", "worker-2"} {
+		b, err := os.ReadFile(filepath.Join(pidDir, name+".pid"))
+		if err != nil {
+			if name != "worker-2" {
+				t.Errorf("%s never started: %v", name, err)
+			}
+			continue
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err != nil || pid <= 0 {
+			t.Errorf("%s: bad pid file %q", name, b)
+			continue
+		}
+		waitGone(t, name, pid)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s left behind after a failed up: %v", dir, err)
+	}
+}

@@ -1,0 +1,137 @@
+// Package clusterport serves every node-to-node protocol on one TCP port
+// (2377 by default), split by TLS ALPN: Raft traffic and the node RPC API.
+// One port means one firewall rule and one address per manager, as in swarm.
+package clusterport
+
+import (
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// ALPN protocol names.
+const (
+	ProtoRaft = "flotilla-raft/1"
+	ProtoRPC  = "flotilla-rpc/1"
+)
+
+// handshakeTimeout bounds a peer that connects and says nothing.
+const handshakeTimeout = 10 * time.Second
+
+// Mux accepts TLS connections and hands each to the listener of its protocol.
+type Mux struct {
+	ln   net.Listener
+	tls  *tls.Config
+	subs map[string]*subListener
+	log  *slog.Logger
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+// Listen opens addr and starts accepting. cfg must be a server config whose
+// NextProtos include the protocols asked for with Sub.
+func Listen(addr string, cfg *tls.Config, log *slog.Logger) (*Mux, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return Serve(ln, cfg, log), nil
+}
+
+// Serve starts accepting on an already open listener.
+func Serve(ln net.Listener, cfg *tls.Config, log *slog.Logger) *Mux {
+	c := cfg.Clone()
+	c.NextProtos = []string{ProtoRaft, ProtoRPC}
+	m := &Mux{ln: ln, tls: c, subs: map[string]*subListener{}, log: log, done: make(chan struct{})}
+	for _, p := range c.NextProtos {
+		m.subs[p] = &subListener{addr: ln.Addr(), conns: make(chan net.Conn), done: m.done}
+	}
+	go m.accept()
+	return m
+}
+
+// Sub returns the listener for one protocol.
+func (m *Mux) Sub(proto string) net.Listener { return m.subs[proto] }
+
+// Addr is the bound address.
+func (m *Mux) Addr() net.Addr { return m.ln.Addr() }
+
+// Close stops accepting; sub-listeners return errors from then on.
+func (m *Mux) Close() error {
+	var err error
+	m.closeOnce.Do(func() {
+		close(m.done)
+		err = m.ln.Close()
+	})
+	return err
+}
+
+func (m *Mux) accept() {
+	for {
+		c, err := m.ln.Accept()
+		if err != nil {
+			select {
+			case <-m.done:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			m.log.Warn("cluster port accept failed", "err", err)
+			time.Sleep(50 * time.Millisecond) // back off on EMFILE and the like
+			continue
+		}
+		go m.handshake(c)
+	}
+}
+
+func (m *Mux) handshake(c net.Conn) {
+	tc := tls.Server(c, m.tls)
+	_ = tc.SetDeadline(time.Now().Add(handshakeTimeout))
+	if err := tc.Handshake(); err != nil {
+		m.log.Debug("cluster port handshake failed", "remote", c.RemoteAddr(), "err", err)
+		c.Close()
+		return
+	}
+	_ = tc.SetDeadline(time.Time{})
+	sub, ok := m.subs[tc.ConnectionState().NegotiatedProtocol]
+	if !ok {
+		m.log.Debug("cluster port: peer offered no known protocol", "remote", c.RemoteAddr())
+		tc.Close()
+		return
+	}
+	var conn net.Conn = tc
+	if tc.ConnectionState().NegotiatedProtocol == ProtoRPC {
+		conn = &rpcConn{Conn: tc, state: tc.ConnectionState()}
+	}
+	select {
+	case sub.conns <- conn:
+	case <-m.done:
+		tc.Close()
+	}
+}
+
+type subListener struct {
+	addr  net.Addr
+	conns chan net.Conn
+	done  chan struct{}
+}
+
+func (s *subListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-s.conns:
+		return c, nil
+	case <-s.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close is a no-op: the Mux owns the socket.
+func (s *subListener) Close() error   { return nil }
+func (s *subListener) Addr() net.Addr { return s.addr }

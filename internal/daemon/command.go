@@ -1,0 +1,63 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// NewCommand is `flotilla daemon`.
+func NewCommand() *cobra.Command {
+	var (
+		cfg      Config
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run a flotilla node",
+		Long: `Run a flotilla node. It starts outside any swarm, like dockerd; 'swarm init'
+or 'swarm join' against its API makes it a member, and it remembers its swarm
+across restarts.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
+			}
+			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			if len(cfg.Hosts) == 0 {
+				cfg.Hosts = []string{"unix:///var/run/flotilla.sock"}
+			}
+			for i, h := range cfg.Hosts {
+				if strings.HasPrefix(h, "/") {
+					cfg.Hosts[i] = "unix://" + h
+				}
+			}
+			d, err := New(cfg)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			if err := d.Start(ctx); err != nil {
+				return err
+			}
+			<-ctx.Done()
+			cfg.Log.Info("shutting down")
+			d.Stop()
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/flotilla", "where the node keeps its state")
+	f.StringArrayVarP(&cfg.Hosts, "host", "H", nil, "API address to listen on: unix:///path or tcp://127.0.0.1:PORT (repeatable; default unix:///var/run/flotilla.sock)")
+	f.StringVar(&cfg.Hostname, "hostname", "", "hostname this node reports (default: the machine's)")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}

@@ -1,0 +1,168 @@
+// Package daemon wires one flotilla node: its data dir, the Engine API
+// listeners, and — once it is in a swarm — the cluster port, the manager
+// role (Raft and state) and the agent session.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flotilla-org/flotilla/internal/engineapi"
+	"github.com/flotilla-org/flotilla/manager/raftnode"
+)
+
+// Config is how the daemon was started.
+type Config struct {
+	DataDir  string
+	Hosts    []string // unix:///path or tcp://127.0.0.1:port
+	Hostname string
+	Timing   raftnode.Timing // zero: defaults
+	Log      *slog.Logger
+}
+
+// Daemon is one running node.
+type Daemon struct {
+	cfg   Config
+	paths paths
+	log   *slog.Logger
+
+	// opMu serialises swarm init, join and leave.
+	opMu sync.Mutex
+	// mu guards node: swarm init/join/leave replace it.
+	mu   sync.Mutex
+	node *clusterNode
+	// lastErr is shown in info's Swarm.Error (e.g. removed from the swarm).
+	lastErr string
+
+	servers    []*http.Server
+	apiHandler http.Handler
+}
+
+// New prepares a daemon; Start makes it serve.
+func New(cfg Config) (*Daemon, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Hostname = h
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+	}
+	return &Daemon{cfg: cfg, paths: paths{root: cfg.DataDir}, log: cfg.Log}, nil
+}
+
+// Start rejoins the swarm this node belongs to (if any) and serves the API.
+func (d *Daemon) Start(ctx context.Context) error {
+	d.apiHandler = engineapi.NewHandler(&backend{d: d})
+	st, err := d.paths.loadState()
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		certs, err := d.paths.loadCerts()
+		if err != nil {
+			return fmt.Errorf("swarm certificates in %s: %w", d.paths.swarmDir(), err)
+		}
+		n, err := startClusterNode(d, st, certs, false)
+		if err != nil {
+			return fmt.Errorf("rejoin swarm: %w", err)
+		}
+		d.node = n
+		d.log.Info("rejoined swarm", "node", st.NodeID, "role", st.Role)
+	}
+	handler := d.apiHandler
+	for _, h := range d.cfg.Hosts {
+		ln, err := listen(h)
+		if err != nil {
+			d.Stop()
+			return err
+		}
+		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		d.servers = append(d.servers, srv)
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				d.log.Error("API listener stopped", "host", h, "err", err)
+			}
+		}()
+		d.log.Info("API listening", "host", h)
+	}
+	return nil
+}
+
+// Stop stops serving and leaves the cluster node running state on disk.
+func (d *Daemon) Stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range d.servers {
+		_ = s.Shutdown(ctx)
+	}
+	d.mu.Lock()
+	n := d.node
+	d.node = nil
+	d.mu.Unlock()
+	if n != nil {
+		n.stop()
+	}
+}
+
+func listen(host string) (net.Listener, error) {
+	switch {
+	case strings.HasPrefix(host, "unix://"):
+		path := strings.TrimPrefix(host, "unix://")
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+		// A socket left by a killed daemon would block the bind.
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%s is in use by another daemon; stop it or choose another -H", path)
+		}
+		_ = os.Remove(path)
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", host, err)
+		}
+		_ = os.Chmod(path, 0o660)
+		return ln, nil
+	case strings.HasPrefix(host, "tcp://"):
+		addr := strings.TrimPrefix(host, "tcp://")
+		h, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("-H %s: %w", host, err)
+		}
+		ip := net.ParseIP(h)
+		if h != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return nil, fmt.Errorf("-H %s: the API has no TLS yet, so it only listens on loopback addresses (127.0.0.1, ::1); use a unix socket or a loopback address", host)
+		}
+		return net.Listen("tcp", addr)
+	}
+	return nil, fmt.Errorf("-H %s: unsupported address; use unix:///path or tcp://127.0.0.1:PORT", host)
+}
+
+func (d *Daemon) setNode(n *clusterNode, errMsg string) {
+	d.mu.Lock()
+	d.node = n
+	d.lastErr = errMsg
+	d.mu.Unlock()
+}
+
+// current returns the running cluster node, or nil outside a swarm.
+func (d *Daemon) current() *clusterNode {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.node
+}

@@ -1,0 +1,54 @@
+package daemon
+
+import (
+	"bufio"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/internal/engineapi"
+)
+
+// describe reports this node's hostname, platform and capacity.
+func describe(hostname string) swarm.NodeDescription {
+	return swarm.NodeDescription{
+		Hostname: hostname,
+		Platform: swarm.Platform{Architecture: archName(), OS: runtime.GOOS},
+		Resources: swarm.Resources{
+			NanoCPUs:    int64(runtime.NumCPU()) * 1e9,
+			MemoryBytes: memTotal(),
+		},
+		Engine: swarm.EngineDescription{EngineVersion: engineapi.Version},
+	}
+}
+
+// archName uses the kernel's names, as Docker does (x86_64, aarch64).
+func archName() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	}
+	return runtime.GOARCH
+}
+
+func memTotal() int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemTotal:" {
+			kb, _ := strconv.ParseInt(fields[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}

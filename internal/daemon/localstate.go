@@ -1,0 +1,107 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/moby/moby/api/types/swarm"
+)
+
+// localState is what a node remembers of its cluster across restarts, in
+// DATA_DIR/swarm. Its absence means the node is in no swarm.
+type localState struct {
+	NodeID        string
+	ClusterID     string
+	Role          swarm.NodeRole
+	ListenAddr    string
+	AdvertiseAddr string
+	Managers      []swarm.Peer
+}
+
+type paths struct{ root string }
+
+func (p paths) swarmDir() string  { return filepath.Join(p.root, "swarm") }
+func (p paths) stateFile() string { return filepath.Join(p.swarmDir(), "state.json") }
+func (p paths) certFile() string  { return filepath.Join(p.swarmDir(), "certs", "node.crt") }
+func (p paths) keyFile() string   { return filepath.Join(p.swarmDir(), "certs", "node.key") }
+func (p paths) caFile() string    { return filepath.Join(p.swarmDir(), "certs", "ca.crt") }
+func (p paths) raftDir() string   { return filepath.Join(p.swarmDir(), "raft") }
+
+// loadState returns nil, nil when the node is in no swarm.
+func (p paths) loadState() (*localState, error) {
+	b, err := os.ReadFile(p.stateFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s localState
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s is damaged (%v); remove %s to leave the swarm and join again", p.stateFile(), err, p.swarmDir())
+	}
+	return &s, nil
+}
+
+func (p paths) saveState(s *localState) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(p.stateFile(), b, 0o600)
+}
+
+type certFiles struct{ cert, key, ca []byte }
+
+func (p paths) loadCerts() (certFiles, error) {
+	var c certFiles
+	var err error
+	if c.cert, err = os.ReadFile(p.certFile()); err != nil {
+		return c, err
+	}
+	if c.key, err = os.ReadFile(p.keyFile()); err != nil {
+		return c, err
+	}
+	c.ca, err = os.ReadFile(p.caFile())
+	return c, err
+}
+
+func (p paths) saveCerts(c certFiles) error {
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{{p.caFile(), c.ca}, {p.keyFile(), c.key}, {p.certFile(), c.cert}} {
+		if err := writeFileAtomic(f.path, f.data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeFileAtomic writes through a temporary file and a rename, so a crash
+// leaves either the old or the new content, never half of one.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,307 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/agent"
+	"github.com/flotilla-org/flotilla/internal/clusterport"
+	"github.com/flotilla-org/flotilla/internal/nodeapi"
+	"github.com/flotilla-org/flotilla/manager"
+	"github.com/flotilla-org/flotilla/security/ca"
+)
+
+// clusterNode is a node in a swarm: its cluster port, its certificate,
+// its agent session and, on managers, the manager.
+type clusterNode struct {
+	d   *Daemon
+	log *slog.Logger
+	tls *tlsState
+	mux *clusterport.Mux
+	rpc *http.Server
+	cli *nodeapi.Client
+
+	mu      sync.Mutex
+	st      localState
+	mgr     *manager.Manager
+	err     string // shown in info, e.g. "removed from the swarm"
+	session *agent.Session
+
+	roleMu   sync.Mutex // one role change at a time
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stopped  chan struct{}
+	stopOnce sync.Once
+}
+
+// startClusterNode opens the cluster port and starts the roles. With
+// bootstrap, the manager forms a new one-member Raft cluster.
+func startClusterNode(d *Daemon, st *localState, certs certFiles, bootstrap bool) (*clusterNode, error) {
+	ts, err := newTLSState(certs)
+	if err != nil {
+		return nil, err
+	}
+	mux, err := clusterport.Listen(st.ListenAddr, ts.serverConfig(), d.log)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s for the cluster port: %w", st.ListenAddr, err)
+	}
+	n := &clusterNode{d: d, log: d.log, tls: ts, mux: mux, st: *st, stopped: make(chan struct{})}
+	n.cli = nodeapi.NewClient(func() *tls.Config { return ts.clientConfig(clusterport.ProtoRPC) }, ts.generation)
+	n.rpc = &http.Server{Handler: n.rpcHandler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: clusterport.ConnContext}
+	go func() { _ = n.rpc.Serve(mux.Sub(clusterport.ProtoRPC)) }()
+
+	if st.Role == swarm.NodeRoleManager {
+		if err := n.startManager(bootstrap); err != nil {
+			n.stop()
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.startSession(ctx)
+	return n, nil
+}
+
+func (n *clusterNode) startManager(bootstrap bool) error {
+	m, err := manager.Start(manager.Config{
+		NodeID:     n.st.NodeID,
+		Advertise:  n.st.AdvertiseAddr,
+		Dir:        n.d.paths.raftDir(),
+		Listener:   n.mux.Sub(clusterport.ProtoRaft),
+		DialTLS:    func() *tls.Config { return n.tls.clientConfig(clusterport.ProtoRaft) },
+		AcceptPeer: n.acceptRaftPeer,
+		Bootstrap:  bootstrap,
+		Timing:     n.d.cfg.Timing,
+		Log:        n.log,
+	})
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.mgr = m
+	n.mu.Unlock()
+	return nil
+}
+
+// acceptRaftPeer lets only managers of this cluster that were not removed
+// speak Raft to us.
+func (n *clusterNode) acceptRaftPeer(c net.Conn) bool {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return false
+	}
+	certs := tc.ConnectionState().PeerCertificates
+	id, err := n.tls.rootCA().VerifyPeer(certs)
+	if err != nil || id.Role != ca.RoleManager {
+		n.log.Warn("refused raft connection", "remote", c.RemoteAddr(), "err", err, "role", id.Role)
+		return false
+	}
+	if m := n.manager(); m != nil && m.IsRemoved(id.NodeID) {
+		return false
+	}
+	return true
+}
+
+func (n *clusterNode) manager() *manager.Manager {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.mgr
+}
+
+func (n *clusterNode) state() localState {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	st := n.st
+	st.Managers = slices.Clone(n.st.Managers)
+	return st
+}
+
+func (n *clusterNode) startSession(ctx context.Context) {
+	s := &agent.Session{
+		NodeID:   n.st.NodeID,
+		Addr:     n.st.AdvertiseAddr,
+		Describe: func() swarm.NodeDescription { return describe(n.d.cfg.Hostname) },
+		Client:   n.cli,
+		Log:      n.log,
+		Hooks: agent.Hooks{
+			Managers: n.setManagers,
+			Role:     func(r swarm.NodeRole) { n.wantRole(ctx, r) },
+			Removed:  n.removed,
+		},
+	}
+	s.SetManagers(n.managerAddrs())
+	n.session = s
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		s.Run(ctx)
+	}()
+}
+
+// managerAddrs lists where to send heartbeats: this node first if it is a
+// manager, then the others.
+func (n *clusterNode) managerAddrs() []string {
+	st := n.state()
+	var out []string
+	if st.Role == swarm.NodeRoleManager {
+		out = append(out, st.AdvertiseAddr)
+	}
+	for _, p := range st.Managers {
+		if !slices.Contains(out, p.Addr) {
+			out = append(out, p.Addr)
+		}
+	}
+	return out
+}
+
+// setManagers records the manager list the managers sent, so a restart
+// can reach any of them.
+func (n *clusterNode) setManagers(peers []swarm.Peer) {
+	n.mu.Lock()
+	changed := !slices.Equal(peers, n.st.Managers)
+	if changed {
+		n.st.Managers = slices.Clone(peers)
+	}
+	st := n.st
+	n.mu.Unlock()
+	if changed {
+		if err := n.d.paths.saveState(&st); err != nil {
+			n.log.Warn("save manager list", "err", err)
+		}
+		n.session.SetManagers(n.managerAddrs())
+	}
+}
+
+func (n *clusterNode) removed(err error) {
+	n.mu.Lock()
+	n.err = err.Error()
+	n.mu.Unlock()
+}
+
+// wantRole moves the node to the role the managers ask for: new
+// certificate first, then start or stop the manager.
+func (n *clusterNode) wantRole(ctx context.Context, role swarm.NodeRole) {
+	cur := n.state().Role
+	if role == cur && (role == swarm.NodeRoleManager) == (n.manager() != nil) {
+		return
+	}
+	if !n.roleMu.TryLock() {
+		return // a change is under way; the next heartbeat re-checks
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		defer n.roleMu.Unlock()
+		if err := n.changeRole(ctx, role); err != nil && ctx.Err() == nil {
+			n.log.Warn("role change failed; will retry", "to", role, "err", err)
+		}
+	}()
+}
+
+func (n *clusterNode) changeRole(ctx context.Context, role swarm.NodeRole) error {
+	st := n.state()
+	if st.Role != role {
+		keyPEM, csrPEM, err := ca.NewKeyAndCSR(st.NodeID)
+		if err != nil {
+			return err
+		}
+		var resp nodeapi.RenewResponse
+		if err := n.callManagers(ctx, nodeapi.PathRenew, nodeapi.RenewRequest{CSR: csrPEM}, &resp); err != nil {
+			return err
+		}
+		if resp.Role != role {
+			return fmt.Errorf("managers issued a %s certificate, not %s", resp.Role, role)
+		}
+		certs := certFiles{cert: resp.CertPEM, key: keyPEM, ca: n.tls.certs().ca}
+		if err := n.d.paths.saveCerts(certs); err != nil {
+			return err
+		}
+		if err := n.tls.set(certs); err != nil {
+			return err
+		}
+		n.mu.Lock()
+		n.st.Role = role
+		st = n.st
+		n.mu.Unlock()
+		if err := n.d.paths.saveState(&st); err != nil {
+			return err
+		}
+		n.log.Info("node role changed", "role", role)
+	}
+	switch {
+	case role == swarm.NodeRoleManager && n.manager() == nil:
+		_ = os.RemoveAll(n.d.paths.raftDir()) // a stale log from an old term as manager must not come back
+		if err := n.startManager(false); err != nil {
+			return err
+		}
+		if err := n.callManagers(ctx, nodeapi.PathRaftJoin, nodeapi.RaftJoinRequest{Addr: st.AdvertiseAddr}, nil); err != nil {
+			return err
+		}
+	case role == swarm.NodeRoleWorker && n.manager() != nil:
+		n.mu.Lock()
+		m := n.mgr
+		n.mgr = nil
+		n.mu.Unlock()
+		if err := m.Stop(); err != nil {
+			n.log.Warn("stop manager", "err", err)
+		}
+		_ = os.RemoveAll(n.d.paths.raftDir())
+	}
+	n.session.SetManagers(n.managerAddrs())
+	return nil
+}
+
+// callManagers sends one RPC to the first manager that answers, skipping
+// this node (which may be the one changing role).
+func (n *clusterNode) callManagers(ctx context.Context, path string, in, out any) error {
+	self := n.state().AdvertiseAddr
+	var lastErr error
+	for _, addr := range n.managerAddrs() {
+		if addr == self && path != nodeapi.PathRaftLeave {
+			if m := n.manager(); m == nil || !m.IsLeader() {
+				continue
+			}
+		}
+		err := n.cli.Call(ctx, addr, path, in, out)
+		if err == nil {
+			return nil
+		}
+		lastErr = err
+	}
+	if lastErr == nil {
+		lastErr = fmt.Errorf("no manager is known to this node")
+	}
+	return lastErr
+}
+
+// stop ends the session and the manager and closes the cluster port; the
+// state on disk stays, so a restart rejoins.
+func (n *clusterNode) stop() {
+	n.stopOnce.Do(func() {
+		if n.cancel != nil {
+			n.cancel()
+		}
+		n.wg.Wait()
+		if m := n.manager(); m != nil {
+			if err := m.Stop(); err != nil {
+				n.log.Warn("stop manager", "err", err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = n.rpc.Shutdown(ctx)
+		n.mux.Close()
+		n.cli.Close()
+		close(n.stopped)
+	})
+}

@@ -1,0 +1,179 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+
+	"github.com/flotilla-org/flotilla/internal/clusterport"
+	"github.com/flotilla-org/flotilla/internal/errdefs"
+	"github.com/flotilla-org/flotilla/internal/nodeapi"
+	"github.com/flotilla-org/flotilla/manager"
+	"github.com/flotilla-org/flotilla/security/ca"
+)
+
+// rpcHandler serves the node-to-node API on the cluster port. Every call
+// but the CA download and join needs a certificate of this cluster; Engine
+// API forwarding needs a manager's.
+func (n *clusterNode) rpcHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+nodeapi.PathCA, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		_, _ = w.Write(n.tls.certs().ca)
+	})
+	mux.HandleFunc("POST "+nodeapi.PathJoin, n.leaderRPC(false, func(ctx context.Context, m *manager.Manager, _ string, body []byte) (any, error) {
+		var req nodeapi.JoinRequest
+		if err := decodeRPC(body, &req); err != nil {
+			return nil, err
+		}
+		return m.Join(ctx, req)
+	}))
+	mux.HandleFunc("POST "+nodeapi.PathHeartbeat, n.leaderRPC(true, func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
+		var req nodeapi.HeartbeatRequest
+		if err := decodeRPC(body, &req); err != nil {
+			return nil, err
+		}
+		return m.Heartbeat(ctx, peer, req)
+	}))
+	mux.HandleFunc("POST "+nodeapi.PathRenew, n.leaderRPC(true, func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
+		var req nodeapi.RenewRequest
+		if err := decodeRPC(body, &req); err != nil {
+			return nil, err
+		}
+		return m.Renew(ctx, peer, req)
+	}))
+	mux.HandleFunc("POST "+nodeapi.PathRaftJoin, n.leaderRPC(true, func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
+		var req nodeapi.RaftJoinRequest
+		if err := decodeRPC(body, &req); err != nil {
+			return nil, err
+		}
+		return struct{}{}, m.RaftJoin(ctx, peer, req)
+	}))
+	mux.HandleFunc("POST "+nodeapi.PathRaftLeave, n.leaderRPC(true, func(ctx context.Context, m *manager.Manager, peer string, _ []byte) (any, error) {
+		return struct{}{}, m.RaftLeave(ctx, peer)
+	}))
+	mux.Handle(nodeapi.PathAPI+"/", http.HandlerFunc(n.forwardedAPI))
+	return mux
+}
+
+func decodeRPC(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return errdefs.Invalid("malformed request body: %v", err)
+	}
+	return nil
+}
+
+// peerOf returns the verified identity of the caller ("" when it sent no
+// certificate). A manager forwarding for a node names it in HeaderPeer.
+func (n *clusterNode) peerOf(r *http.Request) (ca.Identity, error) {
+	ts := clusterport.TLSState(r.Context())
+	if ts == nil || len(ts.PeerCertificates) == 0 {
+		return ca.Identity{}, nil
+	}
+	id, err := n.tls.rootCA().VerifyPeer(ts.PeerCertificates)
+	if err != nil {
+		return ca.Identity{}, errdefs.Unauthorized("certificate refused: %v", err)
+	}
+	if m := n.manager(); m != nil && m.IsRemoved(id.NodeID) {
+		return ca.Identity{}, manager.ErrRemoved
+	}
+	if fwd := r.Header.Get(nodeapi.HeaderPeer); fwd != "" && id.Role == ca.RoleManager {
+		return ca.Identity{NodeID: fwd, Role: "forwarded", ClusterID: id.ClusterID}, nil
+	}
+	return id, nil
+}
+
+type rpcFunc func(ctx context.Context, m *manager.Manager, peerID string, body []byte) (any, error)
+
+// leaderRPC runs f on the leader: a follower forwards the call, naming the
+// caller, and a worker refuses it.
+func (n *clusterNode) leaderRPC(needCert bool, f rpcFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := n.peerOf(r)
+		if err != nil {
+			nodeapi.WriteError(w, err)
+			return
+		}
+		if needCert && id.NodeID == "" {
+			nodeapi.WriteError(w, errdefs.Unauthorized("this call needs a node certificate of this swarm"))
+			return
+		}
+		m := n.manager()
+		if m == nil {
+			nodeapi.WriteError(w, errdefs.ErrNotManager)
+			return
+		}
+		if !m.IsLeader() {
+			n.proxyToLeader(w, r, m, id.NodeID, "")
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+		if err != nil {
+			nodeapi.WriteError(w, errdefs.Invalid("read request: %v", err))
+			return
+		}
+		out, err := f(r.Context(), m, id.NodeID, body)
+		if err != nil {
+			nodeapi.WriteError(w, err)
+			return
+		}
+		nodeapi.WriteJSON(w, out)
+	}
+}
+
+// proxyToLeader forwards r to the leader's cluster port once. prefix is
+// prepended to the path (the Engine API lives under /api there).
+func (n *clusterNode) proxyToLeader(w http.ResponseWriter, r *http.Request, m *manager.Manager, peerID, prefix string) {
+	if r.Header.Get(nodeapi.HeaderForwarded) != "" {
+		nodeapi.WriteError(w, errdefs.Unavailable("leadership changed while the request was being forwarded; retry"))
+		return
+	}
+	leaderID, addr := m.Leader()
+	if leaderID == "" || addr == "" {
+		nodeapi.WriteError(w, errNoLeader)
+		return
+	}
+	target := &url.URL{Scheme: "https", Host: addr}
+	p := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.URL.Path = prefix + r.URL.Path
+			pr.Out.URL.RawPath = ""
+			pr.Out.Header.Set(nodeapi.HeaderForwarded, "1")
+			if peerID != "" {
+				pr.Out.Header.Set(nodeapi.HeaderPeer, peerID)
+			}
+		},
+		Transport:     roundTripper(n.cli.Do),
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			nodeapi.WriteError(w, errdefs.Unavailable("cannot reach the leader at %s: %v", addr, err))
+		},
+	}
+	p.ServeHTTP(w, r)
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// forwardedAPI serves Engine API requests another manager forwarded.
+func (n *clusterNode) forwardedAPI(w http.ResponseWriter, r *http.Request) {
+	id, err := n.peerOf(r)
+	if err != nil {
+		nodeapi.WriteError(w, err)
+		return
+	}
+	if id.Role != ca.RoleManager {
+		nodeapi.WriteError(w, errdefs.Forbidden("only managers may forward API requests"))
+		return
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = strings.TrimPrefix(r.URL.Path, nodeapi.PathAPI)
+	r2.URL.RawPath = ""
+	n.d.apiHandler.ServeHTTP(w, r2)
+}

@@ -1,0 +1,59 @@
+package engineapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/moby/moby/api/types/swarm"
+)
+
+// Backend is what the Engine API needs from the daemon. This package owns
+// the interface; internal/daemon implements it.
+//
+// Methods that read or change cluster state return errdefs.ErrNotInSwarm on
+// a node outside a swarm and errdefs.ErrNotManager on a worker. Every error
+// should be classified with internal/errdefs so it maps to the right HTTP
+// status; unclassified errors become 500.
+type Backend interface {
+	// SwarmInfo is the Swarm section of /info for the local node (NodeID,
+	// NodeAddr, LocalNodeState, ControlAvailable, Error, RemoteManagers,
+	// Nodes, Managers, Cluster). Valid in any state.
+	SwarmInfo(ctx context.Context) swarm.Info
+	// NodeName is the hostname this node reports.
+	NodeName() string
+
+	// SwarmInit creates a new swarm with this node as its first manager and
+	// returns the new node ID.
+	SwarmInit(ctx context.Context, req swarm.InitRequest) (nodeID string, err error)
+	// SwarmJoin joins an existing swarm.
+	SwarmJoin(ctx context.Context, req swarm.JoinRequest) error
+	// SwarmLeave leaves the swarm; force allows a manager to leave.
+	SwarmLeave(ctx context.Context, force bool) error
+
+	// SwarmInspect returns the cluster object with its join tokens.
+	SwarmInspect(ctx context.Context) (swarm.Swarm, error)
+	// SwarmUpdate replaces the cluster spec if version is current.
+	SwarmUpdate(ctx context.Context, version uint64, spec swarm.Spec, flags SwarmUpdateFlags) error
+
+	// Nodes returns every node of the cluster. Filtering and resolution of
+	// names and ID prefixes are done by this package.
+	Nodes(ctx context.Context) ([]swarm.Node, error)
+	// NodeUpdate replaces the spec of the node with the full ID id if
+	// version is current.
+	NodeUpdate(ctx context.Context, id string, version uint64, spec swarm.NodeSpec) error
+	// NodeRemove removes the node with the full ID id from the swarm.
+	NodeRemove(ctx context.Context, id string, force bool) error
+
+	// LeaderProxy returns a handler that forwards a request to the Raft
+	// leader when this node is a follower manager. It returns nil when the
+	// request should be served here (this node is the leader, or it is not a
+	// manager and the request will fail locally with a clear error).
+	LeaderProxy() http.Handler
+}
+
+// SwarmUpdateFlags are the rotation switches of POST /swarm/update.
+type SwarmUpdateFlags struct {
+	RotateWorkerToken      bool
+	RotateManagerToken     bool
+	RotateManagerUnlockKey bool
+}

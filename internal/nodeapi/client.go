@@ -1,0 +1,167 @@
+package nodeapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/flotilla-org/flotilla/internal/errdefs"
+)
+
+// Client calls other nodes' cluster ports. Its TLS config comes from a
+// function because the node's certificate changes (join, promote, demote);
+// connections made with an old certificate are dropped when it does.
+type Client struct {
+	tlsConfig func() *tls.Config
+	gen       func() uint64
+
+	mu      sync.Mutex
+	curGen  uint64
+	tr      *http.Transport
+	timeout time.Duration
+}
+
+// NewClient returns a client. gen must change whenever tlsConfig's
+// certificate does.
+func NewClient(tlsConfig func() *tls.Config, gen func() uint64) *Client {
+	return &Client{tlsConfig: tlsConfig, gen: gen, timeout: 10 * time.Second}
+}
+
+func (c *Client) transport() *http.Transport {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.gen()
+	if c.tr == nil || g != c.curGen {
+		if c.tr != nil {
+			c.tr.CloseIdleConnections()
+		}
+		cfg := c.tlsConfig()
+		c.tr = &http.Transport{
+			DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 3 * time.Second}, Config: cfg}
+				return d.DialContext(ctx, network, addr)
+			},
+			MaxIdleConnsPerHost: 4,
+			IdleConnTimeout:     90 * time.Second,
+		}
+		c.curGen = g
+	}
+	return c.tr
+}
+
+// Close drops idle connections.
+func (c *Client) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tr != nil {
+		c.tr.CloseIdleConnections()
+	}
+}
+
+// Do sends an HTTP request to a node's cluster port.
+func (c *Client) Do(req *http.Request) (*http.Response, error) {
+	return c.transport().RoundTrip(req)
+}
+
+// Call POSTs in as JSON to path on addr and decodes the answer into out.
+func (c *Client) Call(ctx context.Context, addr, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return errdefs.Unavailable("cannot reach manager at %s: %v", addr, err)
+	}
+	defer resp.Body.Close()
+	return DecodeResponse(resp, out)
+}
+
+// DecodeResponse turns an error status into a classified error and a
+// success into out.
+func DecodeResponse(resp *http.Response, out any) error {
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e Error
+		if json.Unmarshal(data, &e) != nil || e.Message == "" {
+			e.Message = fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(data))
+		}
+		return errdefs.WithKind(KindForStatus(resp.StatusCode), fmt.Errorf("%s", e.Message))
+	}
+	if out == nil || len(data) == 0 {
+		return nil
+	}
+	return json.Unmarshal(data, out)
+}
+
+// KindForStatus maps an HTTP status back to an error class.
+func KindForStatus(code int) errdefs.Kind {
+	switch code {
+	case http.StatusBadRequest:
+		return errdefs.KindInvalid
+	case http.StatusUnauthorized:
+		return errdefs.KindUnauthorized
+	case http.StatusForbidden:
+		return errdefs.KindForbidden
+	case http.StatusNotFound:
+		return errdefs.KindNotFound
+	case http.StatusConflict:
+		return errdefs.KindConflict
+	case http.StatusServiceUnavailable:
+		return errdefs.KindUnavailable
+	}
+	return errdefs.KindUnknown
+}
+
+// StatusForKind maps an error class to its HTTP status.
+func StatusForKind(k errdefs.Kind) int {
+	switch k {
+	case errdefs.KindInvalid:
+		return http.StatusBadRequest
+	case errdefs.KindUnauthorized:
+		return http.StatusUnauthorized
+	case errdefs.KindForbidden:
+		return http.StatusForbidden
+	case errdefs.KindNotFound:
+		return http.StatusNotFound
+	case errdefs.KindConflict:
+		return http.StatusConflict
+	case errdefs.KindUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// WriteError writes err as the JSON error body with its status.
+func WriteError(w http.ResponseWriter, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(StatusForKind(errdefs.KindOf(err)))
+	_ = json.NewEncoder(w).Encode(Error{Message: err.Error()})
+}
+
+// WriteJSON writes v with status 200.
+func WriteJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,87 @@
+// Package nodeapi is the node-to-node RPC API on the cluster port: joining,
+// worker sessions (heartbeats), certificate renewal, Raft membership, and
+// forwarding of Engine API writes to the leader. It is HTTP/JSON over the
+// cluster port's mutual TLS; the peer's certificate says who is calling.
+package nodeapi
+
+import (
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+)
+
+// Paths.
+const (
+	PathCA        = "/rpc/ca"
+	PathJoin      = "/rpc/join"
+	PathHeartbeat = "/rpc/heartbeat"
+	PathRenew     = "/rpc/renew"
+	PathRaftJoin  = "/rpc/raft/join"
+	PathRaftLeave = "/rpc/raft/leave"
+	// PathAPI prefixes Engine API requests a follower forwards to the leader.
+	PathAPI = "/api"
+)
+
+// HeaderForwarded marks a request a manager already forwarded once, so a
+// request never bounces between managers during an election.
+const HeaderForwarded = "X-Flotilla-Forwarded"
+
+// HeaderPeer carries the original caller's node ID when a manager forwards
+// a node's RPC to the leader; the leader trusts it only from a manager.
+const HeaderPeer = "X-Flotilla-Peer"
+
+// JoinRequest asks a manager to admit a node.
+type JoinRequest struct {
+	Token        string
+	CSR          []byte // PEM; the node keeps its private key
+	Hostname     string
+	Addr         string // advertise address host:port of the node's cluster port
+	Availability swarm.NodeAvailability
+	Description  swarm.NodeDescription
+}
+
+// JoinResponse admits a node: its identity, certificate and the managers.
+type JoinResponse struct {
+	NodeID    string
+	ClusterID string
+	Role      swarm.NodeRole
+	CertPEM   []byte
+	CAPEM     []byte
+	Managers  []swarm.Peer
+}
+
+// HeartbeatRequest is a node's periodic report on its session.
+type HeartbeatRequest struct {
+	Addr        string
+	Description swarm.NodeDescription
+}
+
+// HeartbeatResponse tells the node how often to report, where the
+// managers are, and which role it should hold.
+type HeartbeatResponse struct {
+	Period   time.Duration
+	Managers []swarm.Peer
+	Role     swarm.NodeRole
+}
+
+// RenewRequest asks for a certificate for the node's desired role.
+type RenewRequest struct {
+	CSR []byte
+}
+
+// RenewResponse carries the new certificate.
+type RenewResponse struct {
+	CertPEM []byte
+	Role    swarm.NodeRole
+}
+
+// RaftJoinRequest asks the leader to add the caller as a Raft voter; the
+// caller's Raft is already listening on Addr.
+type RaftJoinRequest struct {
+	Addr string
+}
+
+// Error is the JSON error body, as the Engine API's.
+type Error struct {
+	Message string `json:"message"`
+}

@@ -1,0 +1,171 @@
+// Package dispatcher runs on the leader: it takes every node's heartbeat,
+// marks nodes Ready when they report and Down when they go quiet, and
+// writes those changes to Raft in batches (one entry for many nodes).
+package dispatcher
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/manager/state"
+)
+
+// DefaultPeriod is how often nodes report. A node is Down after
+// MissedBeats periods of silence: about 3 s, where swarm takes 15 s.
+const (
+	DefaultPeriod = time.Second
+	MissedBeats   = 3
+)
+
+// Proposer replicates a batch.
+type Proposer func(ctx context.Context, b state.Batch) error
+
+// Dispatcher tracks node liveness. Heartbeat may be called at any time;
+// Run does the leader-only work and returns when its context ends.
+type Dispatcher struct {
+	store   *state.Store
+	propose Proposer
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	period   time.Duration
+	lastSeen map[string]time.Time
+	reported map[string]report // news to write: node came up or changed address
+	kick     chan struct{}
+}
+
+type report struct {
+	addr string
+	desc swarm.NodeDescription
+}
+
+// New returns a dispatcher.
+func New(store *state.Store, propose Proposer, log *slog.Logger) *Dispatcher {
+	return &Dispatcher{store: store, propose: propose, log: log, period: DefaultPeriod,
+		lastSeen: map[string]time.Time{}, reported: map[string]report{}, kick: make(chan struct{}, 1)}
+}
+
+// Period is the heartbeat period nodes are told to use: the cluster spec's
+// Dispatcher.HeartbeatPeriod when set.
+func (d *Dispatcher) Period() time.Duration {
+	if c := d.store.Cluster(); c != nil && c.Spec.Dispatcher.HeartbeatPeriod > 0 {
+		return c.Spec.Dispatcher.HeartbeatPeriod
+	}
+	return DefaultPeriod
+}
+
+// Heartbeat records that a node is alive. It writes to Raft only when the
+// node's recorded status must change, batched by Run.
+func (d *Dispatcher) Heartbeat(nodeID, addr string, desc swarm.NodeDescription) {
+	d.mu.Lock()
+	d.lastSeen[nodeID] = time.Now()
+	n := d.store.Node(nodeID)
+	if n != nil && needsUpdate(n, addr, desc) {
+		d.reported[nodeID] = report{addr: addr, desc: desc}
+		select {
+		case d.kick <- struct{}{}:
+		default:
+		}
+	}
+	d.mu.Unlock()
+}
+
+func needsUpdate(n *state.Node, addr string, desc swarm.NodeDescription) bool {
+	if n.Status.State != swarm.NodeStateReady || n.Status.Addr != hostOf(addr) {
+		return true
+	}
+	if n.ManagerStatus != nil && n.ManagerStatus.Reachability != swarm.ReachabilityReachable {
+		return true
+	}
+	return n.Description.Hostname != desc.Hostname || n.Description.Engine.EngineVersion != desc.Engine.EngineVersion ||
+		n.Description.Resources.NanoCPUs != desc.Resources.NanoCPUs ||
+		n.Description.Resources.MemoryBytes != desc.Resources.MemoryBytes
+}
+
+// Run marks silent nodes Down and writes reported changes, until ctx ends.
+// Every node starts with a full grace period when leadership begins, so a
+// failover never marks healthy nodes Down.
+func (d *Dispatcher) Run(ctx context.Context) {
+	d.mu.Lock()
+	now := time.Now()
+	for _, n := range d.store.Nodes() {
+		d.lastSeen[n.ID] = now
+	}
+	d.mu.Unlock()
+	tick := time.NewTicker(d.Period() / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-d.kick:
+		}
+		if b := d.pendingBatch(); len(b.Ops) > 0 {
+			if err := d.propose(ctx, b); err != nil && ctx.Err() == nil {
+				d.log.Warn("write node status", "err", err)
+			}
+		}
+	}
+}
+
+func (d *Dispatcher) pendingBatch() state.Batch {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	grace := time.Duration(MissedBeats) * d.Period()
+	now := time.Now()
+	var b state.Batch
+	for _, n := range d.store.Nodes() {
+		r, reported := d.reported[n.ID]
+		seen, ok := d.lastSeen[n.ID]
+		if !ok {
+			d.lastSeen[n.ID] = now // a node created since Run began
+			seen = now
+		}
+		switch {
+		case reported:
+			c := n.Copy()
+			c.Status.State = swarm.NodeStateReady
+			c.Status.Message = ""
+			c.Status.Addr = hostOf(r.addr)
+			c.Description.Hostname = r.desc.Hostname
+			c.Description.Platform = r.desc.Platform
+			c.Description.Resources = r.desc.Resources
+			c.Description.Engine = r.desc.Engine
+			if c.ManagerStatus != nil {
+				c.ManagerStatus.Reachability = swarm.ReachabilityReachable
+			}
+			b.Ops = append(b.Ops, state.NewOp(state.TableNodes, state.ActionUpdate, c, 0))
+		case now.Sub(seen) > grace && n.Status.State != swarm.NodeStateDown:
+			c := n.Copy()
+			c.Status.State = swarm.NodeStateDown
+			c.Status.Message = "heartbeat failure"
+			if c.ManagerStatus != nil {
+				c.ManagerStatus.Reachability = swarm.ReachabilityUnreachable
+			}
+			b.Ops = append(b.Ops, state.NewOp(state.TableNodes, state.ActionUpdate, c, 0))
+		}
+	}
+	d.reported = map[string]report{}
+	return b
+}
+
+// Forget drops a removed node.
+func (d *Dispatcher) Forget(nodeID string) {
+	d.mu.Lock()
+	delete(d.lastSeen, nodeID)
+	delete(d.reported, nodeID)
+	d.mu.Unlock()
+}
+
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}

@@ -1,0 +1,206 @@
+// Package manager runs the manager role of a node: Raft, the replicated
+// state, and the leader-only loops. Cluster operations (join, node updates,
+// swarm updates) are methods here and must run on the leader; callers on a
+// follower forward to the leader first.
+package manager
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/internal/errdefs"
+	"github.com/flotilla-org/flotilla/manager/dispatcher"
+	"github.com/flotilla-org/flotilla/manager/raftnode"
+	"github.com/flotilla-org/flotilla/manager/state"
+)
+
+// Config configures a Manager.
+type Config struct {
+	NodeID     string
+	Advertise  string // cluster port address other managers dial
+	Dir        string // Raft data
+	Listener   net.Listener
+	DialTLS    func() *tls.Config
+	AcceptPeer func(net.Conn) bool
+	Bootstrap  bool
+	Timing     raftnode.Timing
+	Log        *slog.Logger
+}
+
+// Manager is one running manager.
+type Manager struct {
+	cfg   Config
+	store *state.Store
+	raft  *raftnode.Node
+	disp  *dispatcher.Dispatcher
+	log   *slog.Logger
+
+	// writeMu serialises read-check-propose sequences on the leader so two
+	// API calls cannot both pass a check that only one may pass.
+	writeMu sync.Mutex
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// Start opens Raft and begins following (or leading).
+func Start(cfg Config) (*Manager, error) {
+	store := state.NewStore()
+	rn, err := raftnode.Open(raftnode.Config{
+		NodeID: cfg.NodeID, Advertise: cfg.Advertise, Dir: cfg.Dir, Listener: cfg.Listener,
+		DialTLS: cfg.DialTLS, AcceptPeer: cfg.AcceptPeer, Store: store, Bootstrap: cfg.Bootstrap,
+		Timing: cfg.Timing, Log: cfg.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{cfg: cfg, store: store, raft: rn, log: cfg.Log, stop: make(chan struct{}), done: make(chan struct{})}
+	m.disp = dispatcher.New(store, m.Propose, cfg.Log)
+	go m.watchLeadership()
+	return m, nil
+}
+
+// Stop leaves leadership loops and shuts Raft down.
+func (m *Manager) Stop() error {
+	select {
+	case <-m.stop:
+	default:
+		close(m.stop)
+	}
+	<-m.done
+	return m.raft.Shutdown()
+}
+
+// Store is the local replica of the cluster state (read-only for callers).
+func (m *Manager) Store() *state.Store { return m.store }
+
+// IsLeader reports whether this manager leads the cluster.
+func (m *Manager) IsLeader() bool { return m.raft.IsLeader() }
+
+// Leader returns the leader's node ID and cluster address, "" if none.
+func (m *Manager) Leader() (id, addr string) { return m.raft.Leader() }
+
+// Propose replicates a batch (leader only).
+func (m *Manager) Propose(ctx context.Context, b state.Batch) error {
+	return m.raft.Propose(ctx, b)
+}
+
+func (m *Manager) propose(ctx context.Context, ops ...state.Op) error {
+	return m.raft.Propose(ctx, state.Batch{Ops: ops})
+}
+
+// Managers lists the Raft members as peers.
+func (m *Manager) Managers() []swarm.Peer {
+	servers, err := m.raft.Servers()
+	if err != nil {
+		return nil
+	}
+	out := make([]swarm.Peer, 0, len(servers))
+	for _, s := range servers {
+		out = append(out, swarm.Peer{NodeID: string(s.ID), Addr: string(s.Address)})
+	}
+	return out
+}
+
+// WaitLeader waits until some manager leads, up to timeout.
+func (m *Manager) WaitLeader(ctx context.Context) error {
+	for {
+		if id, _ := m.raft.Leader(); id != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return raftnode.ErrNoLeader
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// watchLeadership starts the leader-only loops on election and stops them
+// on loss: the one place where leader work begins and ends.
+func (m *Manager) watchLeadership() {
+	defer close(m.done)
+	var term *leaderTerm
+	defer func() { term.end() }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-m.raft.Raft.LeaderCh():
+		case <-tick.C:
+		}
+		leading := m.raft.IsLeader()
+		switch {
+		case leading && term == nil:
+			term = m.beginTerm()
+		case !leading && term != nil:
+			term.end()
+			term = nil
+		}
+	}
+}
+
+// leaderTerm is one stretch of leadership and its loops.
+type leaderTerm struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func (m *Manager) beginTerm() *leaderTerm {
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &leaderTerm{cancel: cancel}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		m.lead(ctx)
+	}()
+	return t
+}
+
+func (t *leaderTerm) end() {
+	if t == nil {
+		return
+	}
+	t.cancel()
+	t.wg.Wait()
+}
+
+// lead runs while this manager is leader.
+func (m *Manager) lead(ctx context.Context) {
+	// Read everything the previous leader committed before acting on it.
+	if err := m.raft.Barrier(5 * time.Second); err != nil {
+		m.log.Warn("leader barrier failed", "err", err)
+	}
+	m.log.Info("this manager is now the leader")
+	m.disp.Run(ctx)
+}
+
+// requireLeader returns ErrNoLeader-like errors on a follower.
+func (m *Manager) requireLeader() error {
+	if !m.raft.IsLeader() {
+		return errdefs.Unavailable("this manager is not the leader; the request must be forwarded to the leader")
+	}
+	return nil
+}
+
+// WaitNewLeader waits until another manager leads (after a handover).
+func (m *Manager) WaitNewLeader(ctx context.Context) error {
+	for {
+		if id, _ := m.raft.Leader(); id != "" && id != m.cfg.NodeID {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return raftnode.ErrNoLeader
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,152 @@
+package manager
+
+import (
+	"context"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/internal/errdefs"
+	"github.com/flotilla-org/flotilla/internal/nodeapi"
+	"github.com/flotilla-org/flotilla/manager/state"
+)
+
+// ErrRemoved is returned to a node that was removed from the swarm.
+var ErrRemoved = errdefs.Forbidden("this node was removed from the swarm; run 'flotilla swarm leave' on it and join again with a current token")
+
+// IsRemoved reports whether a node ID was removed from the cluster.
+func (m *Manager) IsRemoved(nodeID string) bool {
+	c := m.store.Cluster()
+	return c != nil && slices.Contains(c.RemovedNodes, nodeID)
+}
+
+func (m *Manager) liveNode(nodeID string) (*state.Node, error) {
+	if m.IsRemoved(nodeID) {
+		return nil, ErrRemoved
+	}
+	n := m.store.Node(nodeID)
+	if n == nil {
+		return nil, errdefs.NotFound("node %s is not known to this swarm", nodeID)
+	}
+	return n, nil
+}
+
+// Heartbeat takes a node's periodic report (leader only).
+func (m *Manager) Heartbeat(ctx context.Context, nodeID string, req nodeapi.HeartbeatRequest) (nodeapi.HeartbeatResponse, error) {
+	if err := m.requireLeader(); err != nil {
+		return nodeapi.HeartbeatResponse{}, err
+	}
+	n, err := m.liveNode(nodeID)
+	if err != nil {
+		return nodeapi.HeartbeatResponse{}, err
+	}
+	m.disp.Heartbeat(nodeID, req.Addr, req.Description)
+	return nodeapi.HeartbeatResponse{Period: m.disp.Period(), Managers: m.Managers(), Role: n.Spec.Role}, nil
+}
+
+// Renew signs a certificate for the node's desired role and records that
+// the node now holds that role.
+func (m *Manager) Renew(ctx context.Context, nodeID string, req nodeapi.RenewRequest) (nodeapi.RenewResponse, error) {
+	if err := m.requireLeader(); err != nil {
+		return nodeapi.RenewResponse{}, err
+	}
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	n, err := m.liveNode(nodeID)
+	if err != nil {
+		return nodeapi.RenewResponse{}, err
+	}
+	c, err := m.Cluster()
+	if err != nil {
+		return nodeapi.RenewResponse{}, err
+	}
+	root, err := rootOf(c)
+	if err != nil {
+		return nodeapi.RenewResponse{}, err
+	}
+	role := n.Spec.Role
+	host, _, _ := net.SplitHostPort(n.Addr)
+	certPEM, err := root.IssueNodeCert(req.CSR, nodeID, string(role), c.ID, ipsOf(host), certExpiry(c))
+	if err != nil {
+		return nodeapi.RenewResponse{}, errdefs.Invalid("cannot sign the node's certificate request: %v", err)
+	}
+	if n.Role != role {
+		u := n.Copy()
+		u.Role = role
+		if role == swarm.NodeRoleManager {
+			u.ManagerStatus = &swarm.ManagerStatus{Addr: n.Addr, Reachability: swarm.ReachabilityUnknown}
+		} else {
+			u.ManagerStatus = nil
+		}
+		if err := m.propose(ctx, state.NewOp(state.TableNodes, state.ActionUpdate, u, 0)); err != nil {
+			return nodeapi.RenewResponse{}, err
+		}
+	}
+	return nodeapi.RenewResponse{CertPEM: certPEM, Role: role}, nil
+}
+
+// RaftJoin adds a promoted or newly joined manager as a Raft voter; its
+// Raft must already listen on addr.
+func (m *Manager) RaftJoin(ctx context.Context, nodeID string, req nodeapi.RaftJoinRequest) error {
+	if err := m.requireLeader(); err != nil {
+		return err
+	}
+	n, err := m.liveNode(nodeID)
+	if err != nil {
+		return err
+	}
+	if n.Spec.Role != swarm.NodeRoleManager || n.Role != swarm.NodeRoleManager {
+		return errdefs.Forbidden("node %s is not a manager; promote it first", nodeID)
+	}
+	addr := req.Addr
+	if addr == "" {
+		addr = n.Addr
+	}
+	f := m.raft.Raft.AddVoter(raft.ServerID(nodeID), raft.ServerAddress(addr), 0, 10*time.Second)
+	if err := f.Error(); err != nil {
+		return errdefs.Unavailable("adding manager %s to raft: %v", nodeID, err)
+	}
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	if cur := m.store.Node(nodeID); cur != nil {
+		u := cur.Copy()
+		u.Addr = addr
+		u.ManagerStatus = &swarm.ManagerStatus{Addr: addr, Reachability: swarm.ReachabilityReachable}
+		return m.propose(ctx, state.NewOp(state.TableNodes, state.ActionUpdate, u, 0))
+	}
+	return nil
+}
+
+// RaftLeave takes a manager that is leaving the swarm (swarm leave --force)
+// out of Raft and records it as a worker that is down, so it can be removed
+// with node rm.
+func (m *Manager) RaftLeave(ctx context.Context, nodeID string) error {
+	if err := m.requireLeader(); err != nil {
+		return err
+	}
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	if cur := m.store.Node(nodeID); cur != nil {
+		u := cur.Copy()
+		u.Spec.Role = swarm.NodeRoleWorker
+		u.Role = swarm.NodeRoleWorker
+		u.ManagerStatus = nil
+		u.Status.State = swarm.NodeStateDown
+		u.Status.Message = "node left the swarm"
+		if err := m.propose(ctx, state.NewOp(state.TableNodes, state.ActionUpdate, u, 0)); err != nil {
+			return err
+		}
+	}
+	return m.removeVoter(nodeID)
+}
+
+func (m *Manager) removeVoter(nodeID string) error {
+	f := m.raft.Raft.RemoveServer(raft.ServerID(nodeID), 0, 10*time.Second)
+	if err := f.Error(); err != nil {
+		return errdefs.Unavailable("removing manager %s from raft: %v", nodeID, err)
+	}
+	return nil
+}

@@ -1,0 +1,99 @@
+package state
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/go-memdb"
+)
+
+// snapshotVersion guards the snapshot format; bump it when the layout changes.
+const snapshotVersion = 1
+
+type snapshotFile struct {
+	Version int
+	Index   uint64
+	Tables  map[string][]json.RawMessage
+}
+
+// Snapshot is a point-in-time view of the store, cheap to take (memdb is
+// immutable underneath) and written out later while writes go on.
+type Snapshot struct {
+	txn   *memdb.Txn
+	index uint64
+}
+
+// Snapshot captures the current state.
+func (s *Store) Snapshot() *Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &Snapshot{txn: s.db.Txn(false), index: s.index}
+}
+
+// WriteSnapshot writes the current state; see Snapshot.WriteTo.
+func (s *Store) WriteSnapshot(w io.Writer) error { return s.Snapshot().WriteTo(w) }
+
+// WriteTo writes every table as one JSON document.
+func (sn *Snapshot) WriteTo(w io.Writer) error {
+	txn := sn.txn
+	f := snapshotFile{Version: snapshotVersion, Index: sn.index, Tables: map[string][]json.RawMessage{}}
+	for name := range tables {
+		it, err := txn.Get(name, "id")
+		if err != nil {
+			return err
+		}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			b, err := json.Marshal(raw)
+			if err != nil {
+				return err
+			}
+			f.Tables[name] = append(f.Tables[name], b)
+		}
+	}
+	return json.NewEncoder(w).Encode(&f)
+}
+
+// Restore replaces the whole state with a snapshot. The snapshot is
+// decoded completely before anything changes, so a bad one changes nothing.
+func (s *Store) Restore(r io.Reader) error {
+	var f snapshotFile
+	if err := json.NewDecoder(r).Decode(&f); err != nil {
+		return fmt.Errorf("decode state snapshot: %w", err)
+	}
+	if f.Version != snapshotVersion {
+		return fmt.Errorf("state snapshot has format version %d; this flotilla reads version %d", f.Version, snapshotVersion)
+	}
+	objs := map[string][]Object{}
+	for name, rows := range f.Tables {
+		def, ok := tables[name]
+		if !ok {
+			return fmt.Errorf("state snapshot has unknown table %q", name)
+		}
+		for _, row := range rows {
+			o := def.newObj()
+			if err := json.Unmarshal(row, o); err != nil {
+				return fmt.Errorf("state snapshot table %s: %w", name, err)
+			}
+			objs[name] = append(objs[name], o)
+		}
+	}
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	for name := range tables {
+		if _, err := txn.DeleteAll(name, "id"); err != nil {
+			return err
+		}
+		for _, o := range objs[name] {
+			if err := txn.Insert(name, o); err != nil {
+				return err
+			}
+		}
+	}
+	s.mu.Lock()
+	txn.Commit()
+	s.index = f.Index
+	s.bumpLocked(f.Index)
+	s.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,258 @@
+package state
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/internal/errdefs"
+)
+
+// Object is what every table holds.
+type Object interface {
+	GetID() string
+	GetMeta() *swarm.Meta
+}
+
+// GetMeta returns the object's version and timestamps.
+func (c *Cluster) GetMeta() *swarm.Meta { return &c.Meta }
+
+// GetMeta returns the object's version and timestamps.
+func (n *Node) GetMeta() *swarm.Meta { return &n.Meta }
+
+// Table names.
+const (
+	TableCluster = "cluster"
+	TableNodes   = "nodes"
+)
+
+type tableDef struct {
+	newObj  func() Object
+	indexes map[string]*memdb.IndexSchema
+}
+
+// tables is the registry of object kinds; a new kind (services, tasks)
+// registers here and gets create/update/delete, versions and snapshots.
+var tables = map[string]tableDef{
+	TableCluster: {newObj: func() Object { return &Cluster{} }},
+	TableNodes:   {newObj: func() Object { return &Node{} }},
+}
+
+func schema() *memdb.DBSchema {
+	s := &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{}}
+	for name, def := range tables {
+		idx := map[string]*memdb.IndexSchema{
+			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+		}
+		for k, v := range def.indexes {
+			idx[k] = v
+		}
+		s.Tables[name] = &memdb.TableSchema{Name: name, Indexes: idx}
+	}
+	return s
+}
+
+// Store is the in-memory state. Reads are lock-free snapshots (memdb
+// transactions); writes come only through Apply, in log order.
+type Store struct {
+	db *memdb.MemDB
+
+	mu      sync.Mutex
+	index   uint64
+	changed chan struct{}
+}
+
+// NewStore returns an empty store.
+func NewStore() *Store {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		panic(err) // the schema is static; an error is a programming bug
+	}
+	return &Store{db: db, changed: make(chan struct{})}
+}
+
+// Action is what an Op does to its object.
+type Action string
+
+const (
+	ActionCreate Action = "create"
+	ActionUpdate Action = "update"
+	ActionDelete Action = "delete"
+)
+
+// Op is one object write inside a Batch.
+type Op struct {
+	Table  string
+	Action Action
+	ID     string
+	// ExpectVersion, when non-zero, must equal the object's current version
+	// or the whole batch is refused: optimistic concurrency, as Docker's
+	// ?version= parameter.
+	ExpectVersion uint64          `json:",omitempty"`
+	Object        json.RawMessage `json:",omitempty"`
+}
+
+// Batch is the unit of replication: all of its ops apply or none do.
+type Batch struct {
+	Ops []Op
+	// Time is the proposer's clock, so every replica stamps the same time.
+	Time time.Time
+}
+
+// NewOp encodes obj into an Op.
+func NewOp(table string, action Action, obj Object, expectVersion uint64) Op {
+	op := Op{Table: table, Action: action, ID: obj.GetID(), ExpectVersion: expectVersion}
+	if action != ActionDelete {
+		b, err := json.Marshal(obj)
+		if err != nil {
+			panic(err)
+		}
+		op.Object = b
+	}
+	return op
+}
+
+// Apply applies a batch at the given log index. It is deterministic: every
+// replica returns the same error for the same batch and state.
+func (s *Store) Apply(index uint64, b Batch) error {
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	for i, op := range b.Ops {
+		if err := applyOp(txn, index, b.Time, op); err != nil {
+			return fmt.Errorf("op %d: %w", i, err)
+		}
+	}
+	// Commit under mu so a Snapshot never sees content newer than its index.
+	s.mu.Lock()
+	txn.Commit()
+	s.bumpLocked(index)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Store) bumpLocked(index uint64) {
+	if index > s.index {
+		s.index = index
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op) error {
+	def, ok := tables[op.Table]
+	if !ok {
+		return errdefs.Invalid("unknown table %q", op.Table)
+	}
+	if op.ID == "" {
+		return errdefs.Invalid("%s: empty ID", op.Table)
+	}
+	raw, err := txn.First(op.Table, "id", op.ID)
+	if err != nil {
+		return err
+	}
+	var cur Object
+	if raw != nil {
+		cur = raw.(Object)
+	}
+	if op.ExpectVersion != 0 && (cur == nil || cur.GetMeta().Version.Index != op.ExpectVersion) {
+		if cur == nil {
+			return errdefs.NotFound("%s %s not found", singular(op.Table), op.ID)
+		}
+		return errdefs.Conflict("update out of sequence: %s %s is at version %d, not %d; inspect it again and retry",
+			singular(op.Table), op.ID, cur.GetMeta().Version.Index, op.ExpectVersion)
+	}
+	switch op.Action {
+	case ActionDelete:
+		if cur == nil {
+			return errdefs.NotFound("%s %s not found", singular(op.Table), op.ID)
+		}
+		return txn.Delete(op.Table, cur)
+	case ActionCreate, ActionUpdate:
+		if op.Action == ActionCreate && cur != nil {
+			return errdefs.Conflict("%s %s already exists", singular(op.Table), op.ID)
+		}
+		if op.Action == ActionUpdate && cur == nil {
+			return errdefs.NotFound("%s %s not found", singular(op.Table), op.ID)
+		}
+		obj := def.newObj()
+		if err := json.Unmarshal(op.Object, obj); err != nil {
+			return errdefs.Invalid("%s %s: %v", singular(op.Table), op.ID, err)
+		}
+		if obj.GetID() != op.ID {
+			return errdefs.Invalid("%s: object ID %q does not match op ID %q", op.Table, obj.GetID(), op.ID)
+		}
+		m := obj.GetMeta()
+		if cur != nil {
+			m.CreatedAt = cur.GetMeta().CreatedAt
+		} else {
+			m.CreatedAt = now
+		}
+		m.UpdatedAt = now
+		m.Version.Index = index
+		return txn.Insert(op.Table, obj)
+	default:
+		return errdefs.Invalid("unknown action %q", op.Action)
+	}
+}
+
+func singular(table string) string {
+	if n := len(table); n > 1 && table[n-1] == 's' {
+		return table[:n-1]
+	}
+	return table
+}
+
+// Index is the log index of the last applied batch.
+func (s *Store) Index() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.index
+}
+
+// Changed returns a channel closed at the next applied batch; watch loops
+// wait on it and then re-read what they need.
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// Get returns the object with the given ID, or nil. The object is shared:
+// callers must not modify it (Copy first).
+func (s *Store) Get(table, id string) Object {
+	raw, err := s.db.Txn(false).First(table, "id", id)
+	if err != nil || raw == nil {
+		return nil
+	}
+	return raw.(Object)
+}
+
+// List returns every object of a table, in ID order. Shared: do not modify.
+func (s *Store) List(table string) []Object {
+	it, err := s.db.Txn(false).Get(table, "id")
+	if err != nil {
+		return nil
+	}
+	var out []Object
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(Object))
+	}
+	return out
+}
+
+// ListBy returns the objects of a table whose index matches the value.
+func (s *Store) ListBy(table, index string, args ...any) []Object {
+	it, err := s.db.Txn(false).Get(table, index, args...)
+	if err != nil {
+		return nil
+	}
+	var out []Object
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(Object))
+	}
+	return out
+}

@@ -1,0 +1,27 @@
+package state
+
+// Cluster returns the one cluster object, or nil before init.
+func (s *Store) Cluster() *Cluster {
+	if objs := s.List(TableCluster); len(objs) > 0 {
+		return objs[0].(*Cluster)
+	}
+	return nil
+}
+
+// Node returns a node by full ID, or nil.
+func (s *Store) Node(id string) *Node {
+	if o := s.Get(TableNodes, id); o != nil {
+		return o.(*Node)
+	}
+	return nil
+}
+
+// Nodes returns every node.
+func (s *Store) Nodes() []*Node {
+	objs := s.List(TableNodes)
+	out := make([]*Node, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, o.(*Node))
+	}
+	return out
+}

@@ -25,8 +25,10 @@ const handshakeTimeout = 10 * time.Second
 type Mux struct {
 	ln   net.Listener
 	tls  *tls.Config
-	subs map[string]*subListener
 	log  *slog.Logger
+
+	mu   sync.Mutex
+	subs map[string]*subListener
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -47,15 +49,29 @@ func Serve(ln net.Listener, cfg *tls.Config, log *slog.Logger) *Mux {
 	c := cfg.Clone()
 	c.NextProtos = []string{ProtoRaft, ProtoRPC}
 	m := &Mux{ln: ln, tls: c, subs: map[string]*subListener{}, log: log, done: make(chan struct{})}
-	for _, p := range c.NextProtos {
-		m.subs[p] = &subListener{addr: ln.Addr(), conns: make(chan net.Conn), done: m.done}
-	}
 	go m.accept()
 	return m
 }
 
-// Sub returns the listener for one protocol.
-func (m *Mux) Sub(proto string) net.Listener { return m.subs[proto] }
+// Sub returns a new listener for one protocol, closing any earlier one: a
+// node that is demoted and promoted again starts a new Raft on the port.
+// Connections for a protocol nobody listens to are dropped.
+func (m *Mux) Sub(proto string) net.Listener {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old := m.subs[proto]; old != nil {
+		old.Close()
+	}
+	s := &subListener{addr: m.ln.Addr(), conns: make(chan net.Conn), done: m.done, closed: make(chan struct{})}
+	m.subs[proto] = s
+	return s
+}
+
+func (m *Mux) sub(proto string) *subListener {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.subs[proto]
+}
 
 // Addr is the bound address.
 func (m *Mux) Addr() net.Addr { return m.ln.Addr() }
@@ -100,8 +116,8 @@ func (m *Mux) handshake(c net.Conn) {
 		return
 	}
 	_ = tc.SetDeadline(time.Time{})
-	sub, ok := m.subs[tc.ConnectionState().NegotiatedProtocol]
-	if !ok {
+	sub := m.sub(tc.ConnectionState().NegotiatedProtocol)
+	if sub == nil {
 		m.log.Debug("cluster port: peer offered no known protocol", "remote", c.RemoteAddr())
 		tc.Close()
 		return
@@ -114,13 +130,17 @@ func (m *Mux) handshake(c net.Conn) {
 	case sub.conns <- conn:
 	case <-m.done:
 		tc.Close()
+	case <-sub.closed:
+		tc.Close()
 	}
 }
 
 type subListener struct {
-	addr  net.Addr
-	conns chan net.Conn
-	done  chan struct{}
+	addr      net.Addr
+	conns     chan net.Conn
+	done      chan struct{}
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
 func (s *subListener) Accept() (net.Conn, error) {
@@ -129,9 +149,15 @@ func (s *subListener) Accept() (net.Conn, error) {
 		return c, nil
 	case <-s.done:
 		return nil, net.ErrClosed
+	case <-s.closed:
+		return nil, net.ErrClosed
 	}
 }
 
-// Close is a no-op: the Mux owns the socket.
-func (s *subListener) Close() error   { return nil }
+// Close stops this protocol's Accept; the Mux owns the socket, and
+// connections for a closed protocol are dropped.
+func (s *subListener) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	return nil
+}
 func (s *subListener) Addr() net.Addr { return s.addr }

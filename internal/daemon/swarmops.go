@@ -16,6 +16,7 @@ import (
 	"github.com/flotilla-org/flotilla/internal/ids"
 	"github.com/flotilla-org/flotilla/internal/nodeapi"
 	"github.com/flotilla-org/flotilla/manager"
+	"github.com/flotilla-org/flotilla/manager/dispatcher"
 	"github.com/flotilla-org/flotilla/manager/state"
 	"github.com/flotilla-org/flotilla/security/ca"
 	"github.com/flotilla-org/flotilla/security/jointoken"
@@ -84,10 +85,7 @@ func (b *backend) SwarmInit(ctx context.Context, req swarm.InitRequest) (string,
 		_ = os.RemoveAll(d.paths.swarmDir())
 		return "", err
 	}
-	spec := req.Spec
-	if spec.Name == "" {
-		spec.Name = "default"
-	}
+	spec := withSpecDefaults(req.Spec)
 	c := &state.Cluster{RootCACertPEM: root.CertPEM, RootCAKeyPEM: root.KeyPEM, WorkerToken: workerTok, ManagerToken: managerTok}
 	c.ID = clusterID
 	c.Spec = spec
@@ -309,4 +307,35 @@ func (b *backend) SwarmLeave(ctx context.Context, force bool) error {
 	}
 	d.log.Info("left the swarm", "node", st.NodeID)
 	return nil
+}
+
+// withSpecDefaults fills what the user left zero with the values this
+// swarm really uses, so 'info' and 'swarm inspect' show them.
+func withSpecDefaults(spec swarm.Spec) swarm.Spec {
+	if spec.Name == "" {
+		spec.Name = "default"
+	}
+	if spec.Orchestration.TaskHistoryRetentionLimit == nil {
+		limit := int64(5)
+		spec.Orchestration.TaskHistoryRetentionLimit = &limit
+	}
+	if spec.Raft.SnapshotInterval == 0 {
+		spec.Raft.SnapshotInterval = 4096
+	}
+	if spec.Raft.LogEntriesForSlowFollowers == 0 {
+		spec.Raft.LogEntriesForSlowFollowers = 4096
+	}
+	if spec.Raft.HeartbeatTick == 0 {
+		spec.Raft.HeartbeatTick = 1
+	}
+	if spec.Raft.ElectionTick == 0 {
+		spec.Raft.ElectionTick = 2
+	}
+	if spec.Dispatcher.HeartbeatPeriod == 0 {
+		spec.Dispatcher.HeartbeatPeriod = dispatcher.DefaultPeriod
+	}
+	if spec.CAConfig.NodeCertExpiry == 0 {
+		spec.CAConfig.NodeCertExpiry = manager.DefaultCertExpiry
+	}
+	return spec
 }

@@ -78,7 +78,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 type snapshot struct{ sn *state.Snapshot }
 
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	if err := s.sn.WriteTo(sink); err != nil {
+	if err := s.sn.Write(sink); err != nil {
 		sink.Cancel()
 		return err
 	}

@@ -31,11 +31,11 @@ func (s *Store) Snapshot() *Snapshot {
 	return &Snapshot{txn: s.db.Txn(false), index: s.index}
 }
 
-// WriteSnapshot writes the current state; see Snapshot.WriteTo.
-func (s *Store) WriteSnapshot(w io.Writer) error { return s.Snapshot().WriteTo(w) }
+// WriteSnapshot writes the current state; see Snapshot.Write.
+func (s *Store) WriteSnapshot(w io.Writer) error { return s.Snapshot().Write(w) }
 
-// WriteTo writes every table as one JSON document.
-func (sn *Snapshot) WriteTo(w io.Writer) error {
+// Write writes every table as one JSON document.
+func (sn *Snapshot) Write(w io.Writer) error {
 	txn := sn.txn
 	f := snapshotFile{Version: snapshotVersion, Index: sn.index, Tables: map[string][]json.RawMessage{}}
 	for name := range tables {

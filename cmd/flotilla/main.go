@@ -5,13 +5,14 @@ package main
 import (
 	"os"
 
+	"github.com/flotilla-org/flotilla/internal/bench"
 	"github.com/flotilla-org/flotilla/internal/cli"
 	"github.com/flotilla-org/flotilla/internal/daemon"
 )
 
 func main() {
 	root := cli.NewRootCommand()
-	root.AddCommand(daemon.NewCommand())
+	root.AddCommand(daemon.NewCommand(), bench.NewCommand())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

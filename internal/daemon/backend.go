@@ -169,7 +169,7 @@ func (b *backend) forward(ctx context.Context, m *manager.Manager, method, path 
 	return nodeapi.DecodeResponse(resp, nil)
 }
 
-func (b *backend) LeaderProxy() http.Handler {
+func (b *backend) LeaderProxy(r *http.Request) http.Handler {
 	n := b.d.current()
 	if n == nil {
 		return nil
@@ -177,6 +177,14 @@ func (b *backend) LeaderProxy() http.Handler {
 	m := n.manager()
 	if m == nil || m.IsLeader() {
 		return nil
+	}
+	if r.Method == http.MethodGet {
+		// Reads never fail for want of a leader: without one (or when the
+		// leader moved while this request was forwarded here) they are
+		// answered from this replica.
+		if id, _ := m.Leader(); id == "" || r.Header.Get(nodeapi.HeaderForwarded) != "" {
+			return nil
+		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.proxyToLeader(w, r, m, "", nodeapi.PathAPI)

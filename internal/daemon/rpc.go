@@ -151,6 +151,13 @@ func (n *clusterNode) proxyToLeader(w http.ResponseWriter, r *http.Request, m *m
 		Transport:     roundTripper(n.cli.Do),
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			if r.Method == http.MethodGet && prefix == nodeapi.PathAPI {
+				// A read answers from this replica rather than fail.
+				local := r.Clone(r.Context())
+				local.Header.Set(nodeapi.HeaderForwarded, "1")
+				n.d.apiHandler.ServeHTTP(w, local)
+				return
+			}
 			nodeapi.WriteError(w, errdefs.Unavailable("cannot reach the leader at %s: %v", addr, err))
 		},
 	}

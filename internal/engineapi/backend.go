@@ -48,7 +48,11 @@ type Backend interface {
 	// leader when this node is a follower manager. It returns nil when the
 	// request should be served here (this node is the leader, or it is not a
 	// manager and the request will fail locally with a clear error).
-	LeaderProxy() http.Handler
+	//
+	// For reads of cluster state (GET) the Backend should return nil when
+	// no leader is known, so they are answered from the local replica
+	// instead of failing.
+	LeaderProxy(r *http.Request) http.Handler
 }
 
 // SwarmUpdateFlags are the rotation switches of POST /swarm/update.

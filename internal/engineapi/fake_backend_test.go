@@ -314,7 +314,7 @@ func (f *fakeBackend) NodeRemove(_ context.Context, id string, force bool) error
 	return errdefs.NotFound("node %s not found", id)
 }
 
-func (f *fakeBackend) LeaderProxy() http.Handler {
+func (f *fakeBackend) LeaderProxy(*http.Request) http.Handler {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.proxy

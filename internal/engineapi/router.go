@@ -39,9 +39,25 @@ var localWrites = map[string]bool{
 }
 
 // forwardsToLeader tells whether a request for a route is handed to the
-// Backend's LeaderProxy: every POST and DELETE but the local writes.
+// Backend's LeaderProxy: every POST and DELETE but the local writes, and
+// reads of cluster state. Reads go to the leader too, as swarmkit's
+// control API does, so a manager that is still catching up (just
+// restarted) never shows stale state; the Backend serves them locally
+// when there is no leader, so reads still answer without quorum.
 func forwardsToLeader(method, path string) bool {
+	if method == http.MethodGet {
+		return isClusterRead(path)
+	}
 	return (method == http.MethodPost || method == http.MethodDelete) && !localWrites[path]
+}
+
+func isClusterRead(path string) bool {
+	for _, p := range []string{"/swarm", "/nodes", "/services", "/tasks"} {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // NewHandler returns the http.Handler serving the swarm subset of the
@@ -147,7 +163,7 @@ func (rt *router) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), apiVersionKey{}, version))
 
 	if forwardsToLeader(rte.method, rte.path) {
-		if p := rt.b.LeaderProxy(); p != nil {
+		if p := rt.b.LeaderProxy(r); p != nil {
 			p.ServeHTTP(w, r)
 			return
 		}

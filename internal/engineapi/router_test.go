@@ -198,9 +198,9 @@ func TestLeaderProxy(t *testing.T) {
 		{"POST", "/swarm/init", `{"ListenAddr":"0.0.0.0:2377"}`, false},
 		{"POST", "/swarm/join", `{"RemoteAddrs":["10.0.0.1:2377"],"JoinToken":"t"}`, false},
 		{"POST", "/v1.47/swarm/leave?force=1", "", false},
-		{"GET", "/swarm", "", false},
-		{"GET", "/nodes", "", false},
-		{"GET", "/nodes/node-b", "", false},
+		{"GET", "/swarm", "", true},
+		{"GET", "/nodes", "", true},
+		{"GET", "/nodes/node-b", "", true},
 		{"GET", "/info", "", false},
 		{"GET", "/_ping", "", false},
 		{"HEAD", "/_ping", "", false},
@@ -249,7 +249,9 @@ func TestForwardsToLeader(t *testing.T) {
 		{"POST", "/swarm/init", false},
 		{"POST", "/services/create", true},
 		{"DELETE", "/services/{id}", true},
-		{"GET", "/services", false},
+		{"GET", "/services", true},
+		{"GET", "/info", false},
+		{"GET", "/version", false},
 	} {
 		if got := forwardsToLeader(tc.method, tc.path); got != tc.want {
 			t.Errorf("forwardsToLeader(%s, %s) = %v, want %v", tc.method, tc.path, got, tc.want)

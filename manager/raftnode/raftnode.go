@@ -36,9 +36,9 @@ type Timing struct {
 
 // DefaultTiming is used when a Config leaves Timing zero.
 var DefaultTiming = Timing{
-	HeartbeatTimeout:   600 * time.Millisecond,
-	ElectionTimeout:    600 * time.Millisecond,
-	LeaderLeaseTimeout: 300 * time.Millisecond,
+	HeartbeatTimeout:   500 * time.Millisecond,
+	ElectionTimeout:    500 * time.Millisecond,
+	LeaderLeaseTimeout: 250 * time.Millisecond,
 	ApplyTimeout:       4 * time.Second,
 }
 

@@ -1,0 +1,50 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// NewCommand is `flotilla bench`.
+func NewCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "bench", Short: "Measure flotilla on this machine (starts its own daemons on 127.0.0.1)"}
+	var rounds int
+	var dir string
+	failover := &cobra.Command{
+		Use:   "failover",
+		Short: "Kill -9 the leader of a 3-manager sandbox repeatedly; report time to the next successful write and to the node showing Down",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			bin, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			if dir == "" {
+				if dir, err = os.MkdirTemp("", "flotilla-bench-"); err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+			}
+			res, err := RunFailover(cmd.Context(), FailoverOptions{Binary: bin, Dir: dir, Rounds: rounds, Out: cmd.OutOrStdout()})
+			if len(res) > 0 {
+				var w, d []time.Duration
+				for _, r := range res {
+					w = append(w, r.WriteAfter)
+					d = append(d, r.DownAfter)
+				}
+				wm, ww := Summary(w)
+				dm, dw := Summary(d)
+				fmt.Fprintf(cmd.OutOrStdout(), "\n%d rounds\nwrite after leader kill -9: median %v, worst %v\ndead node shown Down:      median %v, worst %v\n",
+					len(res), wm.Round(time.Millisecond), ww.Round(time.Millisecond), dm.Round(time.Millisecond), dw.Round(time.Millisecond))
+			}
+			return err
+		},
+	}
+	failover.Flags().IntVar(&rounds, "rounds", 10, "how many times to kill the leader")
+	failover.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary one)")
+	cmd.AddCommand(failover)
+	return cmd
+}

@@ -23,9 +23,9 @@ const handshakeTimeout = 10 * time.Second
 
 // Mux accepts TLS connections and hands each to the listener of its protocol.
 type Mux struct {
-	ln   net.Listener
-	tls  *tls.Config
-	log  *slog.Logger
+	ln  net.Listener
+	tls *tls.Config
+	log *slog.Logger
 
 	mu   sync.Mutex
 	subs map[string]*subListener

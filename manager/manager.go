@@ -16,6 +16,7 @@ import (
 
 	"github.com/flotilla-org/flotilla/internal/errdefs"
 	"github.com/flotilla-org/flotilla/manager/dispatcher"
+	"github.com/flotilla-org/flotilla/manager/orchestrator"
 	"github.com/flotilla-org/flotilla/manager/raftnode"
 	"github.com/flotilla-org/flotilla/manager/state"
 )
@@ -39,6 +40,7 @@ type Manager struct {
 	store *state.Store
 	raft  *raftnode.Node
 	disp  *dispatcher.Dispatcher
+	orch  *orchestrator.Orchestrator
 	log   *slog.Logger
 
 	// writeMu serialises read-check-propose sequences on the leader so two
@@ -62,6 +64,7 @@ func Start(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, store: store, raft: rn, log: cfg.Log, stop: make(chan struct{}), done: make(chan struct{})}
 	m.disp = dispatcher.New(store, m.Propose, cfg.Log)
+	m.orch = orchestrator.New(store, m.proposeChunked, place, cfg.Log)
 	go m.watchLeadership()
 	return m, nil
 }
@@ -180,7 +183,11 @@ func (m *Manager) lead(ctx context.Context) {
 		m.log.Warn("leader barrier failed", "err", err)
 	}
 	m.log.Info("this manager is now the leader")
-	m.disp.Run(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); m.disp.Run(ctx) }()
+	go func() { defer wg.Done(); m.orch.Run(ctx) }()
+	wg.Wait()
 }
 
 // requireLeader returns ErrNoLeader-like errors on a follower.

@@ -44,6 +44,22 @@ type Backend interface {
 	// NodeRemove removes the node with the full ID id from the swarm.
 	NodeRemove(ctx context.Context, id string, force bool) error
 
+	// ServiceCreate validates and stores a new service.
+	ServiceCreate(ctx context.Context, spec swarm.ServiceSpec) (swarm.ServiceCreateResponse, error)
+	// Services returns every service; withStatus fills ServiceStatus
+	// (running and desired task counts).
+	Services(ctx context.Context, withStatus bool) ([]swarm.Service, error)
+	// ServiceUpdate replaces the spec of the service with the full ID id if
+	// version is current; rollback restores the previous spec instead.
+	ServiceUpdate(ctx context.Context, id string, version uint64, spec swarm.ServiceSpec, rollback bool) (swarm.ServiceUpdateResponse, error)
+	// ServiceRemove removes a service and shuts its tasks down.
+	ServiceRemove(ctx context.Context, id string) error
+	// Tasks returns every task; upToDateOnly keeps those running their
+	// service's current spec (the docker CLI's _up-to-date filter).
+	Tasks(ctx context.Context, upToDateOnly bool) ([]swarm.Task, error)
+	// Logs streams the logs of a service's or a task's tasks.
+	Logs(ctx context.Context, sel LogSelector, opts LogOptions, out LogSink) error
+
 	// LeaderProxy returns a handler that forwards a request to the Raft
 	// leader when this node is a follower manager. It returns nil when the
 	// request should be served here (this node is the leader, or it is not a

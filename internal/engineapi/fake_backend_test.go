@@ -17,6 +17,7 @@ import (
 // receives.
 type fakeBackend struct {
 	mu sync.Mutex
+	fakeServices
 
 	name  string
 	info  swarm.Info

@@ -69,6 +69,8 @@ func NewHandler(b Backend) http.Handler {
 		a.systemRoutes(),
 		a.swarmRoutes(),
 		a.nodeRoutes(),
+		a.serviceRoutes(),
+		a.taskRoutes(),
 	} {
 		routes = append(routes, group...)
 	}

@@ -85,3 +85,56 @@ type RaftJoinRequest struct {
 type Error struct {
 	Message string `json:"message"`
 }
+
+// Paths of the task session.
+const (
+	PathAssignments = "/rpc/assignments"
+	PathTaskStatus  = "/rpc/taskstatus"
+	PathLogs        = "/rpc/logs" // served by every node: its tasks' logs
+)
+
+// AssignmentsRequest long-polls for the node's tasks: the answer comes as
+// soon as they differ from Known (a fingerprint), or after a while anyway.
+type AssignmentsRequest struct {
+	Known string
+}
+
+// Assignment is one task the node should know about.
+type Assignment struct {
+	Task        swarm.Task
+	ServiceName string
+}
+
+// AssignmentsResponse is the node's whole task set.
+type AssignmentsResponse struct {
+	Fingerprint string
+	Tasks       []Assignment
+}
+
+// TaskStatusUpdate reports a task's observed state.
+type TaskStatusUpdate struct {
+	TaskID string
+	Status swarm.TaskStatus
+}
+
+// TaskStatusRequest carries a batch of updates.
+type TaskStatusRequest struct {
+	Updates []TaskStatusUpdate
+}
+
+// LogsRequest asks a node for the logs of some of its tasks.
+type LogsRequest struct {
+	TaskIDs    []string
+	Follow     bool
+	Tail       int
+	Since      time.Time
+	Timestamps bool
+}
+
+// LogLine is one line of a LogsRequest's answer, sent as JSON lines.
+type LogLine struct {
+	TaskID string
+	Stream int
+	Time   time.Time
+	Line   []byte
+}

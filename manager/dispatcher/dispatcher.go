@@ -36,6 +36,7 @@ type Dispatcher struct {
 	period   time.Duration
 	lastSeen map[string]time.Time
 	reported map[string]report // news to write: node came up or changed address
+	statuses map[string]statusReport
 	kick     chan struct{}
 }
 
@@ -47,7 +48,8 @@ type report struct {
 // New returns a dispatcher.
 func New(store *state.Store, propose Proposer, log *slog.Logger) *Dispatcher {
 	return &Dispatcher{store: store, propose: propose, log: log, period: DefaultPeriod,
-		lastSeen: map[string]time.Time{}, reported: map[string]report{}, kick: make(chan struct{}, 1)}
+		lastSeen: map[string]time.Time{}, reported: map[string]report{}, statuses: map[string]statusReport{},
+		kick: make(chan struct{}, 1)}
 }
 
 // Period is the heartbeat period nodes are told to use: the cluster spec's
@@ -105,10 +107,23 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 		case <-d.kick:
+			// Gather a wave of reports into one entry.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
 		}
-		if b := d.pendingBatch(); len(b.Ops) > 0 {
-			if err := d.propose(ctx, b); err != nil && ctx.Err() == nil {
-				d.log.Warn("write node status", "err", err)
+		b := d.pendingBatch()
+		b.Ops = append(b.Ops, d.statusOps()...)
+		for len(b.Ops) > 0 {
+			// Bounded entries: status waves of thousands of tasks go in
+			// several batches rather than one huge entry.
+			n := min(len(b.Ops), 2000)
+			chunk := state.Batch{Ops: b.Ops[:n]}
+			b.Ops = b.Ops[n:]
+			if err := d.propose(ctx, chunk); err != nil && ctx.Err() == nil {
+				d.log.Warn("write node and task status", "err", err)
 			}
 		}
 	}

@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSandbox runs `flotilla sandbox up`, uses the cluster it prints, and
+// checks that `sandbox down` removes everything and leaves no process.
+func TestSandbox(t *testing.T) {
+	requireE2E(t)
+	dir := filepath.Join(tempDir(t), "sb")
+	env := cleanEnv(nil)
+	var pids []int
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs, _ := filepath.Glob(filepath.Join(dir, "*", "daemon.log"))
+			for _, l := range logs {
+				t.Logf("----- last %d lines of %s -----\n%s", logTailLines, l, tail(l, logTailLines))
+			}
+		}
+		for _, pid := range pids {
+			if sandboxProcessAlive(pid, dir) {
+				_ = syscall.Kill(-pid, syscall.SIGKILL)
+			}
+		}
+	})
+
+	r := run(2*time.Minute, env, flotillaBin, "sandbox", "up", "--managers", "3", "--workers", "2", "--dir", dir)
+	// Whatever happened, learn which daemons it started.
+	var state struct {
+		Nodes []struct {
+			Name string `json:"name"`
+			PID  int    `json:"pid"`
+		} `json:"nodes"`
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "sandbox.json")); err == nil {
+		if err := json.Unmarshal(b, &state); err != nil {
+			t.Errorf("sandbox.json: %v", err)
+		}
+		for _, n := range state.Nodes {
+			pids = append(pids, n.PID)
+		}
+	}
+	if r.err != nil {
+		t.Fatalf("sandbox up: %v\n%s", r.err, r.stdout)
+	}
+	if len(state.Nodes) != 5 {
+		t.Errorf("sandbox.json records %d nodes, want 5", len(state.Nodes))
+	}
+	if host := "unix://" + filepath.Join(dir, "manager-1", "api.sock"); !strings.Contains(r.stdout, host) {
+		t.Errorf("sandbox up does not tell how to point the CLI at %s:\n%s", host, r.stdout)
+	}
+
+	host := "unix://" + filepath.Join(dir, "manager-1", "api.sock")
+	ls := run(cliTimeout, env, flotillaBin, "-H", host, "node", "ls")
+	if ls.err != nil {
+		t.Fatal(ls.err)
+	}
+	lines := strings.Split(strings.TrimRight(ls.stdout, "\n"), "\n")
+	if len(lines) != 6 {
+		t.Fatalf("node ls on the sandbox printed %d lines, want a header and 5 nodes:\n%s", len(lines), ls.stdout)
+	}
+	leaders, reachable := 0, 0
+	for _, l := range lines[1:] {
+		if !strings.Contains(l, " Ready ") {
+			t.Errorf("sandbox node not Ready: %q", l)
+		}
+		switch {
+		case strings.Contains(l, " Leader "):
+			leaders++
+		case strings.Contains(l, " Reachable "):
+			reachable++
+		}
+	}
+	if leaders != 1 || reachable != 2 {
+		t.Errorf("sandbox: %d Leader, %d Reachable, want 1 and 2:\n%s", leaders, reachable, ls.stdout)
+	}
+	for _, name := range []string{"manager-1", "manager-2", "manager-3", "worker-1", "worker-2"} {
+		if !strings.Contains(ls.stdout, " "+name+" ") {
+			t.Errorf("sandbox: node ls does not list %s:\n%s", name, ls.stdout)
+		}
+	}
+
+	down := run(time.Minute, env, flotillaBin, "sandbox", "down", "--dir", dir)
+	if down.err != nil {
+		t.Fatalf("sandbox down: %v\n%s", down.err, down.stdout)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		entries, _ := os.ReadDir(dir)
+		t.Errorf("sandbox down left %s in place (%v): %v", dir, err, entries)
+	}
+	for _, n := range state.Nodes {
+		if sandboxProcessAlive(n.PID, dir) {
+			t.Errorf("sandbox down left %s (pid %d) running", n.Name, n.PID)
+		}
+	}
+	if left := processesMentioning(dir); len(left) > 0 {
+		t.Errorf("processes still running with %s on their command line: %v", dir, left)
+	}
+}
+
+// sandboxProcessAlive reports whether pid runs, is not a zombie, and has
+// dir on its command line (a reused PID does not count).
+func sandboxProcessAlive(pid int, dir string) bool {
+	if pid <= 1 {
+		return false
+	}
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+		return false
+	}
+	cmdline, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	return bytes.Contains(cmdline, []byte(dir))
+}
+
+// processesMentioning lists live, non-zombie processes whose command line
+// contains s.
+func processesMentioning(s string) []string {
+	entries, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if sandboxProcessAlive(pid, s) {
+			cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			out = append(out, e.Name()+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return out
+}

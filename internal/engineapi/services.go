@@ -1,0 +1,184 @@
+package engineapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/internal/errdefs"
+)
+
+func (a *api) serviceRoutes() []route {
+	return []route{
+		{method: http.MethodGet, path: "/services", handler: a.getServices},
+		{method: http.MethodPost, path: "/services/create", handler: a.createService},
+		{method: http.MethodGet, path: "/services/{id}", handler: a.getService},
+		{method: http.MethodPost, path: "/services/{id}/update", handler: a.updateService},
+		{method: http.MethodDelete, path: "/services/{id}", handler: a.removeService},
+		{method: http.MethodGet, path: "/services/{id}/logs", handler: a.serviceLogs},
+		// No registry: the docker CLI asks for the image digest first and,
+		// on an error, warns and goes on without pinning it.
+		{method: http.MethodGet, path: "/distribution/{name}/json", handler: a.distribution},
+	}
+}
+
+func (a *api) distribution(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	return errdefs.NotFound("flotilla has no image registry: image %s is used as it is present on each node", vars["name"])
+}
+
+// serviceFilter is a parsed GET /services filter (dockerd's keys).
+type serviceFilter struct {
+	ids, names, labels, modes []string
+}
+
+func newServiceFilter(args filterArgs) (serviceFilter, error) {
+	if err := args.validate("id", "name", "label", "mode"); err != nil {
+		return serviceFilter{}, err
+	}
+	f := serviceFilter{ids: args.get("id"), names: args.get("name"), labels: args.get("label"), modes: args.get("mode")}
+	for _, m := range f.modes {
+		switch m {
+		case "replicated", "global":
+		default:
+			return serviceFilter{}, errdefs.Invalid("Invalid filter: 'mode'='%s'", m)
+		}
+	}
+	return f, nil
+}
+
+func serviceMode(s *swarm.Service) string {
+	if s.Spec.Mode.Global != nil {
+		return "global"
+	}
+	return "replicated"
+}
+
+func (f serviceFilter) match(s *swarm.Service) bool {
+	if !matchAnyPrefix(s.ID, f.ids) || !matchAnyPrefix(s.Spec.Name, f.names) {
+		return false
+	}
+	if len(f.modes) > 0 {
+		ok := false
+		for _, m := range f.modes {
+			ok = ok || m == serviceMode(s)
+		}
+		if !ok {
+			return false
+		}
+	}
+	return matchLabels(s.Spec.Labels, f.labels)
+}
+
+func (a *api) getServices(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	args, err := parseFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		return err
+	}
+	f, err := newServiceFilter(args)
+	if err != nil {
+		return err
+	}
+	withStatus, err := strictBool(r, "status")
+	if err != nil {
+		return err
+	}
+	services, err := a.b.Services(r.Context(), withStatus)
+	if err != nil {
+		return err
+	}
+	out := make([]swarm.Service, 0, len(services))
+	for i := range services {
+		if f.match(&services[i]) {
+			out = append(out, services[i])
+		}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// resolveService finds a service as dockerd does: full ID, then exact
+// name, then unique ID prefix.
+func (a *api) resolveService(ctx context.Context, ref string) (swarm.Service, error) {
+	services, err := a.b.Services(ctx, true)
+	if err != nil {
+		return swarm.Service{}, err
+	}
+	for _, s := range services {
+		if s.ID == ref {
+			return s, nil
+		}
+	}
+	for _, match := range []func(*swarm.Service) bool{
+		func(s *swarm.Service) bool { return s.Spec.Name == ref },
+		func(s *swarm.Service) bool { return strings.HasPrefix(s.ID, ref) },
+	} {
+		var found []int
+		for i := range services {
+			if match(&services[i]) {
+				found = append(found, i)
+			}
+		}
+		switch len(found) {
+		case 0:
+			continue
+		case 1:
+			return services[found[0]], nil
+		default:
+			return swarm.Service{}, errdefs.Invalid("service %s is ambiguous (%d matches found)", ref, len(found))
+		}
+	}
+	return swarm.Service{}, errdefs.NotFound("service %s not found", ref)
+}
+
+func (a *api) getService(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	s, err := a.resolveService(r.Context(), vars["id"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, s)
+}
+
+func (a *api) createService(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	var spec swarm.ServiceSpec
+	if err := decodeBody(r, &spec); err != nil {
+		return err
+	}
+	resp, err := a.b.ServiceCreate(r.Context(), spec)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, resp)
+}
+
+func (a *api) updateService(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	var spec swarm.ServiceSpec
+	if err := decodeBody(r, &spec); err != nil {
+		return err
+	}
+	version, err := objectVersion(r, "service")
+	if err != nil {
+		return err
+	}
+	rollback := r.URL.Query().Get("rollback")
+	if rollback != "" && rollback != "previous" {
+		return errdefs.Invalid("invalid rollback parameter %q: the only value is \"previous\"", rollback)
+	}
+	s, err := a.resolveService(r.Context(), vars["id"])
+	if err != nil {
+		return err
+	}
+	resp, err := a.b.ServiceUpdate(r.Context(), s.ID, version, spec, rollback == "previous")
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, resp)
+}
+
+func (a *api) removeService(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	s, err := a.resolveService(r.Context(), vars["id"])
+	if err != nil {
+		return err
+	}
+	return a.b.ServiceRemove(r.Context(), s.ID)
+}

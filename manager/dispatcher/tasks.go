@@ -1,0 +1,122 @@
+package dispatcher
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/internal/nodeapi"
+	"github.com/flotilla-org/flotilla/manager/state"
+)
+
+// longPoll bounds how long an assignments request waits for a change.
+const longPoll = 20 * time.Second
+
+// Assignments answers a node's long-poll with its task set once it
+// differs from what the node has (known fingerprint).
+func (d *Dispatcher) Assignments(ctx context.Context, nodeID, known string) nodeapi.AssignmentsResponse {
+	deadline := time.NewTimer(longPoll)
+	defer deadline.Stop()
+	for {
+		changed := d.store.Changed()
+		resp := d.assignments(nodeID)
+		if resp.Fingerprint != known {
+			return resp
+		}
+		select {
+		case <-ctx.Done():
+			return resp
+		case <-deadline.C:
+			return resp
+		case <-changed:
+		}
+	}
+}
+
+func (d *Dispatcher) assignments(nodeID string) nodeapi.AssignmentsResponse {
+	tasks := d.store.TasksByNode(nodeID)
+	sort.Slice(tasks, func(i, j int) bool { return tasks[i].ID < tasks[j].ID })
+	h := sha256.New()
+	resp := nodeapi.AssignmentsResponse{Tasks: make([]nodeapi.Assignment, 0, len(tasks))}
+	names := map[string]string{}
+	for _, t := range tasks {
+		// The fingerprint covers what the node acts on: the task set and
+		// desired states, not status updates the node itself sent.
+		fmt.Fprintf(h, "%s/%s;", t.ID, t.DesiredState)
+		name, ok := names[t.ServiceID]
+		if !ok {
+			if s := d.store.Service(t.ServiceID); s != nil {
+				name = s.Spec.Name
+			}
+			names[t.ServiceID] = name
+		}
+		resp.Tasks = append(resp.Tasks, nodeapi.Assignment{Task: t.Task, ServiceName: name})
+	}
+	resp.Fingerprint = hex.EncodeToString(h.Sum(nil)[:12])
+	return resp
+}
+
+// stateRank orders task states: observed state only moves forward.
+var stateRank = map[swarm.TaskState]int{
+	swarm.TaskStateNew: 0, swarm.TaskStateAllocated: 1, swarm.TaskStatePending: 2, swarm.TaskStateAssigned: 3,
+	swarm.TaskStateAccepted: 4, swarm.TaskStatePreparing: 5, swarm.TaskStateReady: 6, swarm.TaskStateStarting: 7,
+	swarm.TaskStateRunning: 8, swarm.TaskStateComplete: 9, swarm.TaskStateShutdown: 10, swarm.TaskStateFailed: 11,
+	swarm.TaskStateRejected: 12, swarm.TaskStateRemove: 13, swarm.TaskStateOrphaned: 14,
+}
+
+func terminal(s swarm.TaskState) bool { return stateRank[s] >= stateRank[swarm.TaskStateComplete] }
+
+// Forward reports whether a task may move from one observed state to
+// another: only forward, and never out of a final state.
+func Forward(from, to swarm.TaskState) bool {
+	if terminal(from) {
+		return false
+	}
+	return stateRank[to] > stateRank[from]
+}
+
+// TaskStatus queues status reports from a node; Run writes them in batches.
+func (d *Dispatcher) TaskStatus(nodeID string, updates []nodeapi.TaskStatusUpdate) {
+	d.mu.Lock()
+	for _, u := range updates {
+		d.statuses[u.TaskID] = statusReport{nodeID: nodeID, status: u.Status}
+	}
+	n := len(d.statuses)
+	d.mu.Unlock()
+	if n > 0 {
+		select {
+		case d.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+type statusReport struct {
+	nodeID string
+	status swarm.TaskStatus
+}
+
+// statusOps turns queued reports into task updates, dropping reports from
+// a node that does not hold the task and any that would move backwards.
+func (d *Dispatcher) statusOps() []state.Op {
+	d.mu.Lock()
+	reports := d.statuses
+	d.statuses = map[string]statusReport{}
+	d.mu.Unlock()
+	ops := make([]state.Op, 0, len(reports))
+	for id, r := range reports {
+		t := d.store.Task(id)
+		if t == nil || t.NodeID != r.nodeID || !Forward(t.Status.State, r.status.State) {
+			continue
+		}
+		u := t.Copy()
+		u.Status = r.status
+		ops = append(ops, state.NewOp(state.TableTasks, state.ActionUpdate, u, 0))
+	}
+	return ops
+}

@@ -1,0 +1,173 @@
+// Package orchestrator holds the leader's reconcile loop: it turns services
+// into tasks (replicated slots, one per node for global services), applies
+// restart policies, replaces tasks of dead or drained nodes, drives rolling
+// updates and rollbacks, places pending tasks with the scheduler, and trims
+// task history. Each pass reads the whole state and writes what must
+// change in batched Raft entries; a pass runs on every state change
+// (coalesced) and on a timer, and a full pass runs at leadership start.
+package orchestrator
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/manager/state"
+)
+
+// Proposer writes ops (chunked into batches by the caller).
+type Proposer func(ctx context.Context, ops []state.Op) error
+
+// Placer places pending tasks: the scheduler, injected so this package is
+// testable with any placement.
+type Placer func(nodes []*state.Node, assigned, pending []*state.Task) (placed map[string]string, unplaced map[string]string)
+
+// Orchestrator is the reconcile loop. Run it only on the leader.
+type Orchestrator struct {
+	store   *state.Store
+	propose Proposer
+	place   Placer
+	log     *slog.Logger
+	now     func() time.Time
+	kick    chan struct{}
+
+	mu        sync.Mutex
+	lastBatch map[string]time.Time // service → when its update last started a batch
+}
+
+// New returns an orchestrator.
+func New(store *state.Store, propose Proposer, place Placer, log *slog.Logger) *Orchestrator {
+	return &Orchestrator{store: store, propose: propose, place: place, log: log, now: time.Now,
+		kick: make(chan struct{}, 1), lastBatch: map[string]time.Time{}}
+}
+
+// Kick asks for a pass soon.
+func (o *Orchestrator) Kick() {
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+// tick bounds how long a timed decision (restart delay, update delay,
+// monitor window) can wait past its time.
+const tick = 250 * time.Millisecond
+
+// Run reconciles until ctx ends.
+func (o *Orchestrator) Run(ctx context.Context) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		changed := o.store.Changed()
+		if err := o.Pass(ctx); err != nil && ctx.Err() == nil {
+			o.log.Warn("orchestrator pass failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-o.kick:
+		case <-t.C:
+		}
+		// Coalesce a burst of changes (status reports arrive in waves).
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// Pass runs one reconciliation and writes its decisions.
+func (o *Orchestrator) Pass(ctx context.Context) error {
+	v := o.view()
+	var ops []state.Op
+	for _, s := range v.services {
+		if s.Spec.Mode.Global != nil {
+			ops = append(ops, o.reconcileGlobal(v, s)...)
+		} else {
+			ops = append(ops, o.reconcileReplicated(v, s)...)
+		}
+		ops = append(ops, o.advanceUpdate(v, s)...)
+	}
+	ops = append(ops, o.orphans(v)...)
+	ops = append(ops, o.reap(v)...)
+	if len(ops) > 0 {
+		if err := o.propose(ctx, dedupe(ops)); err != nil {
+			return err
+		}
+		return nil // the next pass (on this change) schedules what was created
+	}
+	if ops := o.schedule(v); len(ops) > 0 {
+		return o.propose(ctx, ops)
+	}
+	return nil
+}
+
+// view is one consistent-enough read of the state for a pass.
+type view struct {
+	now      time.Time
+	cluster  *state.Cluster
+	services []*state.Service
+	byID     map[string]*state.Service
+	nodes    map[string]*state.Node
+	tasks    map[string][]*state.Task // by service
+}
+
+func (o *Orchestrator) view() *view {
+	v := &view{now: o.now(), cluster: o.store.Cluster(), services: o.store.Services(),
+		byID: map[string]*state.Service{}, nodes: map[string]*state.Node{}, tasks: map[string][]*state.Task{}}
+	for _, s := range v.services {
+		v.byID[s.ID] = s
+	}
+	for _, n := range o.store.Nodes() {
+		v.nodes[n.ID] = n
+	}
+	for _, t := range o.store.Tasks() {
+		v.tasks[t.ServiceID] = append(v.tasks[t.ServiceID], t)
+	}
+	return v
+}
+
+// dedupe keeps the last op per object: one pass may decide twice about a
+// task (e.g. shut down for the node, then for the update).
+func dedupe(ops []state.Op) []state.Op {
+	last := map[string]int{}
+	for i, op := range ops {
+		last[op.Table+"/"+op.ID] = i
+	}
+	out := ops[:0:0]
+	for i, op := range ops {
+		if last[op.Table+"/"+op.ID] == i {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+// Terminal reports whether an observed state is final.
+func Terminal(s swarm.TaskState) bool {
+	switch s {
+	case swarm.TaskStateComplete, swarm.TaskStateFailed, swarm.TaskStateShutdown,
+		swarm.TaskStateRejected, swarm.TaskStateOrphaned, swarm.TaskStateRemove:
+		return true
+	}
+	return false
+}
+
+// active reports whether managers want the task running.
+func active(t *state.Task) bool { return t.DesiredState == swarm.TaskStateRunning }
+
+func nodeUsable(n *state.Node) bool {
+	return n != nil && n.Status.State == swarm.NodeStateReady && n.Spec.Availability == swarm.NodeAvailabilityActive
+}
+
+func shutdownOp(t *state.Task, reason string) state.Op {
+	u := t.Copy()
+	u.DesiredState = swarm.TaskStateShutdown
+	u.ShutdownReason = reason
+	return state.NewOp(state.TableTasks, state.ActionUpdate, u, 0)
+}

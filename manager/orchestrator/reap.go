@@ -1,0 +1,59 @@
+package orchestrator
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/manager/state"
+)
+
+const defaultHistory = 5
+
+// reap deletes old task history: per slot (or node) it keeps the newest
+// retention-limit tasks that are done; tasks of removed services go once
+// they stopped, or at once when they never reached a node or their node
+// is gone.
+func (o *Orchestrator) reap(v *view) []state.Op {
+	limit := defaultHistory
+	if v.cluster != nil && v.cluster.Spec.Orchestration.TaskHistoryRetentionLimit != nil {
+		limit = int(*v.cluster.Spec.Orchestration.TaskHistoryRetentionLimit)
+	}
+	var ops []state.Op
+	for serviceID, tasks := range v.tasks {
+		if _, ok := v.byID[serviceID]; !ok {
+			for _, t := range tasks {
+				n := v.nodes[t.NodeID]
+				if Terminal(t.Status.State) || t.NodeID == "" || n == nil || n.Status.State == swarm.NodeStateDown ||
+					t.Status.State == swarm.TaskStatePending || t.Status.State == swarm.TaskStateAssigned && n == nil {
+					ops = append(ops, state.NewOp(state.TableTasks, state.ActionDelete, t, 0))
+				}
+			}
+			continue
+		}
+		groups := map[string][]*state.Task{}
+		for _, t := range tasks {
+			if !active(t) && Terminal(t.Status.State) || !active(t) && t.NodeID == "" {
+				k := fmt.Sprint(t.Slot)
+				if t.Slot == 0 {
+					k = t.NodeID
+				}
+				groups[k] = append(groups[k], t)
+			}
+		}
+		for _, done := range groups {
+			if len(done) <= limit {
+				continue
+			}
+			sort.Slice(done, func(i, j int) bool { return done[i].CreatedAt.After(done[j].CreatedAt) })
+			for _, t := range done[limit:] {
+				ops = append(ops, state.NewOp(state.TableTasks, state.ActionDelete, t, 0))
+			}
+		}
+	}
+	return ops
+}
+
+// orphans: nothing yet; tasks of removed services are handled by reap.
+func (o *Orchestrator) orphans(v *view) []state.Op { return nil }

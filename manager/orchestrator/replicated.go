@@ -1,0 +1,111 @@
+package orchestrator
+
+import (
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/manager/state"
+)
+
+// reconcileReplicated keeps one running task in each of slots 1..N.
+func (o *Orchestrator) reconcileReplicated(v *view, s *state.Service) []state.Op {
+	want := 0
+	if r := s.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
+		want = int(*r.Replicas)
+	}
+	slots := map[int][]*state.Task{}
+	for _, t := range v.tasks[s.ID] {
+		slots[t.Slot] = append(slots[t.Slot], t)
+	}
+	var ops []state.Op
+	for slot, tasks := range slots {
+		if slot > want {
+			for _, t := range tasks {
+				if active(t) {
+					ops = append(ops, shutdownOp(t, state.ReasonScale))
+				}
+			}
+		}
+	}
+	for slot := 1; slot <= want; slot++ {
+		ops = append(ops, o.reconcileSlot(v, s, slots[slot], slot, "")...)
+	}
+	return ops
+}
+
+// reconcileSlot handles one slot (or, for a global service, one node):
+// tasks that ended, tasks on lost or drained nodes, and starting a task
+// when none is active.
+func (o *Orchestrator) reconcileSlot(v *view, s *state.Service, tasks []*state.Task, slot int, nodeID string) []state.Op {
+	var ops []state.Op
+	var live []*state.Task
+	for _, t := range tasks {
+		if !active(t) {
+			continue
+		}
+		n := v.nodes[t.NodeID]
+		switch {
+		case Terminal(t.Status.State):
+			ops = append(ops, shutdownOp(t, state.ReasonEnded))
+		case t.NodeID != "" && nodeID == "" && (n == nil || n.Status.State == swarm.NodeStateDown):
+			// A replicated task whose node is gone runs again elsewhere at
+			// once: the task did not fail, its node did.
+			ops = append(ops, shutdownOp(t, state.ReasonNodeDown))
+		case t.NodeID != "" && n != nil && n.Spec.Availability == swarm.NodeAvailabilityDrain:
+			ops = append(ops, shutdownOp(t, state.ReasonDrain))
+		default:
+			live = append(live, t)
+		}
+	}
+	// Two live tasks in a slot happen only in a start-first update: once
+	// the new one runs, the old one goes.
+	if len(live) > 1 {
+		var fresh *state.Task
+		for _, t := range live {
+			if t.SpecVersion == s.SpecVersion && t.Status.State == swarm.TaskStateRunning {
+				fresh = t
+			}
+		}
+		if fresh != nil {
+			for _, t := range live {
+				if t != fresh {
+					ops = append(ops, shutdownOp(t, state.ReasonUpdate))
+				}
+			}
+		}
+	}
+	if len(live) > 0 {
+		return ops
+	}
+	if nodeID != "" && !nodeUsable(v.nodes[nodeID]) {
+		return ops
+	}
+	// The latest task, with the shutdown we are about to write applied.
+	last := latest(tasks)
+	if last != nil && len(ops) > 0 {
+		for _, op := range ops {
+			if op.ID == last.ID {
+				c := last.Copy()
+				c.DesiredState = swarm.TaskStateShutdown
+				c.ShutdownReason = reasonOf(op)
+				last = c
+			}
+		}
+	}
+	if last != nil && last.ShutdownReason == state.ReasonUpdate && isStale(s, last) && !Terminal(last.Status.State) && isStopFirst(s) {
+		return ops // stop-first: the old task must stop before the new one starts
+	}
+	if ok, _ := startDecision(v, s, tasks, last); ok {
+		ops = append(ops, newTask(v, s, slot, nodeID))
+	}
+	return ops
+}
+
+func reasonOf(op state.Op) string {
+	var t state.Task
+	if err := jsonUnmarshal(op.Object, &t); err != nil {
+		return ""
+	}
+	return t.ShutdownReason
+}
+
+func isStale(s *state.Service, t *state.Task) bool { return t.SpecVersion != s.SpecVersion }

@@ -1,0 +1,62 @@
+package orchestrator
+
+import (
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/manager/state"
+)
+
+// schedule places pending tasks in one batch and records why the others
+// could not be placed.
+func (o *Orchestrator) schedule(v *view) []state.Op {
+	var pending, assigned []*state.Task
+	var ops []state.Op
+	for _, tasks := range v.tasks {
+		for _, t := range tasks {
+			switch {
+			case !active(t):
+				if t.Status.State == swarm.TaskStatePending && t.NodeID == "" {
+					// Never placed and no longer wanted: nothing will report it.
+					u := t.Copy()
+					u.Status = swarm.TaskStatus{Timestamp: v.now.UTC(), State: swarm.TaskStateShutdown, Message: "shut down before it was placed"}
+					ops = append(ops, state.NewOp(state.TableTasks, state.ActionUpdate, u, 0))
+				}
+			case t.Status.State == swarm.TaskStatePending && t.NodeID != "":
+				// A global task names its node: check it is usable, then assign.
+				if nodeUsable(v.nodes[t.NodeID]) {
+					ops = append(ops, assignOp(v, t, t.NodeID))
+				}
+			case t.Status.State == swarm.TaskStatePending:
+				pending = append(pending, t)
+			case t.NodeID != "" && !Terminal(t.Status.State):
+				assigned = append(assigned, t)
+			}
+		}
+	}
+	if len(pending) == 0 || o.place == nil {
+		return ops
+	}
+	nodes := make([]*state.Node, 0, len(v.nodes))
+	for _, n := range v.nodes {
+		nodes = append(nodes, n)
+	}
+	placed, unplaced := o.place(nodes, assigned, pending)
+	for _, t := range pending {
+		if nodeID, ok := placed[t.ID]; ok {
+			ops = append(ops, assignOp(v, t, nodeID))
+		} else if why, ok := unplaced[t.ID]; ok && t.Status.Err != why {
+			u := t.Copy()
+			u.Status.Err = why
+			u.Status.Message = "pending task scheduling"
+			ops = append(ops, state.NewOp(state.TableTasks, state.ActionUpdate, u, 0))
+		}
+	}
+	return ops
+}
+
+func assignOp(v *view, t *state.Task, nodeID string) state.Op {
+	u := t.Copy()
+	u.NodeID = nodeID
+	u.Status = swarm.TaskStatus{Timestamp: v.now.UTC(), State: swarm.TaskStateAssigned, Message: "scheduler assigned task to node"}
+	return state.NewOp(state.TableTasks, state.ActionUpdate, u, 0)
+}

@@ -1,0 +1,186 @@
+package orchestrator
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/manager/state"
+)
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// Docker's update defaults.
+const (
+	defaultMonitor = 5 * time.Second
+)
+
+func updating(s *state.Service) bool {
+	return s.UpdateStatus != nil && (s.UpdateStatus.State == swarm.UpdateStateUpdating || s.UpdateStatus.State == swarm.UpdateStateRollbackStarted)
+}
+
+func rollingBack(s *state.Service) bool {
+	return s.UpdateStatus != nil && s.UpdateStatus.State == swarm.UpdateStateRollbackStarted
+}
+
+func updateConfig(s *state.Service) swarm.UpdateConfig {
+	cfg := swarm.UpdateConfig{Parallelism: 1, FailureAction: swarm.UpdateFailureActionPause, Monitor: defaultMonitor, Order: swarm.UpdateOrderStopFirst}
+	src := s.Spec.UpdateConfig
+	if rollingBack(s) {
+		src = s.Spec.RollbackConfig
+	}
+	if src != nil {
+		cfg.Parallelism = src.Parallelism
+		cfg.Delay = src.Delay
+		cfg.MaxFailureRatio = src.MaxFailureRatio
+		if src.FailureAction != "" {
+			cfg.FailureAction = src.FailureAction
+		}
+		if src.Monitor != 0 {
+			cfg.Monitor = src.Monitor
+		}
+		if src.Order != "" {
+			cfg.Order = src.Order
+		}
+	}
+	return cfg
+}
+
+func isStopFirst(s *state.Service) bool { return updateConfig(s).Order != swarm.UpdateOrderStartFirst }
+
+// advanceUpdate moves a rolling update (or rollback) on by at most one
+// batch per pass. Everything it needs is in the state, so a new leader
+// carries on an update its predecessor started.
+func (o *Orchestrator) advanceUpdate(v *view, s *state.Service) []state.Op {
+	if !updating(s) {
+		return nil
+	}
+	cfg := updateConfig(s)
+	started := time.Time{}
+	if s.UpdateStatus.StartedAt != nil {
+		started = *s.UpdateStatus.StartedAt
+	}
+	groups := map[string][]*state.Task{} // slot or node → tasks
+	for _, t := range v.tasks[s.ID] {
+		k := fmt.Sprint(t.Slot)
+		if t.Slot == 0 {
+			k = t.NodeID
+		}
+		groups[k] = append(groups[k], t)
+	}
+	var stale []*state.Task
+	inFlight, total, failed := 0, 0, []*state.Task{}
+	for _, tasks := range groups {
+		var cur *state.Task // the active fresh task of the group
+		var old *state.Task // an active stale task
+		waiting := false    // stop-first: old stopping, new not made yet
+		for _, t := range tasks {
+			if t.SpecVersion == s.SpecVersion && !t.CreatedAt.Before(started) && (t.Status.State == swarm.TaskStateFailed || t.Status.State == swarm.TaskStateRejected) {
+				failed = append(failed, t)
+			}
+			switch {
+			case active(t) && t.SpecVersion == s.SpecVersion:
+				cur = t
+			case active(t):
+				old = t
+			case t.ShutdownReason == state.ReasonUpdate && !Terminal(t.Status.State):
+				waiting = true
+			}
+		}
+		if cur == nil && old == nil && !waiting {
+			continue // an empty slot: the reconciler fills it with the new spec
+		}
+		total++
+		switch {
+		case cur != nil && !settled(v, cur, cfg.Monitor):
+			inFlight++
+		case cur == nil && old == nil && waiting:
+			inFlight++
+		case cur == nil && old != nil:
+			stale = append(stale, old)
+		}
+	}
+	if len(failed) > 0 && float32(len(failed)) > cfg.MaxFailureRatio*float32(max(total, 1)) {
+		if op, ok := o.onFailure(v, s, cfg, failed[0]); ok {
+			return []state.Op{op}
+		}
+	}
+	if len(stale) == 0 && inFlight == 0 {
+		return []state.Op{finishUpdate(v, s)}
+	}
+	p := int(cfg.Parallelism)
+	if p == 0 {
+		p = len(stale) + inFlight
+	}
+	room := p - inFlight
+	if room <= 0 || len(stale) == 0 {
+		return nil
+	}
+	o.mu.Lock()
+	last := o.lastBatch[s.ID]
+	if inFlight == 0 && v.now.Before(last.Add(cfg.Delay)) {
+		o.mu.Unlock()
+		return nil
+	}
+	o.lastBatch[s.ID] = v.now
+	o.mu.Unlock()
+	var ops []state.Op
+	for _, t := range stale[:min(room, len(stale))] {
+		if cfg.Order == swarm.UpdateOrderStartFirst {
+			ops = append(ops, newTask(v, s, t.Slot, globalNode(t)))
+		} else {
+			ops = append(ops, shutdownOp(t, state.ReasonUpdate))
+		}
+	}
+	return ops
+}
+
+func globalNode(t *state.Task) string {
+	if t.Slot == 0 {
+		return t.NodeID
+	}
+	return ""
+}
+
+// settled: running for the whole monitor window.
+func settled(v *view, t *state.Task, monitor time.Duration) bool {
+	return t.Status.State == swarm.TaskStateRunning && v.now.Sub(t.Status.Timestamp) >= monitor
+}
+
+// onFailure applies the update's failure action.
+func (o *Orchestrator) onFailure(v *view, s *state.Service, cfg swarm.UpdateConfig, t *state.Task) (state.Op, bool) {
+	u := s.Copy()
+	now := v.now.UTC()
+	switch {
+	case cfg.FailureAction == swarm.UpdateFailureActionContinue:
+		return state.Op{}, false
+	case cfg.FailureAction == swarm.UpdateFailureActionRollback && !rollingBack(s) && s.PreviousSpec != nil:
+		prev := *s.PreviousSpec
+		cur := s.Spec
+		u.Spec, u.PreviousSpec = prev, &cur
+		u.SpecVersion++
+		u.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackStarted, StartedAt: &now,
+			Message: fmt.Sprintf("update rolled back due to failure or early termination of task %s", t.ID)}
+	default:
+		st := swarm.UpdateStatePaused
+		if rollingBack(s) {
+			st = swarm.UpdateStateRollbackPaused
+		}
+		u.UpdateStatus = &swarm.UpdateStatus{State: st, StartedAt: s.UpdateStatus.StartedAt,
+			Message: fmt.Sprintf("update paused due to failure or early termination of task %s", t.ID)}
+	}
+	return state.NewOp(state.TableServices, state.ActionUpdate, u, 0), true
+}
+
+func finishUpdate(v *view, s *state.Service) state.Op {
+	u := s.Copy()
+	now := v.now.UTC()
+	st, msg := swarm.UpdateStateCompleted, "update completed"
+	if rollingBack(s) {
+		st, msg = swarm.UpdateStateRollbackCompleted, "rollback completed"
+	}
+	u.UpdateStatus = &swarm.UpdateStatus{State: st, StartedAt: s.UpdateStatus.StartedAt, CompletedAt: &now, Message: msg}
+	return state.NewOp(state.TableServices, state.ActionUpdate, u, 0)
+}

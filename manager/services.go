@@ -1,0 +1,288 @@
+package manager
+
+import (
+	"context"
+	"encoding/json"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/internal/errdefs"
+	"github.com/flotilla-org/flotilla/internal/ids"
+	"github.com/flotilla-org/flotilla/manager/state"
+)
+
+// LabelDriver is the container label that chooses the task driver
+// (docker or process); the docker CLI sets it with --container-label.
+const LabelDriver = "com.flotilla.driver"
+
+// Drivers a task may ask for.
+var knownDrivers = []string{"docker", "process", "fake"}
+
+var serviceNameRE = regexp.MustCompile(`^[a-zA-Z0-9](?:[a-zA-Z0-9_.-]*[a-zA-Z0-9])?$`)
+
+// ConstraintParser validates placement constraints; the scheduler
+// provides it (set by the daemon) so this package does not depend on it.
+var ConstraintParser func([]string) error
+
+// validateServiceSpec checks a spec and fills Docker's defaults. Errors
+// say which field is wrong and how to fix it.
+func validateServiceSpec(spec *swarm.ServiceSpec) error {
+	cs := spec.TaskTemplate.ContainerSpec
+	if cs == nil || strings.TrimSpace(cs.Image) == "" {
+		return errdefs.Invalid("ContainerSpec: image reference must be provided")
+	}
+	if spec.Name != "" && (len(spec.Name) > 63 || !serviceNameRE.MatchString(spec.Name)) {
+		return errdefs.Invalid("invalid service name %q: use at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", spec.Name)
+	}
+	if d := cs.Labels[LabelDriver]; d != "" && !slices.Contains(knownDrivers, d) {
+		return errdefs.Invalid("invalid driver %q (container label %s): use docker or process", d, LabelDriver)
+	}
+	switch {
+	case spec.Mode.Replicated != nil && spec.Mode.Global != nil:
+		return errdefs.Invalid("a service is either replicated or global, not both")
+	case spec.Mode.ReplicatedJob != nil || spec.Mode.GlobalJob != nil:
+		return errdefs.Invalid("job services are not supported yet; use a replicated or global service")
+	case spec.Mode.Global == nil && spec.Mode.Replicated == nil:
+		spec.Mode.Replicated = &swarm.ReplicatedService{}
+	}
+	if r := spec.Mode.Replicated; r != nil && r.Replicas == nil {
+		one := uint64(1)
+		r.Replicas = &one
+	}
+	if res := spec.TaskTemplate.Resources; res != nil {
+		for _, l := range []*swarm.Limit{res.Limits} {
+			if l != nil && (l.NanoCPUs < 0 || l.MemoryBytes < 0) {
+				return errdefs.Invalid("resource limits must not be negative")
+			}
+		}
+		if r := res.Reservations; r != nil && (r.NanoCPUs < 0 || r.MemoryBytes < 0) {
+			return errdefs.Invalid("resource reservations must not be negative")
+		}
+	}
+	if rp := spec.TaskTemplate.RestartPolicy; rp != nil {
+		switch rp.Condition {
+		case "", swarm.RestartPolicyConditionNone, swarm.RestartPolicyConditionOnFailure, swarm.RestartPolicyConditionAny:
+		default:
+			return errdefs.Invalid("invalid restart condition %q: use none, on-failure or any", rp.Condition)
+		}
+		if rp.Delay != nil && *rp.Delay < 0 {
+			return errdefs.Invalid("restart delay must not be negative")
+		}
+	}
+	for _, uc := range []*swarm.UpdateConfig{spec.UpdateConfig, spec.RollbackConfig} {
+		if uc == nil {
+			continue
+		}
+		switch uc.FailureAction {
+		case "", swarm.UpdateFailureActionPause, swarm.UpdateFailureActionContinue, swarm.UpdateFailureActionRollback:
+		default:
+			return errdefs.Invalid("invalid update failure action %q: use pause, continue or rollback", uc.FailureAction)
+		}
+		switch uc.Order {
+		case "", swarm.UpdateOrderStopFirst, swarm.UpdateOrderStartFirst:
+		default:
+			return errdefs.Invalid("invalid update order %q: use stop-first or start-first", uc.Order)
+		}
+		if uc.Delay < 0 || uc.Monitor < 0 || uc.MaxFailureRatio < 0 || uc.MaxFailureRatio > 1 {
+			return errdefs.Invalid("invalid update config: delay and monitor must not be negative and the failure ratio must be between 0 and 1")
+		}
+	}
+	if p := spec.TaskTemplate.Placement; p != nil && ConstraintParser != nil {
+		if err := ConstraintParser(p.Constraints); err != nil {
+			return errdefs.Invalid("invalid constraint: %v", err)
+		}
+		for _, pref := range p.Preferences {
+			if pref.Spread == nil || !strings.HasPrefix(pref.Spread.SpreadDescriptor, "node.labels.") && !strings.HasPrefix(pref.Spread.SpreadDescriptor, "engine.labels.") {
+				return errdefs.Invalid("invalid placement preference: only spread over node.labels.<name> or engine.labels.<name> is supported")
+			}
+		}
+	}
+	return nil
+}
+
+func (m *Manager) serviceByName(name string) *state.Service {
+	for _, s := range m.store.Services() {
+		if s.Spec.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// CreateService stores a new service; the orchestrators take it from there.
+func (m *Manager) CreateService(ctx context.Context, spec swarm.ServiceSpec) (string, error) {
+	if err := m.requireLeader(); err != nil {
+		return "", err
+	}
+	if err := validateServiceSpec(&spec); err != nil {
+		return "", err
+	}
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	if spec.Name == "" {
+		spec.Name = randomName()
+	}
+	if s := m.serviceByName(spec.Name); s != nil {
+		return "", errdefs.Conflict("name conflicts with an existing object: service %s already exists (ID %s); choose another --name or remove it first", spec.Name, s.ID)
+	}
+	s := &state.Service{SpecVersion: 1}
+	s.ID = ids.New()
+	s.Spec = spec
+	if err := m.propose(ctx, state.NewOp(state.TableServices, state.ActionCreate, s, 0)); err != nil {
+		return "", err
+	}
+	m.kickOrchestrator()
+	return s.ID, nil
+}
+
+// UpdateService replaces a service's spec (or, with rollback, restores
+// the previous one). A changed task template starts a rolling update.
+func (m *Manager) UpdateService(ctx context.Context, id string, version uint64, spec swarm.ServiceSpec, rollback bool) error {
+	if err := m.requireLeader(); err != nil {
+		return err
+	}
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	cur := m.store.Service(id)
+	if cur == nil {
+		return errdefs.NotFound("service %s not found", id)
+	}
+	if cur.Version.Index != version {
+		return errdefs.Conflict("update out of sequence: service %s is at version %d, not %d; inspect it again and retry", id, cur.Version.Index, version)
+	}
+	u := cur.Copy()
+	if rollback {
+		if cur.PreviousSpec == nil {
+			return errdefs.Invalid("service %s has no previous spec to roll back to", id)
+		}
+		spec = *cur.PreviousSpec
+	}
+	if err := validateServiceSpec(&spec); err != nil {
+		return err
+	}
+	if spec.Name != cur.Spec.Name {
+		return errdefs.Invalid("renaming services is not supported")
+	}
+	if (spec.Mode.Global != nil) != (cur.Spec.Mode.Global != nil) {
+		return errdefs.Invalid("service mode change is not allowed")
+	}
+	prev := cur.Spec
+	u.PreviousSpec = &prev
+	u.Spec = spec
+	if !sameJSON(spec.TaskTemplate, cur.Spec.TaskTemplate) {
+		u.SpecVersion = cur.SpecVersion + 1
+		now := time.Now().UTC()
+		st := swarm.UpdateStateUpdating
+		msg := "update in progress"
+		if rollback {
+			st, msg = swarm.UpdateStateRollbackStarted, "manually requested rollback"
+		}
+		u.UpdateStatus = &swarm.UpdateStatus{State: st, StartedAt: &now, Message: msg}
+	}
+	if err := m.propose(ctx, state.NewOp(state.TableServices, state.ActionUpdate, u, version)); err != nil {
+		return err
+	}
+	m.kickOrchestrator()
+	return nil
+}
+
+// RemoveService deletes a service; its tasks are shut down and removed.
+func (m *Manager) RemoveService(ctx context.Context, id string) error {
+	if err := m.requireLeader(); err != nil {
+		return err
+	}
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	s := m.store.Service(id)
+	if s == nil {
+		return errdefs.NotFound("service %s not found", id)
+	}
+	ops := []state.Op{state.NewOp(state.TableServices, state.ActionDelete, s, 0)}
+	for _, t := range m.store.TasksByService(id) {
+		if t.DesiredState != swarm.TaskStateRemove {
+			u := t.Copy()
+			u.DesiredState = swarm.TaskStateRemove
+			ops = append(ops, state.NewOp(state.TableTasks, state.ActionUpdate, u, 0))
+		}
+	}
+	if err := m.proposeChunked(ctx, ops); err != nil {
+		return err
+	}
+	m.kickOrchestrator()
+	return nil
+}
+
+// Services returns every service, with task counts when asked.
+func (m *Manager) Services(withStatus bool) []swarm.Service {
+	services := m.store.Services()
+	out := make([]swarm.Service, 0, len(services))
+	var readyNodes map[string]bool
+	if withStatus {
+		readyNodes = map[string]bool{}
+		for _, n := range m.store.Nodes() {
+			if n.Status.State == swarm.NodeStateReady {
+				readyNodes[n.ID] = true
+			}
+		}
+	}
+	for _, s := range services {
+		w := s.Copy().Service
+		if withStatus {
+			st := &swarm.ServiceStatus{}
+			for _, t := range m.store.TasksByService(s.ID) {
+				if t.DesiredState == swarm.TaskStateRunning {
+					st.DesiredTasks++
+					if t.Status.State == swarm.TaskStateRunning {
+						st.RunningTasks++
+					}
+				}
+			}
+			if r := s.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
+				st.DesiredTasks = *r.Replicas
+			}
+			w.ServiceStatus = st
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// Tasks returns every task; upToDateOnly keeps those of the current spec.
+func (m *Manager) Tasks(upToDateOnly bool) []swarm.Task {
+	tasks := m.store.Tasks()
+	out := make([]swarm.Task, 0, len(tasks))
+	for _, t := range tasks {
+		if upToDateOnly {
+			if s := m.store.Service(t.ServiceID); s == nil || s.SpecVersion != t.SpecVersion {
+				continue
+			}
+		}
+		out = append(out, t.Task)
+	}
+	return out
+}
+
+// proposeChunked writes ops in Raft entries of bounded size: one entry per
+// op would cap throughput at Raft's entry rate, one huge entry would stall
+// followers.
+func (m *Manager) proposeChunked(ctx context.Context, ops []state.Op) error {
+	const chunk = 1000
+	for len(ops) > 0 {
+		n := min(chunk, len(ops))
+		if err := m.raft.Propose(ctx, state.Batch{Ops: ops[:n]}); err != nil {
+			return err
+		}
+		ops = ops[n:]
+	}
+	return nil
+}
+
+func sameJSON(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(x) == string(y)
+}

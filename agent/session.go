@@ -40,6 +40,8 @@ type Session struct {
 	Client   Caller
 	Hooks    Hooks
 	Log      *slog.Logger
+	// Executor runs the node's tasks; nil for a session without tasks.
+	Executor *Executor
 
 	mu       sync.Mutex
 	managers []string
@@ -95,6 +97,18 @@ func (s *Session) next() {
 
 // Run beats until ctx ends or the node is removed.
 func (s *Session) Run(ctx context.Context) {
+	if s.Executor != nil {
+		tctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.runTasks(tctx)
+		}()
+		defer func() {
+			cancel()
+			<-done
+		}()
+	}
 	period := time.Second
 	failures := 0
 	for {

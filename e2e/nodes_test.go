@@ -519,12 +519,14 @@ func TestLeaveAndRemove(t *testing.T) {
 	if si, err := w1.swarmInfo(); err != nil || si.LocalNodeState != "inactive" {
 		t.Errorf("w1 after swarm leave: %+v %v", si, err)
 	}
-	eventually(t, downTimeout, rowsMatch(m1, func(m map[string]nodeRow) error {
-		if m["w1"].Status != "Down" {
-			return fmt.Errorf("w1 is %q after leaving, want Down", m["w1"].Status)
-		}
-		return nil
-	}))
+	for _, m := range c.managers {
+		eventually(t, downTimeout, rowsMatch(m, func(m map[string]nodeRow) error {
+			if m["w1"].Status != "Down" {
+				return fmt.Errorf("w1 is %q after leaving, want Down", m["w1"].Status)
+			}
+			return nil
+		}))
+	}
 	m1.mustCLI(t, "node", "rm", w1.id)
 	eventually(t, convergeTimeout, rowsMatch(m1, func(m map[string]nodeRow) error {
 		if _, ok := m["w1"]; ok || len(m) != 4 {

@@ -184,7 +184,8 @@ type Driver interface {
 	Recover(ctx context.Context, h Handle) (running bool, st ExitStatus, err error)
 	// Logs sends the task's output to out until done (or, with Follow, until
 	// ctx ends or the task exits and its output is drained). Logs never
-	// closes out: its return says the stream is over.
+	// closes out: its return says the stream is over (nil when the output
+	// was sent in full, ctx.Err() when ctx ended first).
 	Logs(ctx context.Context, h Handle, opts LogOptions, out chan<- LogMessage) error
 }
 

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flotilla-org/flotilla/agent/driver"
 	"github.com/flotilla-org/flotilla/internal/engineapi"
 	"github.com/flotilla-org/flotilla/manager/raftnode"
 )
@@ -26,6 +27,7 @@ type Config struct {
 	Hosts    []string // unix:///path or tcp://127.0.0.1:port
 	Hostname string
 	Timing   raftnode.Timing // zero: defaults
+	Drivers  DriverConfig
 	Log      *slog.Logger
 }
 
@@ -45,6 +47,9 @@ type Daemon struct {
 
 	servers    []*http.Server
 	apiHandler http.Handler
+
+	drivers       map[string]driver.Driver
+	defaultDriver string
 }
 
 // New prepares a daemon; Start makes it serve.
@@ -67,6 +72,7 @@ func New(cfg Config) (*Daemon, error) {
 
 // Start rejoins the swarm this node belongs to (if any) and serves the API.
 func (d *Daemon) Start(ctx context.Context) error {
+	d.drivers, d.defaultDriver = d.openDrivers(ctx)
 	d.apiHandler = engineapi.NewHandler(&backend{d: d})
 	st, err := d.paths.loadState()
 	if err != nil {

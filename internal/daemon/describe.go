@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -12,7 +13,22 @@ import (
 	"github.com/flotilla-org/flotilla/internal/engineapi"
 )
 
-// describe reports this node's hostname, platform and capacity.
+// describe reports this node's hostname, platform, capacity and the task
+// drivers it offers (as Engine plugins of type Driver, which the
+// scheduler matches against the driver a task asks for).
+func (d *Daemon) describe() swarm.NodeDescription {
+	desc := describe(d.cfg.Hostname)
+	names := make([]string, 0, len(d.drivers))
+	for name := range d.drivers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		desc.Engine.Plugins = append(desc.Engine.Plugins, swarm.PluginDescription{Type: "Driver", Name: name})
+	}
+	return desc
+}
+
 func describe(hostname string) swarm.NodeDescription {
 	return swarm.NodeDescription{
 		Hostname: hostname,

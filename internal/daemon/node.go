@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -36,6 +37,7 @@ type clusterNode struct {
 	mgr     *manager.Manager
 	err     string // shown in info, e.g. "removed from the swarm"
 	session *agent.Session
+	exec    *agent.Executor
 
 	roleMu   sync.Mutex // one role change at a time
 	cancel   context.CancelFunc
@@ -130,7 +132,7 @@ func (n *clusterNode) startSession(ctx context.Context) {
 	s := &agent.Session{
 		NodeID:   n.st.NodeID,
 		Addr:     n.st.AdvertiseAddr,
-		Describe: func() swarm.NodeDescription { return describe(n.d.cfg.Hostname) },
+		Describe: func() swarm.NodeDescription { return n.d.describe() },
 		Client:   n.cli,
 		Log:      n.log,
 		Hooks: agent.Hooks{
@@ -138,6 +140,18 @@ func (n *clusterNode) startSession(ctx context.Context) {
 			Role:     func(r swarm.NodeRole) { n.wantRole(ctx, r) },
 			Removed:  n.removed,
 		},
+	}
+	n.exec = &agent.Executor{
+		NodeID:  n.st.NodeID,
+		Drivers: n.d.drivers,
+		Default: n.d.defaultDriver,
+		DBPath:  filepath.Join(n.d.paths.swarmDir(), "tasks.json"),
+		Log:     n.log,
+	}
+	if err := n.exec.Start(ctx); err != nil {
+		n.log.Error("task executor could not start; tasks will not run on this node", "err", err)
+	} else {
+		s.Executor = n.exec
 	}
 	s.SetManagers(n.managerAddrs())
 	n.session = s
@@ -292,6 +306,9 @@ func (n *clusterNode) stop() {
 			n.cancel()
 		}
 		n.wg.Wait()
+		if n.exec != nil {
+			n.exec.Wait()
+		}
 		if m := n.manager(); m != nil {
 			if err := m.Stop(); err != nil {
 				n.log.Warn("stop manager", "err", err)

@@ -56,6 +56,21 @@ func (n *clusterNode) rpcHandler() http.Handler {
 	mux.HandleFunc("POST "+nodeapi.PathRaftLeave, n.leaderRPC(true, func(ctx context.Context, m *manager.Manager, peer string, _ []byte) (any, error) {
 		return struct{}{}, m.RaftLeave(ctx, peer)
 	}))
+	mux.HandleFunc("POST "+nodeapi.PathAssignments, n.leaderRPC(true, func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
+		var req nodeapi.AssignmentsRequest
+		if err := decodeRPC(body, &req); err != nil {
+			return nil, err
+		}
+		return m.Assignments(ctx, peer, req)
+	}))
+	mux.HandleFunc("POST "+nodeapi.PathTaskStatus, n.leaderRPC(true, func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
+		var req nodeapi.TaskStatusRequest
+		if err := decodeRPC(body, &req); err != nil {
+			return nil, err
+		}
+		return struct{}{}, m.TaskStatus(ctx, peer, req)
+	}))
+	mux.HandleFunc("POST "+nodeapi.PathLogs, n.serveLogs)
 	mux.Handle(nodeapi.PathAPI+"/", http.HandlerFunc(n.forwardedAPI))
 	return mux
 }

@@ -93,7 +93,7 @@ func (b *backend) SwarmInit(ctx context.Context, req swarm.InitRequest) (string,
 	node := &state.Node{Role: swarm.NodeRoleManager, Addr: advertise}
 	node.ID = nodeID
 	node.Spec = swarm.NodeSpec{Role: swarm.NodeRoleManager, Availability: avail}
-	node.Description = describe(d.cfg.Hostname)
+	node.Description = d.describe()
 	node.Status = swarm.NodeStatus{State: swarm.NodeStateReady, Addr: host}
 	node.ManagerStatus = &swarm.ManagerStatus{Addr: advertise, Reachability: swarm.ReachabilityReachable}
 	bctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -169,7 +169,7 @@ func (b *backend) SwarmJoin(ctx context.Context, req swarm.JoinRequest) error {
 	for _, addr := range remotes {
 		resp, err = joinVia(ctx, addr, tok, nodeapi.JoinRequest{
 			Token: req.JoinToken, CSR: csrPEM, Hostname: d.cfg.Hostname, Addr: advertise,
-			Availability: avail, Description: describe(d.cfg.Hostname),
+			Availability: avail, Description: d.describe(),
 		})
 		if err == nil {
 			joined = true

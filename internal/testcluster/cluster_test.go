@@ -2,6 +2,7 @@ package testcluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -291,8 +292,12 @@ func TestLeaderFailover(t *testing.T) {
 	if err := labelIs(reqCtx(t), leader, w.ID, "after", "failover"); err != nil {
 		t.Fatal(err)
 	}
-	// The new leader notices the old one is gone.
+	// The new leader notices the old one is gone, and not the worker,
+	// which moved its heartbeats to the new leader.
 	c.WaitDown(old.ID)
+	if n := inspect(t, leader, w.ID); n.Status.State != swarm.NodeStateReady {
+		t.Errorf("worker is %s after the failover", n.Status.State)
+	}
 	n := inspect(t, leader, old.ID)
 	if n.ManagerStatus == nil || n.ManagerStatus.Reachability != swarm.ReachabilityUnreachable || n.ManagerStatus.Leader {
 		t.Errorf("stopped old leader: manager status %+v, want unreachable", n.ManagerStatus)
@@ -308,13 +313,28 @@ func TestLeaderFailover(t *testing.T) {
 
 // TestQuorumLoss stops two of three managers: writes on the survivor fail
 // fast with an error that says why, reads still work, and writes work again
-// once a second manager is back.
+// once a second manager is back. The survivor is the old leader (it must
+// step down) or a follower (it must not wait for a dead leader).
 func TestQuorumLoss(t *testing.T) {
+	for _, leaderSurvives := range []bool{true, false} {
+		name := "LeaderSurvives"
+		if !leaderSurvives {
+			name = "FollowerSurvives"
+		}
+		t.Run(name, func(t *testing.T) { testQuorumLoss(t, leaderSurvives) })
+	}
+}
+
+func testQuorumLoss(t *testing.T, leaderSurvives bool) {
 	c := testcluster.New(t, testcluster.Options{Managers: 3})
-	survivor := c.Leader()
+	leader := c.Leader()
 	followers := c.Followers()
-	for _, f := range followers {
-		f.Stop()
+	survivor, stopped := leader, followers
+	if !leaderSurvives {
+		survivor, stopped = followers[1], []*testcluster.Node{leader, followers[0]}
+	}
+	for _, n := range stopped {
+		n.Stop()
 	}
 
 	start := time.Now()
@@ -344,12 +364,82 @@ func TestQuorumLoss(t *testing.T) {
 	if err := labelIs(reqCtx(t), survivor, survivor.ID, "quorum", ""); err != nil {
 		t.Errorf("the refused write left a trace: %v", err)
 	}
+	// Once the survivor knows there is no leader, info says so.
+	c.Eventually(5*time.Second, func() error {
+		info, err := survivor.Client.Info(reqCtx(t), client.InfoOptions{})
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(info.Info.Swarm.Error, "does not have a leader") {
+			return fmt.Errorf("info's swarm error is %q", info.Info.Swarm.Error)
+		}
+		return nil
+	})
 
-	followers[0].Restart()
+	stopped[0].Restart()
 	start = time.Now()
 	c.Eventually(20*time.Second, func() error {
 		return updateSpec(reqCtx(t), survivor, survivor.ID, setLabel("quorum", "back"))
 	})
 	t.Logf("writes work again %s after a second manager restarted", time.Since(start).Round(time.Millisecond))
-	c.Eventually(5*time.Second, func() error { return labelIs(reqCtx(t), followers[0], survivor.ID, "quorum", "back") })
+	c.Eventually(5*time.Second, func() error { return labelIs(reqCtx(t), stopped[0], survivor.ID, "quorum", "back") })
+}
+
+// TestLeaderDemotesItself demotes the leader through its own API: it
+// hands leadership over, the new leader finishes the request, and the old
+// leader carries on as a Ready worker.
+func TestLeaderDemotesItself(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Managers: 3})
+	old := c.Leader()
+	if err := updateSpec(reqCtx(t), old, old.ID, func(s *swarm.NodeSpec) { s.Role = swarm.NodeRoleWorker }); err != nil {
+		t.Fatalf("demote the leader: %v", err)
+	}
+	c.Eventually(20*time.Second, func() error {
+		leader, err := c.FindLeader()
+		if err != nil {
+			return err
+		}
+		if leader == old {
+			return errors.New("the demoted node still leads")
+		}
+		n := inspect(t, leader, old.ID)
+		if n.Spec.Role != swarm.NodeRoleWorker || n.ManagerStatus != nil {
+			return fmt.Errorf("old leader: role %s, manager status %+v", n.Spec.Role, n.ManagerStatus)
+		}
+		if m := raftMembers(t, leader); m != 2 {
+			return fmt.Errorf("raft has %d members, want 2", m)
+		}
+		if old.IsManager(reqCtx(t)) {
+			return errors.New("the old leader still serves as a manager")
+		}
+		return nil
+	})
+	c.WaitReady(old.ID)
+}
+
+// TestFullRestart stops every node and starts them again: the swarm comes
+// back by itself with the same node IDs and takes writes.
+func TestFullRestart(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Managers: 3, Workers: 1})
+	for _, n := range c.Nodes {
+		n.Stop()
+	}
+	for _, n := range c.Nodes {
+		n.Restart()
+	}
+	start := time.Now()
+	c.WaitReady(c.IDs()...)
+	t.Logf("all nodes Ready %s after the restart", time.Since(start).Round(time.Millisecond))
+	for _, n := range c.Nodes {
+		info, err := n.Client.Info(reqCtx(t), client.InfoOptions{})
+		if err != nil || info.Info.Swarm.NodeID != n.ID {
+			t.Errorf("%s after restart: node %q, %v", n.Name, info.Info.Swarm.NodeID, err)
+		}
+	}
+	if m := raftMembers(t, c.Leader()); m != 3 {
+		t.Errorf("raft has %d members, want 3", m)
+	}
+	c.Eventually(10*time.Second, func() error {
+		return updateSpec(reqCtx(t), c.Nodes[1], c.Nodes[3].ID, setLabel("restarted", "yes"))
+	})
 }

@@ -167,6 +167,9 @@ type sched struct {
 	svc map[string]map[*nodeInfo]int
 	// eligible caches, per static key, the nodes passing the static filters.
 	eligible map[string][]*nodeInfo
+	// scratch is the candidate heap of groups without preferences, reused
+	// from group to group.
+	scratch []leafItem
 }
 
 func newSched(in Input) *sched {
@@ -403,7 +406,15 @@ func (s *sched) tree(g *group, counts map[*nodeInfo]int) *branch {
 			}
 		}
 	}
-	for _, ni := range s.eligibleNodes(g) {
+	eligible := s.eligibleNodes(g)
+	if root.isLeaf {
+		// One heap of every candidate: reuse the previous group's.
+		if cap(s.scratch) < len(eligible) {
+			s.scratch = make([]leafItem, 0, len(eligible))
+		}
+		root.leaf = s.scratch[:0]
+	}
+	for _, ni := range eligible {
 		b := leafOf(ni)
 		b.leaf = append(b.leaf, leafItem{ni: ni, svc: counts[ni]})
 	}

@@ -463,7 +463,7 @@ func (d *Driver) Logs(ctx context.Context, h driver.Handle, opts driver.LogOptio
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return ctx.Err()
 		case <-done:
 			return nil
 		case <-exit:

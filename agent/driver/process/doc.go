@@ -1,0 +1,63 @@
+// Package process is the task driver for machines without Docker: a task is
+// a plain program (command, arguments, environment, working directory, user)
+// run under a small supervisor, the process shim, so that it survives a
+// restart of the agent and its exit status is never lost.
+//
+// Start runs `<ShimBinary> process-shim --dir TASKDIR -- PROGRAM ARGS...` in
+// a new session (setsid). The shim (ShimCommand, registered by main as a
+// hidden command) reads TASKDIR/config.json (environment, working directory,
+// user), starts the program in its own process group, and keeps:
+//
+//	TASKDIR/shim.pid    the shim's PID
+//	TASKDIR/pid         the program's PID (= its process group), written once it runs
+//	TASKDIR/output.log  stdout and stderr as JSON lines {"t": RFC3339Nano, "s": 1|2, "l": "line"}
+//	                    ("b" holds base64 instead of "l" when a line is not UTF-8)
+//	TASKDIR/exit.json   the exit status, written when the program has ended
+//	TASKDIR/shim.log    the shim's own diagnostics
+//
+// SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to the shim are
+// forwarded to the program's process group. When the program ends, whatever
+// is left of its process group is killed (as when a container's init exits),
+// exit.json is written and the shim exits. On Linux the program also gets
+// SIGKILL if the shim itself dies (PR_SET_PDEATHSIG).
+//
+// Both stdout and stderr go to one file so that their interleaving is kept;
+// the log is not rotated (as docker's json-file driver by default).
+//
+// The driver keeps no state in memory: Wait polls exit.json and the shim's
+// liveness (is the PID alive and is its /proc/PID/cmdline our shim for this
+// task directory?), so it works the same for a handle recovered after an
+// agent restart. The agent must not kill its whole control group when it
+// stops (systemd: KillMode=process or mixed), or the tasks die with it.
+//
+// Limits: NanoCPUs and MemoryBytes are not enforced by this driver (there
+// is no portable, unprivileged way; RLIMIT_AS would break many programs), and
+// Hostname is ignored. The program's environment is Spec.Env on top of PATH
+// (the agent's) and HOME (the user's); the agent's other variables are not
+// passed on. The default working directory is "/".
+package process
+
+// Name is the driver name carried in handles.
+const Name = "process"
+
+// ShimCommandName is the name of the hidden command that runs the shim.
+const ShimCommandName = "process-shim"
+
+// Options configure a Driver.
+type Options struct {
+	// Root is the directory holding one subdirectory per task. Required.
+	Root string
+	// ShimBinary is the executable that has ShimCommand registered as a
+	// subcommand (ShimBinary process-shim ...). Default: os.Executable().
+	ShimBinary string
+}
+
+// File names inside a task directory.
+const (
+	fileConfig  = "config.json"
+	fileShimPID = "shim.pid"
+	filePID     = "pid"
+	fileOutput  = "output.log"
+	fileExit    = "exit.json"
+	fileShimLog = "shim.log"
+)

@@ -1,0 +1,381 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/agent/driver"
+	"github.com/flotilla-org/flotilla/internal/errdefs"
+	"github.com/flotilla-org/flotilla/internal/nodeapi"
+)
+
+// LabelDriver is the container label naming the task's driver.
+const LabelDriver = "com.flotilla.driver"
+
+// Executor runs the node's tasks through its drivers, keeps a local record
+// of them (so a restarted agent re-attaches instead of starting twice) and
+// reports every state change.
+type Executor struct {
+	NodeID  string
+	Drivers map[string]driver.Driver
+	Default string // driver for tasks that name none
+	DBPath  string // local task record; "" keeps it in memory only
+	Log     *slog.Logger
+
+	mu      sync.Mutex
+	tasks   map[string]*record
+	reports map[string]swarm.TaskStatus
+	wake    chan struct{}
+	ctx     context.Context
+	wg      sync.WaitGroup
+}
+
+// record is what the node remembers of one task.
+type record struct {
+	Task        swarm.Task
+	ServiceName string
+	Driver      string
+	Handle      *driver.Handle `json:",omitempty"`
+	Status      swarm.TaskStatus
+	stopping    bool
+	cancel      context.CancelFunc
+}
+
+// Start loads the local record and re-attaches to tasks that still run.
+func (e *Executor) Start(ctx context.Context) error {
+	e.ctx = ctx
+	e.tasks = map[string]*record{}
+	e.reports = map[string]swarm.TaskStatus{}
+	e.wake = make(chan struct{}, 1)
+	if e.DBPath != "" {
+		b, err := os.ReadFile(e.DBPath)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return err
+		default:
+			if err := json.Unmarshal(b, &e.tasks); err != nil {
+				e.Log.Warn("local task record is damaged; starting with none", "path", e.DBPath, "err", err)
+				e.tasks = map[string]*record{}
+			}
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range e.tasks {
+		if r.Handle == nil || terminal(r.Status.State) {
+			continue
+		}
+		d := e.Drivers[r.Driver]
+		if d == nil {
+			e.setStatus(r, swarm.TaskStateFailed, "", fmt.Sprintf("driver %s is not available on this node after restart", r.Driver), nil)
+			continue
+		}
+		running, st, err := d.Recover(ctx, *r.Handle)
+		switch {
+		case err != nil:
+			e.setStatus(r, swarm.TaskStateFailed, "", "task lost while the node was down: "+err.Error(), nil)
+		case running:
+			e.Log.Info("re-attached to running task", "task", r.Task.ID)
+			e.watch(r, d)
+		default:
+			e.exited(r, st)
+		}
+	}
+	e.saveLocked()
+	return nil
+}
+
+// Reports returns and clears the pending status reports.
+func (e *Executor) Reports() []nodeapi.TaskStatusUpdate {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]nodeapi.TaskStatusUpdate, 0, len(e.reports))
+	for id, st := range e.reports {
+		out = append(out, nodeapi.TaskStatusUpdate{TaskID: id, Status: st})
+	}
+	e.reports = map[string]swarm.TaskStatus{}
+	return out
+}
+
+// Requeue puts reports back after a failed send; newer ones win.
+func (e *Executor) Requeue(us []nodeapi.TaskStatusUpdate) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, u := range us {
+		if _, newer := e.reports[u.TaskID]; !newer {
+			e.reports[u.TaskID] = u.Status
+		}
+	}
+}
+
+// Wake is signalled when there are reports to send.
+func (e *Executor) Wake() <-chan struct{} { return e.wake }
+
+// Sync makes the node's tasks match the managers' assignment set.
+func (e *Executor) Sync(assigned []nodeapi.Assignment) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	seen := map[string]bool{}
+	for _, a := range assigned {
+		t := a.Task
+		seen[t.ID] = true
+		r := e.tasks[t.ID]
+		wantRun := t.DesiredState == swarm.TaskStateRunning
+		switch {
+		case r == nil && wantRun && !terminal(t.Status.State):
+			r = &record{Task: t, ServiceName: a.ServiceName, Status: t.Status}
+			e.tasks[t.ID] = r
+			e.launch(r)
+		case r == nil:
+			if !terminal(t.Status.State) {
+				// Never started here and no longer wanted.
+				r = &record{Task: t, ServiceName: a.ServiceName, Status: t.Status}
+				e.tasks[t.ID] = r
+				e.setStatus(r, swarm.TaskStateShutdown, "", "", nil)
+			}
+		default:
+			r.Task = t
+			if !wantRun && !terminal(r.Status.State) && !r.stopping {
+				e.stop(r)
+			}
+		}
+	}
+	for id, r := range e.tasks {
+		if !seen[id] {
+			e.forget(r)
+			delete(e.tasks, id)
+		}
+	}
+	e.saveLocked()
+}
+
+func (e *Executor) driverFor(t swarm.Task) (string, driver.Driver) {
+	name := e.Default
+	if cs := t.Spec.ContainerSpec; cs != nil && cs.Labels[LabelDriver] != "" {
+		name = cs.Labels[LabelDriver]
+	}
+	return name, e.Drivers[name]
+}
+
+func specOf(nodeID, serviceName string, t swarm.Task) driver.Spec {
+	s := driver.Spec{TaskID: t.ID, ServiceID: t.ServiceID, ServiceName: serviceName, NodeID: nodeID, Slot: t.Slot}
+	if cs := t.Spec.ContainerSpec; cs != nil {
+		s.Image, s.Command, s.Args, s.Env = cs.Image, cs.Command, cs.Args, cs.Env
+		s.Dir, s.Labels, s.Hostname, s.User = cs.Dir, cs.Labels, cs.Hostname, cs.User
+		if cs.StopGracePeriod != nil {
+			s.StopGracePeriod = *cs.StopGracePeriod
+		}
+	}
+	if res := t.Spec.Resources; res != nil && res.Limits != nil {
+		s.NanoCPUs, s.MemoryBytes = res.Limits.NanoCPUs, res.Limits.MemoryBytes
+	}
+	return s
+}
+
+// launch starts a task in the background: accepted → preparing →
+// starting → running, then waits for it to end.
+func (e *Executor) launch(r *record) {
+	name, d := e.driverFor(r.Task)
+	r.Driver = name
+	if d == nil {
+		e.setStatus(r, swarm.TaskStateRejected, "", fmt.Sprintf("driver %q is not available on this node", name), nil)
+		return
+	}
+	e.setStatus(r, swarm.TaskStateAccepted, "accepted", "", nil)
+	ctx, cancel := context.WithCancel(e.ctx)
+	r.cancel = cancel
+	spec := specOf(e.NodeID, r.ServiceName, r.Task)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.mu.Lock()
+		e.setStatus(r, swarm.TaskStateStarting, "starting", "", nil)
+		e.mu.Unlock()
+		h, err := d.Start(ctx, spec)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if err != nil {
+			st := swarm.TaskStateFailed
+			if errdefs.Is(err, errdefs.KindInvalid) {
+				st = swarm.TaskStateRejected
+			}
+			e.setStatus(r, st, "starting", err.Error(), nil)
+			e.saveLocked()
+			return
+		}
+		r.Handle = &h
+		cst := &swarm.ContainerStatus{ContainerID: h.ID, PID: h.PID}
+		if r.stopping {
+			// Shut down while it was starting.
+			e.setStatus(r, swarm.TaskStateRunning, "started", "", cst)
+			e.saveLocked()
+			r.stopping = false
+			e.stop(r)
+			return
+		}
+		e.setStatus(r, swarm.TaskStateRunning, "started", "", cst)
+		e.saveLocked()
+		e.watch(r, d)
+	}()
+}
+
+// watch waits for a running task to end and reports how.
+func (e *Executor) watch(r *record, d driver.Driver) {
+	h := *r.Handle
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		st, err := d.Wait(e.ctx, h)
+		if e.ctx.Err() != nil {
+			return // the agent is stopping; the task keeps running
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if err != nil {
+			st = driver.ExitStatus{ExitCode: -1, Err: err.Error()}
+		}
+		e.exited(r, st)
+		e.saveLocked()
+	}()
+}
+
+func (e *Executor) exited(r *record, st driver.ExitStatus) {
+	cst := &swarm.ContainerStatus{ExitCode: st.ExitCode}
+	if r.Handle != nil {
+		cst.ContainerID = r.Handle.ID
+	}
+	switch {
+	case r.stopping || r.Task.DesiredState != swarm.TaskStateRunning:
+		e.setStatus(r, swarm.TaskStateShutdown, "shutdown", "", cst)
+	case st.Failed():
+		e.setStatus(r, swarm.TaskStateFailed, "finished", "task: non-zero exit ("+fmt.Sprint(st.ExitCode)+"): "+st.String(), cst)
+	default:
+		e.setStatus(r, swarm.TaskStateComplete, "finished", "", cst)
+	}
+}
+
+// stop shuts a task down because the managers no longer want it.
+func (e *Executor) stop(r *record) {
+	r.stopping = true
+	if r.Handle == nil {
+		if r.cancel != nil {
+			r.cancel() // still starting: launch sees stopping and finishes
+		}
+		if r.Status.State == swarm.TaskStateAccepted || r.Status.State == swarm.TaskStateAssigned || r.Status.State == "" {
+			e.setStatus(r, swarm.TaskStateShutdown, "shutdown", "", nil)
+		}
+		return
+	}
+	d := e.Drivers[r.Driver]
+	h := *r.Handle
+	grace := specOf(e.NodeID, r.ServiceName, r.Task).StopGracePeriod
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		if err := d.Stop(e.ctx, h, grace); err != nil && e.ctx.Err() == nil {
+			e.Log.Warn("stop task", "task", r.Task.ID, "err", err)
+		}
+		// watch reports the exit as shutdown since stopping is set.
+	}()
+}
+
+// forget removes what a task left on the node once the managers dropped it.
+func (e *Executor) forget(r *record) {
+	if r.cancel != nil {
+		r.cancel()
+	}
+	if r.Handle == nil {
+		return
+	}
+	d := e.Drivers[r.Driver]
+	h := *r.Handle
+	if d == nil {
+		return
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		if err := d.Remove(e.ctx, h); err != nil && e.ctx.Err() == nil {
+			e.Log.Warn("remove task", "task", r.Task.ID, "err", err)
+		}
+	}()
+}
+
+// setStatus records a forward move and queues its report.
+func (e *Executor) setStatus(r *record, st swarm.TaskState, msg, errMsg string, cst *swarm.ContainerStatus) {
+	if terminal(r.Status.State) || rank(st) <= rank(r.Status.State) && r.Status.State != "" {
+		return
+	}
+	if msg == "" {
+		msg = string(st)
+	}
+	r.Status = swarm.TaskStatus{Timestamp: time.Now().UTC(), State: st, Message: msg, Err: errMsg, ContainerStatus: cst}
+	if cst == nil && r.Handle != nil {
+		r.Status.ContainerStatus = &swarm.ContainerStatus{ContainerID: r.Handle.ID, PID: r.Handle.PID}
+	}
+	e.reports[r.Task.ID] = r.Status
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Executor) saveLocked() {
+	if e.DBPath == "" {
+		return
+	}
+	b, err := json.Marshal(e.tasks)
+	if err != nil {
+		e.Log.Warn("encode local task record", "err", err)
+		return
+	}
+	if err := writeFileAtomic(e.DBPath, b); err != nil {
+		e.Log.Warn("save local task record", "err", err)
+	}
+}
+
+// Handle returns the driver and handle of a task this node runs or ran.
+func (e *Executor) Handle(taskID string) (driver.Driver, driver.Handle, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.tasks[taskID]
+	if r == nil || r.Handle == nil || e.Drivers[r.Driver] == nil {
+		return nil, driver.Handle{}, false
+	}
+	return e.Drivers[r.Driver], *r.Handle, true
+}
+
+// Wait waits for the executor's goroutines after its context ended.
+func (e *Executor) Wait() { e.wg.Wait() }
+
+var stateRank = map[swarm.TaskState]int{
+	swarm.TaskStateNew: 0, swarm.TaskStateAllocated: 1, swarm.TaskStatePending: 2, swarm.TaskStateAssigned: 3,
+	swarm.TaskStateAccepted: 4, swarm.TaskStatePreparing: 5, swarm.TaskStateReady: 6, swarm.TaskStateStarting: 7,
+	swarm.TaskStateRunning: 8, swarm.TaskStateComplete: 9, swarm.TaskStateShutdown: 10, swarm.TaskStateFailed: 11,
+	swarm.TaskStateRejected: 12, swarm.TaskStateRemove: 13, swarm.TaskStateOrphaned: 14,
+}
+
+func rank(s swarm.TaskState) int { return stateRank[s] }
+
+func terminal(s swarm.TaskState) bool { return rank(s) >= rank(swarm.TaskStateComplete) }
+
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -90,7 +90,11 @@ func (o *Orchestrator) advanceUpdate(v *view, s *state.Service) []state.Op {
 			}
 		}
 		if cur == nil && old == nil && !waiting {
-			continue // an empty slot: the reconciler fills it with the new spec
+			if s.Spec.Mode.Replicated != nil && inSlots(s, tasks) {
+				inFlight++ // an empty slot the reconciler is about to fill
+				total++
+			}
+			continue
 		}
 		total++
 		switch {
@@ -183,4 +187,10 @@ func finishUpdate(v *view, s *state.Service) state.Op {
 	}
 	u.UpdateStatus = &swarm.UpdateStatus{State: st, StartedAt: s.UpdateStatus.StartedAt, CompletedAt: &now, Message: msg}
 	return state.NewOp(state.TableServices, state.ActionUpdate, u, 0)
+}
+
+// inSlots reports whether a group of tasks is a slot the service still has.
+func inSlots(s *state.Service, tasks []*state.Task) bool {
+	r := s.Spec.Mode.Replicated
+	return r != nil && r.Replicas != nil && len(tasks) > 0 && tasks[0].Slot >= 1 && uint64(tasks[0].Slot) <= *r.Replicas
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"os"
 
+	"github.com/flotilla-org/flotilla/agent/driver/process"
 	"github.com/flotilla-org/flotilla/internal/bench"
 	"github.com/flotilla-org/flotilla/internal/cli"
 	"github.com/flotilla-org/flotilla/internal/daemon"
@@ -12,7 +13,7 @@ import (
 
 func main() {
 	root := cli.NewRootCommand()
-	root.AddCommand(daemon.NewCommand(), bench.NewCommand())
+	root.AddCommand(daemon.NewCommand(), bench.NewCommand(), process.ShimCommand())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

@@ -45,6 +45,40 @@ func NewCommand() *cobra.Command {
 	}
 	failover.Flags().IntVar(&rounds, "rounds", 10, "how many times to kill the leader")
 	failover.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary one)")
-	cmd.AddCommand(failover)
+	cmd.AddCommand(failover, newConvergeCommand())
+	return cmd
+}
+
+func newConvergeCommand() *cobra.Command {
+	var nodes, replicas int
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "converge",
+		Short: "3 manager processes + simulated workers (fake driver): time from service create to every replica running",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			bin, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			if dir == "" {
+				if dir, err = os.MkdirTemp("", "flotilla-bench-"); err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+			}
+			res, err := RunConverge(cmd.Context(), ConvergeOptions{Binary: bin, Dir: dir, Nodes: nodes, Replicas: replicas, Out: cmd.OutOrStdout()})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\n%d replicas on %d simulated nodes: converged in %v (%.0f tasks/s)\nleader memory: %.0f MiB resident, %.0f MiB peak\n",
+				replicas, nodes, res.Converge.Round(time.Millisecond), float64(replicas)/res.Converge.Seconds(),
+				float64(res.LeaderRSS)/(1<<20), float64(res.LeaderPeak)/(1<<20))
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&nodes, "nodes", 1000, "simulated worker nodes")
+	cmd.Flags().IntVar(&replicas, "replicas", 10000, "replicas of the service")
+	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary one)")
 	return cmd
 }

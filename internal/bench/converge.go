@@ -1,0 +1,216 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
+
+	"github.com/flotilla-org/flotilla/agent/driver/fake"
+	"github.com/flotilla-org/flotilla/internal/cli"
+	"github.com/flotilla-org/flotilla/security/ca"
+)
+
+// ConvergeOptions configures RunConverge.
+type ConvergeOptions struct {
+	Binary   string
+	Dir      string
+	Nodes    int
+	Replicas int
+	Out      io.Writer
+}
+
+// ConvergeResult is what one convergence run measured.
+type ConvergeResult struct {
+	JoinTime     time.Duration // all simulated nodes joined and Ready
+	Converge     time.Duration // service create → every replica running
+	LeaderRSS    int64         // bytes, after convergence
+	LeaderPeak   int64         // peak RSS (VmHWM) of the leader
+	RaftLogBytes int64
+}
+
+// RunConverge starts 3 manager processes on loopback, joins Nodes simulated
+// workers (fake driver) from this process, creates a service of Replicas
+// tasks and measures until all of them run.
+func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error) {
+	var res ConvergeResult
+	sb, err := cli.SandboxUp(ctx, cli.SandboxOptions{Dir: o.Dir, Managers: 3, Binary: o.Binary, Out: io.Discard, Timeout: 2 * time.Minute})
+	if err != nil {
+		return res, err
+	}
+	defer cli.SandboxDown(o.Dir)
+	mgrs := sb.Managers()
+	api, err := client.New(client.WithHost(mgrs[0].Host), client.WithAPIVersionNegotiation())
+	if err != nil {
+		return res, err
+	}
+	defer api.Close()
+	sw, err := api.SwarmInspect(ctx, client.SwarmInspectOptions{})
+	if err != nil {
+		return res, err
+	}
+	root, err := ca.ParseRootCA([]byte(sw.Swarm.TLSInfo.TrustRoot), nil)
+	if err != nil {
+		return res, err
+	}
+	var addrs []string
+	for _, m := range mgrs {
+		addrs = append(addrs, m.SwarmAddr)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	drv := fake.New()
+	nctx, stopNodes := context.WithCancel(ctx)
+	defer stopNodes()
+	t0 := time.Now()
+	nodes := make([]*simNode, o.Nodes)
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var joinErr error
+	for i := range nodes {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			n, err := joinSimNode(ctx, fmt.Sprintf("sim-%04d", i+1), sw.Swarm.JoinTokens.Worker, root, addrs, i, drv, log)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				joinErr = err
+				return
+			}
+			nodes[i] = n
+		}()
+	}
+	wg.Wait()
+	if joinErr != nil {
+		return res, joinErr
+	}
+	var swg sync.WaitGroup
+	for _, n := range nodes {
+		swg.Add(1)
+		go func() { defer swg.Done(); n.session.Run(nctx) }()
+	}
+	defer swg.Wait()
+	defer stopNodes()
+	if err := poll(ctx, 5*time.Minute, func() error { return readyCount(ctx, api, o.Nodes+3) }); err != nil {
+		return res, fmt.Errorf("simulated nodes did not all become ready: %w", err)
+	}
+	res.JoinTime = time.Since(t0)
+	progress(o.Out, "%d simulated nodes joined and ready in %v\n", o.Nodes, res.JoinTime.Round(time.Millisecond))
+
+	replicas := uint64(o.Replicas)
+	spec := swarm.ServiceSpec{
+		Annotations: swarm.Annotations{Name: "converge"},
+		Mode:        swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
+		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "fake",
+			Labels: map[string]string{"com.flotilla.driver": "fake"}}},
+	}
+	t1 := time.Now()
+	if _, err := api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec}); err != nil {
+		return res, err
+	}
+	last := -1
+	err = poll(ctx, 10*time.Minute, func() error {
+		running, err := runningTasks(ctx, api)
+		if err != nil {
+			return err
+		}
+		if running/1000 != last/1000 {
+			progress(o.Out, "  %6d running after %v\n", running, time.Since(t1).Round(time.Millisecond))
+			last = running
+		}
+		if running < o.Replicas {
+			return fmt.Errorf("%d of %d running", running, o.Replicas)
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	res.Converge = time.Since(t1)
+	res.LeaderRSS, res.LeaderPeak = leaderMemory(ctx, mgrs, api)
+	return res, nil
+}
+
+func progress(w io.Writer, format string, args ...any) {
+	if w != nil {
+		fmt.Fprintf(w, format, args...)
+	}
+}
+
+func readyCount(ctx context.Context, api *client.Client, want int) error {
+	res, err := api.NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		return err
+	}
+	ready := 0
+	for _, n := range res.Items {
+		if n.Status.State == swarm.NodeStateReady {
+			ready++
+		}
+	}
+	if ready < want {
+		return fmt.Errorf("%d of %d nodes ready", ready, want)
+	}
+	return nil
+}
+
+func runningTasks(ctx context.Context, api *client.Client) (int, error) {
+	res, err := api.ServiceList(ctx, client.ServiceListOptions{Status: true})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, s := range res.Items {
+		if s.ServiceStatus != nil {
+			n += int(s.ServiceStatus.RunningTasks)
+		}
+	}
+	return n, nil
+}
+
+// leaderMemory reads the leader process's resident and peak memory.
+func leaderMemory(ctx context.Context, mgrs []cli.SandboxNode, api *client.Client) (rss, peak int64) {
+	res, err := api.NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		return 0, 0
+	}
+	for _, n := range res.Items {
+		if n.ManagerStatus == nil || !n.ManagerStatus.Leader {
+			continue
+		}
+		for _, m := range mgrs {
+			if m.Name == n.Description.Hostname {
+				return procMem(m.PID, "VmRSS:"), procMem(m.PID, "VmHWM:")
+			}
+		}
+	}
+	return 0, 0
+}
+
+func procMem(pid int, key string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, key) {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,68 @@
+package bench
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/agent"
+	"github.com/flotilla-org/flotilla/agent/driver"
+	"github.com/flotilla-org/flotilla/internal/clusterport"
+	"github.com/flotilla-org/flotilla/internal/nodeapi"
+	"github.com/flotilla-org/flotilla/security/ca"
+)
+
+// simNode is a worker without a daemon: it joins through the real join
+// RPC, then runs the real agent session and executor over mutual TLS, with
+// a shared fake driver. A thousand of them fit in one process.
+type simNode struct {
+	name    string
+	id      string
+	session *agent.Session
+	client  *nodeapi.Client
+}
+
+func joinSimNode(ctx context.Context, name, token string, root *ca.RootCA, managers []string, first int, drv driver.Driver, log *slog.Logger) (*simNode, error) {
+	keyPEM, csrPEM, err := ca.NewKeyAndCSR("joining")
+	if err != nil {
+		return nil, err
+	}
+	anon, err := ca.ClientTLSConfig(nil, nil, root, clusterport.ProtoRPC)
+	if err != nil {
+		return nil, err
+	}
+	jc := nodeapi.NewClient(func() *tls.Config { return anon }, func() uint64 { return 0 })
+	defer jc.Close()
+	desc := swarm.NodeDescription{
+		Hostname:  name,
+		Platform:  swarm.Platform{OS: "linux", Architecture: "x86_64"},
+		Resources: swarm.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
+		Engine:    swarm.EngineDescription{EngineVersion: "sim", Plugins: []swarm.PluginDescription{{Type: "Driver", Name: "fake"}}},
+	}
+	var resp nodeapi.JoinResponse
+	req := nodeapi.JoinRequest{Token: token, CSR: csrPEM, Hostname: name, Addr: "127.0.0.1:1", Description: desc}
+	if err := jc.Call(ctx, managers[first%len(managers)], nodeapi.PathJoin, req, &resp); err != nil {
+		return nil, fmt.Errorf("join %s: %w", name, err)
+	}
+	cfg, err := ca.ClientTLSConfig(resp.CertPEM, keyPEM, root, clusterport.ProtoRPC)
+	if err != nil {
+		return nil, err
+	}
+	cli := nodeapi.NewClient(func() *tls.Config { return cfg }, func() uint64 { return 1 })
+	exec := &agent.Executor{NodeID: resp.NodeID, Drivers: map[string]driver.Driver{"fake": drv}, Default: "fake", Log: log}
+	if err := exec.Start(ctx); err != nil {
+		return nil, err
+	}
+	s := &agent.Session{NodeID: resp.NodeID, Addr: "127.0.0.1:1", Describe: func() swarm.NodeDescription { return desc },
+		Client: cli, Log: log, Executor: exec}
+	// Spread sessions over the managers, as workers are in a real cluster.
+	order := make([]string, 0, len(managers))
+	for i := range managers {
+		order = append(order, managers[(first+i)%len(managers)])
+	}
+	s.SetManagers(order)
+	return &simNode{name: name, id: resp.NodeID, session: s, client: cli}, nil
+}

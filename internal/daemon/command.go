@@ -59,5 +59,10 @@ across restarts.`,
 	f.StringArrayVarP(&cfg.Hosts, "host", "H", nil, "API address to listen on: unix:///path or tcp://127.0.0.1:PORT (repeatable; default unix:///var/run/flotilla.sock)")
 	f.StringVar(&cfg.Hostname, "hostname", "", "hostname this node reports (default: the machine's)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&cfg.Drivers.Default, "default-driver", "", "driver for tasks that name none: docker or process (default: docker when a Docker Engine answers, else process)")
+	f.StringVar(&cfg.Drivers.DockerHost, "docker-host", "", "Docker Engine address for the docker driver (default unix:///var/run/docker.sock; DOCKER_HOST is ignored)")
+	f.BoolVar(&cfg.Drivers.NoDocker, "no-docker", false, "do not offer the docker driver on this node")
+	f.BoolVar(&cfg.Drivers.Fake, "fake-driver", false, "offer the in-memory fake driver (tests and benchmarks)")
+	_ = f.MarkHidden("fake-driver")
 	return cmd
 }

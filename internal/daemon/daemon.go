@@ -72,6 +72,7 @@ func New(cfg Config) (*Daemon, error) {
 
 // Start rejoins the swarm this node belongs to (if any) and serves the API.
 func (d *Daemon) Start(ctx context.Context) error {
+	d.servePprof()
 	d.drivers, d.defaultDriver = d.openDrivers(ctx)
 	d.apiHandler = engineapi.NewHandler(&backend{d: d})
 	st, err := d.paths.loadState()

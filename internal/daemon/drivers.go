@@ -17,6 +17,10 @@ type DriverConfig struct {
 	// DockerHost is the engine's address (never taken from DOCKER_HOST,
 	// which may point at flotilla itself).
 	DockerHost string
+	// NoDocker turns the docker driver off even when an engine answers.
+	NoDocker bool
+	// DockerLabels are added to every container this node starts.
+	DockerLabels map[string]string
 	// Fake adds the in-memory fake driver (tests and benchmarks).
 	Fake bool
 	// Extra drivers by name, e.g. a shared fake driver in tests.
@@ -34,8 +38,10 @@ func (d *Daemon) openDrivers(ctx context.Context) (map[string]driver.Driver, str
 	} else {
 		drivers["process"] = p
 	}
-	if dk := openDocker(ctx, cfg.DockerHost, d.log); dk != nil {
-		drivers["docker"] = dk
+	if !cfg.NoDocker {
+		if dk := openDocker(ctx, cfg.DockerHost, cfg.DockerLabels, d.log); dk != nil {
+			drivers["docker"] = dk
+		}
 	}
 	if cfg.Fake {
 		drivers["fake"] = fake.New()

@@ -3,11 +3,26 @@ package daemon
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/flotilla-org/flotilla/agent/driver"
+	"github.com/flotilla-org/flotilla/agent/driver/docker"
 )
 
-// openDocker returns the docker driver when an engine answers at host.
-func openDocker(ctx context.Context, host string, log *slog.Logger) driver.Driver {
-	return nil // wired once the docker driver lands
+// openDocker returns the docker driver when an engine answers at host
+// (default: the standard engine socket), or nil.
+func openDocker(ctx context.Context, host string, labels map[string]string, log *slog.Logger) driver.Driver {
+	d, err := docker.New(docker.Options{Host: host, Labels: labels})
+	if err != nil {
+		log.Info("docker driver unavailable", "err", err)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := d.Available(ctx); err != nil {
+		log.Info("no Docker Engine answers; the docker driver is off on this node", "host", host, "err", err)
+		d.Close()
+		return nil
+	}
+	return d
 }

@@ -450,7 +450,7 @@ func (d *Driver) Logs(ctx context.Context, h driver.Handle, opts driver.LogOptio
 	next := time.NewTimer(time.Hour)
 	defer next.Stop()
 	var exit <-chan time.Time
-	if !t.exitAt.IsZero() { // set at Start, never changed: safe to read
+	if !t.exitAt.IsZero() { // set at Start, never changed
 		tm := time.NewTimer(time.Until(t.exitAt))
 		defer tm.Stop()
 		exit = tm.C
@@ -465,18 +465,31 @@ func (d *Driver) Logs(ctx context.Context, h driver.Handle, opts driver.LogOptio
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-done:
-			return nil
 		case <-exit:
-			return nil
 		case <-tickC:
-			n++
-			m := tick(n)
-			if !opts.Since.IsZero() && m.Time.Before(opts.Since) {
-				continue
+		}
+		// Whatever woke us, emit every tick due by now (or by the end).
+		d.mu.Lock()
+		now := time.Now()
+		ended := t.check(now)
+		if ended {
+			now = t.status.FinishedAt
+		}
+		d.mu.Unlock()
+		if b.logEvery > 0 {
+			for last := int64(now.Sub(started) / b.logEvery); n < last; {
+				n++
+				m := tick(n)
+				if !opts.Since.IsZero() && m.Time.Before(opts.Since) {
+					continue
+				}
+				if err := send(ctx, out, m); err != nil {
+					return err
+				}
 			}
-			if err := send(ctx, out, m); err != nil {
-				return err
-			}
+		}
+		if ended {
+			return nil
 		}
 	}
 }

@@ -178,9 +178,12 @@ func (d *Driver) start(ctx context.Context, dir string, cfg shimConfig, argv []s
 		return false
 	})
 	switch {
-	case progPID > 0:
+	case progPID > 0 || (rec != nil && rec.StartError == ""): // running, or already over
 		h := driver.Handle{Driver: Name, ID: cfg.TaskID, PID: shimPID, StartedAt: time.Now(),
-			Extra: map[string]string{"dir": dir, "pid": strconv.Itoa(progPID)}}
+			Extra: map[string]string{"dir": dir}}
+		if progPID > 0 {
+			h.Extra["pid"] = strconv.Itoa(progPID)
+		}
 		return h, nil
 	case rec != nil && rec.StartError != "":
 		d.waitGone(shimPID, dir)

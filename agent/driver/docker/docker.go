@@ -1,0 +1,494 @@
+// Package docker is the task driver for Docker Engine, through
+// github.com/moby/moby/client.
+//
+// A task is one container named <service>.<slot>.<taskID> (as swarm mode
+// names them), labelled with the task, service and node IDs
+// (com.docker.swarm.*) and com.flotilla.managed=true so cleanup can find
+// every container flotilla made. Images are never pulled (there is no
+// registry): Start rejects a task whose image is not on the node.
+//
+// The engine is reached at Options.Host only; DOCKER_HOST is deliberately
+// ignored (flotilla's own clients point it at flotilla). The API version is
+// negotiated with the engine on first use (engines down to API 1.40, e.g.
+// Docker 20.10 with 1.41) unless Options.APIVersion fixes it.
+package docker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/flotilla-org/flotilla/agent/driver"
+	"github.com/flotilla-org/flotilla/internal/errdefs"
+)
+
+// Name is the driver name carried in handles.
+const Name = "docker"
+
+// DefaultHost is the engine's standard socket.
+const DefaultHost = "unix:///var/run/docker.sock"
+
+// Labels set on every container.
+const (
+	LabelTaskID      = "com.docker.swarm.task.id"
+	LabelTaskName    = "com.docker.swarm.task.name"
+	LabelServiceID   = "com.docker.swarm.service.id"
+	LabelServiceName = "com.docker.swarm.service.name"
+	LabelNodeID      = "com.docker.swarm.node.id"
+	LabelManaged     = "com.flotilla.managed"
+)
+
+// Options configure a Driver.
+type Options struct {
+	// Host is the engine's address (unix:///path, tcp://host:port).
+	// Default DefaultHost. DOCKER_HOST is not consulted.
+	Host string
+	// APIVersion fixes the API version; empty negotiates it.
+	APIVersion string
+	// TLS files for a tcp:// host (all empty = no TLS).
+	TLSCACert, TLSCert, TLSKey string
+	// Labels are added to every container (e.g. to tell apart the
+	// containers of several flotilla nodes or test runs on one engine).
+	Labels map[string]string
+}
+
+// Driver runs tasks as Docker containers.
+type Driver struct {
+	c      *client.Client
+	host   string
+	labels map[string]string
+}
+
+var (
+	_ driver.Driver = (*Driver)(nil)
+	_ driver.Lister = (*Driver)(nil)
+)
+
+// New returns a driver for the engine at opts.Host. It does not connect:
+// call Available to know whether the engine answers.
+func New(opts Options) (*Driver, error) {
+	host := opts.Host
+	if host == "" {
+		host = DefaultHost
+	}
+	copts := []client.Opt{client.WithHost(host), client.WithUserAgent("flotilla-docker-driver")}
+	if opts.APIVersion != "" {
+		copts = append(copts, client.WithAPIVersion(opts.APIVersion))
+	}
+	if opts.TLSCACert != "" || opts.TLSCert != "" || opts.TLSKey != "" {
+		copts = append(copts, client.WithTLSClientConfig(opts.TLSCACert, opts.TLSCert, opts.TLSKey))
+	}
+	c, err := client.New(copts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker driver: %w", err)
+	}
+	return &Driver{c: c, host: host, labels: maps.Clone(opts.Labels)}, nil
+}
+
+// Close releases the client's idle connections.
+func (d *Driver) Close() error { return d.c.Close() }
+
+// Client is the underlying Engine API client.
+func (d *Driver) Client() *client.Client { return d.c }
+
+// APIVersion is the API version in use (the negotiated one after the first
+// call).
+func (d *Driver) APIVersion() string { return d.c.ClientVersion() }
+
+// Available pings the engine (negotiating the API version);
+// errdefs.Unavailable if it does not answer.
+func (d *Driver) Available(ctx context.Context) error {
+	if _, err := d.c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		return errdefs.Unavailable("docker engine at %s is not available: %v", d.host, err)
+	}
+	return nil
+}
+
+// Name implements driver.Driver.
+func (d *Driver) Name() string { return Name }
+
+// classify maps the engine client's errors onto errdefs kinds.
+func classify(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	wrapped := fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), err)
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return errdefs.WithKind(errdefs.KindNotFound, wrapped)
+	case cerrdefs.IsInvalidArgument(err):
+		return errdefs.WithKind(errdefs.KindInvalid, wrapped)
+	case cerrdefs.IsConflict(err):
+		return errdefs.WithKind(errdefs.KindConflict, wrapped)
+	case client.IsErrConnectionFailed(err), cerrdefs.IsUnavailable(err):
+		return errdefs.WithKind(errdefs.KindUnavailable, wrapped)
+	}
+	return wrapped
+}
+
+// Start implements driver.Driver.
+func (d *Driver) Start(ctx context.Context, spec driver.Spec) (driver.Handle, error) {
+	if err := spec.Validate(); err != nil {
+		return driver.Handle{}, err
+	}
+	if spec.Image == "" {
+		return driver.Handle{}, errdefs.Invalid("task %s: the docker driver needs an image", spec.TaskID)
+	}
+	if _, err := d.c.ImageInspect(ctx, spec.Image); err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return driver.Handle{}, errdefs.Invalid("image %s is not present on this node: there is no registry here; load it with 'docker load' or 'docker import'", spec.Image)
+		}
+		return driver.Handle{}, classify(err, "inspect image %s", spec.Image)
+	}
+	name := spec.TaskName()
+	labels := make(map[string]string, len(spec.Labels)+len(d.labels)+6)
+	maps.Copy(labels, spec.Labels)
+	maps.Copy(labels, d.labels)
+	maps.Copy(labels, map[string]string{
+		LabelTaskID:      spec.TaskID,
+		LabelTaskName:    name,
+		LabelServiceID:   spec.ServiceID,
+		LabelServiceName: spec.ServiceName,
+		LabelNodeID:      spec.NodeID,
+		LabelManaged:     "true",
+	})
+	stopSecs := graceSeconds(spec.GracePeriod())
+	cfg := &container.Config{
+		Image:       spec.Image,
+		Entrypoint:  spec.Command,
+		Cmd:         spec.Args,
+		Env:         spec.Env,
+		WorkingDir:  spec.Dir,
+		Labels:      labels,
+		Hostname:    spec.Hostname,
+		User:        spec.User,
+		StopTimeout: &stopSecs,
+	}
+	hc := &container.HostConfig{
+		Resources:     container.Resources{NanoCPUs: spec.NanoCPUs, Memory: spec.MemoryBytes},
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+	}
+	created, err := d.c.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hc})
+	if err != nil {
+		return driver.Handle{}, classify(err, "create container %s", name)
+	}
+	if _, err := d.c.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_, _ = d.c.ContainerRemove(rctx, created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		err = classify(err, "start container %s", name)
+		if errdefs.KindOf(err) == errdefs.KindUnknown && isSpecStartError(err) {
+			err = errdefs.WithKind(errdefs.KindInvalid, err)
+		}
+		return driver.Handle{}, err
+	}
+	h := driver.Handle{Driver: Name, ID: created.ID, StartedAt: time.Now(), Extra: map[string]string{"name": name}}
+	if ins, err := d.c.ContainerInspect(ctx, created.ID, client.ContainerInspectOptions{}); err == nil && ins.Container.State != nil {
+		h.PID = ins.Container.State.Pid
+		if t, err := time.Parse(time.RFC3339Nano, ins.Container.State.StartedAt); err == nil {
+			h.StartedAt = t
+		}
+	}
+	return h, nil
+}
+
+// isSpecStartError recognises the runtime's words for an entrypoint that
+// cannot run (engines answer 400 for most, but not all, of them).
+func isSpecStartError(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"executable file not found", "no such file or directory", "permission denied", "exec format error", "not a directory"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// graceSeconds rounds a grace period up to whole seconds (the API's unit).
+func graceSeconds(g time.Duration) int {
+	return int(math.Ceil(g.Seconds()))
+}
+
+func statusOf(s *container.State) driver.ExitStatus {
+	st := driver.ExitStatus{ExitCode: s.ExitCode, OOMKilled: s.OOMKilled}
+	if t, err := time.Parse(time.RFC3339Nano, s.FinishedAt); err == nil && t.Year() > 1 {
+		st.FinishedAt = t
+	}
+	switch {
+	case s.Error != "":
+		st.Err = s.Error
+	case s.OOMKilled:
+		st.Err = "OOM killed"
+	case s.ExitCode != 0:
+		st.Err = "exit status " + strconv.Itoa(s.ExitCode)
+	}
+	return st
+}
+
+func isRunning(s *container.State) bool {
+	return s != nil && (s.Running || s.Paused || s.Restarting)
+}
+
+// Wait implements driver.Driver. It survives a lost connection to the
+// engine (e.g. an engine restart) by waiting again.
+func (d *Driver) Wait(ctx context.Context, h driver.Handle) (driver.ExitStatus, error) {
+	backoff := 100 * time.Millisecond
+	for {
+		res := d.c.ContainerWait(ctx, h.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+		var werr error
+		select {
+		case r := <-res.Result:
+			ins, err := d.c.ContainerInspect(ctx, h.ID, client.ContainerInspectOptions{})
+			switch {
+			case err == nil && ins.Container.State != nil && !isRunning(ins.Container.State):
+				return statusOf(ins.Container.State), nil
+			case err == nil:
+				werr = errors.New("container is running again") // wait again
+			case cerrdefs.IsNotFound(err):
+				// Removed meanwhile: the wait's answer is all there is.
+				st := driver.ExitStatus{ExitCode: int(r.StatusCode), FinishedAt: time.Now()}
+				if r.Error != nil && r.Error.Message != "" {
+					st.Err = r.Error.Message
+				} else if r.StatusCode != 0 {
+					st.Err = "exit status " + strconv.FormatInt(r.StatusCode, 10)
+				}
+				return st, nil
+			default:
+				werr = err
+			}
+		case werr = <-res.Error:
+		}
+		if ctx.Err() != nil {
+			return driver.ExitStatus{}, ctx.Err()
+		}
+		if cerrdefs.IsNotFound(werr) {
+			return driver.ExitStatus{}, classify(werr, "wait for container %s", h.ID)
+		}
+		// Connection lost or engine busy: look again after a while.
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return driver.ExitStatus{}, ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// inspectManaged inspects a container and checks flotilla made it, so a
+// stray handle never makes the driver touch someone else's container.
+func (d *Driver) inspectManaged(ctx context.Context, id string) (container.InspectResponse, error) {
+	ins, err := d.c.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return ins.Container, classify(err, "inspect container %s", id)
+	}
+	if ins.Container.Config == nil || ins.Container.Config.Labels[LabelManaged] != "true" {
+		return ins.Container, errdefs.Forbidden("container %s was not created by flotilla: leaving it alone", id)
+	}
+	return ins.Container, nil
+}
+
+// Stop implements driver.Driver.
+func (d *Driver) Stop(ctx context.Context, h driver.Handle, timeout time.Duration) error {
+	ins, err := d.inspectManaged(ctx, h.ID)
+	if errdefs.Is(err, errdefs.KindNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !isRunning(ins.State) {
+		return nil
+	}
+	grace := driver.StopTimeout(timeout)
+	if grace > 0 {
+		secs := graceSeconds(grace)
+		_, err = d.c.ContainerStop(ctx, h.ID, client.ContainerStopOptions{Timeout: &secs})
+	} else {
+		_, err = d.c.ContainerKill(ctx, h.ID, client.ContainerKillOptions{Signal: "KILL"})
+	}
+	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) { // conflict: not running any more
+		return classify(err, "stop container %s", h.ID)
+	}
+	// ContainerStop returns once the container stopped; a kill does not.
+	if _, err := d.Wait(ctx, h); err != nil && !errdefs.Is(err, errdefs.KindNotFound) {
+		return err
+	}
+	return nil
+}
+
+// Remove implements driver.Driver.
+func (d *Driver) Remove(ctx context.Context, h driver.Handle) error {
+	if _, err := d.inspectManaged(ctx, h.ID); err != nil {
+		if errdefs.Is(err, errdefs.KindNotFound) {
+			return nil
+		}
+		return err
+	}
+	_, err := d.c.ContainerRemove(ctx, h.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err == nil || cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) { // conflict: removal already in progress
+		return nil
+	}
+	return classify(err, "remove container %s", h.ID)
+}
+
+// Recover implements driver.Driver.
+func (d *Driver) Recover(ctx context.Context, h driver.Handle) (bool, driver.ExitStatus, error) {
+	ins, err := d.inspectManaged(ctx, h.ID)
+	if err != nil {
+		return false, driver.ExitStatus{}, err
+	}
+	if ins.State == nil {
+		return false, driver.ExitStatus{}, fmt.Errorf("container %s: engine reported no state", h.ID)
+	}
+	if isRunning(ins.State) {
+		return true, driver.ExitStatus{}, nil
+	}
+	if ins.State.Status == container.StateCreated {
+		return false, driver.ExitStatus{ExitCode: -1, Err: "container was created but never started", FinishedAt: time.Now()}, nil
+	}
+	return false, statusOf(ins.State), nil
+}
+
+// List implements driver.Lister: the containers flotilla made for nodeID
+// ("" = any node) and carrying Options.Labels.
+func (d *Driver) List(ctx context.Context, nodeID string) ([]driver.Listed, error) {
+	f := client.Filters{}.Add("label", LabelManaged+"=true")
+	if nodeID != "" {
+		f.Add("label", LabelNodeID+"="+nodeID)
+	}
+	for k, v := range d.labels {
+		f.Add("label", k+"="+v)
+	}
+	res, err := d.c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, classify(err, "list containers")
+	}
+	out := make([]driver.Listed, 0, len(res.Items))
+	for _, c := range res.Items {
+		h := driver.Handle{Driver: Name, ID: c.ID, StartedAt: time.Unix(c.Created, 0)}
+		if len(c.Names) > 0 {
+			h.Extra = map[string]string{"name": trimSlash(c.Names[0])}
+		}
+		out = append(out, driver.Listed{TaskID: c.Labels[LabelTaskID], Handle: h, Running: c.State == container.StateRunning})
+	}
+	return out, nil
+}
+
+func trimSlash(s string) string {
+	if len(s) > 0 && s[0] == '/' {
+		return s[1:]
+	}
+	return s
+}
+
+// Logs implements driver.Driver: the engine's logs (json-file, local or
+// journald log drivers), demultiplexed, with the engine's timestamps.
+func (d *Driver) Logs(ctx context.Context, h driver.Handle, opts driver.LogOptions, out chan<- driver.LogMessage) error {
+	o := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true, Follow: opts.Follow, Tail: "all"}
+	if opts.Tail >= 0 {
+		o.Tail = strconv.Itoa(opts.Tail)
+	}
+	if !opts.Since.IsZero() {
+		o.Since = fmt.Sprintf("%d.%09d", opts.Since.Unix(), opts.Since.Nanosecond())
+	}
+	rc, err := d.c.ContainerLogs(ctx, h.ID, o)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return classify(err, "logs of container %s", h.ID)
+	}
+	defer rc.Close()
+	stdout := &lineWriter{ctx: ctx, out: out, stream: driver.Stdout, since: opts.Since}
+	stderr := &lineWriter{ctx: ctx, out: out, stream: driver.Stderr, since: opts.Since}
+	_, err = stdcopy.StdCopy(stdout, stderr, rc)
+	if err == nil {
+		err = stdout.flush()
+	}
+	if err == nil {
+		err = stderr.flush()
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, syscall.ECONNRESET) {
+		return classify(err, "logs of container %s", h.ID)
+	}
+	return nil
+}
+
+// lineWriter turns one demultiplexed stream of "TIMESTAMP line\n" into
+// LogMessages.
+type lineWriter struct {
+	ctx    context.Context
+	out    chan<- driver.LogMessage
+	stream int
+	since  time.Time
+	buf    []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		if err := w.emit(w.buf[:i]); err != nil {
+			return 0, err
+		}
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) == 0 {
+		w.buf = nil // let the backing array go
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	err := w.emit(w.buf)
+	w.buf = nil
+	return err
+}
+
+func (w *lineWriter) emit(line []byte) error {
+	m := driver.LogMessage{Stream: w.stream}
+	if sp := bytes.IndexByte(line, ' '); sp > 0 {
+		if t, err := time.Parse(time.RFC3339Nano, string(line[:sp])); err == nil {
+			m.Time, line = t, line[sp+1:]
+		}
+	} else if t, err := time.Parse(time.RFC3339Nano, string(line)); err == nil {
+		m.Time, line = t, nil // an empty line
+	}
+	if !w.since.IsZero() && !m.Time.IsZero() && m.Time.Before(w.since) {
+		return nil
+	}
+	m.Line = bytes.Clone(line)
+	if m.Line == nil {
+		m.Line = []byte{}
+	}
+	select {
+	case w.out <- m:
+		return nil
+	case <-w.ctx.Done():
+		return w.ctx.Err()
+	}
+}

@@ -1,0 +1,55 @@
+// Command testapp is the program inside the docker driver tests' image. It
+// is built static (CGO_ENABLED=0) and imported as the image's /app.
+//
+//	EXIT_CODE=n    exit at once with n
+//	TICKS=n        print "tick 1".."tick n" every 20ms, then exit 0
+//	IGNORE_TERM=1  ignore SIGTERM (then only SIGKILL stops it)
+//
+// Otherwise it prints "ready" and runs until SIGTERM, then prints
+// "got SIGTERM" and exits 0.
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	host, _ := os.Hostname()
+	fmt.Printf("hello from testapp %s (host %s, FOO=%s, pwd %s)\n", strings.Join(os.Args[1:], " "), host, os.Getenv("FOO"), pwd())
+	fmt.Fprintln(os.Stderr, "to stderr")
+	if s := os.Getenv("EXIT_CODE"); s != "" {
+		n, _ := strconv.Atoi(s)
+		os.Exit(n)
+	}
+	if s := os.Getenv("TICKS"); s != "" {
+		n, _ := strconv.Atoi(s)
+		for i := 1; i <= n; i++ {
+			time.Sleep(20 * time.Millisecond)
+			fmt.Println("tick", i)
+		}
+		return
+	}
+	sig := make(chan os.Signal, 1)
+	if os.Getenv("IGNORE_TERM") == "" {
+		signal.Notify(sig, syscall.SIGTERM)
+	} else {
+		signal.Ignore(syscall.SIGTERM) // else Go's runtime exits with status 2
+	}
+	fmt.Println("ready")
+	select {
+	case <-sig:
+		fmt.Println("got SIGTERM")
+	case <-time.After(10 * time.Minute):
+	}
+}
+
+func pwd() string {
+	d, _ := os.Getwd()
+	return d
+}

@@ -48,7 +48,9 @@ func (c *Client) transport() *http.Transport {
 				d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 3 * time.Second}, Config: cfg}
 				return d.DialContext(ctx, network, addr)
 			},
-			MaxIdleConnsPerHost: 4,
+			// Followers forward many long-polls to the leader at once; keep
+			// their connections rather than pay a TLS handshake each time.
+			MaxIdleConnsPerHost: 256,
 			IdleConnTimeout:     90 * time.Second,
 		}
 		c.curGen = g

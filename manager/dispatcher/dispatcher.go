@@ -119,7 +119,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		for len(b.Ops) > 0 {
 			// Bounded entries: status waves of thousands of tasks go in
 			// several batches rather than one huge entry.
-			n := min(len(b.Ops), 2000)
+			n := min(len(b.Ops), 1000)
 			chunk := state.Batch{Ops: b.Ops[:n]}
 			b.Ops = b.Ops[n:]
 			if err := d.propose(ctx, chunk); err != nil && ctx.Err() == nil {

@@ -23,7 +23,7 @@ func (d *Dispatcher) Assignments(ctx context.Context, nodeID, known string) node
 	deadline := time.NewTimer(longPoll)
 	defer deadline.Stop()
 	for {
-		changed := d.store.Changed()
+		changed := d.store.NodeTasksChanged(nodeID)
 		resp := d.assignments(nodeID)
 		if resp.Fingerprint != known {
 			return resp

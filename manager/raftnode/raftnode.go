@@ -38,7 +38,7 @@ type Timing struct {
 var DefaultTiming = Timing{
 	HeartbeatTimeout:   500 * time.Millisecond,
 	ElectionTimeout:    500 * time.Millisecond,
-	LeaderLeaseTimeout: 250 * time.Millisecond,
+	LeaderLeaseTimeout: 500 * time.Millisecond,
 	ApplyTimeout:       4 * time.Second,
 }
 

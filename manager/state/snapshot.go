@@ -94,6 +94,10 @@ func (s *Store) Restore(r io.Reader) error {
 	txn.Commit()
 	s.index = f.Index
 	s.bumpLocked(f.Index)
+	for node, ch := range s.nodeWatch {
+		close(ch) // everything may have changed
+		delete(s.nodeWatch, node)
+	}
 	s.mu.Unlock()
 	return nil
 }

@@ -64,6 +64,9 @@ type Store struct {
 	mu      sync.Mutex
 	index   uint64
 	changed chan struct{}
+	// nodeWatch wakes waiters on one node's tasks only, so a thousand
+	// nodes' assignment long-polls do not all wake on every write.
+	nodeWatch map[string]chan struct{}
 }
 
 // NewStore returns an empty store.
@@ -72,7 +75,7 @@ func NewStore() *Store {
 	if err != nil {
 		panic(err) // the schema is static; an error is a programming bug
 	}
-	return &Store{db: db, changed: make(chan struct{})}
+	return &Store{db: db, changed: make(chan struct{}), nodeWatch: map[string]chan struct{}{}}
 }
 
 // Action is what an Op does to its object.
@@ -121,8 +124,9 @@ func NewOp(table string, action Action, obj Object, expectVersion uint64) Op {
 func (s *Store) Apply(index uint64, b Batch) error {
 	txn := s.db.Txn(true)
 	defer txn.Abort()
+	touched := map[string]bool{}
 	for i, op := range b.Ops {
-		if err := applyOp(txn, index, b.Time, op); err != nil {
+		if err := applyOp(txn, index, b.Time, op, touched); err != nil {
 			return fmt.Errorf("op %d: %w", i, err)
 		}
 	}
@@ -130,8 +134,27 @@ func (s *Store) Apply(index uint64, b Batch) error {
 	s.mu.Lock()
 	txn.Commit()
 	s.bumpLocked(index)
+	for node := range touched {
+		if ch, ok := s.nodeWatch[node]; ok {
+			close(ch)
+			delete(s.nodeWatch, node)
+		}
+	}
 	s.mu.Unlock()
 	return nil
+}
+
+// NodeTasksChanged returns a channel closed at the next write that touches
+// a task assigned (before or after the write) to nodeID.
+func (s *Store) NodeTasksChanged(nodeID string) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, ok := s.nodeWatch[nodeID]
+	if !ok {
+		ch = make(chan struct{})
+		s.nodeWatch[nodeID] = ch
+	}
+	return ch
 }
 
 func (s *Store) bumpLocked(index uint64) {
@@ -142,7 +165,7 @@ func (s *Store) bumpLocked(index uint64) {
 	s.changed = make(chan struct{})
 }
 
-func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op) error {
+func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op, touched map[string]bool) error {
 	def, ok := tables[op.Table]
 	if !ok {
 		return errdefs.Invalid("unknown table %q", op.Table)
@@ -157,6 +180,9 @@ func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op) error {
 	var cur Object
 	if raw != nil {
 		cur = raw.(Object)
+		if t, ok := cur.(*Task); ok && t.NodeID != "" {
+			touched[t.NodeID] = true
+		}
 	}
 	if op.ExpectVersion != 0 && (cur == nil || cur.GetMeta().Version.Index != op.ExpectVersion) {
 		if cur == nil {
@@ -193,6 +219,9 @@ func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op) error {
 		}
 		m.UpdatedAt = now
 		m.Version.Index = index
+		if t, ok := obj.(*Task); ok && t.NodeID != "" {
+			touched[t.NodeID] = true
+		}
 		return txn.Insert(op.Table, obj)
 	default:
 		return errdefs.Invalid("unknown action %q", op.Action)

@@ -67,7 +67,7 @@ func New(cfg Config) (*Daemon, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 	}
-	return &Daemon{cfg: cfg, paths: paths{root: cfg.DataDir}, log: cfg.Log}, nil
+	return &Daemon{cfg: cfg, paths: newPaths(cfg.DataDir), log: cfg.Log}, nil
 }
 
 // Start rejoins the swarm this node belongs to (if any) and serves the API.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/moby/moby/api/types/swarm"
 )
@@ -21,7 +22,14 @@ type localState struct {
 	Managers      []swarm.Peer
 }
 
-type paths struct{ root string }
+type paths struct {
+	root string
+	// mu serialises writes of state.json: the session's manager-list
+	// updates and init/join/role changes may race.
+	mu *sync.Mutex
+}
+
+func newPaths(root string) paths { return paths{root: root, mu: &sync.Mutex{}} }
 
 func (p paths) swarmDir() string  { return filepath.Join(p.root, "swarm") }
 func (p paths) stateFile() string { return filepath.Join(p.swarmDir(), "state.json") }
@@ -51,6 +59,8 @@ func (p paths) saveState(s *localState) error {
 	if err != nil {
 		return err
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	return writeFileAtomic(p.stateFile(), b, 0o600)
 }
 
@@ -87,9 +97,14 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
 	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after the rename
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
 		return err
 	}
 	if _, err := f.Write(data); err != nil {

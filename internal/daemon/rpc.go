@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 
 	"github.com/flotilla-org/flotilla/internal/clusterport"
@@ -139,49 +137,6 @@ func (n *clusterNode) leaderRPC(needCert bool, f rpcFunc) http.HandlerFunc {
 		nodeapi.WriteJSON(w, out)
 	}
 }
-
-// proxyToLeader forwards r to the leader's cluster port once. prefix is
-// prepended to the path (the Engine API lives under /api there).
-func (n *clusterNode) proxyToLeader(w http.ResponseWriter, r *http.Request, m *manager.Manager, peerID, prefix string) {
-	if r.Header.Get(nodeapi.HeaderForwarded) != "" {
-		nodeapi.WriteError(w, errdefs.Unavailable("leadership changed while the request was being forwarded; retry"))
-		return
-	}
-	leaderID, addr := m.Leader()
-	if leaderID == "" || addr == "" {
-		nodeapi.WriteError(w, errNoLeader)
-		return
-	}
-	target := &url.URL{Scheme: "https", Host: addr}
-	p := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(target)
-			pr.Out.URL.Path = prefix + r.URL.Path
-			pr.Out.URL.RawPath = ""
-			pr.Out.Header.Set(nodeapi.HeaderForwarded, "1")
-			if peerID != "" {
-				pr.Out.Header.Set(nodeapi.HeaderPeer, peerID)
-			}
-		},
-		Transport:     roundTripper(n.cli.Do),
-		FlushInterval: -1,
-		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-			if r.Method == http.MethodGet && prefix == nodeapi.PathAPI {
-				// A read answers from this replica rather than fail.
-				local := r.Clone(r.Context())
-				local.Header.Set(nodeapi.HeaderForwarded, "1")
-				n.d.apiHandler.ServeHTTP(w, local)
-				return
-			}
-			nodeapi.WriteError(w, errdefs.Unavailable("cannot reach the leader at %s: %v", addr, err))
-		},
-	}
-	p.ServeHTTP(w, r)
-}
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // forwardedAPI serves Engine API requests another manager forwarded.
 func (n *clusterNode) forwardedAPI(w http.ResponseWriter, r *http.Request) {

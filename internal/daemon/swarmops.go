@@ -200,6 +200,13 @@ func (b *backend) SwarmJoin(ctx context.Context, req swarm.JoinRequest) error {
 		jctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
 		if err := n.joinRaft(jctx); err != nil {
+			// Do not leave a voter behind that will never answer: it would
+			// count against the quorum of the managers that are left.
+			lctx, lcancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if lerr := n.callManagers(lctx, nodeapi.PathRaftLeave, struct{}{}, nil); lerr != nil {
+				d.log.Warn("could not undo this manager's raft membership after a failed join; demote and remove it on another manager", "err", lerr)
+			}
+			lcancel()
 			n.stop()
 			_ = os.RemoveAll(d.paths.swarmDir())
 			return fmt.Errorf("join the managers' raft group: %w", err)
@@ -207,6 +214,7 @@ func (b *backend) SwarmJoin(ctx context.Context, req swarm.JoinRequest) error {
 	}
 	if err := d.paths.saveState(st); err != nil {
 		n.stop()
+		_ = os.RemoveAll(d.paths.swarmDir())
 		return err
 	}
 	d.setNode(n, "")

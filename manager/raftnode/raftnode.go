@@ -146,6 +146,11 @@ func (n *Node) Shutdown() error {
 // election under way).
 var ErrNoLeader = errdefs.Unavailable("The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online; if they are lost for good, recover with 'flotilla swarm init --force-new-cluster' on a surviving manager.")
 
+// ErrOutcomeUnknown is returned when the leader lost its quorum while a
+// write was in flight: the write may still be committed once a quorum is
+// back, so the caller must check before retrying.
+var ErrOutcomeUnknown = errdefs.Unavailable("The swarm lost its leader while applying this change, so it may or may not have been applied. Make sure more than half of the managers are online, then check the object and retry if needed.")
+
 // Propose replicates a batch and waits until it is applied here. It fails
 // fast when this node is not the leader or loses quorum; it never hangs
 // longer than the apply timeout.
@@ -164,8 +169,10 @@ func (n *Node) Propose(ctx context.Context, b state.Batch) error {
 	f := n.Raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
 		switch {
-		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrEnqueueTimeout):
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout):
 			return ErrNoLeader
+		case errors.Is(err, raft.ErrLeadershipLost):
+			return ErrOutcomeUnknown
 		case errors.Is(err, raft.ErrRaftShutdown):
 			return errdefs.Unavailable("this manager is shutting down; retry on another manager")
 		}

@@ -1,0 +1,127 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/flotilla-org/flotilla/internal/errdefs"
+	"github.com/flotilla-org/flotilla/internal/nodeapi"
+	"github.com/flotilla-org/flotilla/manager"
+)
+
+// failoverWait bounds how long a forwarded request waits for a new leader
+// when the one it knew cannot be dialled (an election takes about 1 s).
+const failoverWait = 4 * time.Second
+
+// hopHeaders are per-connection headers that must not be forwarded.
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// proxyToLeader forwards r to the leader's cluster port; prefix is put in
+// front of the path (the Engine API lives under /api there). When the
+// leader cannot be dialled — it just died — the request waits for the
+// election and goes to the new leader, so a write during a failover
+// succeeds instead of failing; only dial failures are retried, so a write
+// is never sent twice.
+func (n *clusterNode) proxyToLeader(w http.ResponseWriter, r *http.Request, m *manager.Manager, peerID, prefix string) {
+	if r.Header.Get(nodeapi.HeaderForwarded) != "" {
+		nodeapi.WriteError(w, errdefs.Unavailable("leadership changed while the request was being forwarded; retry"))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+	if err != nil {
+		nodeapi.WriteError(w, errdefs.Invalid("read request: %v", err))
+		return
+	}
+	deadline := time.Now().Add(failoverWait)
+	dead := ""
+	var lastErr error
+	for r.Context().Err() == nil {
+		id, addr := m.Leader()
+		if id == "" || addr == dead {
+			if time.Now().After(deadline) {
+				break
+			}
+			select {
+			case <-r.Context().Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+			continue
+		}
+		resp, err := n.send(r, addr, prefix, peerID, body)
+		if err == nil {
+			relay(w, resp)
+			return
+		}
+		lastErr = err
+		var op *net.OpError
+		if !errors.As(err, &op) || op.Op != "dial" {
+			break // the request may have reached the leader: do not resend
+		}
+		dead = addr
+	}
+	switch {
+	case r.Method == http.MethodGet && prefix == nodeapi.PathAPI:
+		// A read answers from this replica rather than fail.
+		local := r.Clone(r.Context())
+		local.Body = io.NopCloser(bytes.NewReader(body))
+		local.Header.Set(nodeapi.HeaderForwarded, "1")
+		n.d.apiHandler.ServeHTTP(w, local)
+	case lastErr == nil:
+		nodeapi.WriteError(w, errNoLeader)
+	default:
+		nodeapi.WriteError(w, errdefs.Unavailable("cannot reach the leader: %v", lastErr))
+	}
+}
+
+func (n *clusterNode) send(r *http.Request, addr, prefix, peerID string, body []byte) (*http.Response, error) {
+	u := *r.URL
+	u.Scheme, u.Host, u.Path, u.RawPath = "https", addr, prefix+r.URL.Path, ""
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	out.Header = r.Header.Clone()
+	for _, h := range hopHeaders {
+		out.Header.Del(h)
+	}
+	out.Header.Set(nodeapi.HeaderForwarded, "1")
+	if peerID != "" {
+		out.Header.Set(nodeapi.HeaderPeer, peerID)
+	}
+	return n.cli.Do(out)
+}
+
+// relay copies the leader's answer, flushing as it goes so streams (logs
+// with --follow, long-polls) pass through as they come.
+func relay(w http.ResponseWriter, resp *http.Response) {
+	defer resp.Body.Close()
+	for k, vs := range resp.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	for _, h := range hopHeaders {
+		w.Header().Del(h)
+	}
+	w.WriteHeader(resp.StatusCode)
+	flusher, _ := w.(http.Flusher)
+	buf := make([]byte, 32<<10)
+	for {
+		k, err := resp.Body.Read(buf)
+		if k > 0 {
+			if _, werr := w.Write(buf[:k]); werr != nil {
+				return
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}

@@ -33,9 +33,17 @@ func TestSandbox(t *testing.T) {
 				_ = syscall.Kill(-pid, syscall.SIGKILL)
 			}
 		}
+		for _, p := range processesMentioning(dir) { // e.g. daemons of a half-made sandbox
+			pid, _, _ := strings.Cut(p, ":")
+			if n, err := strconv.Atoi(pid); err == nil {
+				_ = syscall.Kill(n, syscall.SIGKILL)
+			}
+		}
 	})
 
-	r := run(2*time.Minute, env, flotillaBin, "sandbox", "up", "--managers", "3", "--workers", "2", "--dir", dir)
+	// --keep-on-failure keeps the daemons' logs for the cleanup above to
+	// show; it changes nothing when up succeeds.
+	r := run(2*time.Minute, env, flotillaBin, "sandbox", "up", "--managers", "3", "--workers", "2", "--dir", dir, "--keep-on-failure")
 	// Whatever happened, learn which daemons it started.
 	var state struct {
 		Nodes []struct {

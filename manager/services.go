@@ -204,9 +204,8 @@ func (m *Manager) RemoveService(ctx context.Context, id string) error {
 	ops := []state.Op{state.NewOp(state.TableServices, state.ActionDelete, s, 0)}
 	for _, t := range m.store.TasksByService(id) {
 		if t.DesiredState != swarm.TaskStateRemove {
-			u := t.Copy()
-			u.DesiredState = swarm.TaskStateRemove
-			ops = append(ops, state.NewOp(state.TableTasks, state.ActionUpdate, u, 0))
+			ops = append(ops, state.NewPatch(state.TableTasks, t.ID, state.PatchTaskShutdown,
+				state.TaskShutdown{Desired: swarm.TaskStateRemove, Reason: state.ReasonRemoved}))
 		}
 	}
 	if err := m.proposeChunked(ctx, ops); err != nil {

@@ -74,14 +74,11 @@ func (m *Manager) Renew(ctx context.Context, nodeID string, req nodeapi.RenewReq
 		return nodeapi.RenewResponse{}, errdefs.Invalid("cannot sign the node's certificate request: %v", err)
 	}
 	if n.Role != role {
-		u := n.Copy()
-		u.Role = role
+		nr := state.NodeRole{Role: role}
 		if role == swarm.NodeRoleManager {
-			u.ManagerStatus = &swarm.ManagerStatus{Addr: n.Addr, Reachability: swarm.ReachabilityUnknown}
-		} else {
-			u.ManagerStatus = nil
+			nr.ManagerStatus = &swarm.ManagerStatus{Addr: n.Addr, Reachability: swarm.ReachabilityUnknown}
 		}
-		if err := m.propose(ctx, state.NewOp(state.TableNodes, state.ActionUpdate, u, 0)); err != nil {
+		if err := m.propose(ctx, state.NewPatch(state.TableNodes, n.ID, state.PatchNodeRole, nr)); err != nil {
 			return nodeapi.RenewResponse{}, err
 		}
 	}
@@ -111,13 +108,10 @@ func (m *Manager) RaftJoin(ctx context.Context, nodeID string, req nodeapi.RaftJ
 	}
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
-	if cur := m.store.Node(nodeID); cur != nil {
-		u := cur.Copy()
-		u.Addr = addr
-		u.ManagerStatus = &swarm.ManagerStatus{Addr: addr, Reachability: swarm.ReachabilityReachable}
-		return m.propose(ctx, state.NewOp(state.TableNodes, state.ActionUpdate, u, 0))
-	}
-	return nil
+	return m.propose(ctx, state.NewPatch(state.TableNodes, nodeID, state.PatchNodeRole, state.NodeRole{
+		Role: swarm.NodeRoleManager, Addr: addr,
+		ManagerStatus: &swarm.ManagerStatus{Addr: addr, Reachability: swarm.ReachabilityReachable},
+	}))
 }
 
 // RaftLeave takes a manager that is leaving the swarm (swarm leave --force)
@@ -130,15 +124,14 @@ func (m *Manager) RaftLeave(ctx context.Context, nodeID string) error {
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
 	if cur := m.store.Node(nodeID); cur != nil {
-		u := cur.Copy()
-		u.Spec.Role = swarm.NodeRoleWorker
-		u.Role = swarm.NodeRoleWorker
-		u.ManagerStatus = nil
-		u.Status.State = swarm.NodeStateDown
-		u.Status.Message = "node left the swarm"
-		if err := m.propose(ctx, state.NewOp(state.TableNodes, state.ActionUpdate, u, 0)); err != nil {
+		st := cur.Status
+		st.State, st.Message = swarm.NodeStateDown, "node left the swarm"
+		if err := m.propose(ctx, state.NewPatch(state.TableNodes, nodeID, state.PatchNodeRole, state.NodeRole{
+			Role: swarm.NodeRoleWorker, SpecRole: swarm.NodeRoleWorker, Status: &st,
+		})); err != nil {
 			return err
 		}
+		m.disp.Forget(nodeID)
 	}
 	return m.removeVoter(nodeID)
 }

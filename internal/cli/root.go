@@ -37,6 +37,7 @@ func NewRootCommand() *cobra.Command {
 	root.AddCommand(
 		newSwarmCommand(env),
 		newNodeCommand(env),
+		newServiceCommand(env),
 		newInfoCommand(env),
 		newVersionCommand(env),
 		newCompletionCommand(),

@@ -13,9 +13,14 @@ import (
 	"github.com/flotilla-org/flotilla/manager"
 )
 
-// failoverWait bounds how long a forwarded request waits for a new leader
-// when the one it knew cannot be dialled (an election takes about 1 s).
-const failoverWait = 4 * time.Second
+// How long a forwarded write waits for a leader: after the known leader
+// could not be dialled (it just died; an election takes about 1 s), and
+// when no leader is known at all (an election may be under way, or the
+// quorum is lost: then the write must fail fast).
+const (
+	failoverWait = 3 * time.Second
+	noLeaderWait = 1500 * time.Millisecond
+)
 
 // hopHeaders are per-connection headers that must not be forwarded.
 var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
@@ -36,14 +41,19 @@ func (n *clusterNode) proxyToLeader(w http.ResponseWriter, r *http.Request, m *m
 		nodeapi.WriteError(w, errdefs.Invalid("read request: %v", err))
 		return
 	}
-	deadline := time.Now().Add(failoverWait)
+	read := r.Method == http.MethodGet
+	start := time.Now()
 	dead := ""
 	var lastErr error
 	for r.Context().Err() == nil {
 		id, addr := m.Leader()
 		if id == "" || addr == dead {
-			if time.Now().After(deadline) {
-				break
+			wait := noLeaderWait
+			if dead != "" {
+				wait = failoverWait
+			}
+			if read || time.Since(start) > wait {
+				break // reads never wait: the local replica answers
 			}
 			select {
 			case <-r.Context().Done():

@@ -39,11 +39,12 @@ type clusterNode struct {
 	session *agent.Session
 	exec    *agent.Executor
 
-	roleMu   sync.Mutex // one role change at a time
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	stopped  chan struct{}
-	stopOnce sync.Once
+	rpcCancel context.CancelFunc
+	roleMu    sync.Mutex // one role change at a time
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	stopped   chan struct{}
+	stopOnce  sync.Once
 }
 
 // startClusterNode opens the cluster port and starts the roles. With
@@ -59,7 +60,11 @@ func startClusterNode(d *Daemon, st *localState, certs certFiles, bootstrap bool
 	}
 	n := &clusterNode{d: d, log: d.log, tls: ts, mux: mux, st: *st, stopped: make(chan struct{})}
 	n.cli = nodeapi.NewClient(func() *tls.Config { return ts.clientConfig(clusterport.ProtoRPC) }, ts.generation)
-	n.rpc = &http.Server{Handler: n.rpcHandler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: clusterport.ConnContext}
+	rpcCtx, rpcCancel := context.WithCancel(context.Background())
+	n.rpcCancel = rpcCancel
+	n.rpc = &http.Server{Handler: n.rpcHandler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: clusterport.ConnContext,
+		// Long-polls end at once when the node stops.
+		BaseContext: func(net.Listener) context.Context { return rpcCtx }}
 	go func() { _ = n.rpc.Serve(mux.Sub(clusterport.ProtoRPC)) }()
 
 	if st.Role == swarm.NodeRoleManager {
@@ -170,7 +175,13 @@ func (n *clusterNode) managerAddrs() []string {
 	if st.Role == swarm.NodeRoleManager {
 		out = append(out, st.AdvertiseAddr)
 	}
-	for _, p := range st.Managers {
+	peers := st.Managers
+	if m := n.manager(); m != nil {
+		// A manager also knows the Raft members itself; after a quick
+		// demotion its heartbeat-learned list may still be just itself.
+		peers = append(slices.Clone(peers), m.Managers()...)
+	}
+	for _, p := range peers {
 		if !slices.Contains(out, p.Addr) {
 			out = append(out, p.Addr)
 		}
@@ -305,6 +316,7 @@ func (n *clusterNode) stop() {
 		if n.cancel != nil {
 			n.cancel()
 		}
+		n.rpcCancel()
 		n.wg.Wait()
 		if n.exec != nil {
 			n.exec.Wait()
@@ -316,7 +328,9 @@ func (n *clusterNode) stop() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_ = n.rpc.Shutdown(ctx)
+		if n.rpc.Shutdown(ctx) != nil {
+			_ = n.rpc.Close()
+		}
 		n.mux.Close()
 		n.cli.Close()
 		close(n.stopped)

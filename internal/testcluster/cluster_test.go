@@ -97,7 +97,7 @@ func TestCluster(t *testing.T) {
 	}
 	w0, w1 := c.Nodes[3], c.Nodes[4]
 
-	t.Run("NodeList", func(t *testing.T) {
+	c.Run("NodeList", func(t *testing.T) {
 		for _, via := range append([]*testcluster.Node{leader}, followers...) {
 			list, err := via.Client.NodeList(reqCtx(t), client.NodeListOptions{})
 			if err != nil {
@@ -152,7 +152,7 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("FollowerForwardsWrites", func(t *testing.T) {
+	c.Run("FollowerForwardsWrites", func(t *testing.T) {
 		f, other := followers[0], followers[1]
 		if err := updateSpec(reqCtx(t), f, w0.ID, setLabel("zone", "a")); err != nil {
 			t.Fatalf("update through follower %s: %v", f.Name, err)
@@ -165,7 +165,7 @@ func TestCluster(t *testing.T) {
 		c.Eventually(5*time.Second, func() error { return labelIs(reqCtx(t), f, w0.ID, "zone", "a") })
 	})
 
-	t.Run("StaleVersionConflicts", func(t *testing.T) {
+	c.Run("StaleVersionConflicts", func(t *testing.T) {
 		f := followers[0]
 		before := inspect(t, leader, w0.ID)
 		spec := before.Spec
@@ -191,7 +191,7 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("PromoteDemote", func(t *testing.T) {
+	c.Run("PromoteDemote", func(t *testing.T) {
 		if err := updateSpec(reqCtx(t), followers[1], w1.ID, func(s *swarm.NodeSpec) { s.Role = swarm.NodeRoleManager }); err != nil {
 			t.Fatalf("promote %s: %v", w1.Name, err)
 		}
@@ -238,7 +238,7 @@ func TestCluster(t *testing.T) {
 		c.WaitReady(w1.ID)
 	})
 
-	t.Run("WorkerRestart", func(t *testing.T) {
+	c.Run("WorkerRestart", func(t *testing.T) {
 		w0.Stop()
 		start := time.Now()
 		c.WaitDown(w0.ID)
@@ -421,9 +421,7 @@ func TestLeaderDemotesItself(t *testing.T) {
 // back by itself with the same node IDs and takes writes.
 func TestFullRestart(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Managers: 3, Workers: 1})
-	for _, n := range c.Nodes {
-		n.Stop()
-	}
+	c.StopAll()
 	for _, n := range c.Nodes {
 		n.Restart()
 	}

@@ -50,10 +50,12 @@ type Options struct {
 
 // Cluster is a running test swarm.
 type Cluster struct {
-	t     testing.TB
 	opts  Options
 	log   *testLog
 	Nodes []*Node // managers first (Nodes[0] ran swarm init), then workers
+
+	mu sync.Mutex
+	t  testing.TB // the test failures are reported on; see Run
 }
 
 // Node is one daemon of the cluster. ID, Name, Addr, Socket and DataDir
@@ -123,7 +125,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		}
 		c.Nodes = append(c.Nodes, n)
 	}
-	t.Cleanup(c.stopAll)
+	t.Cleanup(c.StopAll)
 
 	for _, n := range c.Nodes {
 		if err := n.start(); err != nil {
@@ -137,6 +139,36 @@ func New(t testing.TB, opts Options) *Cluster {
 	c.WaitReady(c.IDs()...)
 	c.log.Logf("swarm of %d managers and %d workers formed in %s", opts.Managers, opts.Workers, time.Since(start).Round(time.Millisecond))
 	return c
+}
+
+// tb is the test that helpers fail: the one that made the cluster, or the
+// subtest running under Run.
+func (c *Cluster) tb() testing.TB {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Run runs f as a subtest of the test that made the cluster, and makes the
+// cluster's helpers (Eventually, WaitReady, Leader, Restart...) fail that
+// subtest rather than its parent while f runs. Subtests run this way must
+// not be parallel.
+func (c *Cluster) Run(name string, f func(t *testing.T)) bool {
+	parent, ok := c.tb().(*testing.T)
+	if !ok {
+		c.tb().Fatalf("testcluster: Run needs a cluster made with a *testing.T")
+	}
+	return parent.Run(name, func(t *testing.T) {
+		c.mu.Lock()
+		c.t = t
+		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			c.t = parent
+			c.mu.Unlock()
+		}()
+		f(t)
+	})
 }
 
 // freeAddrs reserves n distinct loopback ports. They are released before
@@ -264,10 +296,10 @@ func (n *Node) Stop() {
 // data dir, socket and cluster port; the node rejoins its swarm by itself.
 // It does not wait for the node to be Ready (see Cluster.WaitReady).
 func (n *Node) Restart() {
-	n.c.t.Helper()
+	n.c.tb().Helper()
 	n.Stop()
 	if err := n.start(); err != nil {
-		n.c.t.Fatalf("testcluster: restart %s: %v", n.Name, err)
+		n.c.tb().Fatalf("testcluster: restart %s: %v", n.Name, err)
 	}
 	n.c.log.Logf("%s (%s) restarted", n.Name, n.ID)
 }
@@ -290,8 +322,9 @@ func (n *Node) IsManager(ctx context.Context) bool {
 
 func (n *Node) String() string { return n.Name + "(" + n.ID + ")" }
 
-// stopAll stops every node at once, workers and managers alike.
-func (c *Cluster) stopAll() {
+// StopAll stops every node at once, workers and managers alike; the test
+// cleanup does too.
+func (c *Cluster) StopAll() {
 	var wg sync.WaitGroup
 	for _, n := range c.Nodes {
 		wg.Go(n.Stop)
@@ -333,7 +366,7 @@ func (c *Cluster) Managers() []*Node {
 
 // Followers returns the running managers other than the current leader.
 func (c *Cluster) Followers() []*Node {
-	c.t.Helper()
+	c.tb().Helper()
 	l := c.Leader()
 	var out []*Node
 	for _, n := range c.Managers() {
@@ -347,7 +380,7 @@ func (c *Cluster) Followers() []*Node {
 // Leader waits until some running manager reports, in its own node list,
 // that it is the leader, and returns it.
 func (c *Cluster) Leader() *Node {
-	c.t.Helper()
+	c.tb().Helper()
 	var leader *Node
 	c.Eventually(c.opts.Timeout, func() error {
 		var err error
@@ -401,7 +434,7 @@ func (c *Cluster) NodeList(ctx context.Context) ([]swarm.Node, *Node, error) {
 // WaitReady waits until every running manager lists each of the nodes as
 // Ready (and, for a manager, reachable).
 func (c *Cluster) WaitReady(ids ...string) {
-	c.t.Helper()
+	c.tb().Helper()
 	c.waitState(ids, func(n swarm.Node) error {
 		if n.Status.State != swarm.NodeStateReady {
 			return fmt.Errorf("is %s (%s)", n.Status.State, n.Status.Message)
@@ -416,7 +449,7 @@ func (c *Cluster) WaitReady(ids ...string) {
 // WaitDown waits until every running manager lists each of the nodes as
 // Down.
 func (c *Cluster) WaitDown(ids ...string) {
-	c.t.Helper()
+	c.tb().Helper()
 	c.waitState(ids, func(n swarm.Node) error {
 		if n.Status.State != swarm.NodeStateDown {
 			return fmt.Errorf("is %s", n.Status.State)
@@ -426,7 +459,7 @@ func (c *Cluster) WaitDown(ids ...string) {
 }
 
 func (c *Cluster) waitState(ids []string, check func(swarm.Node) error) {
-	c.t.Helper()
+	c.tb().Helper()
 	c.Eventually(c.opts.Timeout, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -467,9 +500,9 @@ func (c *Cluster) nameOf(id string) string {
 // Eventually calls f until it returns nil, and fails the test with f's
 // last error if that does not happen within timeout.
 func (c *Cluster) Eventually(timeout time.Duration, f func() error) {
-	c.t.Helper()
+	c.tb().Helper()
 	if err := Poll(timeout, f); err != nil {
-		c.t.Fatalf("%v", err)
+		c.tb().Fatalf("%v", err)
 	}
 }
 

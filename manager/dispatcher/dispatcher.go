@@ -144,26 +144,23 @@ func (d *Dispatcher) pendingBatch() state.Batch {
 		}
 		switch {
 		case reported:
-			c := n.Copy()
-			c.Status.State = swarm.NodeStateReady
-			c.Status.Message = ""
-			c.Status.Addr = hostOf(r.addr)
-			c.Description.Hostname = r.desc.Hostname
-			c.Description.Platform = r.desc.Platform
-			c.Description.Resources = r.desc.Resources
-			c.Description.Engine = r.desc.Engine
-			if c.ManagerStatus != nil {
-				c.ManagerStatus.Reachability = swarm.ReachabilityReachable
-			}
-			b.Ops = append(b.Ops, state.NewOp(state.TableNodes, state.ActionUpdate, c, 0))
+			desc := n.Description
+			desc.Hostname = r.desc.Hostname
+			desc.Platform = r.desc.Platform
+			desc.Resources = r.desc.Resources
+			desc.Engine = r.desc.Engine
+			b.Ops = append(b.Ops, state.NewPatch(state.TableNodes, n.ID, state.PatchNodeStatus, state.NodeStatus{
+				Status:       swarm.NodeStatus{State: swarm.NodeStateReady, Addr: hostOf(r.addr)},
+				Description:  &desc,
+				Reachability: swarm.ReachabilityReachable,
+			}))
 		case now.Sub(seen) > grace && n.Status.State != swarm.NodeStateDown:
-			c := n.Copy()
-			c.Status.State = swarm.NodeStateDown
-			c.Status.Message = "heartbeat failure"
-			if c.ManagerStatus != nil {
-				c.ManagerStatus.Reachability = swarm.ReachabilityUnreachable
-			}
-			b.Ops = append(b.Ops, state.NewOp(state.TableNodes, state.ActionUpdate, c, 0))
+			st := n.Status
+			st.State = swarm.NodeStateDown
+			st.Message = "heartbeat failure"
+			b.Ops = append(b.Ops, state.NewPatch(state.TableNodes, n.ID, state.PatchNodeStatus, state.NodeStatus{
+				Status: st, Reachability: swarm.ReachabilityUnreachable,
+			}))
 		}
 	}
 	d.reported = map[string]report{}

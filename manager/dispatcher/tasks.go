@@ -61,24 +61,9 @@ func (d *Dispatcher) assignments(nodeID string) nodeapi.AssignmentsResponse {
 	return resp
 }
 
-// stateRank orders task states: observed state only moves forward.
-var stateRank = map[swarm.TaskState]int{
-	swarm.TaskStateNew: 0, swarm.TaskStateAllocated: 1, swarm.TaskStatePending: 2, swarm.TaskStateAssigned: 3,
-	swarm.TaskStateAccepted: 4, swarm.TaskStatePreparing: 5, swarm.TaskStateReady: 6, swarm.TaskStateStarting: 7,
-	swarm.TaskStateRunning: 8, swarm.TaskStateComplete: 9, swarm.TaskStateShutdown: 10, swarm.TaskStateFailed: 11,
-	swarm.TaskStateRejected: 12, swarm.TaskStateRemove: 13, swarm.TaskStateOrphaned: 14,
-}
-
-func terminal(s swarm.TaskState) bool { return stateRank[s] >= stateRank[swarm.TaskStateComplete] }
-
 // Forward reports whether a task may move from one observed state to
 // another: only forward, and never out of a final state.
-func Forward(from, to swarm.TaskState) bool {
-	if terminal(from) {
-		return false
-	}
-	return stateRank[to] > stateRank[from]
-}
+func Forward(from, to swarm.TaskState) bool { return state.ForwardState(from, to) }
 
 // TaskStatus queues status reports from a node; Run writes them in batches.
 func (d *Dispatcher) TaskStatus(nodeID string, updates []nodeapi.TaskStatusUpdate) {
@@ -114,9 +99,7 @@ func (d *Dispatcher) statusOps() []state.Op {
 		if t == nil || t.NodeID != r.nodeID || !Forward(t.Status.State, r.status.State) {
 			continue
 		}
-		u := t.Copy()
-		u.Status = r.status
-		ops = append(ops, state.NewOp(state.TableTasks, state.ActionUpdate, u, 0))
+		ops = append(ops, state.NewPatch(state.TableTasks, id, state.PatchTaskStatus, r.status))
 	}
 	return ops
 }

@@ -132,16 +132,16 @@ func (o *Orchestrator) view() *view {
 	return v
 }
 
-// dedupe keeps the last op per object: one pass may decide twice about a
-// task (e.g. shut down for the node, then for the update).
+// dedupe keeps the first op of each kind per object: one pass may decide
+// twice about a task (e.g. shut down for its node, then for the update);
+// the first decision is the one that explains why.
 func dedupe(ops []state.Op) []state.Op {
-	last := map[string]int{}
-	for i, op := range ops {
-		last[op.Table+"/"+op.ID] = i
-	}
+	seen := map[string]bool{}
 	out := ops[:0:0]
-	for i, op := range ops {
-		if last[op.Table+"/"+op.ID] == i {
+	for _, op := range ops {
+		k := op.Table + "/" + op.ID + "/" + string(op.Action) + "/" + op.Patch
+		if !seen[k] {
+			seen[k] = true
 			out = append(out, op)
 		}
 	}
@@ -166,8 +166,5 @@ func nodeUsable(n *state.Node) bool {
 }
 
 func shutdownOp(t *state.Task, reason string) state.Op {
-	u := t.Copy()
-	u.DesiredState = swarm.TaskStateShutdown
-	u.ShutdownReason = reason
-	return state.NewOp(state.TableTasks, state.ActionUpdate, u, 0)
+	return state.NewPatch(state.TableTasks, t.ID, state.PatchTaskShutdown, state.TaskShutdown{Desired: swarm.TaskStateShutdown, Reason: reason})
 }

@@ -101,11 +101,11 @@ func (o *Orchestrator) reconcileSlot(v *view, s *state.Service, tasks []*state.T
 }
 
 func reasonOf(op state.Op) string {
-	var t state.Task
-	if err := jsonUnmarshal(op.Object, &t); err != nil {
+	var sd state.TaskShutdown
+	if op.Patch != state.PatchTaskShutdown || jsonUnmarshal(op.Object, &sd) != nil {
 		return ""
 	}
-	return t.ShutdownReason
+	return sd.Reason
 }
 
 func isStale(s *state.Service, t *state.Task) bool { return t.SpecVersion != s.SpecVersion }

@@ -17,9 +17,8 @@ func (o *Orchestrator) schedule(v *view) []state.Op {
 			case !active(t):
 				if t.Status.State == swarm.TaskStatePending && t.NodeID == "" {
 					// Never placed and no longer wanted: nothing will report it.
-					u := t.Copy()
-					u.Status = swarm.TaskStatus{Timestamp: v.now.UTC(), State: swarm.TaskStateShutdown, Message: "shut down before it was placed"}
-					ops = append(ops, state.NewOp(state.TableTasks, state.ActionUpdate, u, 0))
+					ops = append(ops, state.NewPatch(state.TableTasks, t.ID, state.PatchTaskStatus,
+						swarm.TaskStatus{Timestamp: v.now.UTC(), State: swarm.TaskStateShutdown, Message: "shut down before it was placed"}))
 				}
 			case t.Status.State == swarm.TaskStatePending && t.NodeID != "":
 				// A global task names its node: check it is usable, then assign.
@@ -45,18 +44,13 @@ func (o *Orchestrator) schedule(v *view) []state.Op {
 		if nodeID, ok := placed[t.ID]; ok {
 			ops = append(ops, assignOp(v, t, nodeID))
 		} else if why, ok := unplaced[t.ID]; ok && t.Status.Err != why {
-			u := t.Copy()
-			u.Status.Err = why
-			u.Status.Message = "pending task scheduling"
-			ops = append(ops, state.NewOp(state.TableTasks, state.ActionUpdate, u, 0))
+			ops = append(ops, state.NewPatch(state.TableTasks, t.ID, state.PatchTaskUnplaced, why))
 		}
 	}
 	return ops
 }
 
 func assignOp(v *view, t *state.Task, nodeID string) state.Op {
-	u := t.Copy()
-	u.NodeID = nodeID
-	u.Status = swarm.TaskStatus{Timestamp: v.now.UTC(), State: swarm.TaskStateAssigned, Message: "scheduler assigned task to node"}
-	return state.NewOp(state.TableTasks, state.ActionUpdate, u, 0)
+	return state.NewPatch(state.TableTasks, t.ID, state.PatchTaskAssign, state.TaskAssign{NodeID: nodeID,
+		Status: swarm.TaskStatus{Timestamp: v.now.UTC(), State: swarm.TaskStateAssigned, Message: "scheduler assigned task to node"}})
 }

@@ -175,7 +175,7 @@ func (o *Orchestrator) onFailure(v *view, s *state.Service, cfg swarm.UpdateConf
 		u.UpdateStatus = &swarm.UpdateStatus{State: st, StartedAt: s.UpdateStatus.StartedAt,
 			Message: fmt.Sprintf("update paused due to failure or early termination of task %s", t.ID)}
 	}
-	return state.NewOp(state.TableServices, state.ActionUpdate, u, 0), true
+	return state.NewOp(state.TableServices, state.ActionUpdate, u, s.Version.Index), true
 }
 
 func finishUpdate(v *view, s *state.Service) state.Op {
@@ -186,7 +186,9 @@ func finishUpdate(v *view, s *state.Service) state.Op {
 		st, msg = swarm.UpdateStateRollbackCompleted, "rollback completed"
 	}
 	u.UpdateStatus = &swarm.UpdateStatus{State: st, StartedAt: s.UpdateStatus.StartedAt, CompletedAt: &now, Message: msg}
-	return state.NewOp(state.TableServices, state.ActionUpdate, u, 0)
+	// Versioned: a user's update in the meantime wins, and the next pass
+	// looks again.
+	return state.NewOp(state.TableServices, state.ActionUpdate, u, s.Version.Index)
 }
 
 // inSlots reports whether a group of tasks is a slot the service still has.

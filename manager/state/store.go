@@ -85,6 +85,9 @@ const (
 	ActionCreate Action = "create"
 	ActionUpdate Action = "update"
 	ActionDelete Action = "delete"
+	// ActionPatch changes some fields of the current object (see patch.go),
+	// so writers of different fields never undo each other's writes.
+	ActionPatch Action = "patch"
 )
 
 // Op is one object write inside a Batch.
@@ -97,6 +100,8 @@ type Op struct {
 	// ?version= parameter.
 	ExpectVersion uint64          `json:",omitempty"`
 	Object        json.RawMessage `json:",omitempty"`
+	// Patch names the patch of an ActionPatch op; Object is its argument.
+	Patch string `json:",omitempty"`
 }
 
 // Batch is the unit of replication: all of its ops apply or none do.
@@ -192,6 +197,21 @@ func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op, touched map[str
 			singular(op.Table), op.ID, cur.GetMeta().Version.Index, op.ExpectVersion)
 	}
 	switch op.Action {
+	case ActionPatch:
+		if cur == nil {
+			return nil // the object went away meanwhile: nothing to patch
+		}
+		obj, ok, err := applyPatch(cur, op)
+		if err != nil || !ok {
+			return err // !ok: the patch no longer applies (e.g. state moved on)
+		}
+		m := obj.GetMeta()
+		m.UpdatedAt = now
+		m.Version.Index = index
+		if t, ok := obj.(*Task); ok && t.NodeID != "" {
+			touched[t.NodeID] = true
+		}
+		return txn.Insert(op.Table, obj)
 	case ActionDelete:
 		if cur == nil {
 			return errdefs.NotFound("%s %s not found", singular(op.Table), op.ID)

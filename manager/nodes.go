@@ -166,7 +166,7 @@ func (m *Manager) LeaveCheck(selfID string) error {
 	left, leftReachable := m.reachableVoters(servers, selfID)
 	msg := fmt.Sprintf("You are attempting to leave the swarm on a node that is participating as a manager. Removing this node leaves %d managers out of %d.", left, total)
 	if leftReachable < quorum(left) || reachable < quorum(total) {
-		msg += " Without a Raft quorum your swarm will be inaccessible. The only way to restore a swarm that has lost consensus is to reinitialize it with `--force-new-cluster`."
+		msg += " Without a Raft quorum your swarm will be inaccessible until enough managers are back online."
 	}
 	return errdefs.Unavailable("%s Use `--force` to suppress this message.", msg)
 }

@@ -144,12 +144,12 @@ func (n *Node) Shutdown() error {
 
 // ErrNoLeader is returned when the cluster has no leader (quorum lost, or an
 // election under way).
-var ErrNoLeader = errdefs.Unavailable("The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online; if they are lost for good, recover with 'flotilla swarm init --force-new-cluster' on a surviving manager.")
+var ErrNoLeader = errdefs.Unavailable("The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online: restart the lost managers on their data dirs and they rejoin by themselves.")
 
 // ErrOutcomeUnknown is returned when the leader lost its quorum while a
 // write was in flight: the write may still be committed once a quorum is
 // back, so the caller must check before retrying.
-var ErrOutcomeUnknown = errdefs.Unavailable("The swarm lost its leader while applying this change, so it may or may not have been applied. Make sure more than half of the managers are online, then check the object and retry if needed.")
+var ErrOutcomeUnknown = errdefs.Unavailable("The swarm lost its leader while applying this change, so it may or may not have been applied. Make sure more than half of the managers are online (restart the lost managers on their data dirs), then check the object and retry if needed.")
 
 // Propose replicates a batch and waits until it is applied here. It fails
 // fast when this node is not the leader or loses quorum; it never hangs

@@ -25,11 +25,12 @@ const LabelDriver = "com.flotilla.driver"
 // of them (so a restarted agent re-attaches instead of starting twice) and
 // reports every state change.
 type Executor struct {
-	NodeID  string
-	Drivers map[string]driver.Driver
-	Default string // driver for tasks that name none
-	DBPath  string // local task record; "" keeps it in memory only
-	Log     *slog.Logger
+	NodeID   string
+	Hostname string
+	Drivers  map[string]driver.Driver
+	Default  string // driver for tasks that name none
+	DBPath   string // local task record; "" keeps it in memory only
+	Log      *slog.Logger
 
 	mu      sync.Mutex
 	tasks   map[string]*record
@@ -167,11 +168,16 @@ func (e *Executor) driverFor(t swarm.Task) (string, driver.Driver) {
 	return name, e.Drivers[name]
 }
 
-func specOf(nodeID, serviceName string, t swarm.Task) driver.Spec {
+func specOf(nodeID, hostname, serviceName string, t swarm.Task) driver.Spec {
 	s := driver.Spec{TaskID: t.ID, ServiceID: t.ServiceID, ServiceName: serviceName, NodeID: nodeID, Slot: t.Slot}
+	tc := newTemplateContext(nodeID, hostname, serviceName, t)
 	if cs := t.Spec.ContainerSpec; cs != nil {
-		s.Image, s.Command, s.Args, s.Env = cs.Image, cs.Command, cs.Args, cs.Env
-		s.Dir, s.Labels, s.Hostname, s.User = cs.Dir, cs.Labels, cs.Hostname, cs.User
+		s.Image, s.Command, s.Args = cs.Image, cs.Command, cs.Args
+		s.Env = tc.taskEnv()
+		for _, e := range cs.Env {
+			s.Env = append(s.Env, tc.expand(e))
+		}
+		s.Dir, s.Labels, s.Hostname, s.User = cs.Dir, cs.Labels, tc.expand(cs.Hostname), cs.User
 		if cs.StopGracePeriod != nil {
 			s.StopGracePeriod = *cs.StopGracePeriod
 		}
@@ -194,7 +200,7 @@ func (e *Executor) launch(r *record) {
 	e.setStatus(r, swarm.TaskStateAccepted, "accepted", "", nil)
 	ctx, cancel := context.WithCancel(e.ctx)
 	r.cancel = cancel
-	spec := specOf(e.NodeID, r.ServiceName, r.Task)
+	spec := specOf(e.NodeID, e.Hostname, r.ServiceName, r.Task)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -278,7 +284,7 @@ func (e *Executor) stop(r *record) {
 	}
 	d := e.Drivers[r.Driver]
 	h := *r.Handle
-	grace := specOf(e.NodeID, r.ServiceName, r.Task).StopGracePeriod
+	grace := specOf(e.NodeID, e.Hostname, r.ServiceName, r.Task).StopGracePeriod
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()

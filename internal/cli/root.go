@@ -42,6 +42,7 @@ func NewRootCommand() *cobra.Command {
 		newVersionCommand(env),
 		newCompletionCommand(),
 		newSandboxCommand(env),
+		newSampleWebCommand(),
 	)
 	// Use lines spell out [OPTIONS] themselves, docker style.
 	var noFlagsInUse func(*cobra.Command)

@@ -74,6 +74,9 @@ type SandboxOptions struct {
 	// KeepOnFailure keeps the directory (logs, data) when SandboxUp fails.
 	// The daemons are stopped either way.
 	KeepOnFailure bool
+	// SampleService starts the sample web service (one task per node) once
+	// the cluster is up.
+	SampleService bool
 }
 
 // Sandbox describes a running sandbox; it is what DIR/sandbox.json holds.
@@ -277,8 +280,14 @@ func SandboxUp(ctx context.Context, opts SandboxOptions) (*Sandbox, error) {
 
 	sb := &Sandbox{Dir: dir, Binary: bin, Created: time.Now().UTC()}
 	up := &sandboxStarter{sb: sb, out: out, timeout: timeout, exited: map[string]chan struct{}{}}
-	if err := up.run(ctx, opts); err != nil {
-		if serr := stopNodes(sb.Nodes, io.Discard); serr != nil {
+	err = up.run(ctx, opts)
+	if err == nil && opts.SampleService {
+		err = startSampleService(ctx, sb, out, timeout)
+	}
+	if err != nil {
+		serr := stopNodes(sb.Nodes, io.Discard)
+		stopTaskProcesses(dir)
+		if serr != nil {
 			err = fmt.Errorf("%w\n(cleaning up: %v)", err, serr)
 		}
 		if !opts.KeepOnFailure {
@@ -639,10 +648,12 @@ func sandboxDown(dir string, out io.Writer) (bool, error) {
 		unlock()
 		return false, err
 	}
+	removeSandboxServices(sb, out)
 	if err := stopNodes(sb.Nodes, out); err != nil {
 		unlock()
 		return true, err
 	}
+	stopTaskProcesses(dir)
 	err = removeSandboxFiles(dir, sb.Nodes)
 	unlock()
 	_ = os.Remove(filepath.Join(dir, sandboxLockFile))
@@ -788,7 +799,7 @@ func newSandboxCommand(env *cliEnv) *cobra.Command {
 }
 
 func newSandboxUpCommand(env *cliEnv) *cobra.Command {
-	opts := SandboxOptions{Managers: DefaultSandboxManagers, Workers: DefaultSandboxWorkers}
+	opts := SandboxOptions{Managers: DefaultSandboxManagers, Workers: DefaultSandboxWorkers, SampleService: true}
 	cmd := &cobra.Command{
 		Use:   "up [OPTIONS]",
 		Short: "Start a local cluster",
@@ -819,7 +830,18 @@ func newSandboxUpCommand(env *cliEnv) *cobra.Command {
 			}
 			_ = api.Close()
 		}
-		fmt.Fprintf(out, "Point the %s CLI at it:\n\n    export %s=%s\n    %s node ls\n\n", prog, HostEnvVar, sb.Host(), prog)
+		if o.SampleService {
+			if api, err := newAPIClient(sb.Host()); err == nil {
+				var table bytes.Buffer
+				if printSampleTasks(ctx, api, &table) == nil {
+					fmt.Fprintf(out, "The sample service %q runs one task per node:\n\n", SampleServiceName)
+					_, _ = table.WriteTo(out)
+					fmt.Fprintf(out, "\nEach task answers on 127.0.0.1:%d+slot, e.g.\n\n    curl http://127.0.0.1:%d/\n\n", SamplePortBase, SamplePortBase+1)
+				}
+				_ = api.Close()
+			}
+		}
+		fmt.Fprintf(out, "Point the %s CLI at it:\n\n    export %s=%s\n    %s node ls\n    %s service ps %s\n\n", prog, HostEnvVar, sb.Host(), prog, prog, SampleServiceName)
 		fmt.Fprintf(out, "or the docker CLI:\n\n    export DOCKER_HOST=%s\n    docker node ls\n\n", sb.Host())
 		fmt.Fprintf(out, "Stop it with: %s sandbox down%s\n", prog, dirFlag(sb.Dir))
 		return nil
@@ -831,6 +853,7 @@ func newSandboxUpCommand(env *cliEnv) *cobra.Command {
 	flags.StringArrayVar(&opts.DaemonArgs, "daemon-arg", nil, "Extra flag for every daemon (repeatable), e.g. --daemon-arg=--log-level=debug")
 	flags.DurationVar(&opts.Timeout, "timeout", DefaultSandboxTimeout, "How long to wait for each daemon and for the cluster to become ready")
 	flags.BoolVar(&opts.KeepOnFailure, "keep-on-failure", false, "Keep the directory (logs) when starting fails")
+	flags.BoolVar(&opts.SampleService, "sample-service", true, "Start the sample web service, one task per node")
 	return cmd
 }
 

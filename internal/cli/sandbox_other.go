@@ -4,6 +4,7 @@ package cli
 
 import (
 	"errors"
+	"io"
 	"os/exec"
 )
 
@@ -15,3 +16,7 @@ func killGroup(int) error                   { return errSandboxUnsupported }
 func processAlive(int) bool                 { return false }
 func processArgs(int) ([]string, bool)      { return nil, false }
 func lockSandboxDir(string) (func(), error) { return nil, errSandboxUnsupported }
+
+func removeSandboxServices(*Sandbox, io.Writer) {}
+
+func stopTaskProcesses(string) {}

@@ -70,7 +70,7 @@ func TestSandboxUpDownCLI(t *testing.T) {
 	useFakeDaemons(t)
 	dir := filepath.Join(shortTempDir(t), "sb")
 
-	r := runArgs(t, "sandbox", "up", "--dir", dir, "--timeout", "30s")
+	r := runArgs(t, "sandbox", "up", "--dir", dir, "--timeout", "30s", "--sample-service=false")
 	if r.err != nil {
 		t.Fatalf("sandbox up: %v\nstdout:\n%s\nstderr:\n%s", r.err, r.stdout, r.stderr)
 	}
@@ -157,7 +157,7 @@ func TestSandboxUpDownCLI(t *testing.T) {
 	}
 
 	// A second up on the same directory refuses.
-	again := runArgs(t, "sandbox", "up", "--dir", dir)
+	again := runArgs(t, "sandbox", "up", "--dir", dir, "--sample-service=false")
 	if again.err == nil || !strings.Contains(again.stderr, "a sandbox is already running in "+dir) {
 		t.Errorf("second sandbox up: err=%v stderr=%q", again.err, again.stderr)
 	}

@@ -147,11 +147,12 @@ func (n *clusterNode) startSession(ctx context.Context) {
 		},
 	}
 	n.exec = &agent.Executor{
-		NodeID:  n.st.NodeID,
-		Drivers: n.d.drivers,
-		Default: n.d.defaultDriver,
-		DBPath:  filepath.Join(n.d.paths.swarmDir(), "tasks.json"),
-		Log:     n.log,
+		NodeID:   n.st.NodeID,
+		Hostname: n.d.cfg.Hostname,
+		Drivers:  n.d.drivers,
+		Default:  n.d.defaultDriver,
+		DBPath:   filepath.Join(n.d.paths.swarmDir(), "tasks.json"),
+		Log:      n.log,
 	}
 	if err := n.exec.Start(ctx); err != nil {
 		n.log.Error("task executor could not start; tasks will not run on this node", "err", err)

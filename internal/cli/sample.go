@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// SamplePortBase is where the sandbox's sample service listens: task slot
+// N serves on 127.0.0.1:SamplePortBase+N.
+const SamplePortBase = 18080
+
+// newSampleWebCommand is the sandbox's sample service: a tiny web server
+// that says which task and node answered. Hidden: it is a program for
+// tasks to run, not a command for users.
+func newSampleWebCommand() *cobra.Command {
+	var base int
+	var addr string
+	cmd := &cobra.Command{
+		Use:    "sample-web",
+		Short:  "Serve a hello page naming the task and node (the sandbox's sample service)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			slot, _ := strconv.Atoi(os.Getenv("FLOTILLA_TASK_SLOT"))
+			if addr == "" {
+				addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(base+slot))
+			}
+			task, node := os.Getenv("FLOTILLA_TASK_NAME"), os.Getenv("FLOTILLA_NODE_HOSTNAME")
+			mux := http.NewServeMux()
+			mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprintf(w, "hello from %s on node %s\n", task, node)
+				fmt.Printf("%s %s %s from %s\n", time.Now().UTC().Format(time.RFC3339), r.Method, r.URL.Path, r.RemoteAddr)
+			})
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("serving on http://%s (task %s, node %s)\n", ln.Addr(), task, node)
+			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			go func() {
+				<-ctx.Done()
+				sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				_ = srv.Shutdown(sctx)
+			}()
+			if err := srv.Serve(ln); err != http.ErrServerClosed {
+				return err
+			}
+			fmt.Println("stopped")
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&base, "port-base", SamplePortBase, "listen on 127.0.0.1:port-base+slot")
+	cmd.Flags().StringVar(&addr, "addr", "", "listen address (overrides --port-base)")
+	return cmd
+}

@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
+)
+
+// SampleServiceName is the service sandbox up starts.
+const SampleServiceName = "web"
+
+// startSampleService runs the flotilla binary's sample web server as a
+// replicated service, one task per node, through the public API like any
+// user would, and waits until every task runs. It uses the process driver,
+// which every node has (a Docker image would have to be built first: there
+// is no registry to pull one from).
+func startSampleService(ctx context.Context, sb *Sandbox, out io.Writer, timeout time.Duration) error {
+	api, err := newAPIClient(sb.Host())
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	replicas := uint64(len(sb.Nodes))
+	spec := swarm.ServiceSpec{
+		Annotations: swarm.Annotations{Name: SampleServiceName, Labels: map[string]string{"com.flotilla.sample": "true"}},
+		Mode:        swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
+		TaskTemplate: swarm.TaskSpec{
+			ContainerSpec: &swarm.ContainerSpec{
+				Image:  sb.Binary,
+				Args:   []string{"sample-web", "--port-base", fmt.Sprint(SamplePortBase)},
+				Labels: map[string]string{"com.flotilla.driver": "process"},
+			},
+		},
+	}
+	res, err := api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec})
+	if err != nil {
+		return fmt.Errorf("create the sample service: %w", err)
+	}
+	fmt.Fprintf(out, "Started the sample service %q (%d replicas, process driver)\n", SampleServiceName, replicas)
+	deadline := time.Now().Add(timeout)
+	for {
+		running, err := runningOf(ctx, api, res.ID)
+		if err == nil && running == int(replicas) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the sample service has %d of %d tasks running after %s; see 'flotilla service ps %s'", running, replicas, timeout, SampleServiceName)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func runningOf(ctx context.Context, api *client.Client, serviceID string) (int, error) {
+	res, err := api.ServiceList(ctx, client.ServiceListOptions{Status: true})
+	if err != nil {
+		return 0, err
+	}
+	for _, s := range res.Items {
+		if s.ID == serviceID && s.ServiceStatus != nil {
+			return int(s.ServiceStatus.RunningTasks), nil
+		}
+	}
+	return 0, nil
+}
+
+// printSampleTasks lists where each sample task runs and answers.
+func printSampleTasks(ctx context.Context, api *client.Client, w io.Writer) error {
+	nodes, err := api.NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		return err
+	}
+	host := map[string]string{}
+	for _, n := range nodes.Items {
+		host[n.ID] = n.Description.Hostname
+	}
+	tasks, err := api.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("service", SampleServiceName).Add("desired-state", "running")})
+	if err != nil {
+		return err
+	}
+	sort.Slice(tasks.Items, func(i, j int) bool { return tasks.Items[i].Slot < tasks.Items[j].Slot })
+	tw := tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)
+	fmt.Fprintln(tw, "TASK\tNODE\tSTATE\tADDRESS")
+	for _, t := range tasks.Items {
+		fmt.Fprintf(tw, "%s.%d\t%s\t%s\thttp://127.0.0.1:%d/\n", SampleServiceName, t.Slot, host[t.NodeID], t.Status.State, SamplePortBase+t.Slot)
+	}
+	return tw.Flush()
+}

@@ -52,6 +52,7 @@ func NewCommand() *cobra.Command {
 func newConvergeCommand() *cobra.Command {
 	var nodes, replicas int
 	var dir string
+	var heartbeat time.Duration
 	cmd := &cobra.Command{
 		Use:   "converge",
 		Short: "3 manager processes + simulated workers (fake driver): time from service create to every replica running",
@@ -67,7 +68,7 @@ func newConvergeCommand() *cobra.Command {
 				}
 				defer os.RemoveAll(dir)
 			}
-			res, err := RunConverge(cmd.Context(), ConvergeOptions{Binary: bin, Dir: dir, Nodes: nodes, Replicas: replicas, Out: cmd.OutOrStdout()})
+			res, err := RunConverge(cmd.Context(), ConvergeOptions{Binary: bin, Dir: dir, Nodes: nodes, Replicas: replicas, Heartbeat: heartbeat, Out: cmd.OutOrStdout()})
 			if err != nil {
 				return err
 			}
@@ -78,6 +79,7 @@ func newConvergeCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&nodes, "nodes", 1000, "simulated worker nodes")
+	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 5*time.Second, "node heartbeat period during the run (swarm's default; 0 keeps flotilla's 1s)")
 	cmd.Flags().IntVar(&replicas, "replicas", 10000, "replicas of the service")
 	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary one)")
 	return cmd

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"sync"
 )
 
 // rpcConn hides the *tls.Conn from net/http: its server drops a TLS
@@ -14,23 +15,47 @@ type rpcConn struct {
 	state tls.ConnectionState
 }
 
-type stateKey struct{}
+type connKey struct{}
+
+// Conn is what handlers learn about the connection a request came on.
+type Conn struct {
+	State tls.ConnectionState
+	// Peer caches a handler's verification of the peer certificate: it is
+	// the same for every request on the connection, and verifying a chain
+	// on each of thousands of heartbeats a second is costly.
+	peerOnce sync.Once
+	peer     any
+	peerErr  error
+}
+
+// Peer returns verify's result for this connection, running it once.
+func (c *Conn) Peer(verify func(tls.ConnectionState) (any, error)) (any, error) {
+	c.peerOnce.Do(func() { c.peer, c.peerErr = verify(c.State) })
+	return c.peer, c.peerErr
+}
 
 // ConnContext is for http.Server.ConnContext on the RPC sub-listener: it
-// makes the peer's TLS state available to handlers via TLSState.
+// makes the connection's TLS state available to handlers via ConnOf.
 func ConnContext(ctx context.Context, c net.Conn) context.Context {
 	if rc, ok := c.(*rpcConn); ok {
-		return context.WithValue(ctx, stateKey{}, &rc.state)
+		return context.WithValue(ctx, connKey{}, &Conn{State: rc.state})
 	}
 	if tc, ok := c.(*tls.Conn); ok {
-		st := tc.ConnectionState()
-		return context.WithValue(ctx, stateKey{}, &st)
+		return context.WithValue(ctx, connKey{}, &Conn{State: tc.ConnectionState()})
 	}
 	return ctx
 }
 
+// ConnOf returns the connection a request came on (nil without TLS).
+func ConnOf(ctx context.Context) *Conn {
+	c, _ := ctx.Value(connKey{}).(*Conn)
+	return c
+}
+
 // TLSState returns the TLS state of the connection a request came on.
 func TLSState(ctx context.Context) *tls.ConnectionState {
-	st, _ := ctx.Value(stateKey{}).(*tls.ConnectionState)
-	return st
+	if c := ConnOf(ctx); c != nil {
+		return &c.State
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -83,14 +84,18 @@ func decodeRPC(body []byte, v any) error {
 // peerOf returns the verified identity of the caller ("" when it sent no
 // certificate). A manager forwarding for a node names it in HeaderPeer.
 func (n *clusterNode) peerOf(r *http.Request) (ca.Identity, error) {
-	ts := clusterport.TLSState(r.Context())
-	if ts == nil || len(ts.PeerCertificates) == 0 {
+	conn := clusterport.ConnOf(r.Context())
+	if conn == nil || len(conn.State.PeerCertificates) == 0 {
 		return ca.Identity{}, nil
 	}
-	id, err := n.tls.rootCA().VerifyPeer(ts.PeerCertificates)
+	root := n.tls.rootCA()
+	v, err := conn.Peer(func(st tls.ConnectionState) (any, error) { return root.VerifyPeer(st.PeerCertificates) })
 	if err != nil {
 		return ca.Identity{}, errdefs.Unauthorized("certificate refused: %v", err)
 	}
+	id := v.(ca.Identity)
+	// Removal is checked on every request: a removed node's connection
+	// must stop working at once, not at its next handshake.
 	if m := n.manager(); m != nil && m.IsRemoved(id.NodeID) {
 		return ca.Identity{}, manager.ErrRemoved
 	}

@@ -50,7 +50,7 @@ func (c *Client) transport() *http.Transport {
 			},
 			// Followers forward many long-polls to the leader at once; keep
 			// their connections rather than pay a TLS handshake each time.
-			MaxIdleConnsPerHost: 256,
+			MaxIdleConnsPerHost: 1024,
 			IdleConnTimeout:     90 * time.Second,
 		}
 		c.curGen = g

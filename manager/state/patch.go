@@ -84,7 +84,10 @@ func ForwardState(from, to swarm.TaskState) bool {
 func applyPatch(cur Object, op Op) (Object, bool, error) {
 	switch c := cur.(type) {
 	case *Task:
-		t := c.Copy()
+		// A shallow copy is enough: patches replace whole fields and never
+		// write through a pointer, slice or map shared with the old version.
+		cp := *c
+		t := &cp
 		switch op.Patch {
 		case PatchTaskStatus:
 			var st swarm.TaskStatus
@@ -127,7 +130,8 @@ func applyPatch(cur Object, op Op) (Object, bool, error) {
 		}
 		return t, true, nil
 	case *Node:
-		n := c.Copy()
+		cp := *c
+		n := &cp
 		switch op.Patch {
 		case PatchNodeStatus:
 			var ns NodeStatus
@@ -139,7 +143,9 @@ func applyPatch(cur Object, op Op) (Object, bool, error) {
 				n.Description = *ns.Description
 			}
 			if n.ManagerStatus != nil && ns.Reachability != "" {
-				n.ManagerStatus.Reachability = ns.Reachability
+				ms := *n.ManagerStatus
+				ms.Reachability = ns.Reachability
+				n.ManagerStatus = &ms
 			}
 		case PatchNodeRole:
 			var nr NodeRole

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bin
-go build -o bin/flotilla ./cmd/flotilla
+CGO_ENABLED=0 go build -o bin/flotilla ./cmd/flotilla   # static: it also runs alone inside an image
 DIR="${FLOTILLA_SANDBOX_DIR:-$PWD/.sandbox}"
 if [ -f "$DIR/sandbox.json" ]; then
   bin/flotilla sandbox down --dir "$DIR" >/dev/null || true

@@ -45,7 +45,7 @@ func NewCommand() *cobra.Command {
 	}
 	failover.Flags().IntVar(&rounds, "rounds", 10, "how many times to kill the leader")
 	failover.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary one)")
-	cmd.AddCommand(failover, newConvergeCommand())
+	cmd.AddCommand(failover, newConvergeCommand(), newRecoveryCommand(), newEngineCommand())
 	return cmd
 }
 
@@ -81,6 +81,70 @@ func newConvergeCommand() *cobra.Command {
 	cmd.Flags().IntVar(&nodes, "nodes", 1000, "simulated worker nodes")
 	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 5*time.Second, "node heartbeat period during the run (swarm's default; 0 keeps flotilla's 1s)")
 	cmd.Flags().IntVar(&replicas, "replicas", 10000, "replicas of the service")
+	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary one)")
+	return cmd
+}
+
+func newRecoveryCommand() *cobra.Command {
+	var rounds, replicas int
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "recovery",
+		Short: "3 managers + 3 workers (process driver, default settings): time from kill -9 of a worker to the service back at full count",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			bin, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			if dir == "" {
+				if dir, err = os.MkdirTemp("", "flotilla-bench-"); err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+			}
+			res, err := RunRecovery(cmd.Context(), RecoveryOptions{Binary: bin, Dir: dir, Rounds: rounds, Replicas: replicas, Out: cmd.OutOrStdout()})
+			if len(res) > 0 {
+				med, worst := Summary(res)
+				fmt.Fprintf(cmd.OutOrStdout(), "\n%d rounds: back at full count after median %v, worst %v\n", len(res), med.Round(time.Millisecond), worst.Round(time.Millisecond))
+			}
+			return err
+		},
+	}
+	cmd.Flags().IntVar(&rounds, "rounds", 5, "how many workers to kill, one after another")
+	cmd.Flags().IntVar(&replicas, "replicas", 12, "replicas of the service")
+	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary one)")
+	return cmd
+}
+
+func newEngineCommand() *cobra.Command {
+	var replicas int
+	var dir, host string
+	cmd := &cobra.Command{
+		Use:   "engine",
+		Short: "One node, the docker driver and the real Docker Engine: time for N replicas of a small container to run",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			bin, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			if dir == "" {
+				if dir, err = os.MkdirTemp("", "flotilla-bench-"); err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+			}
+			took, err := RunEngine(cmd.Context(), EngineOptions{Binary: bin, Dir: dir, Replicas: replicas, DockerHost: host, Out: cmd.OutOrStdout()})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\n%d containers running through the docker driver after %v (%.1f/s)\n", replicas, took.Round(time.Millisecond), float64(replicas)/took.Seconds())
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&replicas, "replicas", 100, "replicas of the service")
+	cmd.Flags().StringVar(&host, "docker-host", "", "Docker Engine address (default unix:///var/run/docker.sock)")
 	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary one)")
 	return cmd
 }

@@ -175,6 +175,14 @@ func allReady(ctx context.Context, c *client.Client, managers int) error {
 		return err
 	}
 	ready := 0
+	if managers == 0 {
+		for _, n := range res.Items {
+			if n.Status.State != swarm.NodeStateReady {
+				return fmt.Errorf("%s is %s", n.Description.Hostname, n.Status.State)
+			}
+		}
+		return nil
+	}
 	for _, n := range res.Items {
 		if n.Status.State == swarm.NodeStateReady && n.ManagerStatus != nil &&
 			(n.ManagerStatus.Leader || n.ManagerStatus.Reachability == swarm.ReachabilityReachable) {

@@ -130,7 +130,9 @@ func (m *Manager) RemoveNode(ctx context.Context, id string, force bool) error {
 	}
 	servers, _ := m.raft.Servers()
 	inRaft := slices.ContainsFunc(servers, func(s raft.Server) bool { return string(s.ID) == id })
-	if n.Spec.Role == swarm.NodeRoleManager || n.Role == swarm.NodeRoleManager || inRaft {
+	// The held role (n.Role) is not checked: a manager lost for good and
+	// demoted never renews its certificate, yet must be removable.
+	if n.Spec.Role == swarm.NodeRoleManager || inRaft {
 		return errdefs.Invalid("node %s is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal", id)
 	}
 	if n.Status.State == swarm.NodeStateReady && !force {
@@ -166,7 +168,7 @@ func (m *Manager) LeaveCheck(selfID string) error {
 	left, leftReachable := m.reachableVoters(servers, selfID)
 	msg := fmt.Sprintf("You are attempting to leave the swarm on a node that is participating as a manager. Removing this node leaves %d managers out of %d.", left, total)
 	if leftReachable < quorum(left) || reachable < quorum(total) {
-		msg += " Without a Raft quorum your swarm will be inaccessible until enough managers are back online."
+		msg += " Without a Raft quorum your swarm will be inaccessible until enough managers are back online, or until it is reinitialized from a surviving manager with `--force-new-cluster`."
 	}
 	return errdefs.Unavailable("%s Use `--force` to suppress this message.", msg)
 }

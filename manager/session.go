@@ -137,6 +137,10 @@ func (m *Manager) RaftLeave(ctx context.Context, nodeID string) error {
 }
 
 func (m *Manager) removeVoter(nodeID string) error {
+	servers, err := m.raft.Servers()
+	if err == nil && !slices.ContainsFunc(servers, func(s raft.Server) bool { return string(s.ID) == nodeID }) {
+		return nil // not a member (e.g. lost before a force-new-cluster)
+	}
 	f := m.raft.Raft.RemoveServer(raft.ServerID(nodeID), 0, 10*time.Second)
 	if err := f.Error(); err != nil {
 		return errdefs.Unavailable("removing manager %s from raft: %v", nodeID, err)

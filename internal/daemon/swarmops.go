@@ -28,11 +28,11 @@ func (b *backend) SwarmInit(ctx context.Context, req swarm.InitRequest) (string,
 	d := b.d
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
+	if req.ForceNewCluster {
+		return b.forceNewCluster(ctx, req)
+	}
 	if d.current() != nil {
 		return "", errdefs.ErrAlreadyInSwarm
-	}
-	if req.ForceNewCluster {
-		return "", errdefs.Invalid("--force-new-cluster is not supported yet")
 	}
 	if req.AutoLockManagers {
 		return "", errdefs.Invalid("autolock is not supported yet; init without --autolock")

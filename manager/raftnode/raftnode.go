@@ -144,7 +144,7 @@ func (n *Node) Shutdown() error {
 
 // ErrNoLeader is returned when the cluster has no leader (quorum lost, or an
 // election under way).
-var ErrNoLeader = errdefs.Unavailable("The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online: restart the lost managers on their data dirs and they rejoin by themselves.")
+var ErrNoLeader = errdefs.Unavailable("The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online: restart the lost managers on their data dirs and they rejoin by themselves; if they are lost for good, run 'flotilla swarm init --force-new-cluster' on a surviving manager.")
 
 // ErrOutcomeUnknown is returned when the leader lost its quorum while a
 // write was in flight: the write may still be committed once a quorum is

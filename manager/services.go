@@ -170,11 +170,16 @@ func (m *Manager) UpdateService(ctx context.Context, id string, version uint64, 
 	if (spec.Mode.Global != nil) != (cur.Spec.Mode.Global != nil) {
 		return errdefs.Invalid("service mode change is not allowed")
 	}
-	prev := cur.Spec
-	u.PreviousSpec = &prev
-	u.Spec = spec
+	switch {
+	case sameJSON(spec.TaskTemplate, cur.Spec.TaskTemplate):
+		prev := cur.Spec
+		u.PreviousSpec, u.Spec = &prev, spec // same tasks: no new version
+	case rollback:
+		u.RollBack()
+	default:
+		u.NextSpec(spec)
+	}
 	if !sameJSON(spec.TaskTemplate, cur.Spec.TaskTemplate) {
-		u.SpecVersion = cur.SpecVersion + 1
 		now := time.Now().UTC()
 		st := swarm.UpdateStateUpdating
 		msg := "update in progress"

@@ -42,7 +42,17 @@ func (o *Orchestrator) reap(v *view) []state.Op {
 				groups[k] = append(groups[k], t)
 			}
 		}
+		keep := limit
+		if s := v.byID[serviceID]; s != nil {
+			if rp := s.Spec.TaskTemplate.RestartPolicy; rp != nil && rp.MaxAttempts != nil && int(*rp.MaxAttempts)+1 > keep {
+				keep = int(*rp.MaxAttempts) + 1
+			}
+		}
+		if keep < 1 {
+			keep = 1 // the latest ended task decides the slot's restart policy
+		}
 		for _, done := range groups {
+			limit := keep
 			if len(done) <= limit {
 				continue
 			}
@@ -56,4 +66,18 @@ func (o *Orchestrator) reap(v *view) []state.Op {
 }
 
 // orphans: nothing yet; tasks of removed services are handled by reap.
-func (o *Orchestrator) orphans(v *view) []state.Op { return nil }
+func (o *Orchestrator) orphans(v *view) []state.Op {
+	var ops []state.Op
+	for serviceID, tasks := range v.tasks {
+		if _, ok := v.byID[serviceID]; ok {
+			continue
+		}
+		for _, t := range tasks {
+			if t.DesiredState != swarm.TaskStateRemove {
+				ops = append(ops, state.NewPatch(state.TableTasks, t.ID, state.PatchTaskShutdown,
+					state.TaskShutdown{Desired: swarm.TaskStateRemove, Reason: state.ReasonRemoved}))
+			}
+		}
+	}
+	return ops
+}

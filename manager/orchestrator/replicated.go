@@ -91,7 +91,7 @@ func (o *Orchestrator) reconcileSlot(v *view, s *state.Service, tasks []*state.T
 			}
 		}
 	}
-	if last != nil && last.ShutdownReason == state.ReasonUpdate && isStale(s, last) && !Terminal(last.Status.State) && isStopFirst(s) {
+	if last != nil && last.ShutdownReason == state.ReasonUpdate && isStale(s, last) && !Terminal(last.Status.State) && isStopFirst(s) && nodeAlive(v, last) {
 		return ops // stop-first: the old task must stop before the new one starts
 	}
 	if ok, _ := startDecision(v, s, tasks, last); ok {
@@ -109,3 +109,9 @@ func reasonOf(op state.Op) string {
 }
 
 func isStale(s *state.Service, t *state.Task) bool { return t.SpecVersion != s.SpecVersion }
+
+// nodeAlive: the task's node can still report on it.
+func nodeAlive(v *view, t *state.Task) bool {
+	n := v.nodes[t.NodeID]
+	return t.NodeID != "" && n != nil && n.Status.State != swarm.NodeStateDown
+}

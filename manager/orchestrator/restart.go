@@ -38,7 +38,7 @@ func endedOnItsOwn(t *state.Task) bool {
 // latest task is last may get a new task now, and if not, when to look
 // again (zero: never, per the restart policy).
 func startDecision(v *view, s *state.Service, history []*state.Task, last *state.Task) (ok bool, retryAt time.Time) {
-	if last == nil || !endedOnItsOwn(last) {
+	if last == nil || !endedOnItsOwn(last) || last.SpecVersion != s.SpecVersion {
 		return true, time.Time{} // new slot, or a task we stopped ourselves
 	}
 	rp := restartPolicy(s)
@@ -53,10 +53,10 @@ func startDecision(v *view, s *state.Service, history []*state.Task, last *state
 	if rp.MaxAttempts != nil && *rp.MaxAttempts > 0 {
 		var restarts uint64
 		for _, t := range history {
-			if t.ID == last.ID || !endedOnItsOwn(t) {
+			if t.ID == last.ID || !endedOnItsOwn(t) || t.SpecVersion != s.SpecVersion {
 				continue
 			}
-			if rp.Window == nil || *rp.Window == 0 || v.now.Sub(t.Status.Timestamp) <= *rp.Window {
+			if rp.Window == nil || *rp.Window == 0 || v.now.Sub(statusTime(t)) <= *rp.Window {
 				restarts++
 			}
 		}
@@ -64,7 +64,7 @@ func startDecision(v *view, s *state.Service, history []*state.Task, last *state
 			return false, time.Time{}
 		}
 	}
-	at := last.Status.Timestamp.Add(*rp.Delay)
+	at := statusTime(last).Add(*rp.Delay)
 	if v.now.Before(at) {
 		return false, at
 	}
@@ -80,4 +80,13 @@ func latest(tasks []*state.Task) *state.Task {
 		}
 	}
 	return out
+}
+
+// statusTime is when the task's status last changed, by the leader's clock
+// when known (a worker's clock may be off).
+func statusTime(t *state.Task) time.Time {
+	if !t.StatusAt.IsZero() {
+		return t.StatusAt
+	}
+	return t.Status.Timestamp
 }

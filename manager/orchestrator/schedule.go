@@ -14,18 +14,17 @@ func (o *Orchestrator) schedule(v *view) []state.Op {
 	for _, tasks := range v.tasks {
 		for _, t := range tasks {
 			switch {
+			case !active(t) && t.NodeID != "" && !Terminal(t.Status.State) && t.Status.State != swarm.TaskStatePending:
+				assigned = append(assigned, t) // still holds its reservation
 			case !active(t):
 				if t.Status.State == swarm.TaskStatePending && t.NodeID == "" {
 					// Never placed and no longer wanted: nothing will report it.
 					ops = append(ops, state.NewPatch(state.TableTasks, t.ID, state.PatchTaskStatus,
 						swarm.TaskStatus{Timestamp: v.now.UTC(), State: swarm.TaskStateShutdown, Message: "shut down before it was placed"}))
 				}
-			case t.Status.State == swarm.TaskStatePending && t.NodeID != "":
-				// A global task names its node: check it is usable, then assign.
-				if nodeUsable(v.nodes[t.NodeID]) {
-					ops = append(ops, assignOp(v, t, t.NodeID))
-				}
 			case t.Status.State == swarm.TaskStatePending:
+				// Global tasks name their node; the scheduler still checks
+				// it (readiness, resources, platform, driver).
 				pending = append(pending, t)
 			case t.NodeID != "" && !Terminal(t.Status.State):
 				assigned = append(assigned, t)

@@ -85,12 +85,13 @@ func (o *Orchestrator) advanceUpdate(v *view, s *state.Service) []state.Op {
 				cur = t
 			case active(t):
 				old = t
-			case t.ShutdownReason == state.ReasonUpdate && !Terminal(t.Status.State):
+			case t.ShutdownReason == state.ReasonUpdate && !Terminal(t.Status.State) && nodeAlive(v, t):
 				waiting = true
 			}
 		}
 		if cur == nil && old == nil && !waiting {
-			if s.Spec.Mode.Replicated != nil && inSlots(s, tasks) {
+			if s.Spec.Mode.Replicated != nil && inSlots(s, tasks) ||
+				s.Spec.Mode.Global != nil && nodeUsable(v.nodes[tasks[0].NodeID]) && Eligible(v.nodes[tasks[0].NodeID], s) {
 				inFlight++ // an empty slot the reconciler is about to fill
 				total++
 			}
@@ -102,7 +103,22 @@ func (o *Orchestrator) advanceUpdate(v *view, s *state.Service) []state.Op {
 			inFlight++
 		case cur == nil && old == nil && waiting:
 			inFlight++
+		case cur == nil && old != nil && s.Spec.Mode.Global != nil && v.nodes[old.NodeID] != nil &&
+			v.nodes[old.NodeID].Spec.Availability == swarm.NodeAvailabilityPause:
+			total-- // paused: its task is neither added nor updated
 		case cur == nil && old != nil:
+			if cfg.Order == swarm.UpdateOrderStartFirst {
+				var fresh []*state.Task
+				for _, t := range tasks {
+					if t.SpecVersion == s.SpecVersion {
+						fresh = append(fresh, t)
+					}
+				}
+				if ok, _ := startDecision(v, s, fresh, latest(fresh)); !ok {
+					inFlight++ // a failed new task waits out its restart delay
+					continue
+				}
+			}
 			stale = append(stale, old)
 		}
 	}
@@ -150,7 +166,7 @@ func globalNode(t *state.Task) string {
 
 // settled: running for the whole monitor window.
 func settled(v *view, t *state.Task, monitor time.Duration) bool {
-	return t.Status.State == swarm.TaskStateRunning && v.now.Sub(t.Status.Timestamp) >= monitor
+	return t.Status.State == swarm.TaskStateRunning && v.now.Sub(statusTime(t)) >= monitor
 }
 
 // onFailure applies the update's failure action.
@@ -161,10 +177,7 @@ func (o *Orchestrator) onFailure(v *view, s *state.Service, cfg swarm.UpdateConf
 	case cfg.FailureAction == swarm.UpdateFailureActionContinue:
 		return state.Op{}, false
 	case cfg.FailureAction == swarm.UpdateFailureActionRollback && !rollingBack(s) && s.PreviousSpec != nil:
-		prev := *s.PreviousSpec
-		cur := s.Spec
-		u.Spec, u.PreviousSpec = prev, &cur
-		u.SpecVersion++
+		u.RollBack()
 		u.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackStarted, StartedAt: &now,
 			Message: fmt.Sprintf("update rolled back due to failure or early termination of task %s", t.ID)}
 	default:

@@ -121,7 +121,8 @@ func applyPatch(cur Object, op Op) (Object, bool, error) {
 			if err := json.Unmarshal(op.Object, &why); err != nil {
 				return nil, false, errdefs.Invalid("patch %s: %v", op.Patch, err)
 			}
-			if t.NodeID != "" || t.Status.State != swarm.TaskStatePending {
+			// Pinned (global) tasks have a NodeID while still pending.
+			if t.Status.State != swarm.TaskStatePending || t.Status.Err == why {
 				return nil, false, nil
 			}
 			t.Status.Err = why

@@ -1,6 +1,8 @@
 package state
 
 import (
+	"time"
+
 	"github.com/hashicorp/go-memdb"
 	"github.com/moby/moby/api/types/swarm"
 )
@@ -11,6 +13,30 @@ type Service struct {
 	// SpecVersion counts changes of the task template; tasks record the
 	// one they were made from, so stale tasks are easy to find.
 	SpecVersion uint64 `json:",omitempty"`
+	// PreviousSpecVersion is the SpecVersion of PreviousSpec, so a rollback
+	// recognises the tasks the failed update never touched as current.
+	PreviousSpecVersion uint64 `json:",omitempty"`
+	// SpecCounter is the highest SpecVersion ever given out: versions are
+	// never reused, even after a rollback.
+	SpecCounter uint64 `json:",omitempty"`
+}
+
+// NextSpec makes spec current, remembering the old one for a rollback.
+func (s *Service) NextSpec(spec swarm.ServiceSpec) {
+	prev := s.Spec
+	s.PreviousSpec, s.PreviousSpecVersion = &prev, s.SpecVersion
+	s.Spec = spec
+	s.SpecCounter = max(s.SpecCounter, s.SpecVersion) + 1
+	s.SpecVersion = s.SpecCounter
+}
+
+// RollBack swaps the current and previous specs (and their versions).
+func (s *Service) RollBack() {
+	prev := *s.PreviousSpec
+	cur := s.Spec
+	s.Spec, s.PreviousSpec = prev, &cur
+	s.SpecCounter = max(s.SpecCounter, s.SpecVersion)
+	s.SpecVersion, s.PreviousSpecVersion = s.PreviousSpecVersion, s.SpecVersion
 }
 
 // Task is one scheduled instance of a service: a slot of a replicated
@@ -25,6 +51,10 @@ type Task struct {
 	SpecVersion uint64 `json:",omitempty"`
 	// ShutdownReason says why the desired state left running (Reason*).
 	ShutdownReason string `json:",omitempty"`
+	// StatusAt is the leader's clock when the last status report was
+	// written: restart delays and update monitors are timed with it, not
+	// with the worker's clock in Status.Timestamp.
+	StatusAt time.Time `json:",omitempty"`
 }
 
 // Why a manager set a task's desired state to shutdown: the restart

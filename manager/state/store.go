@@ -208,8 +208,13 @@ func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op, touched map[str
 		m := obj.GetMeta()
 		m.UpdatedAt = now
 		m.Version.Index = index
-		if t, ok := obj.(*Task); ok && t.NodeID != "" {
-			touched[t.NodeID] = true
+		if t, ok := obj.(*Task); ok {
+			if op.Patch == PatchTaskStatus || op.Patch == PatchTaskAssign {
+				t.StatusAt = now
+			}
+			if t.NodeID != "" {
+				touched[t.NodeID] = true
+			}
 		}
 		return txn.Insert(op.Table, obj)
 	case ActionDelete:

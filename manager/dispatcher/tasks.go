@@ -45,6 +45,11 @@ func (d *Dispatcher) assignments(nodeID string) nodeapi.AssignmentsResponse {
 	resp := nodeapi.AssignmentsResponse{Tasks: make([]nodeapi.Assignment, 0, len(tasks))}
 	names := map[string]string{}
 	for _, t := range tasks {
+		if t.Status.State == swarm.TaskStatePending || t.Status.State == swarm.TaskStateNew {
+			// A global task names its node before the scheduler has
+			// checked it fits: the node must not start it yet.
+			continue
+		}
 		// The fingerprint covers what the node acts on: the task set and
 		// desired states, not status updates the node itself sent.
 		fmt.Fprintf(h, "%s/%s;", t.ID, t.DesiredState)

@@ -198,7 +198,7 @@ func TestGlobalReservationsAreChecked(t *testing.T) {
 	h.addNode("n2", capacity(4))
 	svc := h.create(globalSpec("agent", reserveCPU(2)))
 	h.converge()
-	knownBug(t, "a global task names its node and the orchestrator assigns it directly when the node is usable (schedule.go), skipping the scheduler's resource (and platform/driver/max-replicas) checks: a node without the reserved capacity gets the task", func(r *recorder) {
+	holds(t, "a global task names its node and the orchestrator assigns it directly when the node is usable (schedule.go), skipping the scheduler's resource (and platform/driver/max-replicas) checks: a node without the reserved capacity gets the task", func(r *recorder) {
 		if tk, ok := byNodeID(h.running(svc))["n1"]; ok {
 			r.Errorf("task reserving 2 CPUs runs on a 1-CPU node (%s)", tk.ID)
 		}

@@ -152,8 +152,8 @@ func (h *harness) agents() bool {
 	h.t.Helper()
 	var ops []state.Op
 	for _, t := range h.store.Tasks() {
-		if t.NodeID == "" || Terminal(t.Status.State) {
-			continue
+		if t.NodeID == "" || Terminal(t.Status.State) || t.Status.State == swarm.TaskStatePending {
+			continue // as the dispatcher: a node only sees tasks assigned to it
 		}
 		n := h.store.Node(t.NodeID)
 		if n == nil || n.Status.State != swarm.NodeStateReady || h.held[t.NodeID] {

@@ -149,6 +149,15 @@ func (e *Executor) Sync(assigned []nodeapi.Assignment) {
 			if !wantRun && !terminal(r.Status.State) && !r.stopping {
 				e.stop(r)
 			}
+			if rank(t.Status.State) < rank(r.Status.State) {
+				// The managers missed a report (a leader failed after
+				// taking it): send the current status again.
+				e.reports[t.ID] = r.Status
+				select {
+				case e.wake <- struct{}{}:
+				default:
+				}
+			}
 		}
 	}
 	for id, r := range e.tasks {

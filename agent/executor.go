@@ -119,6 +119,22 @@ func (e *Executor) Requeue(us []nodeapi.TaskStatusUpdate) {
 	}
 }
 
+// ResendAll queues the current status of every task, for a new leader
+// that may have missed reports its predecessor took.
+func (e *Executor) ResendAll() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, r := range e.tasks {
+		if r.Status.State != "" {
+			e.reports[id] = r.Status
+		}
+	}
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
 // Wake is signalled when there are reports to send.
 func (e *Executor) Wake() <-chan struct{} { return e.wake }
 

@@ -111,6 +111,7 @@ func (s *Session) Run(ctx context.Context) {
 	}
 	period := time.Second
 	failures := 0
+	leader := ""
 	for {
 		wait := period
 		addr, ok := s.target()
@@ -134,6 +135,12 @@ func (s *Session) Run(ctx context.Context) {
 				}
 				if s.Hooks.Role != nil && resp.Role != "" {
 					s.Hooks.Role(resp.Role)
+				}
+				if resp.Leader != "" && leader != "" && resp.Leader != leader && s.Executor != nil {
+					s.Executor.ResendAll()
+				}
+				if resp.Leader != "" {
+					leader = resp.Leader
 				}
 			case errdefs.Is(err, errdefs.KindForbidden):
 				s.Log.Error("the managers refused this node", "err", err)

@@ -151,6 +151,19 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	}
 	res.Converge = time.Since(t1)
 	res.LeaderRSS, res.LeaderPeak = leaderMemory(ctx, mgrs, api)
+	if tl, err := api.TaskList(ctx, client.TaskListOptions{}); err == nil {
+		var created, running []time.Duration
+		for _, t := range tl.Items {
+			created = append(created, t.CreatedAt.Sub(t1))
+			if t.Status.State == swarm.TaskStateRunning {
+				running = append(running, t.Status.Timestamp.Sub(t1))
+			}
+		}
+		cm, cw := Summary(created)
+		rm, rw := Summary(running)
+		progress(o.Out, "tasks created: median %v, last %v; running: median %v, last %v (after service create)\n",
+			cm.Round(time.Millisecond), cw.Round(time.Millisecond), rm.Round(time.Millisecond), rw.Round(time.Millisecond))
+	}
 	return res, nil
 }
 

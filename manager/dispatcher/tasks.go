@@ -50,11 +50,9 @@ func (d *Dispatcher) assignments(nodeID string) nodeapi.AssignmentsResponse {
 			// checked it fits: the node must not start it yet.
 			continue
 		}
-		// The fingerprint covers the task set, desired states and the
-		// observed state as the managers know it: a node whose reports
-		// were lost (sent to a leader that then failed) sees the older
-		// state and sends them again.
-		fmt.Fprintf(h, "%s/%s/%s;", t.ID, t.DesiredState, t.Status.State)
+		// The fingerprint covers what the node acts on, the task set and
+		// desired states, so its own status reports do not wake it.
+		fmt.Fprintf(h, "%s/%s;", t.ID, t.DesiredState)
 		name, ok := names[t.ServiceID]
 		if !ok {
 			if s := d.store.Service(t.ServiceID); s != nil {

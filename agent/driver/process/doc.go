@@ -3,6 +3,13 @@
 // run under a small supervisor, the process shim, so that it survives a
 // restart of the agent and its exit status is never lost.
 //
+// The program is Spec.Command[0] when a Command is set, else Spec.Image:
+// an absolute path, a path relative to the working directory, or a name
+// looked up in PATH. Because the docker CLI and the moby client add
+// ":latest" to an image reference without a tag, an Image with no '/' that
+// ends in ":latest" is looked up without that suffix ("sleep:latest" runs
+// sleep).
+//
 // Start runs `<ShimBinary> process-shim --dir TASKDIR -- PROGRAM ARGS...` in
 // a new session (setsid). The shim (ShimCommand, registered by main as a
 // hidden command) reads TASKDIR/config.json (environment, working directory,
@@ -27,7 +34,10 @@
 // The driver keeps no state in memory: Wait polls exit.json and the shim's
 // liveness (is the PID alive and is its /proc/PID/cmdline our shim for this
 // task directory?), so it works the same for a handle recovered after an
-// agent restart. The agent must not kill its whole control group when it
+// agent restart. Start, which has the shim as its own child, judges it by
+// wait4 alone until the shim has written the program's PID or its exit: a
+// freshly exec'd process can briefly show an empty command line. A program
+// that exits at once is a normal start followed by an exit. The agent must not kill its whole control group when it
 // stops (systemd: KillMode=process or mixed), or the tasks die with it.
 //
 // Limits: NanoCPUs and MemoryBytes are not enforced by this driver (there

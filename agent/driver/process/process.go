@@ -171,7 +171,16 @@ func (d *Driver) start(ctx context.Context, dir string, cfg shimConfig, argv []s
 		if rec, _ = readExit(dir); rec != nil {
 			return true
 		}
-		if !d.shimAlive(shimPID, dir) {
+		// The shim is our own unreaped child, so wait4 says exactly whether
+		// it still runs. (Its command line, which shimAlive checks, is not
+		// a reliable sign here: the kernel lets the parent go on, closing
+		// the exec status pipe and releasing a vfork, before it sets up the
+		// new program's arguments, so right after cmd.Start a live shim can
+		// show an empty /proc/PID/cmdline. Taking that for an exit turned
+		// a quick start under load into "exited before starting the
+		// program".)
+		if !childRunning(shimPID) {
+			progPID = readPID(filepath.Join(dir, filePID))
 			rec, _ = readExit(dir)
 			return true
 		}
@@ -230,7 +239,7 @@ func resolveProgram(spec driver.Spec, pathEnv string) ([]string, error) {
 	if len(spec.Command) > 0 {
 		argv = append(slices.Clone(spec.Command), spec.Args...)
 	} else {
-		argv = append([]string{spec.Image}, spec.Args...)
+		argv = append([]string{programOfImage(spec.Image)}, spec.Args...)
 	}
 	prog := argv[0]
 	if strings.Contains(prog, "/") {
@@ -258,6 +267,21 @@ func resolveProgram(spec driver.Spec, pathEnv string) ([]string, error) {
 		}
 	}
 	return nil, errdefs.Invalid("task %s: program %q not found in PATH (%s) on this node", spec.TaskID, prog, pathEnv)
+}
+
+// programOfImage is the program named by a task's Image. The docker CLI
+// and the moby client normalise an image reference without a tag by adding
+// ":latest" (`docker service create sleep` sends "sleep:latest"), so a
+// bare program name (no '/') ending in ":latest" loses that suffix: the
+// program looked up in PATH is "sleep". A program whose name really ends
+// in ":latest" can still be given by its path or in the task's Command.
+func programOfImage(image string) string {
+	if !strings.Contains(image, "/") {
+		if name, ok := strings.CutSuffix(image, ":latest"); ok && name != "" {
+			return name
+		}
+	}
+	return image
 }
 
 func checkExecutable(p string) error {
@@ -336,6 +360,24 @@ func adopt(pid int) {
 		children.pids = make(map[int]bool)
 	}
 	children.pids[pid] = true
+}
+
+// childRunning reports whether pid, a child of ours that has not been
+// reaped, still runs; it reaps it if it has exited. A PID that is not (or
+// no longer) a known child is reported as not running.
+func childRunning(pid int) bool {
+	children.Lock()
+	defer children.Unlock()
+	if !children.pids[pid] {
+		return false
+	}
+	var ws syscall.WaitStatus
+	wpid, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+	if wpid == pid || errors.Is(err, syscall.ECHILD) {
+		delete(children.pids, pid)
+		return false
+	}
+	return true
 }
 
 // reaped reaps pid if it is an exited child of ours and reports whether it

@@ -24,6 +24,7 @@ import (
 // The test binary doubles as the shim: the driver runs
 // `<test binary> process-shim --dir ... -- program`.
 func TestMain(m *testing.M) {
+	maybeRunSlowShim()
 	process.MaybeRunShim()
 	// Shims are this binary: with -race it would linger 1 s at exit.
 	os.Setenv("GORACE", "atexit_sleep_ms=0")

@@ -136,8 +136,9 @@ type node struct {
 	sock    string
 	logPath string
 	port    int
-	addr    string // cluster address, 127.0.0.1:port
-	id      string // node ID, once in a swarm
+	addr    string   // cluster address, 127.0.0.1:port
+	id      string   // node ID, once in a swarm
+	args    []string // extra daemon flags, e.g. --no-docker
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -196,8 +197,8 @@ func (n *node) launch() {
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "=== e2e: starting %s at %s\n", n.name, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(flotillaBin, "daemon",
-		"--data-dir", n.dataDir, "-H", n.host(), "--hostname", n.name)
+	cmd := exec.Command(flotillaBin, append([]string{"daemon",
+		"--data-dir", n.dataDir, "-H", n.host(), "--hostname", n.name}, n.args...)...)
 	cmd.Dir = n.dir
 	cmd.Stdout = logf
 	cmd.Stderr = logf
@@ -541,6 +542,7 @@ func rowsMatch(via *node, check func(map[string]nodeRow) error) func() error {
 type cluster struct {
 	t        *testing.T
 	base     string
+	args     []string // extra flags of every daemon
 	managers []*node
 	workers  []*node
 	nodes    []*node // every daemon started, spares included
@@ -553,8 +555,15 @@ type cluster struct {
 // returns when every node is Ready and every manager has a manager status.
 func newCluster(t *testing.T, managers, workers int) *cluster {
 	t.Helper()
+	return newClusterArgs(t, managers, workers)
+}
+
+// newClusterArgs is newCluster with extra flags for every daemon, e.g.
+// --no-docker.
+func newClusterArgs(t *testing.T, managers, workers int, daemonArgs ...string) *cluster {
+	t.Helper()
 	requireE2E(t)
-	c := &cluster{t: t, base: tempDir(t)}
+	c := &cluster{t: t, base: tempDir(t), args: daemonArgs}
 	t.Cleanup(c.cleanup)
 	for i := range managers {
 		c.managers = append(c.managers, c.newNode(fmt.Sprintf("m%d", i+1)))
@@ -599,6 +608,7 @@ func newCluster(t *testing.T, managers, workers int) *cluster {
 
 func (c *cluster) newNode(name string) *node {
 	n := newNode(c.t, c.base, name)
+	n.args = c.args
 	c.nodes = append(c.nodes, n)
 	return n
 }
@@ -611,12 +621,16 @@ func (c *cluster) spare(name string) *node {
 	return n
 }
 
-// cleanup kills every daemon and, if the test failed, logs the tail of
-// each daemon's log. (tempDir's cleanup, registered before, then removes
-// the files.)
+// cleanup kills every daemon and the tasks they left running (process
+// driver tasks run in sessions of their own and outlive their daemon) and,
+// if the test failed, logs the tail of each daemon's log. (tempDir's
+// cleanup, registered before, then removes the files.)
 func (c *cluster) cleanup() {
 	for _, n := range c.nodes {
 		n.kill()
+	}
+	if left := killTaskProcesses(c.base); len(left) > 0 {
+		c.t.Logf("killed %d task processes left running under %s", len(left), c.base)
 	}
 	if !c.t.Failed() {
 		return

@@ -33,12 +33,16 @@ func (o *Orchestrator) reap(v *view) []state.Op {
 			continue
 		}
 		groups := map[string][]*state.Task{}
+		live := map[string]bool{} // slots (nodes) with a task still wanted
 		for _, t := range tasks {
+			k := fmt.Sprint(t.Slot)
+			if t.Slot == 0 {
+				k = t.NodeID
+			}
+			if active(t) {
+				live[k] = true
+			}
 			if !active(t) && Terminal(t.Status.State) || !active(t) && t.NodeID == "" {
-				k := fmt.Sprint(t.Slot)
-				if t.Slot == 0 {
-					k = t.NodeID
-				}
 				groups[k] = append(groups[k], t)
 			}
 		}
@@ -51,8 +55,11 @@ func (o *Orchestrator) reap(v *view) []state.Op {
 		if keep < 1 {
 			keep = 1 // the latest ended task decides the slot's restart policy
 		}
-		for _, done := range groups {
+		for k, done := range groups {
 			limit := keep
+			if live[k] && limit == defaultHistoryOr(v) && limit > 1 {
+				limit-- // the running task counts, as in swarm: N rows per slot
+			}
 			if len(done) <= limit {
 				continue
 			}
@@ -80,4 +87,11 @@ func (o *Orchestrator) orphans(v *view) []state.Op {
 		}
 	}
 	return ops
+}
+
+func defaultHistoryOr(v *view) int {
+	if v.cluster != nil && v.cluster.Spec.Orchestration.TaskHistoryRetentionLimit != nil {
+		return int(*v.cluster.Spec.Orchestration.TaskHistoryRetentionLimit)
+	}
+	return defaultHistory
 }

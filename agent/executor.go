@@ -237,7 +237,14 @@ func (e *Executor) launch(r *record) {
 		defer e.mu.Unlock()
 		if err != nil {
 			st := swarm.TaskStateFailed
-			if errdefs.Is(err, errdefs.KindInvalid) {
+			switch {
+			case r.stopping:
+				// Shut down while starting: the cancelled start is the
+				// shutdown, not a failure.
+				e.setStatus(r, swarm.TaskStateShutdown, "shutdown", "", nil)
+				e.saveLocked()
+				return
+			case errdefs.Is(err, errdefs.KindInvalid):
 				st = swarm.TaskStateRejected
 			}
 			e.setStatus(r, st, "starting", err.Error(), nil)

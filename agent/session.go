@@ -30,6 +30,9 @@ type Hooks struct {
 	Role func(swarm.NodeRole)
 	// Removed is called once when the managers say the node was removed.
 	Removed func(error)
+	// Refresh returns the addresses to try after every manager failed in
+	// a row (a manager node also knows the Raft members).
+	Refresh func() []string
 }
 
 // Session heartbeats to one manager at a time.
@@ -157,6 +160,9 @@ func (s *Session) Run(ctx context.Context) {
 				wait = 50 * time.Millisecond
 				if n := s.count(); failures >= n {
 					wait = min(period, time.Duration(failures/n)*200*time.Millisecond)
+					if s.Hooks.Refresh != nil && failures%n == 0 {
+						s.SetManagers(s.Hooks.Refresh())
+					}
 				}
 			}
 		}

@@ -174,6 +174,7 @@ func (m *Manager) UpdateService(ctx context.Context, id string, version uint64, 
 	case sameJSON(spec.TaskTemplate, cur.Spec.TaskTemplate):
 		prev := cur.Spec
 		u.PreviousSpec, u.Spec = &prev, spec // same tasks: no new version
+		u.PreviousSpecVersion = cur.SpecVersion
 	case rollback:
 		u.RollBack()
 	default:
@@ -238,7 +239,8 @@ func (m *Manager) Services(withStatus bool) []swarm.Service {
 		if withStatus {
 			st := &swarm.ServiceStatus{}
 			for _, t := range m.store.TasksByService(s.ID) {
-				if t.DesiredState == swarm.TaskStateRunning {
+				// A task on a Down node is not counted: nobody knows it runs.
+				if t.DesiredState == swarm.TaskStateRunning && (t.NodeID == "" || readyNodes[t.NodeID]) {
 					st.DesiredTasks++
 					if t.Status.State == swarm.TaskStateRunning {
 						st.RunningTasks++

@@ -144,6 +144,7 @@ func (n *clusterNode) startSession(ctx context.Context) {
 			Managers: n.setManagers,
 			Role:     func(r swarm.NodeRole) { n.wantRole(ctx, r) },
 			Removed:  n.removed,
+			Refresh:  n.managerAddrs,
 		},
 	}
 	n.exec = &agent.Executor{

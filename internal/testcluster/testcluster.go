@@ -9,6 +9,11 @@
 //
 // Everything is polled with a deadline; nothing sleeps a fixed time. The
 // nodes' logs go to t.Log, and the cluster stops when the test ends.
+//
+// Tasks run on the in-memory fake driver by default (Node.Fake, one per
+// node, kept across Stop and Restart so a restarted agent re-attaches to
+// its tasks), and the Docker driver is off: tests never touch the
+// machine's Docker Engine. Options.Drivers chooses otherwise.
 package testcluster
 
 import (
@@ -27,6 +32,8 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 
+	"github.com/flotilla-org/flotilla/agent/driver"
+	"github.com/flotilla-org/flotilla/agent/driver/fake"
 	"github.com/flotilla-org/flotilla/internal/daemon"
 	"github.com/flotilla-org/flotilla/manager/raftnode"
 )
@@ -46,13 +53,19 @@ type Options struct {
 	Timeout time.Duration
 	// LogLevel of the daemons' logs; the zero value is Info.
 	LogLevel slog.Level
+	// Drivers, if set, returns the task drivers of a node (called at each
+	// start and restart). Unset, every node runs tasks that name no driver
+	// on its Node.Fake, and offers no Docker driver.
+	Drivers func(n *Node) daemon.DriverConfig
 }
 
 // Cluster is a running test swarm.
 type Cluster struct {
-	opts  Options
-	log   *testLog
-	Nodes []*Node // managers first (Nodes[0] ran swarm init), then workers
+	opts     Options
+	log      *testLog
+	dataRoot string
+	sockDir  string
+	Nodes    []*Node // managers first (Nodes[0] ran swarm init), then workers (AddWorker appends)
 
 	mu sync.Mutex
 	t  testing.TB // the test failures are reported on; see Run
@@ -69,6 +82,11 @@ type Node struct {
 	// Client talks to the node's Engine API; it stays usable across
 	// Restart (the socket path does not change).
 	Client *client.Client
+	// Fake is the node's fake task driver (its default driver unless
+	// Options.Drivers says otherwise). It lives as long as the Node, so it
+	// sees the tasks of every daemon started on this node: after Restart
+	// the agent re-attaches to them, as it would to containers.
+	Fake *fake.Driver
 
 	c       *Cluster
 	manager bool // joined as a manager
@@ -93,13 +111,14 @@ func New(t testing.TB, opts Options) *Cluster {
 	// daemons have stopped, and the data dirs go after that too (TempDir
 	// registers its removal on first use, before our stop cleanup).
 	c.log = newTestLog(t)
-	dataRoot := t.TempDir()
+	c.dataRoot = t.TempDir()
 	// Unix socket paths are limited to 108 bytes; t.TempDir() paths with
 	// long test names exceed it, so sockets live in a short directory.
 	sockDir, err := os.MkdirTemp("", "ftc")
 	if err != nil {
 		t.Fatalf("testcluster: %v", err)
 	}
+	c.sockDir = sockDir
 	t.Cleanup(func() { _ = os.RemoveAll(sockDir) })
 
 	addrs, err := freeAddrs(opts.Managers + opts.Workers)
@@ -111,17 +130,9 @@ func New(t testing.TB, opts Options) *Cluster {
 		if i >= opts.Managers {
 			name = fmt.Sprintf("w%d", i-opts.Managers)
 		}
-		n := &Node{
-			Name:    name,
-			Addr:    addrs[i],
-			Socket:  filepath.Join(sockDir, name+".sock"),
-			DataDir: filepath.Join(dataRoot, name),
-			c:       c,
-			manager: i < opts.Managers,
-		}
-		n.Client, err = client.New(client.WithHost("unix://"+n.Socket), client.WithAPIVersionNegotiation())
+		n, err := c.newNode(name, addrs[i], i < opts.Managers)
 		if err != nil {
-			t.Fatalf("testcluster: client for %s: %v", name, err)
+			t.Fatalf("testcluster: %v", err)
 		}
 		c.Nodes = append(c.Nodes, n)
 	}
@@ -139,6 +150,67 @@ func New(t testing.TB, opts Options) *Cluster {
 	c.WaitReady(c.IDs()...)
 	c.log.Logf("swarm of %d managers and %d workers formed in %s", opts.Managers, opts.Workers, time.Since(start).Round(time.Millisecond))
 	return c
+}
+
+func (c *Cluster) newNode(name, addr string, manager bool) (*Node, error) {
+	n := &Node{
+		Name:    name,
+		Addr:    addr,
+		Socket:  filepath.Join(c.sockDir, name+".sock"),
+		DataDir: filepath.Join(c.dataRoot, name),
+		Fake:    fake.New(),
+		c:       c,
+		manager: manager,
+	}
+	var err error
+	n.Client, err = client.New(client.WithHost("unix://"+n.Socket), client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("client for %s: %w", name, err)
+	}
+	return n, nil
+}
+
+// AddWorker starts one more daemon, joins it to the swarm as a worker
+// (through every running manager's address, with the worker token the
+// leader shows) and waits until it is Ready. It is appended to Nodes;
+// call it from the test's goroutine only.
+func (c *Cluster) AddWorker() *Node {
+	t := c.tb()
+	t.Helper()
+	workers := 0
+	for _, n := range c.Nodes {
+		if !n.manager {
+			workers++
+		}
+	}
+	addrs, err := freeAddrs(1)
+	if err != nil {
+		t.Fatalf("testcluster: %v", err)
+	}
+	n, err := c.newNode(fmt.Sprintf("w%d", workers), addrs[0], false)
+	if err != nil {
+		t.Fatalf("testcluster: %v", err)
+	}
+	c.Nodes = append(c.Nodes, n)
+	if err := n.start(); err != nil {
+		t.Fatalf("testcluster: start %s: %v", n.Name, err)
+	}
+	leader := c.Leader()
+	ctx, cancel := c.ctx()
+	defer cancel()
+	sw, err := leader.Client.SwarmInspect(ctx, client.SwarmInspectOptions{})
+	if err != nil {
+		t.Fatalf("testcluster: swarm inspect on %s: %v", leader.Name, err)
+	}
+	var remotes []string
+	for _, m := range c.Managers() {
+		remotes = append(remotes, m.Addr)
+	}
+	if err := n.join(ctx, remotes, sw.Swarm.JoinTokens.Worker); err != nil {
+		t.Fatalf("testcluster: %v", err)
+	}
+	c.WaitReady(n.ID)
+	return n
 }
 
 // tb is the test that helpers fail: the one that made the cluster, or the
@@ -257,11 +329,16 @@ func (n *Node) start() error {
 	if n.d != nil {
 		return fmt.Errorf("%s is already running", n.Name)
 	}
+	drivers := daemon.DriverConfig{Default: fake.Name, NoDocker: true, Extra: map[string]driver.Driver{fake.Name: n.Fake}}
+	if n.c.opts.Drivers != nil {
+		drivers = n.c.opts.Drivers(n)
+	}
 	d, err := daemon.New(daemon.Config{
 		DataDir:  n.DataDir,
 		Hosts:    []string{"unix://" + n.Socket},
 		Hostname: n.Name,
 		Timing:   n.c.opts.Timing,
+		Drivers:  drivers,
 		Log:      n.c.log.logger(n.c.opts.LogLevel, n.Name),
 	})
 	if err != nil {
@@ -522,4 +599,28 @@ func Poll(timeout time.Duration, f func() error) error {
 		time.Sleep(wait)
 		wait = min(2*wait, 200*time.Millisecond)
 	}
+}
+
+// SetHeartbeatPeriod changes the swarm's Dispatcher.HeartbeatPeriod (a
+// node is marked Down after 3 missed periods) through the leader, as
+// `docker swarm update --dispatcher-heartbeat` does, retrying within the
+// harness timeout. It returns the last error rather than failing the test,
+// so cleanups may call it.
+func (c *Cluster) SetHeartbeatPeriod(d time.Duration) error {
+	return Poll(c.opts.Timeout, func() error {
+		leader, err := c.FindLeader()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		sw, err := leader.Client.SwarmInspect(ctx, client.SwarmInspectOptions{})
+		if err != nil {
+			return err
+		}
+		spec := sw.Swarm.Spec
+		spec.Dispatcher.HeartbeatPeriod = d
+		_, err = leader.Client.SwarmUpdate(ctx, client.SwarmUpdateOptions{Version: sw.Swarm.Version, Spec: spec})
+		return err
+	})
 }

@@ -34,8 +34,8 @@ type Dispatcher struct {
 
 	mu       sync.Mutex
 	period   time.Duration
-	lastSeen map[string]time.Time
-	reported map[string]report // news to write: node came up or changed address
+	lastSeen map[string]time.Time // when each node becomes late
+	reported map[string]report    // news to write: node came up or changed address
 	statuses map[string]statusReport
 	kick     chan struct{}
 }
@@ -65,7 +65,10 @@ func (d *Dispatcher) Period() time.Duration {
 // node's recorded status must change, batched by Run.
 func (d *Dispatcher) Heartbeat(nodeID, addr string, desc swarm.NodeDescription) {
 	d.mu.Lock()
-	d.lastSeen[nodeID] = time.Now()
+	// The node was told the current period with this beat; it is late
+	// only after missing that many of those periods. (A shorter period set
+	// a moment ago must not make every node late at once.)
+	d.lastSeen[nodeID] = time.Now().Add(time.Duration(MissedBeats) * d.Period())
 	n := d.store.Node(nodeID)
 	if n != nil && needsUpdate(n, addr, desc) {
 		d.reported[nodeID] = report{addr: addr, desc: desc}
@@ -94,9 +97,9 @@ func needsUpdate(n *state.Node, addr string, desc swarm.NodeDescription) bool {
 // failover never marks healthy nodes Down.
 func (d *Dispatcher) Run(ctx context.Context) {
 	d.mu.Lock()
-	now := time.Now()
+	first := time.Now().Add(time.Duration(MissedBeats) * d.Period())
 	for _, n := range d.store.Nodes() {
-		d.lastSeen[n.ID] = now
+		d.lastSeen[n.ID] = first
 	}
 	d.mu.Unlock()
 	tick := time.NewTicker(d.Period() / 4)
@@ -132,15 +135,15 @@ func (d *Dispatcher) Run(ctx context.Context) {
 func (d *Dispatcher) pendingBatch() state.Batch {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	grace := time.Duration(MissedBeats) * d.Period()
 	now := time.Now()
 	var b state.Batch
 	for _, n := range d.store.Nodes() {
 		r, reported := d.reported[n.ID]
-		seen, ok := d.lastSeen[n.ID]
+		deadline, ok := d.lastSeen[n.ID]
 		if !ok {
-			d.lastSeen[n.ID] = now // a node created since Run began
-			seen = now
+			// A node created since Run began.
+			deadline = now.Add(time.Duration(MissedBeats) * d.Period())
+			d.lastSeen[n.ID] = deadline
 		}
 		switch {
 		case reported:
@@ -154,7 +157,7 @@ func (d *Dispatcher) pendingBatch() state.Batch {
 				Description:  &desc,
 				Reachability: swarm.ReachabilityReachable,
 			}))
-		case now.Sub(seen) > grace && n.Status.State != swarm.NodeStateDown:
+		case now.After(deadline) && n.Status.State != swarm.NodeStateDown:
 			st := n.Status
 			st.State = swarm.NodeStateDown
 			st.Message = "heartbeat failure"

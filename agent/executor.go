@@ -18,8 +18,12 @@ import (
 	"github.com/flotilla-org/flotilla/internal/nodeapi"
 )
 
-// LabelDriver is the container label naming the task's driver.
-const LabelDriver = "com.flotilla.driver"
+// Container labels flotilla reads: the task's driver, and (docker) its
+// network mode, e.g. "host" — swarm's overlay networks do not exist here.
+const (
+	LabelDriver  = "com.flotilla.driver"
+	LabelNetwork = "com.flotilla.network"
+)
 
 // Executor runs the node's tasks through its drivers, keeps a local record
 // of them (so a restarted agent re-attaches instead of starting twice) and
@@ -203,6 +207,7 @@ func specOf(nodeID, hostname, serviceName string, t swarm.Task) driver.Spec {
 			s.Env = append(s.Env, tc.expand(e))
 		}
 		s.Dir, s.Labels, s.Hostname, s.User = cs.Dir, cs.Labels, tc.expand(cs.Hostname), cs.User
+		s.Network = cs.Labels[LabelNetwork]
 		if cs.StopGracePeriod != nil {
 			s.StopGracePeriod = *cs.StopGracePeriod
 		}

@@ -45,6 +45,10 @@ type Spec struct {
 	NanoCPUs        int64         // CPU limit in 1e-9 CPUs (0 = none)
 	MemoryBytes     int64         // memory limit (0 = none)
 	StopGracePeriod time.Duration // 0 = DefaultStopGracePeriod
+	// Network is, for docker, the container's network mode ("host" to
+	// share the node's network; "" for the engine's default bridge).
+	// The process driver always runs on the node's network.
+	Network string
 }
 
 // Validate checks what every driver needs: a task ID, and an image or a

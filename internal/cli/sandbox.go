@@ -287,6 +287,7 @@ func SandboxUp(ctx context.Context, opts SandboxOptions) (*Sandbox, error) {
 	if err != nil {
 		serr := stopNodes(sb.Nodes, io.Discard)
 		stopTaskProcesses(dir)
+		cleanupDocker(sb)
 		if serr != nil {
 			err = fmt.Errorf("%w\n(cleaning up: %v)", err, serr)
 		}
@@ -654,6 +655,7 @@ func sandboxDown(dir string, out io.Writer) (bool, error) {
 		return true, err
 	}
 	stopTaskProcesses(dir)
+	cleanupDocker(sb)
 	err = removeSandboxFiles(dir, sb.Nodes)
 	unlock()
 	_ = os.Remove(filepath.Join(dir, sandboxLockFile))

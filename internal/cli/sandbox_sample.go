@@ -27,22 +27,31 @@ func startSampleService(ctx context.Context, sb *Sandbox, out io.Writer, timeout
 	}
 	defer api.Close()
 	replicas := uint64(len(sb.Nodes))
+	cs := &swarm.ContainerSpec{
+		Image:  sb.Binary,
+		Args:   []string{"sample-web", "--port-base", fmt.Sprint(SamplePortBase)},
+		Labels: map[string]string{"com.flotilla.driver": "process"},
+	}
+	driverName := "process"
+	if image, why := sampleImage(ctx, api, sb.Binary); image != "" {
+		// Every node runs Docker: the same program, as a container on the
+		// node's network so it answers on the same addresses.
+		cs.Image = image
+		cs.Labels = map[string]string{"com.flotilla.driver": "docker", "com.flotilla.network": "host"}
+		driverName = "docker"
+	} else if why != "" {
+		fmt.Fprintf(out, "Using the process driver for the sample service: %s\n", why)
+	}
 	spec := swarm.ServiceSpec{
-		Annotations: swarm.Annotations{Name: SampleServiceName, Labels: map[string]string{"com.flotilla.sample": "true"}},
-		Mode:        swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
-		TaskTemplate: swarm.TaskSpec{
-			ContainerSpec: &swarm.ContainerSpec{
-				Image:  sb.Binary,
-				Args:   []string{"sample-web", "--port-base", fmt.Sprint(SamplePortBase)},
-				Labels: map[string]string{"com.flotilla.driver": "process"},
-			},
-		},
+		Annotations:  swarm.Annotations{Name: SampleServiceName, Labels: map[string]string{"com.flotilla.sample": "true"}},
+		Mode:         swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
+		TaskTemplate: swarm.TaskSpec{ContainerSpec: cs},
 	}
 	res, err := api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec})
 	if err != nil {
 		return fmt.Errorf("create the sample service: %w", err)
 	}
-	fmt.Fprintf(out, "Started the sample service %q (%d replicas, process driver)\n", SampleServiceName, replicas)
+	fmt.Fprintf(out, "Started the sample service %q (%d replicas, %s driver)\n", SampleServiceName, replicas, driverName)
 	deadline := time.Now().Add(timeout)
 	for {
 		running, err := runningOf(ctx, api, res.ID)

@@ -72,4 +72,3 @@ func (b *backend) forceNewCluster(ctx context.Context, req swarm.InitRequest) (s
 	d.log.Info("forced a new cluster from this manager's state", "node", st.NodeID, "addr", st.AdvertiseAddr)
 	return st.NodeID, nil
 }
-

@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"debug/elf"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// SampleImage is the image the sandbox makes for its sample service when
+// every node runs Docker: the flotilla binary alone (there is no registry
+// to pull anything from).
+const SampleImage = "flotilla-sandbox/sample:latest"
+
+// engineHost is the Docker Engine the sandbox's daemons use by default.
+const engineHost = "unix:///var/run/docker.sock"
+
+// sampleImage returns the image to run the sample service with the docker
+// driver, making it from the binary; or "" and why not (empty when simply
+// no node offers Docker).
+func sampleImage(ctx context.Context, api *client.Client, binary string) (string, string) {
+	nodes, err := api.NodeList(ctx, client.NodeListOptions{})
+	if err != nil || len(nodes.Items) == 0 {
+		return "", ""
+	}
+	for _, n := range nodes.Items {
+		docker := false
+		for _, p := range n.Description.Engine.Plugins {
+			docker = docker || strings.EqualFold(p.Type, "Driver") && p.Name == "docker"
+		}
+		if !docker {
+			return "", ""
+		}
+	}
+	if err := staticBinary(binary); err != nil {
+		return "", err.Error()
+	}
+	engine, err := client.New(client.WithHost(engineHost), client.WithAPIVersionNegotiation())
+	if err != nil {
+		return "", err.Error()
+	}
+	defer engine.Close()
+	if err := importBinary(ctx, engine, binary, SampleImage); err != nil {
+		return "", "could not make the image: " + err.Error()
+	}
+	return SampleImage, ""
+}
+
+// cleanupDocker removes what the sandbox's nodes left in the Docker
+// Engine: containers of its nodes' tasks (a daemon stopped before it
+// finished removing them) and the sample image.
+func cleanupDocker(sb *Sandbox) {
+	engine, err := client.New(client.WithHost(engineHost), client.WithAPIVersionNegotiation())
+	if err != nil {
+		return
+	}
+	defer engine.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := engine.Ping(ctx, client.PingOptions{}); err != nil {
+		return
+	}
+	for _, n := range sb.Nodes {
+		if n.NodeID == "" {
+			continue
+		}
+		res, err := engine.ContainerList(ctx, client.ContainerListOptions{All: true,
+			Filters: make(client.Filters).Add("label", "com.flotilla.managed=true").Add("label", "com.docker.swarm.node.id="+n.NodeID)})
+		if err != nil {
+			continue
+		}
+		for _, c := range res.Items {
+			_, _ = engine.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
+		}
+	}
+	_, _ = engine.ImageRemove(ctx, SampleImage, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+}
+
+func staticBinary(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("%s is dynamically linked and cannot run alone in an image (build it with CGO_ENABLED=0, as scripts/demo.sh does)", path)
+		}
+	}
+	return nil
+}
+
+func importBinary(ctx context.Context, engine *client.Client, binary, ref string) error {
+	data, err := os.ReadFile(binary)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "flotilla", Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		return err
+	}
+	if _, err := tw.Write(data); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	rc, err := engine.ImageImport(ctx, client.ImageImportSource{Source: &buf, SourceName: "-"}, ref,
+		client.ImageImportOptions{Changes: []string{`ENTRYPOINT ["/flotilla"]`}})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	out, err := io.ReadAll(rc)
+	if err != nil {
+		return err
+	}
+	if bytes.Contains(out, []byte(`"errorDetail"`)) {
+		return fmt.Errorf("%s", out)
+	}
+	return nil
+}

@@ -72,12 +72,24 @@ func (e *Executor) Start(ctx context.Context) error {
 				e.Log.Warn("local task record is damaged; starting with none", "path", e.DBPath, "err", err)
 				e.tasks = map[string]*record{}
 			}
+			if e.tasks == nil {
+				e.tasks = map[string]*record{}
+			}
 		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, r := range e.tasks {
-		if r.Handle == nil || terminal(r.Status.State) {
+	for id, r := range e.tasks {
+		switch {
+		case r == nil:
+			delete(e.tasks, id)
+			continue
+		case r.Handle == nil && !terminal(r.Status.State):
+			// The agent stopped while starting it: forget the attempt so
+			// the next assignment sync starts it afresh.
+			delete(e.tasks, id)
+			continue
+		case r.Handle == nil || terminal(r.Status.State):
 			continue
 		}
 		d := e.Drivers[r.Driver]
@@ -240,6 +252,16 @@ func (e *Executor) launch(r *record) {
 		h, err := d.Start(ctx, spec)
 		e.mu.Lock()
 		defer e.mu.Unlock()
+		if e.tasks[r.Task.ID] != r {
+			// Dropped from the set while starting: nothing may be left.
+			if err == nil {
+				go func() { _ = d.Remove(context.WithoutCancel(e.ctx), h) }()
+			}
+			return
+		}
+		if err != nil && e.ctx.Err() != nil {
+			return // the agent is stopping: the restarted agent starts it again
+		}
 		if err != nil {
 			st := swarm.TaskStateFailed
 			switch {
@@ -259,11 +281,11 @@ func (e *Executor) launch(r *record) {
 		r.Handle = &h
 		cst := &swarm.ContainerStatus{ContainerID: h.ID, PID: h.PID}
 		if r.stopping {
-			// Shut down while it was starting.
-			e.setStatus(r, swarm.TaskStateRunning, "started", "", cst)
+			// Shut down while it was starting: stop it, and let watch
+			// report the exit as shutdown.
 			e.saveLocked()
-			r.stopping = false
 			e.stop(r)
+			e.watch(r, d)
 			return
 		}
 		e.setStatus(r, swarm.TaskStateRunning, "started", "", cst)
@@ -322,11 +344,12 @@ func (e *Executor) stop(r *record) {
 	d := e.Drivers[r.Driver]
 	h := *r.Handle
 	grace := specOf(e.NodeID, e.Hostname, r.ServiceName, r.Task).StopGracePeriod
+	taskID := r.Task.ID
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		if err := d.Stop(e.ctx, h, grace); err != nil && e.ctx.Err() == nil {
-			e.Log.Warn("stop task", "task", r.Task.ID, "err", err)
+			e.Log.Warn("stop task", "task", taskID, "err", err)
 		}
 		// watch reports the exit as shutdown since stopping is set.
 	}()

@@ -161,7 +161,9 @@ func (s *Session) Run(ctx context.Context) {
 				if n := s.count(); failures >= n {
 					wait = min(period, time.Duration(failures/n)*200*time.Millisecond)
 					if s.Hooks.Refresh != nil && failures%n == 0 {
-						s.SetManagers(s.Hooks.Refresh())
+						if addrs := s.Hooks.Refresh(); len(addrs) > 0 {
+							s.SetManagers(addrs)
+						}
 					}
 				}
 			}

@@ -62,7 +62,7 @@ type HeartbeatResponse struct {
 	Period   time.Duration
 	Managers []swarm.Peer
 	Role     swarm.NodeRole
-	// Leader is the node ID of the leader that took the heartbeat: when it
+	// Leader names the leader and its Raft term ("nodeID/term"): when it
 	// changes, the node sends all its task statuses again, since reports
 	// the old leader took may never have been written.
 	Leader string

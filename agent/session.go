@@ -47,6 +47,7 @@ type Session struct {
 	Executor *Executor
 
 	mu       sync.Mutex
+	moved    chan struct{}
 	managers []string
 	current  int
 	lastOK   time.Time
@@ -87,6 +88,43 @@ func (s *Session) target() (string, bool) {
 		return "", false
 	}
 	return s.managers[s.current%len(s.managers)], true
+}
+
+// prefer makes addr the current manager if it is in the list (the
+// leader: requests to it need no forwarding).
+func (s *Session) prefer(addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, a := range s.managers {
+		if a == addr {
+			if s.current != i {
+				s.current = i
+				s.signalMoved()
+			}
+			return
+		}
+	}
+}
+
+// signalMoved tells the task loop its long-poll now goes to the wrong
+// manager (mu held).
+func (s *Session) signalMoved() {
+	if s.moved == nil {
+		s.moved = make(chan struct{}, 1)
+	}
+	select {
+	case s.moved <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Session) movedCh() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.moved == nil {
+		s.moved = make(chan struct{}, 1)
+	}
+	return s.moved
 }
 
 // next moves to another manager after a failure.
@@ -144,6 +182,9 @@ func (s *Session) Run(ctx context.Context) {
 				}
 				if resp.Leader != "" {
 					leader = resp.Leader
+				}
+				if resp.LeaderAddr != "" {
+					s.prefer(resp.LeaderAddr)
 				}
 			case errdefs.Is(err, errdefs.KindForbidden):
 				s.Log.Error("the managers refused this node", "err", err)

@@ -23,9 +23,22 @@ func (s *Session) runTasks(ctx context.Context) {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 40*time.Second)
+		moved := s.movedCh()
+		go func() {
+			// Re-issue the long-poll when the session moves to the leader.
+			select {
+			case <-moved:
+				cancel()
+			case <-cctx.Done():
+			}
+		}()
 		var resp nodeapi.AssignmentsResponse
 		err := s.Client.Call(cctx, addr, nodeapi.PathAssignments, nodeapi.AssignmentsRequest{Known: known}, &resp)
+		moveCancelled := cctx.Err() != nil && ctx.Err() == nil
 		cancel()
+		if err != nil && moveCancelled {
+			continue
+		}
 		if err != nil {
 			s.Log.Debug("assignments", "manager", addr, "err", err)
 			sleepCtx(ctx, 200*time.Millisecond)

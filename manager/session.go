@@ -45,7 +45,7 @@ func (m *Manager) Heartbeat(ctx context.Context, nodeID string, req nodeapi.Hear
 		return nodeapi.HeartbeatResponse{}, err
 	}
 	m.disp.Heartbeat(nodeID, req.Addr, req.Description)
-	return nodeapi.HeartbeatResponse{Period: m.disp.Period(), Managers: m.Managers(), Role: n.Spec.Role, Leader: fmt.Sprintf("%s/%d", m.cfg.NodeID, m.raft.Raft.CurrentTerm())}, nil
+	return nodeapi.HeartbeatResponse{Period: m.disp.Period(), Managers: m.Managers(), Role: n.Spec.Role, Leader: fmt.Sprintf("%s/%d", m.cfg.NodeID, m.raft.Raft.CurrentTerm()), LeaderAddr: m.cfg.Advertise}, nil
 }
 
 // Renew signs a certificate for the node's desired role and records that

@@ -66,6 +66,9 @@ type HeartbeatResponse struct {
 	// changes, the node sends all its task statuses again, since reports
 	// the old leader took may never have been written.
 	Leader string
+	// LeaderAddr is the leader's cluster address: the node talks to it
+	// directly from then on, saving a forwarding hop per request.
+	LeaderAddr string
 }
 
 // RenewRequest asks for a certificate for the node's desired role.

@@ -66,10 +66,10 @@ func (n *clusterNode) proxyToLeader(w http.ResponseWriter, r *http.Request, m *m
 			relay(w, resp)
 			return
 		}
-		lastErr = err
 		var op *net.OpError
 		if !errors.As(err, &op) || op.Op != "dial" {
-			break // the request may have reached the leader: do not resend
+			lastErr = err // the request may have reached the leader: do not resend
+			break
 		}
 		dead = addr
 	}
@@ -81,9 +81,11 @@ func (n *clusterNode) proxyToLeader(w http.ResponseWriter, r *http.Request, m *m
 		local.Header.Set(nodeapi.HeaderForwarded, "1")
 		n.d.apiHandler.ServeHTTP(w, local)
 	case lastErr == nil:
+		// No leader answered in time: an election that does not end, or
+		// the quorum is lost.
 		nodeapi.WriteError(w, errNoLeader)
 	default:
-		nodeapi.WriteError(w, errdefs.Unavailable("cannot reach the leader: %v", lastErr))
+		nodeapi.WriteError(w, errdefs.Unavailable("lost the connection to the leader during the request (%v); it may or may not have been applied: check, then retry", lastErr))
 	}
 }
 

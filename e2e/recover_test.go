@@ -1,0 +1,102 @@
+package e2e
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Two of three managers die for good: the survivor refuses writes, then
+// `swarm init --force-new-cluster` makes it a one-manager swarm with all of
+// its state; the tasks keep running untouched (same task IDs), the worker
+// comes back by itself, the lost managers are demoted and removed, and a
+// fresh manager joins.
+func TestForceNewCluster(t *testing.T) {
+	c := newClusterArgs(t, 3, 1, "--no-docker")
+	m1, m2, m3, w1 := c.managers[0], c.managers[1], c.managers[2], c.workers[0]
+	for _, m := range c.managers {
+		m3.mustCLI(t, "node", "update", "--availability", "drain", m.name)
+	}
+	m3.mustCLI(t, "service", "create", "--name", "keep", "--replicas", "2", "--driver", "process", "--detach", "/bin/sleep", "1000")
+	before := m3.waitRunning(t, "keep", 2, 30*time.Second, func(node string) bool { return node == w1.name })
+
+	m1.Kill9()
+	m2.Kill9()
+	r := m3.cliTimeout(30*time.Second, "node", "update", "--label-add", "lost=1", m3.name)
+	if r.err == nil {
+		t.Fatal("a write succeeded with two of three managers dead")
+	}
+	if !strings.Contains(r.stderr+r.err.Error(), "force-new-cluster") {
+		t.Errorf("the quorum error does not mention --force-new-cluster: %s %v", r.stderr, r.err)
+	}
+
+	out := m3.mustCLI(t, "swarm", "init", "--force-new-cluster")
+	if !strings.Contains(out, "is now a manager") {
+		t.Errorf("swarm init --force-new-cluster printed %q", out)
+	}
+	eventually(t, 10*time.Second, func() error {
+		_, stderr, err := m3.CLI("node", "update", "--label-add", "recovered=1", m3.name)
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, stderr)
+		}
+		return nil
+	})
+	after := m3.waitRunning(t, "keep", 2, 30*time.Second, func(node string) bool { return node == w1.name })
+	ids := func(rows []psRow) []string {
+		var out []string
+		for _, r := range rows {
+			out = append(out, r.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if !slices.Equal(ids(before), ids(after)) {
+		t.Errorf("the recovery replaced tasks: before %v, after %v", before, after)
+	}
+	// The worker reconnects by itself; the lost managers show Down.
+	eventually(t, 20*time.Second, func() error {
+		rows, err := m3.rows()
+		if err != nil {
+			return err
+		}
+		for _, row := range rows {
+			switch row.Hostname {
+			case w1.name, m3.name:
+				if row.Status != "Ready" {
+					return fmt.Errorf("%v is not Ready", row)
+				}
+			case m1.name, m2.name:
+				if row.Status != "Down" {
+					return fmt.Errorf("%v is not Down", row)
+				}
+			}
+		}
+		return nil
+	})
+	m3.mustCLI(t, "node", "demote", m1.name, m2.name)
+	m3.mustCLI(t, "node", "rm", m1.name, m2.name)
+
+	token := strings.TrimSpace(m3.mustCLI(t, "swarm", "join-token", "-q", "manager"))
+	m4 := c.spare("m4")
+	m4.mustCLI(t, "swarm", "join", "--token", token, "--listen-addr", m4.addr, m3.addr)
+	eventually(t, 30*time.Second, func() error {
+		rows, err := m3.rows()
+		if err != nil {
+			return err
+		}
+		if len(rows) != 3 {
+			return fmt.Errorf("want m3, w1 and m4, got %v", rows)
+		}
+		for _, row := range rows {
+			if row.Hostname == m4.name && row.ManagerStatus != "Reachable" {
+				return fmt.Errorf("the new manager is %v", row)
+			}
+		}
+		return nil
+	})
+	// The swarm tolerates a failure again only with three managers; with
+	// two, writes still work.
+	m4.mustCLI(t, "node", "update", "--label-add", "joined=1", m4.name)
+}

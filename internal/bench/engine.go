@@ -1,10 +1,7 @@
 package bench
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"debug/elf"
 	"fmt"
 	"io"
 	"os"
@@ -33,7 +30,7 @@ func RunEngine(ctx context.Context, o EngineOptions) (time.Duration, error) {
 	if o.DockerHost == "" {
 		o.DockerHost = "unix:///var/run/docker.sock"
 	}
-	if err := requireStatic(o.Binary); err != nil {
+	if err := cli.StaticBinary(o.Binary); err != nil {
 		return 0, err
 	}
 	engine, err := client.New(client.WithHost(o.DockerHost), client.WithAPIVersionNegotiation())
@@ -45,7 +42,7 @@ func RunEngine(ctx context.Context, o EngineOptions) (time.Duration, error) {
 		return 0, fmt.Errorf("no Docker Engine answers at %s: %w", o.DockerHost, err)
 	}
 	image := fmt.Sprintf("flotilla-bench/sample:%d", os.Getpid())
-	if err := importBinaryImage(ctx, engine, o.Binary, image); err != nil {
+	if err := cli.ImportBinaryImage(ctx, engine, o.Binary, image); err != nil {
 		return 0, err
 	}
 	defer func() {
@@ -105,52 +102,4 @@ func RunEngine(ctx context.Context, o EngineOptions) (time.Duration, error) {
 		return nil
 	})
 	return took, err
-}
-
-// requireStatic refuses a dynamically linked binary: inside an image with
-// nothing else, it could not start.
-func requireStatic(path string) error {
-	f, err := elf.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("%s is dynamically linked; build it with CGO_ENABLED=0 (as scripts/demo.sh does) so it can run alone in an image", path)
-		}
-	}
-	return nil
-}
-
-func importBinaryImage(ctx context.Context, engine *client.Client, binary, ref string) error {
-	data, err := os.ReadFile(binary)
-	if err != nil {
-		return err
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: "flotilla", Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
-		return err
-	}
-	if _, err := tw.Write(data); err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	rc, err := engine.ImageImport(ctx, client.ImageImportSource{Source: &buf, SourceName: "-"}, ref,
-		client.ImageImportOptions{Changes: []string{`ENTRYPOINT ["/flotilla"]`}})
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	out, err := io.ReadAll(rc)
-	if err != nil {
-		return err
-	}
-	if bytes.Contains(out, []byte(`"errorDetail"`)) {
-		return fmt.Errorf("import image: %s", out)
-	}
-	return nil
 }

@@ -39,7 +39,7 @@ func sampleImage(ctx context.Context, api *client.Client, binary string) (string
 			return "", ""
 		}
 	}
-	if err := staticBinary(binary); err != nil {
+	if err := StaticBinary(binary); err != nil {
 		return "", err.Error()
 	}
 	engine, err := client.New(client.WithHost(engineHost), client.WithAPIVersionNegotiation())
@@ -47,7 +47,7 @@ func sampleImage(ctx context.Context, api *client.Client, binary string) (string
 		return "", err.Error()
 	}
 	defer engine.Close()
-	if err := importBinary(ctx, engine, binary, SampleImage); err != nil {
+	if err := ImportBinaryImage(ctx, engine, binary, SampleImage); err != nil {
 		return "", "could not make the image: " + err.Error()
 	}
 	return SampleImage, ""
@@ -83,7 +83,9 @@ func cleanupDocker(sb *Sandbox) {
 	_, _ = engine.ImageRemove(ctx, SampleImage, client.ImageRemoveOptions{Force: true, PruneChildren: true})
 }
 
-func staticBinary(path string) error {
+// StaticBinary refuses a dynamically linked binary: alone in an image, it
+// could not start.
+func StaticBinary(path string) error {
 	f, err := elf.Open(path)
 	if err != nil {
 		return err
@@ -97,7 +99,9 @@ func staticBinary(path string) error {
 	return nil
 }
 
-func importBinary(ctx context.Context, engine *client.Client, binary, ref string) error {
+// ImportBinaryImage makes image ref holding only binary, as /flotilla and
+// its entrypoint (ImageImport of a tarball: there is no registry).
+func ImportBinaryImage(ctx context.Context, engine *client.Client, binary, ref string) error {
 	data, err := os.ReadFile(binary)
 	if err != nil {
 		return err

@@ -276,7 +276,7 @@ func (m *Manager) Tasks(upToDateOnly bool) []swarm.Task {
 // op would cap throughput at Raft's entry rate, one huge entry would stall
 // followers.
 func (m *Manager) proposeChunked(ctx context.Context, ops []state.Op) error {
-	const chunk = 500
+	const chunk = 2000
 	for len(ops) > 0 {
 		n := min(chunk, len(ops))
 		if err := m.raft.Propose(ctx, state.Batch{Ops: ops[:n]}); err != nil {

@@ -1,6 +1,8 @@
 package orchestrator
 
 import (
+	"sort"
+
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/flotilla-org/flotilla/manager/state"
@@ -39,6 +41,10 @@ func (o *Orchestrator) schedule(v *view) []state.Op {
 		nodes = append(nodes, n)
 	}
 	placed, unplaced := o.place(nodes, assigned, pending)
+	// Placements are written grouped by node: a Raft entry then carries
+	// whole nodes' worth of tasks, and each node's assignment long-poll
+	// wakes once instead of once per entry.
+	sort.SliceStable(pending, func(i, j int) bool { return placed[pending[i].ID] < placed[pending[j].ID] })
 	for _, t := range pending {
 		if nodeID, ok := placed[t.ID]; ok {
 			ops = append(ops, assignOp(v, t, nodeID))

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/moby/moby/api/types/swarm"
@@ -171,10 +170,4 @@ func (m *Manager) LeaveCheck(selfID string) error {
 		msg += " Without a Raft quorum your swarm will be inaccessible until enough managers are back online, or until it is reinitialized from a surviving manager with `--force-new-cluster`."
 	}
 	return errdefs.Unavailable("%s Use `--force` to suppress this message.", msg)
-}
-
-// waitApplied waits for the local replica to reach the leader's commit,
-// bounded by timeout.
-func (m *Manager) waitApplied(timeout time.Duration) error {
-	return m.raft.Barrier(timeout)
 }

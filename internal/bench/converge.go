@@ -53,7 +53,7 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	}
 	defer cli.SandboxDown(o.Dir)
 	mgrs := sb.Managers()
-	api, err := client.New(client.WithHost(mgrs[0].Host), client.WithAPIVersionNegotiation())
+	api, err := client.New(client.WithHost(mgrs[0].Host))
 	if err != nil {
 		return res, err
 	}

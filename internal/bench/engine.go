@@ -33,7 +33,7 @@ func RunEngine(ctx context.Context, o EngineOptions) (time.Duration, error) {
 	if err := cli.StaticBinary(o.Binary); err != nil {
 		return 0, err
 	}
-	engine, err := client.New(client.WithHost(o.DockerHost), client.WithAPIVersionNegotiation())
+	engine, err := client.New(client.WithHost(o.DockerHost))
 	if err != nil {
 		return 0, err
 	}
@@ -54,7 +54,7 @@ func RunEngine(ctx context.Context, o EngineOptions) (time.Duration, error) {
 		return 0, err
 	}
 	defer cli.SandboxDown(o.Dir)
-	api, err := client.New(client.WithHost(sb.Host()), client.WithAPIVersionNegotiation())
+	api, err := client.New(client.WithHost(sb.Host()))
 	if err != nil {
 		return 0, err
 	}

@@ -46,7 +46,7 @@ func RunFailover(ctx context.Context, o FailoverOptions) ([]FailoverResult, erro
 	nodes := sb.Managers()
 	clients := map[string]*client.Client{}
 	for _, n := range nodes {
-		c, err := client.New(client.WithHost(n.Host), client.WithAPIVersionNegotiation())
+		c, err := client.New(client.WithHost(n.Host))
 		if err != nil {
 			return nil, err
 		}

@@ -31,7 +31,7 @@ func RunRecovery(ctx context.Context, o RecoveryOptions) ([]time.Duration, error
 		return nil, err
 	}
 	defer cli.SandboxDown(o.Dir)
-	api, err := client.New(client.WithHost(sb.Host()), client.WithAPIVersionNegotiation())
+	api, err := client.New(client.WithHost(sb.Host()))
 	if err != nil {
 		return nil, err
 	}

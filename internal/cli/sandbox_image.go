@@ -42,7 +42,7 @@ func sampleImage(ctx context.Context, api *client.Client, binary string) (string
 	if err := StaticBinary(binary); err != nil {
 		return "", err.Error()
 	}
-	engine, err := client.New(client.WithHost(engineHost), client.WithAPIVersionNegotiation())
+	engine, err := client.New(client.WithHost(engineHost))
 	if err != nil {
 		return "", err.Error()
 	}
@@ -57,7 +57,7 @@ func sampleImage(ctx context.Context, api *client.Client, binary string) (string
 // Engine: containers of its nodes' tasks (a daemon stopped before it
 // finished removing them) and the sample image.
 func cleanupDocker(sb *Sandbox) {
-	engine, err := client.New(client.WithHost(engineHost), client.WithAPIVersionNegotiation())
+	engine, err := client.New(client.WithHost(engineHost))
 	if err != nil {
 		return
 	}

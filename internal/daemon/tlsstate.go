@@ -56,12 +56,6 @@ func (t *tlsState) set(c certFiles) error {
 	return nil
 }
 
-func (t *tlsState) identity() ca.Identity {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return t.id
-}
-
 func (t *tlsState) rootCA() *ca.RootCA {
 	t.mu.RLock()
 	defer t.mu.RUnlock()

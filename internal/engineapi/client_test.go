@@ -16,7 +16,7 @@ func TestMobyClient(t *testing.T) {
 	f := newFakeCluster()
 	srv := httptest.NewServer(NewHandler(f))
 	defer srv.Close()
-	c, err := client.New(client.WithHost("tcp://"+srv.Listener.Addr().String()), client.WithAPIVersionNegotiation())
+	c, err := client.New(client.WithHost("tcp://" + srv.Listener.Addr().String()))
 	if err != nil {
 		t.Fatal(err)
 	}

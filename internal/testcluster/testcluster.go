@@ -163,7 +163,7 @@ func (c *Cluster) newNode(name, addr string, manager bool) (*Node, error) {
 		manager: manager,
 	}
 	var err error
-	n.Client, err = client.New(client.WithHost("unix://"+n.Socket), client.WithAPIVersionNegotiation())
+	n.Client, err = client.New(client.WithHost("unix://" + n.Socket))
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", name, err)
 	}

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"fmt"
+	"net/http"
+	_ "net/http/pprof" // profiles of the bench process, on FLOTILLA_BENCH_PPROF
 	"os"
 	"time"
 
@@ -67,6 +69,10 @@ func newConvergeCommand() *cobra.Command {
 					return err
 				}
 				defer os.RemoveAll(dir)
+			}
+			if addr := os.Getenv("FLOTILLA_BENCH_PPROF"); addr != "" {
+				// Profile the simulated nodes' side (loopback only).
+				go func() { _ = http.ListenAndServe(addr, nil) }()
 			}
 			res, err := RunConverge(cmd.Context(), ConvergeOptions{Binary: bin, Dir: dir, Nodes: nodes, Replicas: replicas, Heartbeat: heartbeat, Out: cmd.OutOrStdout()})
 			if err != nil {

@@ -54,6 +54,12 @@ func RunFailover(ctx context.Context, o FailoverOptions) ([]FailoverResult, erro
 		clients[n.Name] = c
 	}
 	var out []FailoverResult
+	// Restarted managers are not in the sandbox's record: stop them here.
+	defer func() {
+		for _, n := range nodes {
+			_ = syscall.Kill(n.PID, syscall.SIGKILL)
+		}
+	}()
 	for round := 0; round < o.Rounds; round++ {
 		leader, err := findLeader(ctx, nodes, clients)
 		if err != nil {
@@ -102,9 +108,6 @@ func RunFailover(ctx context.Context, o FailoverOptions) ([]FailoverResult, erro
 		if err := poll(ctx, 60*time.Second, func() error { return allReady(ctx, sc, 3) }); err != nil {
 			return out, fmt.Errorf("round %d: restarted manager did not come back: %w", round, err)
 		}
-	}
-	for _, n := range nodes {
-		_ = syscall.Kill(n.PID, syscall.SIGKILL)
 	}
 	return out, nil
 }

@@ -47,6 +47,13 @@ func RunRecovery(ctx context.Context, o RecoveryOptions) ([]time.Duration, error
 		return nil, err
 	}
 	workers := sb.Workers()
+	// Restarted workers are not in the sandbox's record: stop them here.
+	var restarted []int
+	defer func() {
+		for _, pid := range restarted {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}()
 	var out []time.Duration
 	for round := 0; round < o.Rounds; round++ {
 		if err := poll(ctx, time.Minute, func() error { return fullyRunning(ctx, api, svc.ID, o.Replicas, "") }); err != nil {
@@ -71,6 +78,7 @@ func RunRecovery(ctx context.Context, o RecoveryOptions) ([]time.Duration, error
 		if err != nil {
 			return out, err
 		}
+		restarted = append(restarted, pid)
 		for i := range sb.Nodes {
 			if sb.Nodes[i].Name == victim.Name {
 				sb.Nodes[i].PID = pid

@@ -79,6 +79,7 @@ func (e *Executor) Start(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.removeUnrecorded(ctx)
 	for id, r := range e.tasks {
 		switch {
 		case r == nil:
@@ -110,6 +111,33 @@ func (e *Executor) Start(ctx context.Context) error {
 	}
 	e.saveLocked()
 	return nil
+}
+
+// removeUnrecorded removes tasks a driver still has for this node but the
+// local record does not know (the record was lost, or the agent died
+// between starting a task and saving it): nobody would ever stop them, and
+// the task's replacement would clash with them.
+func (e *Executor) removeUnrecorded(ctx context.Context) {
+	for name, d := range e.Drivers {
+		l, ok := d.(driver.Lister)
+		if !ok {
+			continue
+		}
+		found, err := l.List(ctx, e.NodeID)
+		if err != nil {
+			e.Log.Warn("list tasks left by an earlier run", "driver", name, "err", err)
+			continue
+		}
+		for _, t := range found {
+			if r := e.tasks[t.TaskID]; r != nil && r.Handle != nil {
+				continue
+			}
+			e.Log.Warn("removing a task this node has no record of", "driver", name, "task", t.TaskID)
+			if err := d.Remove(ctx, t.Handle); err != nil {
+				e.Log.Warn("remove unrecorded task", "task", t.TaskID, "err", err)
+			}
+		}
+	}
 }
 
 // Reports returns and clears the pending status reports.

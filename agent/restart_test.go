@@ -301,7 +301,6 @@ func TestExecutorRecordFollowsSet(t *testing.T) {
 // not be left behind: the drivers are Listers precisely so the agent can
 // find such tasks and re-attach or remove them.
 func TestExecutorLostRecordLeavesNoOrphan(t *testing.T) {
-	knownBug(t, "the Executor never uses driver.Lister: after the local record is lost, the running task is orphaned (Start of the same ID conflicts, and nothing ever removes it)")
 	db := filepath.Join(t.TempDir(), "tasks.json")
 	drv := fake.New()
 	a := newExec(t, drv, db)

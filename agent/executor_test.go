@@ -377,7 +377,6 @@ func TestExecutorShutdownWhileStarting(t *testing.T) {
 // blocking engine call that ignores its context). The task must still end
 // shutdown and not keep running.
 func TestExecutorShutdownWhileStartingStartSucceeds(t *testing.T) {
-	knownBug(t, "after a stop during Start, launch stops the task but starts no watch: the task stays reported running forever (executor.go launch, r.stopping branch)")
 	drv := fake.New()
 	g := newGate("t1")
 	drv.OnStart = g.onStart
@@ -403,7 +402,6 @@ func TestExecutorShutdownWhileStartingStartSucceeds(t *testing.T) {
 // Same gate, but the managers drop the task instead: what the driver
 // created afterwards must not be left behind.
 func TestExecutorDroppedWhileStartingLeavesNothing(t *testing.T) {
-	knownBug(t, "forget() of a task whose Start is in flight only cancels it; if Start succeeds anyway, launch keeps the container running and nothing ever removes it (executor.go forget/launch)")
 	drv := fake.New()
 	g := newGate("t1")
 	drv.OnStart = g.onStart

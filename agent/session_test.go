@@ -659,7 +659,7 @@ func TestSessionResendsOnLeaderChange(t *testing.T) {
 // never wrote are lost, and the node, which only compares leader IDs, never
 // sends them again. An outage of every manager should make the node resend.
 func TestSessionResendsAfterOutage(t *testing.T) {
-	knownBug(t, "ResendAll is keyed on the leader's node ID only: a leader that restarts (a one-manager swarm) or is re-elected before the node notices has the same ID, so statuses it took and lost are never resent (the assignment fingerprint no longer covers observed states since 9b2274f)")
+	knownBug(t, "this fake manager names itself by node ID only; the real one names the leader by node ID and Raft term (manager/session.go), so a restarted or re-elected leader is noticed — the fake should do the same")
 	m, _, _ := setupLeaderSession(t)
 	sends := len(m.sendLog())
 	m.setFail("m1", errdefs.Unavailable("restarting"))
@@ -711,7 +711,6 @@ func TestSessionRefreshAfterEveryManagerFailed(t *testing.T) {
 // view is momentarily empty) must not leave the session with nothing to try:
 // with no target there are no failures, so Refresh is never called again.
 func TestSessionEmptyRefreshKeepsManagers(t *testing.T) {
-	knownBug(t, "Session.Run calls SetManagers(Hooks.Refresh()) even when the refresh is empty; with no managers the loop only waits (no beat, no failure, no further refresh) and the node never reconnects")
 	m := newFakeManagers()
 	s := newSession(m, "m1")
 	s.Hooks.Refresh = func() []string { return nil }

@@ -20,16 +20,11 @@ func NewCommand() *cobra.Command {
 		Short: "Kill -9 the leader of a 3-manager sandbox repeatedly; report time to the next successful write and to the node showing Down",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			bin, err := os.Executable()
+			bin, dir, cleanup, err := setup(dir)
 			if err != nil {
 				return err
 			}
-			if dir == "" {
-				if dir, err = os.MkdirTemp("", "flotilla-bench-"); err != nil {
-					return err
-				}
-				defer os.RemoveAll(dir)
-			}
+			defer cleanup()
 			res, err := RunFailover(cmd.Context(), FailoverOptions{Binary: bin, Dir: dir, Rounds: rounds, Out: cmd.OutOrStdout()})
 			if len(res) > 0 {
 				var w, d []time.Duration
@@ -60,16 +55,11 @@ func newConvergeCommand() *cobra.Command {
 		Short: "3 manager processes + simulated workers (fake driver): time from service create to every replica running",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			bin, err := os.Executable()
+			bin, dir, cleanup, err := setup(dir)
 			if err != nil {
 				return err
 			}
-			if dir == "" {
-				if dir, err = os.MkdirTemp("", "flotilla-bench-"); err != nil {
-					return err
-				}
-				defer os.RemoveAll(dir)
-			}
+			defer cleanup()
 			if addr := os.Getenv("FLOTILLA_BENCH_PPROF"); addr != "" {
 				// Profile the simulated nodes' side (loopback only).
 				go func() { _ = http.ListenAndServe(addr, nil) }()
@@ -99,16 +89,11 @@ func newRecoveryCommand() *cobra.Command {
 		Short: "3 managers + 3 workers (process driver, default settings): time from kill -9 of a worker to the service back at full count",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			bin, err := os.Executable()
+			bin, dir, cleanup, err := setup(dir)
 			if err != nil {
 				return err
 			}
-			if dir == "" {
-				if dir, err = os.MkdirTemp("", "flotilla-bench-"); err != nil {
-					return err
-				}
-				defer os.RemoveAll(dir)
-			}
+			defer cleanup()
 			res, err := RunRecovery(cmd.Context(), RecoveryOptions{Binary: bin, Dir: dir, Rounds: rounds, Replicas: replicas, Out: cmd.OutOrStdout()})
 			if len(res) > 0 {
 				med, worst := Summary(res)
@@ -131,16 +116,11 @@ func newEngineCommand() *cobra.Command {
 		Short: "One node, the docker driver and the real Docker Engine: time for N replicas of a small container to run",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			bin, err := os.Executable()
+			bin, dir, cleanup, err := setup(dir)
 			if err != nil {
 				return err
 			}
-			if dir == "" {
-				if dir, err = os.MkdirTemp("", "flotilla-bench-"); err != nil {
-					return err
-				}
-				defer os.RemoveAll(dir)
-			}
+			defer cleanup()
 			took, err := RunEngine(cmd.Context(), EngineOptions{Binary: bin, Dir: dir, Replicas: replicas, DockerHost: host, Out: cmd.OutOrStdout()})
 			if err != nil {
 				return err
@@ -153,4 +133,19 @@ func newEngineCommand() *cobra.Command {
 	cmd.Flags().StringVar(&host, "docker-host", "", "Docker Engine address (default unix:///var/run/docker.sock)")
 	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary one)")
 	return cmd
+}
+
+// setup finds this binary (the daemons the bench starts) and the working
+// directory: dir, or a new temporary one removed by cleanup.
+func setup(dir string) (bin, workDir string, cleanup func(), err error) {
+	if bin, err = os.Executable(); err != nil {
+		return "", "", nil, err
+	}
+	if dir != "" {
+		return bin, dir, func() {}, nil
+	}
+	if dir, err = os.MkdirTemp("", "flotilla-bench-"); err != nil {
+		return "", "", nil, err
+	}
+	return bin, dir, func() { os.RemoveAll(dir) }, nil
 }

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -23,15 +22,6 @@ const waitFor = 10 * time.Second
 
 // pollEvery is the pause between two looks at a polled condition.
 const pollEvery = 2 * time.Millisecond
-
-// knownBug skips a test that shows a bug reported to the maintainers, unless
-// FLOTILLA_AGENT_BUGS=1 asks to see it fail.
-func knownBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("FLOTILLA_AGENT_BUGS") != "1" {
-		t.Skip("known bug (run with FLOTILLA_AGENT_BUGS=1 to see it fail): " + what)
-	}
-}
 
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {

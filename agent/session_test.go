@@ -655,17 +655,25 @@ func TestSessionResendsOnLeaderChange(t *testing.T) {
 	}
 }
 
-// A leader that restarts keeps its node ID: reports it queued in memory and
-// never wrote are lost, and the node, which only compares leader IDs, never
-// sends them again. An outage of every manager should make the node resend.
+// A leader that restarts keeps its node ID but not its Raft term, and the
+// manager names the leader by both (manager/session.go): reports the old
+// leader queued in memory and never wrote are sent again.
 func TestSessionResendsAfterOutage(t *testing.T) {
-	knownBug(t, "this fake manager names itself by node ID only; the real one names the leader by node ID and Raft term (manager/session.go), so a restarted or re-elected leader is noticed — the fake should do the same")
-	m, _, _ := setupLeaderSession(t)
+	m, _, leader := setupLeaderSession(t)
+	m.mu.Lock()
+	*leader = "L1/1"
+	m.mu.Unlock()
+	beats := len(m.beatLog())
+	eventually(t, "beats naming the leader's term", func() bool { return len(m.beatLog()) >= beats+3 })
 	sends := len(m.sendLog())
 	m.setFail("m1", errdefs.Unavailable("restarting"))
 	m.setFail("m2", errdefs.Unavailable("restarting"))
-	beats := len(m.beatLog())
+	beats = len(m.beatLog())
 	eventually(t, "beats to fail on both managers", func() bool { return len(m.beatLog()) >= beats+4 })
+	// The same node comes back as leader in a later term.
+	m.mu.Lock()
+	*leader = "L1/2"
+	m.mu.Unlock()
 	m.setFail("m1", nil)
 	m.setFail("m2", nil)
 	eventually(t, "every status sent again after the outage", func() bool {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -547,31 +546,13 @@ func (h *harness) expectUpdateState(svc string, want swarm.UpdateState) {
 	}
 }
 
-// --- known bugs ---
+// --- checks of bugs fixed ---
 
 // recorder collects check failures of a known bug.
 type recorder struct{ msgs []string }
 
 func (r *recorder) Errorf(format string, args ...any) {
 	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
-}
-
-// knownBug runs check, which asserts the correct behaviour. While the bug
-// is there, the test is skipped and says what goes wrong (set
-// FLOTILLA_STRICT_BUGS=1 to make it fail instead); once the check passes,
-// the test fails to say the marker should go.
-func knownBug(t *testing.T, bug string, check func(r *recorder)) {
-	t.Helper()
-	r := &recorder{}
-	check(r)
-	switch {
-	case len(r.msgs) == 0:
-		t.Errorf("known bug fixed? %s\nthe check now passes: turn this knownBug into plain assertions", bug)
-	case os.Getenv("FLOTILLA_STRICT_BUGS") != "":
-		t.Errorf("KNOWN BUG: %s\n%s", bug, strings.Join(r.msgs, "\n"))
-	default:
-		t.Skipf("KNOWN BUG: %s\n%s", bug, strings.Join(r.msgs, "\n"))
-	}
 }
 
 // holds runs a check that once was a known bug and now must pass; bug

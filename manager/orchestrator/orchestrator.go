@@ -10,7 +10,6 @@ package orchestrator
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -33,15 +32,12 @@ type Orchestrator struct {
 	log     *slog.Logger
 	now     func() time.Time
 	kick    chan struct{}
-
-	mu        sync.Mutex
-	lastBatch map[string]time.Time // service → when its update last started a batch
 }
 
 // New returns an orchestrator.
 func New(store *state.Store, propose Proposer, place Placer, log *slog.Logger) *Orchestrator {
 	return &Orchestrator{store: store, propose: propose, place: place, log: log, now: time.Now,
-		kick: make(chan struct{}, 1), lastBatch: map[string]time.Time{}}
+		kick: make(chan struct{}, 1)}
 }
 
 // Kick asks for a pass soon.

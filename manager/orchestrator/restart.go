@@ -56,7 +56,10 @@ func startDecision(v *view, s *state.Service, history []*state.Task, last *state
 			if t.ID == last.ID || !endedOnItsOwn(t) || t.SpecVersion != s.SpecVersion {
 				continue
 			}
-			if rp.Window == nil || *rp.Window == 0 || v.now.Sub(statusTime(t)) <= *rp.Window {
+			// The window ends when the latest task ended, not now: the
+			// decision then never changes as time passes, so once the
+			// policy gives up it gives up for good, as docker's does.
+			if rp.Window == nil || *rp.Window == 0 || statusTime(last).Sub(statusTime(t)) <= *rp.Window {
 				restarts++
 			}
 		}

@@ -138,14 +138,9 @@ func (o *Orchestrator) advanceUpdate(v *view, s *state.Service) []state.Op {
 	if room <= 0 || len(stale) == 0 {
 		return nil
 	}
-	o.mu.Lock()
-	last := o.lastBatch[s.ID]
-	if inFlight == 0 && v.now.Before(last.Add(cfg.Delay)) {
-		o.mu.Unlock()
+	if inFlight == 0 && v.now.Before(lastBatch(v, s, started).Add(cfg.Delay)) {
 		return nil
 	}
-	o.lastBatch[s.ID] = v.now
-	o.mu.Unlock()
 	var ops []state.Op
 	for _, t := range stale[:min(room, len(stale))] {
 		if cfg.Order == swarm.UpdateOrderStartFirst {
@@ -155,6 +150,19 @@ func (o *Orchestrator) advanceUpdate(v *view, s *state.Service) []state.Op {
 		}
 	}
 	return ops
+}
+
+// lastBatch is when the update last started a batch, read from the state
+// (the newest task of the new spec made since the update began) so a new
+// leader keeps the update delay its predecessor was counting.
+func lastBatch(v *view, s *state.Service, started time.Time) time.Time {
+	var last time.Time
+	for _, t := range v.tasks[s.ID] {
+		if t.SpecVersion == s.SpecVersion && !t.CreatedAt.Before(started) && t.CreatedAt.After(last) {
+			last = t.CreatedAt
+		}
+	}
+	return last
 }
 
 func globalNode(t *state.Task) string {

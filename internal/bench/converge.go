@@ -40,6 +40,23 @@ type ConvergeResult struct {
 	LeaderRSS    int64         // bytes, after convergence
 	LeaderPeak   int64         // peak RSS (VmHWM) of the leader
 	RaftLogBytes int64
+	// CPU is the CPU time used from service create to convergence: this
+	// process (the simulated nodes) first, then each manager.
+	CPU []time.Duration
+}
+
+func cpuLine(used []time.Duration, mgrs []cli.SandboxNode) string {
+	var total time.Duration
+	parts := []string{}
+	for i, u := range used {
+		total += u
+		name := "simulated nodes"
+		if i > 0 {
+			name = mgrs[i-1].Name
+		}
+		parts = append(parts, fmt.Sprintf("%s %.1fs", name, u.Seconds()))
+	}
+	return fmt.Sprintf("%.1fs in all (%s)", total.Seconds(), strings.Join(parts, ", "))
 }
 
 // RunConverge starts 3 manager processes on loopback, joins Nodes simulated
@@ -127,6 +144,11 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "fake",
 			Labels: map[string]string{"com.flotilla.driver": "fake"}}},
 	}
+	pids := []int{0}
+	for _, m := range mgrs {
+		pids = append(pids, m.PID)
+	}
+	meter := newCPUMeter(pids...)
 	t1 := time.Now()
 	if _, err := api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec}); err != nil {
 		return res, err
@@ -150,6 +172,8 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 		return res, err
 	}
 	res.Converge = time.Since(t1)
+	res.CPU = meter.used()
+	progress(o.Out, "CPU used while converging: %s\n", cpuLine(res.CPU, mgrs))
 	res.LeaderRSS, res.LeaderPeak = leaderMemory(ctx, mgrs, api)
 	if tl, err := api.TaskList(ctx, client.TaskListOptions{}); err == nil {
 		var created, running []time.Duration

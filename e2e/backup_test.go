@@ -343,4 +343,35 @@ func TestBackupUnderWritesAndInterruptedRestore(t *testing.T) {
 		len(acked), before, missing, len(got.names))
 	// The restored swarm takes writes.
 	r.mustCLI(t, "service", "create", "--name", "after", "--replicas", "0", "--driver", "process", "--detach", "/bin/true")
+
+	// Without quorum a backup is refused, not answered from a replica.
+	m1, m2, m3 := c.managers[0], c.managers[1], c.managers[2]
+	m1.Kill9()
+	m2.Kill9()
+	eventually(t, 10*time.Second, func() error {
+		_, stderr, err := m3.CLI("swarm", "backup", "-o", filepath.Join(c.base, "noquorum.backup"))
+		if err == nil || !strings.Contains(stderr, "no leader") {
+			return fmt.Errorf("backup without quorum: %v %s", err, stderr)
+		}
+		return nil
+	})
+	// A copy of a stopped manager's data dir is a backup too: a daemon
+	// started on it and forced into a new cluster has every acknowledged
+	// create.
+	m3.Stop()
+	cp := c.newNode("copy")
+	if err := os.RemoveAll(cp.dataDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(cp.dataDir, os.DirFS(m3.dataDir)); err != nil {
+		t.Fatal(err)
+	}
+	cp.Start()
+	cp.mustCLI(t, "swarm", "init", "--force-new-cluster")
+	fromCopy := readState(t, cp)
+	for name := range acked {
+		if !fromCopy.names[name] {
+			t.Errorf("service %s, acknowledged, is not in the copy of a stopped manager's data dir", name)
+		}
+	}
 }

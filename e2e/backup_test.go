@@ -341,8 +341,20 @@ func TestBackupUnderWritesAndInterruptedRestore(t *testing.T) {
 	}
 	t.Logf("%d creates acknowledged in all, %d before the backup started (%d missing); the backup holds %d services",
 		len(acked), before, missing, len(got.names))
-	// The restored swarm takes writes.
-	r.mustCLI(t, "service", "create", "--name", "after", "--replicas", "0", "--driver", "process", "--detach", "/bin/true")
+	// The restored manager restarts on its data dir into the same swarm,
+	// and takes writes.
+	r.Kill9()
+	r.Start()
+	eventually(t, 10*time.Second, func() error {
+		_, stderr, err := r.CLI("service", "create", "--name", "after", "--replicas", "0", "--driver", "process", "--detach", "/bin/true")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, stderr)
+		}
+		return nil
+	})
+	if again := readState(t, r); len(again.names) != len(got.names)+1 {
+		t.Errorf("after a restart the restored swarm has %d services, want %d", len(again.names), len(got.names)+1)
+	}
 
 	// Without quorum a backup is refused, not answered from a replica.
 	m1, m2, m3 := c.managers[0], c.managers[1], c.managers[2]

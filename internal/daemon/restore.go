@@ -46,6 +46,14 @@ func (b *backend) SwarmRestore(ctx context.Context, req engineapi.RestoreRequest
 		st := n.state()
 		return "", errdefs.Unavailable("this node is already in a swarm (node %s of cluster %s): a restore needs a node in no swarm. Run it on a fresh node, or leave first with 'swarm leave --force' (that erases this node's swarm state); nothing was changed", st.NodeID, st.ClusterID)
 	}
+	// A node with swarm state on disk but none running (e.g. a manager
+	// waiting to be unlocked) is in a swarm too: its data must not go.
+	if st, err := d.paths.loadState(); err != nil || st != nil {
+		if err == nil {
+			err = fmt.Errorf("%s holds the state of node %s of cluster %s", d.paths.stateFile(), st.NodeID, st.ClusterID)
+		}
+		return "", errdefs.Unavailable("this node's data dir belongs to a swarm (%v): a restore needs a node in no swarm; nothing was changed", err)
+	}
 	h, body, err := backupfile.Decode(data)
 	if err != nil {
 		return "", errdefs.Invalid("%v; nothing was changed", err)

@@ -257,6 +257,7 @@ func TestBackupUnderWritesAndInterruptedRestore(t *testing.T) {
 	file := filepath.Join(c.base, "busy.backup")
 	start := time.Now()
 	c.managers[1].mustCLI(t, "swarm", "backup", "-o", file)
+	took := time.Since(start)
 	// Keep writing a little after the backup too.
 	eventually(t, 20*time.Second, func() error {
 		mu.Lock()
@@ -339,8 +340,8 @@ func TestBackupUnderWritesAndInterruptedRestore(t *testing.T) {
 			t.Errorf("the restored swarm has a service %s nobody created", name)
 		}
 	}
-	t.Logf("%d creates acknowledged in all, %d before the backup started (%d missing); the backup holds %d services",
-		len(acked), before, missing, len(got.names))
+	t.Logf("%d creates acknowledged in all, %d before the backup started (%d missing); the backup (%d bytes, %s through the CLI) holds %d services",
+		len(acked), before, missing, len(data), took.Round(time.Millisecond), len(got.names))
 	// The restored manager restarts on its data dir into the same swarm,
 	// and takes writes.
 	r.Kill9()

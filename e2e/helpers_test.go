@@ -139,6 +139,7 @@ type node struct {
 	addr    string   // cluster address, 127.0.0.1:port
 	id      string   // node ID, once in a swarm
 	args    []string // extra daemon flags, e.g. --no-docker
+	env     []string // extra daemon environment, e.g. a test-only fault switch
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -202,7 +203,7 @@ func (n *node) launch() {
 	cmd.Dir = n.dir
 	cmd.Stdout = logf
 	cmd.Stderr = logf
-	cmd.Env = cleanEnv(nil)
+	cmd.Env = cleanEnv(n.env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its own group, killed whole
 	if err := cmd.Start(); err != nil {
 		n.t.Fatalf("%s: starting the daemon: %v", n, err)

@@ -38,6 +38,8 @@ func newSwarmCommand(env *cliEnv) *cobra.Command {
 		newSwarmUpdateCommand(env),
 		newSwarmUnlockKeyCommand(env),
 		newSwarmUnlockCommand(env),
+		newSwarmBackupCommand(env),
+		newSwarmRestoreCommand(env),
 	)
 	return cmd
 }
@@ -159,6 +161,7 @@ func newSwarmInitCommand(env *cliEnv) *cobra.Command {
 		listenAddr, advertiseAddr, availability string
 		forceNew                                bool
 		spec                                    swarmSpecFlags
+		fromBackup                              string
 	)
 	cmd := &cobra.Command{
 		Use:   "init [OPTIONS]",
@@ -167,6 +170,12 @@ func newSwarmInitCommand(env *cliEnv) *cobra.Command {
 	}
 	cmd.RunE = env.runE(func(cmd *cobra.Command, _ []string) error {
 		flags := cmd.Flags()
+		if fromBackup != "" {
+			if !forceNew {
+				return errors.New("--from-backup restores a swarm from a backup and needs --force-new-cluster (or use 'swarm restore -i FILE')")
+			}
+			return runRestore(cmd, env, fromBackup, listenAddr, advertiseAddr)
+		}
 		listen, err := parseNodeAddr(listenAddr)
 		if err != nil {
 			return err
@@ -220,6 +229,7 @@ func newSwarmInitCommand(env *cliEnv) *cobra.Command {
 	flags.StringVar(&advertiseAddr, "advertise-addr", "", `Advertised address (format: "<ip|interface>[:port]")`)
 	flags.StringVar(&availability, "availability", "active", `Availability of the node ("active", "pause", "drain")`)
 	flags.BoolVar(&forceNew, "force-new-cluster", false, "Force create a new cluster from current state")
+	flags.StringVar(&fromBackup, "from-backup", "", "With --force-new-cluster: restore the swarm from this backup file (as 'swarm restore -i')")
 	spec.register(flags)
 	return cmd
 }

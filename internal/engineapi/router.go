@@ -46,9 +46,9 @@ var localWrites = map[string]bool{
 // when there is no leader, so reads still answer without quorum.
 func forwardsToLeader(method, path string) bool {
 	if method == http.MethodGet {
-		return isClusterRead(path)
+		return isClusterRead(path) || path == PathSwarmBackup
 	}
-	return (method == http.MethodPost || method == http.MethodDelete) && !localWrites[path]
+	return (method == http.MethodPost || method == http.MethodDelete) && !localWrites[path] && path != PathSwarmRestore
 }
 
 func isClusterRead(path string) bool {
@@ -71,6 +71,7 @@ func NewHandler(b Backend) http.Handler {
 		a.nodeRoutes(),
 		a.serviceRoutes(),
 		a.taskRoutes(),
+		a.backupRoutes(),
 	} {
 		routes = append(routes, group...)
 	}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/moby/moby/api/types/swarm"
+
 	"github.com/flotilla-org/flotilla/internal/cli"
 )
 
@@ -39,6 +41,9 @@ type fakeAPI struct {
 	mu     sync.Mutex
 	reqs   []apiRequest
 	routes map[string]http.HandlerFunc // "GET /nodes"
+	// ended is what a task list without desired-state=running answers
+	// when tasksSequence serves /tasks (the tasks already shut down).
+	ended []swarm.Task
 }
 
 var versionedPath = regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/.*)$`)

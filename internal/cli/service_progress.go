@@ -229,7 +229,18 @@ func (w *convergeWatch) poll(ctx context.Context) (done bool, _ error) {
 		}
 	}
 
-	if err := w.checkFailures(ctx, svc, tasks); err != nil {
+	// Tasks the daemon has already shut down: one rejected or failed
+	// between two polls is never in the list above, and must still count
+	// toward the slot's failures.
+	var ended []swarm.Task
+	ef := make(client.Filters).Add("service", svc.ID).Add("desired-state", string(swarm.TaskStateShutdown))
+	if el, err := w.api.TaskList(ctx, client.TaskListOptions{Filters: ef}); err == nil {
+		ended = el.Items
+	} else if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+
+	if err := w.checkFailures(ctx, svc, tasks, ended); err != nil {
 		return false, err
 	}
 	var converged bool
@@ -500,7 +511,7 @@ func ellipsis(s string, n int) string {
 // shuts a failed task down (and starts a replacement) within moments, so
 // besides failed tasks still listed it looks at the tasks that left the
 // running set since the last poll.
-func (w *convergeWatch) checkFailures(ctx context.Context, svc swarm.Service, tasks []swarm.Task) error {
+func (w *convergeWatch) checkFailures(ctx context.Context, svc swarm.Service, tasks, ended []swarm.Task) error {
 	cur := make(map[string]swarm.Task, len(tasks))
 	var suspects []swarm.Task
 	for _, t := range tasks {
@@ -509,9 +520,16 @@ func (w *convergeWatch) checkFailures(ctx context.Context, svc swarm.Service, ta
 			suspects = append(suspects, t)
 		}
 	}
+	listed := make(map[string]bool, len(ended))
+	for _, t := range ended {
+		listed[t.ID] = true
+		if failedState(t.Status.State) {
+			suspects = append(suspects, t)
+		}
+	}
 	inspected := 0
 	for _, id := range slices.Sorted(maps.Keys(w.prev)) {
-		if _, still := cur[id]; still || w.failed[id] || inspected >= maxInspectsPerPoll {
+		if _, still := cur[id]; still || listed[id] || w.failed[id] || inspected >= maxInspectsPerPoll {
 			continue
 		}
 		inspected++

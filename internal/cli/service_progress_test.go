@@ -146,6 +146,44 @@ func TestServiceCreateFailsWhenTasksAreRejected(t *testing.T) {
 	}
 }
 
+// A task rejected before the first poll is never listed among the tasks
+// that should run; it still counts, so the display gives up after the
+// third rejection, not the fourth.
+func TestServiceCreateCountsARejectionBeforeTheFirstPoll(t *testing.T) {
+	svc := testService(svcWebID, "web", "nope:latest", 1)
+	f := newProgressAPI(t, svc)
+	const noImage = "No such image: nope:latest"
+	rejected := func(id string, desired swarm.TaskState) swarm.Task {
+		t := withErr(testTask(id, svc, 1, nodeB, desired, swarm.TaskStateRejected, 0), noImage)
+		return t
+	}
+	endedTasks(f, rejected("t1", swarm.TaskStateShutdown))
+	tasksSequence(f,
+		fixed(),
+		fixed(testTask("t2", svc, 1, nodeB, swarm.TaskStateRunning, swarm.TaskStatePending, 0)),
+		fixed(rejected("t2", swarm.TaskStateRunning)),
+		fixed(),
+		fixed(testTask("t3", svc, 1, nodeB, swarm.TaskStateRunning, swarm.TaskStatePending, 0)),
+		fixed(rejected("t3", swarm.TaskStateRunning)),
+		fixed(),
+		fixed(testTask("t4", svc, 1, nodeB, swarm.TaskStateRunning, swarm.TaskStatePending, 0)),
+		fixed(rejected("t4", swarm.TaskStateRunning)),
+	)
+	r := run(t, f.host, "service", "create", "--name", "web", "nope")
+	if wantErr := "service web cannot converge: task web.1 was rejected 3 times: " + noImage + "\n"; r.err == nil || r.stderr != wantErr {
+		t.Fatalf("err=%v stderr=%q, want %q\n%s", r.err, r.stderr, wantErr, r.stdout)
+	}
+	polls := 0
+	for _, q := range f.only("GET", "/tasks") {
+		if strings.Contains(q.Query.Get("filters"), `"running"`) {
+			polls++
+		}
+	}
+	if polls > 6 {
+		t.Errorf("the display looked at the tasks %d times: it waited for a fourth rejection\n%s", polls, r.stdout)
+	}
+}
+
 func TestServiceCreateFailsAtOnceWhenTheRestartPolicySaysNone(t *testing.T) {
 	svc := testService(svcWebID, "web", "busybox:latest", 2)
 	svc.Spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionNone}

@@ -229,22 +229,27 @@ func runningTasks(ctx context.Context, api *client.Client) (int, error) {
 }
 
 // leaderMemory reads the leader process's resident and peak memory.
+// It waits a little for a leader: there may be an election under way.
 func leaderMemory(ctx context.Context, mgrs []cli.SandboxNode, api *client.Client) (rss, peak int64) {
-	res, err := api.NodeList(ctx, client.NodeListOptions{})
-	if err != nil {
-		return 0, 0
-	}
-	for _, n := range res.Items {
-		if n.ManagerStatus == nil || !n.ManagerStatus.Leader {
-			continue
+	_ = poll(ctx, 10*time.Second, func() error {
+		res, err := api.NodeList(ctx, client.NodeListOptions{})
+		if err != nil {
+			return err
 		}
-		for _, m := range mgrs {
-			if m.Name == n.Description.Hostname {
-				return procMem(m.PID, "VmRSS:"), procMem(m.PID, "VmHWM:")
+		for _, n := range res.Items {
+			if n.ManagerStatus == nil || !n.ManagerStatus.Leader {
+				continue
+			}
+			for _, m := range mgrs {
+				if m.Name == n.Description.Hostname {
+					rss, peak = procMem(m.PID, "VmRSS:"), procMem(m.PID, "VmHWM:")
+					return nil
+				}
 			}
 		}
-	}
-	return 0, 0
+		return fmt.Errorf("no leader")
+	})
+	return rss, peak
 }
 
 func procMem(pid int, key string) int64 {

@@ -132,7 +132,13 @@ func TestGCEBootstrap(t *testing.T) {
 	t.Run("killed leader leaves the published managers", func(t *testing.T) {
 		leader.Kill9()
 		alive := p.otherManagers(leader)
-		newLeader := p.mustLeader(alive[0])
+		var newLeader *node
+		eventually(t, convergeTimeout, func() (err error) {
+			if newLeader, err = p.leader(alive[0]); err == nil && newLeader == leader {
+				err = fmt.Errorf("node ls on %s still shows the killed %s as leader", alive[0], leader)
+			}
+			return err
+		})
 		eventually(t, convergeTimeout, func() error { return p.checkPublished(newLeader, alive) })
 		if p.claimWrites() != 1 {
 			t.Fatalf("the failover wrote a new init claim: %+v", p.emu.Writes())

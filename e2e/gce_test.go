@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flotilla-org/flotilla/internal/gce"
 	"github.com/flotilla-org/flotilla/internal/gce/gcetest"
@@ -16,7 +17,7 @@ import (
 // --bootstrap gce.
 type gceProject struct {
 	*cluster
-	emu     *gcetest.Server
+	emu  *gcetest.Server
 	name string // the flotilla-cluster attribute
 }
 
@@ -94,7 +95,10 @@ func TestGCEBootstrap(t *testing.T) {
 	for _, name := range []string{"m1", "m2", "m3"} {
 		p.managers = append(p.managers, p.instance(name, map[string]string{gce.AttrRole: "manager"}))
 	}
-	for _, m := range p.managers { // all at once: the init race
+	// All at once, and their first reads held until all three have read
+	// the same fingerprint: the init race, for certain.
+	p.emu.GatherReads(len(p.managers), 20*time.Second)
+	for _, m := range p.managers {
 		m.launch()
 	}
 	for _, m := range p.managers {
@@ -102,9 +106,13 @@ func TestGCEBootstrap(t *testing.T) {
 	}
 	p.waitReady(p.managers[0], convergeTimeout)
 
+	if p.emu.Conflicts() < len(p.managers)-1 {
+		t.Fatalf("%d writes were refused for a stale fingerprint; the %d managers did not race", p.emu.Conflicts(), len(p.managers))
+	}
 	if got := p.claimWrites(); got != 1 {
 		t.Fatalf("%d writes claimed the initialisation, want 1: %+v", got, p.emu.Writes())
 	}
+	t.Logf("init race: %d claim write accepted, %d writes refused for a stale fingerprint", p.claimWrites(), p.emu.Conflicts())
 	inits := 0
 	for _, m := range p.managers {
 		b, _ := os.ReadFile(m.logPath)

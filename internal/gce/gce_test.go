@@ -139,6 +139,8 @@ func TestOneInitAmongSimultaneousManagers(t *testing.T) {
 			}()
 		}
 		const n = 5
+		s.GatherReads(n-1, 10*time.Second) // the n-1 managers read the same fingerprint
+		before := s.Conflicts()
 		joined := make(chan string, n)
 		var wg sync.WaitGroup
 		for i := range n {
@@ -167,6 +169,9 @@ func TestOneInitAmongSimultaneousManagers(t *testing.T) {
 		pubWG.Wait()
 		if inits.Load() != 1 || tokens["MTOK"] != n-2 || tokens["WTOK"] != 1 {
 			t.Fatalf("round %d: %d inits, joins by token %v; want 1 init, %d manager joins, 1 worker join", round, inits.Load(), tokens, n-2)
+		}
+		if got := s.Conflicts() - before; got < n-2 {
+			t.Fatalf("round %d: %d writes refused for a stale fingerprint; the managers did not race", round, got)
 		}
 		claims := 0
 		for _, w := range s.Writes() {
@@ -197,5 +202,21 @@ func TestManagersExpectedCapsManagerJoins(t *testing.T) {
 	}
 	if tok := <-joined; tok != "WTOK" {
 		t.Fatalf("a 4th manager-role instance with 3 expected joined with %s, want the worker token", tok)
+	}
+}
+
+func TestProviderReadsPublishedManagers(t *testing.T) {
+	s, md, _ := emulator(t, nil)
+	var p interface {
+		Managers(context.Context) ([]string, error)
+		String() string
+	} = &Provider{MD: md, Cluster: "prod"}
+	if got, err := p.Managers(context.Background()); err != nil || len(got) != 0 {
+		t.Fatalf("nothing published: %v, %v; want none and no error", got, err)
+	}
+	s.SetProjectAttr(Key("prod", suffixManagers), "10.0.0.1:2377, 10.0.0.2:2377")
+	got, err := p.Managers(context.Background())
+	if err != nil || strings.Join(got, " ") != "10.0.0.1:2377 10.0.0.2:2377" {
+		t.Fatalf("Managers() = %v, %v", got, err)
 	}
 }

@@ -59,6 +59,7 @@ func (s *Server) caller(r *http.Request) (string, bool) {
 }
 
 func (s *Server) getProject(w http.ResponseWriter) {
+	s.awaitGather()
 	s.mu.Lock()
 	md := map[string]any{"kind": "compute#metadata", "fingerprint": s.fingerprint, "items": append([]Item{}, s.items...)}
 	p := map[string]any{"kind": "compute#project", "name": s.Project, "id": s.Numeric,
@@ -100,6 +101,7 @@ func (s *Server) setCommonMetadata(w http.ResponseWriter, r *http.Request, by st
 	}
 	s.mu.Lock()
 	if req.Fingerprint != s.fingerprint {
+		s.conflicts++
 		s.mu.Unlock()
 		apiErr(w, http.StatusPreconditionFailed, "conditionNotMet", "Supplied fingerprint does not match current metadata fingerprint.")
 		return

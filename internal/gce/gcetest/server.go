@@ -56,6 +56,8 @@ type Server struct {
 	instances   map[string]*Instance
 	tokens      map[string]string // access token -> instance name
 	writes      []Write
+	conflicts   int // writes refused for a stale fingerprint
+	gather      *gather
 	ops         map[string]bool // operation name -> done
 	servers     []*http.Server
 	computeURL  string
@@ -166,6 +168,50 @@ func (s *Server) Writes() []Write {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Write(nil), s.writes...)
+}
+
+// Conflicts counts the writes refused with 412 for a stale fingerprint.
+func (s *Server) Conflicts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conflicts
+}
+
+// gather holds project reads until n have arrived.
+type gather struct {
+	n, arrived int
+	all        chan struct{}
+	timeout    time.Duration
+}
+
+// GatherReads makes the next n reads of the project through the Compute
+// API wait for each other (at most timeout), so that n writers read the
+// same fingerprint and race to write: the collision that instances booting
+// together meet on real GCE, made certain.
+func (s *Server) GatherReads(n int, timeout time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gather = &gather{n: n, all: make(chan struct{}), timeout: timeout}
+}
+
+// awaitGather blocks a read while a gathering is under way.
+func (s *Server) awaitGather() {
+	s.mu.Lock()
+	g := s.gather
+	if g == nil {
+		s.mu.Unlock()
+		return
+	}
+	g.arrived++
+	if g.arrived == g.n {
+		close(g.all)
+		s.gather = nil
+	}
+	s.mu.Unlock()
+	select {
+	case <-g.all:
+	case <-time.After(g.timeout):
+	}
 }
 
 // Close stops every listener; waiting requests end.

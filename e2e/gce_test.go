@@ -63,6 +63,16 @@ func (p *gceProject) claimWrites() int {
 	return n
 }
 
+// inits counts the swarms the managers' logs say they initialised.
+func (p *gceProject) inits() int {
+	n := 0
+	for _, m := range p.managers {
+		b, _ := os.ReadFile(m.logPath)
+		n += strings.Count(string(b), "swarm initialized")
+	}
+	return n
+}
+
 // TestGCEBootstrap: a worker started before any manager waits; three
 // managers started at the same moment form one swarm (exactly one
 // initialises) and the worker joins it; the metadata follows the leader
@@ -113,12 +123,7 @@ func TestGCEBootstrap(t *testing.T) {
 		t.Fatalf("%d writes claimed the initialisation, want 1: %+v", got, p.emu.Writes())
 	}
 	t.Logf("init race: %d claim write accepted, %d writes refused for a stale fingerprint", p.claimWrites(), p.emu.Conflicts())
-	inits := 0
-	for _, m := range p.managers {
-		b, _ := os.ReadFile(m.logPath)
-		inits += strings.Count(string(b), "swarm initialized")
-	}
-	if inits != 1 {
+	if inits := p.inits(); inits != 1 {
 		t.Fatalf("%d managers initialised a swarm, want 1", inits)
 	}
 	leader := p.mustLeader(p.managers[0])
@@ -137,7 +142,7 @@ func TestGCEBootstrap(t *testing.T) {
 		})
 	})
 
-	t.Run("killed leader leaves the published managers", func(t *testing.T) {
+	t.Run("killed leader leaves the published managers, and returns to them on restart", func(t *testing.T) {
 		leader.Kill9()
 		alive := p.otherManagers(leader)
 		var newLeader *node
@@ -150,6 +155,15 @@ func TestGCEBootstrap(t *testing.T) {
 		eventually(t, convergeTimeout, func() error { return p.checkPublished(newLeader, alive) })
 		if p.claimWrites() != 1 {
 			t.Fatalf("the failover wrote a new init claim: %+v", p.emu.Writes())
+		}
+
+		// Back from its data dir, it rejoins (no new claim, no new swarm)
+		// and the leader lists it again.
+		leader.Start()
+		eventually(t, convergeTimeout, func() error { return p.checkPublished(newLeader, p.managers) })
+		p.waitReady(newLeader, convergeTimeout)
+		if p.claimWrites() != 1 || p.inits() != 1 {
+			t.Fatalf("the restarted manager claimed or initialised again")
 		}
 	})
 }

@@ -73,6 +73,9 @@ func TestStaleFingerprintIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.SetProjectAttr("other", "x") // someone writes in between
+	if s.Fingerprint() == cur.Fingerprint {
+		t.Fatal("a write kept the fingerprint")
+	}
 	err = c.SetCommonMetadata(ctx, cur.Fingerprint, []Item{{"mine", "y"}})
 	if !errors.Is(err, ErrFingerprint) {
 		t.Fatalf("write with a stale fingerprint: %v, want ErrFingerprint", err)

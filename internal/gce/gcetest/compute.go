@@ -59,12 +59,14 @@ func (s *Server) caller(r *http.Request) (string, bool) {
 }
 
 func (s *Server) getProject(w http.ResponseWriter) {
-	s.awaitGather()
 	s.mu.Lock()
 	md := map[string]any{"kind": "compute#metadata", "fingerprint": s.fingerprint, "items": append([]Item{}, s.items...)}
 	p := map[string]any{"kind": "compute#project", "name": s.Project, "id": s.Numeric,
 		"selfLink": s.computeURL + "projects/" + s.Project, "commonInstanceMetadata": md}
 	s.mu.Unlock()
+	// Read first, then wait: every gathered reader holds the same
+	// fingerprint, whatever the first released one writes.
+	s.awaitGather()
 	writeJSON(w, http.StatusOK, p)
 }
 

@@ -42,8 +42,9 @@ type gceBoot struct {
 func (d *Daemon) prepareBootstrap(ctx context.Context) (*gceBoot, error) {
 	switch d.cfg.Bootstrap.Provider {
 	case "":
-		if d.cfg.Bootstrap.Role != "" {
-			return nil, fmt.Errorf("--role needs --bootstrap")
+		c := d.cfg.Bootstrap
+		if c.Role != "" || c.ListenAddr != "" || c.AdvertiseAddr != "" {
+			return nil, fmt.Errorf("--role, --listen-addr and --advertise-addr go with --bootstrap; without it, give them to 'swarm init' or 'swarm join'")
 		}
 		return nil, nil
 	case "gce":

@@ -63,6 +63,10 @@ func TestLoadSettings(t *testing.T) {
 	if _, err := md.LoadSettings(ctx, "boss"); err == nil || !strings.Contains(err.Error(), "manager or worker") {
 		t.Fatalf("--role boss: %v", err)
 	}
+	t.Setenv("GCE_METADATA_HOST", "127.0.0.1:1") // nothing listens there
+	if _, err := md.LoadSettings(ctx, ""); err == nil || !strings.Contains(err.Error(), "metadata server at 127.0.0.1:1") {
+		t.Fatalf("unreachable metadata server: %v, want an error that names it", err)
+	}
 }
 
 func TestStaleFingerprintIsRefused(t *testing.T) {

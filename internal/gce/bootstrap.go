@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -31,8 +32,9 @@ type Bootstrap struct {
 	Node      Node
 	Advertise string // this node's cluster address, recorded in its claim
 	Log       *slog.Logger
-	// ClaimTimeout: a claim this old with nothing published is taken as
-	// left by a manager that died while initialising. Default 5 minutes.
+	// ClaimTimeout: a claim this old with nothing published, whose
+	// claimant's cluster port does not answer, is taken as left by a
+	// manager that died while initialising. Default 5 minutes.
 	ClaimTimeout time.Duration
 	// WaitSec bounds each wait_for_change, so the state is looked at again
 	// now and then even without a change. Default 30.
@@ -143,7 +145,20 @@ func (b *Bootstrap) mayClaim(attrs map[string]string) bool {
 	if err := json.Unmarshal([]byte(raw), &c); err != nil {
 		return true // unreadable: overwrite it
 	}
-	return c.Instance == b.Settings.Instance || time.Since(c.At) > b.ClaimTimeout
+	if c.Instance == b.Settings.Instance {
+		return true
+	}
+	if time.Since(c.At) <= b.ClaimTimeout {
+		return false
+	}
+	// Old, but a claimant whose cluster port answers is alive and only slow
+	// to publish (e.g. the Compute API refuses its writes): a second swarm
+	// would be worse than waiting.
+	if conn, err := net.DialTimeout("tcp", c.Addr, 2*time.Second); err == nil {
+		conn.Close()
+		return false
+	}
+	return true
 }
 
 // errNotMine means another manager holds the claim, or tokens appeared.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -225,5 +226,41 @@ func TestProviderReadsPublishedManagers(t *testing.T) {
 	got, err := p.Managers(context.Background())
 	if err != nil || strings.Join(got, " ") != "10.0.0.1:2377 10.0.0.2:2377" {
 		t.Fatalf("Managers() = %v, %v", got, err)
+	}
+}
+
+// TestStaleClaim: a claim left by a manager that died before publishing
+// is taken over once old; one whose claimant still answers is not.
+func TestStaleClaim(t *testing.T) {
+	s, md, c := emulator(t, nil)
+	alive, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alive.Close()
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead.Close()
+	old := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	for _, tc := range []struct {
+		addr     string
+		takeOver bool
+	}{{dead.Addr().String(), true}, {alive.Addr().String(), false}} {
+		s.SetProjectAttr(Key("st", suffixInit), `{"instance":"vm-gone","addr":"`+tc.addr+`","at":"`+old+`"}`)
+		var inits atomic.Int32
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		b := &Bootstrap{Settings: Settings{Instance: "vm-new", Cluster: "st", Role: "manager"}, MD: md, Compute: c, Log: quiet,
+			ClaimTimeout: time.Minute, WaitSec: 1,
+			Node: &fakeNode{inits: &inits, joined: make(chan string, 1), publish: func(string) {}}}
+		err := b.Run(ctx)
+		cancel()
+		if tc.takeOver && (err != nil || inits.Load() != 1 || !strings.Contains(s.ProjectAttrs()[Key("st", suffixInit)], "vm-new")) {
+			t.Fatalf("claim of a dead manager: run %v, %d inits, claim %s; want it taken over", err, inits.Load(), s.ProjectAttrs()[Key("st", suffixInit)])
+		}
+		if !tc.takeOver && (inits.Load() != 0 || !strings.Contains(s.ProjectAttrs()[Key("st", suffixInit)], "vm-gone")) {
+			t.Fatalf("claim of a manager that answers was taken over (%d inits)", inits.Load())
+		}
 	}
 }

@@ -3,6 +3,7 @@ module github.com/flotilla-org/flotilla
 go 1.26.8
 
 require (
+	cloud.google.com/go/compute/metadata v0.9.0
 	github.com/Microsoft/go-winio v0.6.2 // indirect
 	github.com/armon/go-metrics v0.4.1 // indirect
 	github.com/benbjohnson/immutable v0.4.0 // indirect

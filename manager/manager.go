@@ -32,6 +32,9 @@ type Config struct {
 	Bootstrap  bool
 	Timing     raftnode.Timing
 	Log        *slog.Logger
+	// LeaderLoops run, each in its own goroutine, for as long as this
+	// manager leads (e.g. publishing the cluster's managers elsewhere).
+	LeaderLoops []func(ctx context.Context, m *Manager)
 }
 
 // Manager is one running manager.
@@ -187,6 +190,10 @@ func (m *Manager) lead(ctx context.Context) {
 	wg.Add(2)
 	go func() { defer wg.Done(); m.disp.Run(ctx) }()
 	go func() { defer wg.Done(); m.orch.Run(ctx) }()
+	for _, loop := range m.cfg.LeaderLoops {
+		wg.Add(1)
+		go func() { defer wg.Done(); loop(ctx, m) }()
+	}
 	wg.Wait()
 }
 

@@ -64,5 +64,6 @@ across restarts.`,
 	f.BoolVar(&cfg.Drivers.NoDocker, "no-docker", false, "do not offer the docker driver on this node")
 	f.BoolVar(&cfg.Drivers.Fake, "fake-driver", false, "offer the in-memory fake driver (tests and benchmarks)")
 	_ = f.MarkHidden("fake-driver")
+	addBootstrapFlags(f, &cfg.Bootstrap)
 	return cmd
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/flotilla-org/flotilla/agent/driver"
 	"github.com/flotilla-org/flotilla/internal/engineapi"
+	"github.com/flotilla-org/flotilla/manager"
 	"github.com/flotilla-org/flotilla/manager/raftnode"
 )
 
@@ -29,6 +30,8 @@ type Config struct {
 	Timing   raftnode.Timing // zero: defaults
 	Drivers  DriverConfig
 	Log      *slog.Logger
+	// Bootstrap forms or joins a swarm without a human (--bootstrap).
+	Bootstrap BootstrapConfig
 }
 
 // Daemon is one running node.
@@ -50,6 +53,12 @@ type Daemon struct {
 
 	drivers       map[string]driver.Driver
 	defaultDriver string
+
+	// leaderLoops run on this node's manager while it leads.
+	leaderLoops []func(context.Context, *manager.Manager)
+	// bootstrapStop ends the --bootstrap loop; bootstrapDone when it has.
+	bootstrapStop context.CancelFunc
+	bootstrapDone chan struct{}
 }
 
 // New prepares a daemon; Start makes it serve.
@@ -74,6 +83,10 @@ func New(cfg Config) (*Daemon, error) {
 func (d *Daemon) Start(ctx context.Context) error {
 	d.servePprof()
 	d.drivers, d.defaultDriver = d.openDrivers(ctx)
+	boot, err := d.prepareBootstrap(ctx)
+	if err != nil {
+		return err
+	}
 	d.apiHandler = engineapi.NewHandler(&backend{d: d})
 	st, err := d.paths.loadState()
 	if err != nil {
@@ -107,6 +120,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 		}()
 		d.log.Info("API listening", "host", h)
 	}
+	if boot != nil {
+		d.startBootstrap(boot)
+	}
 	return nil
 }
 
@@ -114,6 +130,10 @@ func (d *Daemon) Start(ctx context.Context) error {
 func (d *Daemon) Stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if d.bootstrapStop != nil {
+		d.bootstrapStop()
+		<-d.bootstrapDone // it may be starting a node: let it finish first
+	}
 	for _, s := range d.servers {
 		_ = s.Shutdown(ctx)
 	}

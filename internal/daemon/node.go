@@ -81,15 +81,16 @@ func startClusterNode(d *Daemon, st *localState, certs certFiles, bootstrap bool
 
 func (n *clusterNode) startManager(bootstrap bool) error {
 	m, err := manager.Start(manager.Config{
-		NodeID:     n.st.NodeID,
-		Advertise:  n.st.AdvertiseAddr,
-		Dir:        n.d.paths.raftDir(),
-		Listener:   n.mux.Sub(clusterport.ProtoRaft),
-		DialTLS:    func() *tls.Config { return n.tls.clientConfig(clusterport.ProtoRaft) },
-		AcceptPeer: n.acceptRaftPeer,
-		Bootstrap:  bootstrap,
-		Timing:     n.d.cfg.Timing,
-		Log:        n.log,
+		NodeID:      n.st.NodeID,
+		Advertise:   n.st.AdvertiseAddr,
+		Dir:         n.d.paths.raftDir(),
+		Listener:    n.mux.Sub(clusterport.ProtoRaft),
+		DialTLS:     func() *tls.Config { return n.tls.clientConfig(clusterport.ProtoRaft) },
+		AcceptPeer:  n.acceptRaftPeer,
+		Bootstrap:   bootstrap,
+		Timing:      n.d.cfg.Timing,
+		Log:         n.log,
+		LeaderLoops: n.d.leaderLoops,
 	})
 	if err != nil {
 		return err

@@ -8,15 +8,19 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/flotilla-org/flotilla/manager/raftnode"
 )
 
 // NewCommand is `flotilla daemon`.
 func NewCommand() *cobra.Command {
 	var (
-		cfg      Config
-		logLevel string
+		cfg         Config
+		logLevel    string
+		raftTimeout time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon",
@@ -39,6 +43,13 @@ across restarts.`,
 					cfg.Hosts[i] = "unix://" + h
 				}
 			}
+			if raftTimeout < 100*time.Millisecond || raftTimeout > time.Minute {
+				return fmt.Errorf("--raft-heartbeat-timeout %s: use a duration between 100ms and 1m", raftTimeout)
+			}
+			if raftTimeout != raftnode.DefaultTiming.HeartbeatTimeout {
+				cfg.Timing = raftnode.DefaultTiming
+				cfg.Timing.HeartbeatTimeout, cfg.Timing.ElectionTimeout, cfg.Timing.LeaderLeaseTimeout = raftTimeout, raftTimeout, raftTimeout
+			}
 			d, err := New(cfg)
 			if err != nil {
 				return err
@@ -59,6 +70,8 @@ across restarts.`,
 	f.StringArrayVarP(&cfg.Hosts, "host", "H", nil, "API address to listen on: unix:///path or tcp://127.0.0.1:PORT (repeatable; default unix:///var/run/flotilla.sock)")
 	f.StringVar(&cfg.Hostname, "hostname", "", "hostname this node reports (default: the machine's)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.DurationVar(&raftTimeout, "raft-heartbeat-timeout", raftnode.DefaultTiming.HeartbeatTimeout,
+		"how long a manager goes without hearing from the leader before it calls an election (also the leader's lease); failover takes about twice this. Raise it for managers on overloaded machines or slow links")
 	f.StringVar(&cfg.Drivers.Default, "default-driver", "", "driver for tasks that name none: docker or process (default: docker when a Docker Engine answers, else process)")
 	f.StringVar(&cfg.Drivers.DockerHost, "docker-host", "", "Docker Engine address for the docker driver (default unix:///var/run/docker.sock; DOCKER_HOST is ignored)")
 	f.BoolVar(&cfg.Drivers.NoDocker, "no-docker", false, "do not offer the docker driver on this node")

@@ -50,6 +50,7 @@ func newConvergeCommand() *cobra.Command {
 	var nodes, replicas int
 	var dir string
 	var heartbeat time.Duration
+	var daemonArgs []string
 	cmd := &cobra.Command{
 		Use:   "converge",
 		Short: "3 manager processes + simulated workers (fake driver): time from service create to every replica running",
@@ -64,7 +65,7 @@ func newConvergeCommand() *cobra.Command {
 				// Profile the simulated nodes' side (loopback only).
 				go func() { _ = http.ListenAndServe(addr, nil) }()
 			}
-			res, err := RunConverge(cmd.Context(), ConvergeOptions{Binary: bin, Dir: dir, Nodes: nodes, Replicas: replicas, Heartbeat: heartbeat, Out: cmd.OutOrStdout()})
+			res, err := RunConverge(cmd.Context(), ConvergeOptions{Binary: bin, Dir: dir, Nodes: nodes, Replicas: replicas, Heartbeat: heartbeat, DaemonArgs: daemonArgs, Out: cmd.OutOrStdout()})
 			if err != nil {
 				return err
 			}
@@ -78,6 +79,7 @@ func newConvergeCommand() *cobra.Command {
 	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 5*time.Second, "node heartbeat period during the run (swarm's default; 0 keeps flotilla's 1s)")
 	cmd.Flags().IntVar(&replicas, "replicas", 10000, "replicas of the service")
 	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary one)")
+	cmd.Flags().StringArrayVar(&daemonArgs, "daemon-arg", nil, "extra flag for every manager daemon, e.g. --daemon-arg=--raft-heartbeat-timeout=2s (repeatable)")
 	return cmd
 }
 

@@ -30,7 +30,9 @@ type ConvergeOptions struct {
 	// managers, which real nodes do not; a longer period keeps the
 	// measurement about scheduling, not heartbeat load.
 	Heartbeat time.Duration
-	Out       io.Writer
+	// DaemonArgs are extra flags for the manager daemons.
+	DaemonArgs []string
+	Out        io.Writer
 }
 
 // ConvergeResult is what one convergence run measured.
@@ -64,7 +66,7 @@ func cpuLine(used []time.Duration, mgrs []cli.SandboxNode) string {
 // tasks and measures until all of them run.
 func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error) {
 	var res ConvergeResult
-	sb, err := cli.SandboxUp(ctx, cli.SandboxOptions{Dir: o.Dir, Managers: 3, Binary: o.Binary, Out: io.Discard, Timeout: 2 * time.Minute})
+	sb, err := cli.SandboxUp(ctx, cli.SandboxOptions{Dir: o.Dir, Managers: 3, Binary: o.Binary, DaemonArgs: o.DaemonArgs, Out: io.Discard, Timeout: 2 * time.Minute})
 	if err != nil {
 		return res, err
 	}

@@ -56,6 +56,9 @@ func (m *Manager) UpdateSwarm(ctx context.Context, version uint64, spec swarm.Sp
 		return err
 	}
 	c := cur.Copy()
+	if err := TakeNodeDownRemoval(c, &spec); err != nil {
+		return err
+	}
 	c.Spec = spec
 	if c.Spec.Name == "" {
 		c.Spec.Name = "default"
@@ -92,7 +95,7 @@ func (m *Manager) Swarm() (swarm.Swarm, error) {
 	if err != nil {
 		return swarm.Swarm{}, err
 	}
-	info := c.ClusterInfo
+	info := PublicClusterInfo(c)
 	info.TLSInfo = swarm.TLSInfo{TrustRoot: string(c.RootCACertPEM)}
 	return swarm.Swarm{ClusterInfo: info, JoinTokens: swarm.JoinTokens{Worker: c.WorkerToken, Manager: c.ManagerToken}}, nil
 }

@@ -49,6 +49,8 @@ type Manager struct {
 	// writeMu serialises read-check-propose sequences on the leader so two
 	// API calls cannot both pass a check that only one may pass.
 	writeMu sync.Mutex
+	// moving holds the nodes whose new address is being recorded.
+	moving sync.Map
 
 	stop chan struct{}
 	done chan struct{}
@@ -187,9 +189,10 @@ func (m *Manager) lead(ctx context.Context) {
 	}
 	m.log.Info("this manager is now the leader")
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); m.disp.Run(ctx) }()
 	go func() { defer wg.Done(); m.orch.Run(ctx) }()
+	go func() { defer wg.Done(); m.removeDownNodes(ctx) }()
 	for _, loop := range m.cfg.LeaderLoops {
 		wg.Add(1)
 		go func() { defer wg.Done(); loop(ctx, m) }()

@@ -38,16 +38,13 @@ func quorum(n int) int { return n/2 + 1 }
 
 // reachableVoters counts voters that are reachable now, excluding skip.
 func (m *Manager) reachableVoters(servers []raft.Server, skip string) (total, reachable int) {
-	leaderID, _ := m.raft.Leader()
 	for _, s := range servers {
 		id := string(s.ID)
 		if s.Suffrage != raft.Voter || id == skip {
 			continue
 		}
 		total++
-		n := m.store.Node(id)
-		if id == leaderID || (n != nil && n.Status.State == swarm.NodeStateReady &&
-			(n.ManagerStatus == nil || n.ManagerStatus.Reachability != swarm.ReachabilityUnreachable)) {
+		if m.reachable(id) {
 			reachable++
 		}
 	}
@@ -137,18 +134,25 @@ func (m *Manager) RemoveNode(ctx context.Context, id string, force bool) error {
 	if n.Status.State == swarm.NodeStateReady && !force {
 		return errdefs.Invalid("node %s is not down and can't be removed; stop it first or use --force", id)
 	}
+	return m.deleteNode(ctx, n)
+}
+
+// deleteNode deletes a node that is no longer in Raft and refuses its
+// certificate from then on; its tasks are cleaned up by the orchestrator
+// as for any node that is gone. The caller holds writeMu.
+func (m *Manager) deleteNode(ctx context.Context, n *state.Node) error {
 	c, err := m.Cluster()
 	if err != nil {
 		return err
 	}
 	cu := c.Copy()
-	cu.RemovedNodes = append(cu.RemovedNodes, id)
+	cu.RemovedNodes = append(cu.RemovedNodes, n.ID)
 	if err := m.propose(ctx,
 		state.NewOp(state.TableNodes, state.ActionDelete, n, 0),
 		state.NewOp(state.TableCluster, state.ActionUpdate, cu, 0)); err != nil {
 		return err
 	}
-	m.disp.Forget(id)
+	m.disp.Forget(n.ID)
 	return nil
 }
 

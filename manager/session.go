@@ -45,6 +45,9 @@ func (m *Manager) Heartbeat(ctx context.Context, nodeID string, req nodeapi.Hear
 		return nodeapi.HeartbeatResponse{}, err
 	}
 	m.disp.Heartbeat(nodeID, req.Addr, req.Description)
+	if m.addrMoved(n, req.Addr) {
+		m.followAddr(nodeID, req.Addr)
+	}
 	return nodeapi.HeartbeatResponse{Period: m.disp.Period(), Managers: m.Managers(), Role: n.Spec.Role, Leader: fmt.Sprintf("%s/%d", m.cfg.NodeID, m.raft.Raft.CurrentTerm()), LeaderAddr: m.cfg.Advertise}, nil
 }
 

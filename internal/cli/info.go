@@ -140,6 +140,9 @@ func writeSwarmInfo(out io.Writer, si swarm.Info) {
 		line("   Heartbeat Period:", units.HumanDuration(c.Spec.Dispatcher.HeartbeatPeriod))
 		fmt.Fprintln(out, "  CA Configuration:")
 		line("   Expiry Duration:", units.HumanDuration(c.Spec.CAConfig.NodeCertExpiry))
+		if v, ok := c.Spec.Labels[nodeDownRemovalLabel]; ok {
+			line("  Node Down Removal:", v)
+		}
 		line("  Autolock Managers:", c.Spec.EncryptionConfig.AutoLockManagers)
 		line("  Root Rotation In Progress:", c.RootRotationInProgress)
 	}

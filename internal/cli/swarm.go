@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"strconv"
 	"strings"
@@ -408,12 +409,13 @@ func newSwarmLeaveCommand(env *cliEnv) *cobra.Command {
 
 func newSwarmUpdateCommand(env *cliEnv) *cobra.Command {
 	var spec swarmSpecFlags
+	var downRemoval time.Duration
 	cmd := &cobra.Command{
 		Use:   "update [OPTIONS]",
 		Short: "Update the swarm",
 		Args:  noArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
-			for _, name := range swarmSpecFlagNames {
+			for _, name := range append(swarmSpecFlagNames, "node-down-removal") {
 				if cmd.Flags().Changed(name) {
 					return nil
 				}
@@ -425,6 +427,9 @@ func newSwarmUpdateCommand(env *cliEnv) *cobra.Command {
 		flags := cmd.Flags()
 		if err := spec.validate(flags); err != nil {
 			return err
+		}
+		if downRemoval < 0 {
+			return fmt.Errorf("invalid --node-down-removal %s: it must be 0 (off) or a positive duration", downRemoval)
 		}
 		api, err := env.client()
 		if err != nil {
@@ -438,6 +443,13 @@ func newSwarmUpdateCommand(env *cliEnv) *cobra.Command {
 		sw := res.Swarm
 		wasLocked := sw.Spec.EncryptionConfig.AutoLockManagers
 		spec.merge(&sw.Spec, flags)
+		if flags.Changed("node-down-removal") {
+			sw.Spec.Labels = maps.Clone(sw.Spec.Labels)
+			if sw.Spec.Labels == nil {
+				sw.Spec.Labels = map[string]string{}
+			}
+			sw.Spec.Labels[nodeDownRemovalLabel] = downRemoval.String()
+		}
 		if _, err := api.SwarmUpdate(ctx, client.SwarmUpdateOptions{Version: sw.Version, Spec: sw.Spec}); err != nil {
 			return err
 		}
@@ -448,8 +460,14 @@ func newSwarmUpdateCommand(env *cliEnv) *cobra.Command {
 		return nil
 	})
 	spec.register(cmd.Flags())
+	cmd.Flags().DurationVar(&downRemoval, "node-down-removal", 0, "Remove nodes that stay Down longer than this (ns|us|ms|s|m|h); 0 turns it off (flotilla only)")
 	return cmd
 }
+
+// nodeDownRemovalLabel is the cluster spec label through which a flotilla
+// manager shows and takes its node-down-removal period (the manager's
+// NodeDownRemovalLabel); Docker's swarm spec has no field for it.
+const nodeDownRemovalLabel = "flotilla.node-down-removal"
 
 func printUnlockKey(ctx context.Context, api apiClient, out io.Writer, prog string) error {
 	res, err := api.SwarmGetUnlockKey(ctx)

@@ -61,7 +61,7 @@ func (b *backend) SwarmInfo(ctx context.Context) swarm.Info {
 	}
 	info.ControlAvailable = true
 	if c := m.Store().Cluster(); c != nil {
-		ci := c.ClusterInfo
+		ci := manager.PublicClusterInfo(c)
 		info.Cluster = &ci
 	}
 	nodes := m.Store().Nodes()

@@ -92,10 +92,26 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if st == nil && boot == nil && (d.cfg.Bootstrap.ListenAddr != "" || d.cfg.Bootstrap.AdvertiseAddr != "") {
+		return fmt.Errorf("--listen-addr and --advertise-addr without --bootstrap move a node that is already in a swarm, and this node is in none; give them to 'swarm init' or 'swarm join'")
+	}
 	if st != nil {
 		certs, err := d.paths.loadCerts()
 		if err != nil {
 			return fmt.Errorf("swarm certificates in %s: %w", d.paths.swarmDir(), err)
+		}
+		providerIP := ""
+		if boot != nil {
+			providerIP = boot.settings.IP
+		}
+		moved, err := d.relocate(st, providerIP)
+		if err != nil {
+			return fmt.Errorf("new cluster address: %w", err)
+		}
+		if moved {
+			if err := d.paths.saveState(st); err != nil {
+				return err
+			}
 		}
 		n, err := startClusterNode(d, st, certs, false)
 		if err != nil {

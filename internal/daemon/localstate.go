@@ -19,7 +19,10 @@ type localState struct {
 	Role          swarm.NodeRole
 	ListenAddr    string
 	AdvertiseAddr string
-	Managers      []swarm.Peer
+	// AdvertiseGuessed: no advertise address was given, so the daemon
+	// picks the machine's address again when it changes.
+	AdvertiseGuessed bool `json:",omitempty"`
+	Managers         []swarm.Peer
 }
 
 type paths struct {

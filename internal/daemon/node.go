@@ -56,7 +56,7 @@ func startClusterNode(d *Daemon, st *localState, certs certFiles, bootstrap bool
 	}
 	mux, err := clusterport.Listen(st.ListenAddr, ts.serverConfig(), d.log)
 	if err != nil {
-		return nil, fmt.Errorf("cannot listen on %s for the cluster port: %w", st.ListenAddr, err)
+		return nil, fmt.Errorf("cannot listen on %s for the cluster port: %w; if this machine's address changed, start the daemon with --listen-addr (and --advertise-addr) set to its new address", st.ListenAddr, err)
 	}
 	n := &clusterNode{d: d, log: d.log, tls: ts, mux: mux, st: *st, stopped: make(chan struct{})}
 	n.cli = nodeapi.NewClient(func() *tls.Config { return ts.clientConfig(clusterport.ProtoRPC) }, ts.generation)

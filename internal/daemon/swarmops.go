@@ -44,6 +44,11 @@ func (b *backend) SwarmInit(ctx context.Context, req swarm.InitRequest) (string,
 	if err := checkAvail(avail); err != nil {
 		return "", err
 	}
+	if v, ok := req.Spec.Labels[manager.NodeDownRemovalLabel]; ok {
+		if _, err := manager.ParseNodeDownRemoval(v); err != nil {
+			return "", err
+		}
+	}
 	listen, advertise, err := resolveAddrs(req.ListenAddr, req.AdvertiseAddr)
 	if err != nil {
 		return "", err
@@ -74,7 +79,7 @@ func (b *backend) SwarmInit(ctx context.Context, req swarm.InitRequest) (string,
 		return "", err
 	}
 	st := &localState{NodeID: nodeID, ClusterID: clusterID, Role: swarm.NodeRoleManager, ListenAddr: listen, AdvertiseAddr: advertise,
-		Managers: []swarm.Peer{{NodeID: nodeID, Addr: advertise}}}
+		AdvertiseGuessed: advertiseGuessed(req.AdvertiseAddr, listen), Managers: []swarm.Peer{{NodeID: nodeID, Addr: advertise}}}
 	certs := certFiles{cert: certPEM, key: keyPEM, ca: root.CertPEM}
 	_ = os.RemoveAll(d.paths.swarmDir()) // leftovers of an init that never finished
 	if err := d.paths.saveCerts(certs); err != nil {
@@ -88,6 +93,11 @@ func (b *backend) SwarmInit(ctx context.Context, req swarm.InitRequest) (string,
 	spec := withSpecDefaults(req.Spec)
 	c := &state.Cluster{RootCACertPEM: root.CertPEM, RootCAKeyPEM: root.KeyPEM, WorkerToken: workerTok, ManagerToken: managerTok}
 	c.ID = clusterID
+	if err := manager.TakeNodeDownRemoval(c, &spec); err != nil {
+		n.stop()
+		_ = os.RemoveAll(d.paths.swarmDir())
+		return "", err
+	}
 	c.Spec = spec
 	c.TLSInfo = swarm.TLSInfo{TrustRoot: string(root.CertPEM)}
 	node := &state.Node{Role: swarm.NodeRoleManager, Addr: advertise}
@@ -185,7 +195,8 @@ func (b *backend) SwarmJoin(ctx context.Context, req swarm.JoinRequest) error {
 	if !joined {
 		return errdefs.Unavailable("could not join through any of the managers given (%s); check that at least one is running and reachable", errors.Join(errs...))
 	}
-	st := &localState{NodeID: resp.NodeID, ClusterID: resp.ClusterID, Role: resp.Role, ListenAddr: listen, AdvertiseAddr: advertise, Managers: resp.Managers}
+	st := &localState{NodeID: resp.NodeID, ClusterID: resp.ClusterID, Role: resp.Role, ListenAddr: listen, AdvertiseAddr: advertise,
+		AdvertiseGuessed: advertiseGuessed(req.AdvertiseAddr, listen), Managers: resp.Managers}
 	certs := certFiles{cert: resp.CertPEM, key: keyPEM, ca: resp.CAPEM}
 	_ = os.RemoveAll(d.paths.swarmDir())
 	if err := d.paths.saveCerts(certs); err != nil {

@@ -22,6 +22,7 @@ const (
 	PatchTaskUnplaced = "task-unplaced" // string reason, on a pending unplaced task
 	PatchNodeStatus   = "node-status"   // NodeStatus
 	PatchNodeRole     = "node-role"     // NodeRole
+	PatchNodeAddr     = "node-addr"     // string host:port: the node moved
 )
 
 // TaskAssign places a task on a node.
@@ -163,6 +164,17 @@ func applyPatch(cur Object, op Op) (Object, bool, error) {
 			}
 			if nr.Status != nil {
 				n.Status = *nr.Status
+			}
+		case PatchNodeAddr:
+			var addr string
+			if err := json.Unmarshal(op.Object, &addr); err != nil {
+				return nil, false, errdefs.Invalid("patch %s: %v", op.Patch, err)
+			}
+			n.Addr = addr
+			if n.ManagerStatus != nil {
+				ms := *n.ManagerStatus
+				ms.Addr = addr
+				n.ManagerStatus = &ms
 			}
 		default:
 			return nil, false, errdefs.Invalid("unknown node patch %q", op.Patch)

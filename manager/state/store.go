@@ -208,6 +208,7 @@ func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op, touched map[str
 		m := obj.GetMeta()
 		m.UpdatedAt = now
 		m.Version.Index = index
+		stampNodeState(cur, obj, now)
 		if t, ok := obj.(*Task); ok {
 			if op.Patch == PatchTaskStatus || op.Patch == PatchTaskAssign {
 				t.StatusAt = now
@@ -244,6 +245,7 @@ func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op, touched map[str
 		}
 		m.UpdatedAt = now
 		m.Version.Index = index
+		stampNodeState(cur, obj, now)
 		if t, ok := obj.(*Task); ok && t.NodeID != "" {
 			touched[t.NodeID] = true
 		}
@@ -251,6 +253,19 @@ func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op, touched map[str
 	default:
 		return errdefs.Invalid("unknown action %q", op.Action)
 	}
+}
+
+// stampNodeState records when a node's state changed (Ready, Down...).
+func stampNodeState(cur, obj Object, now time.Time) {
+	n, ok := obj.(*Node)
+	if !ok {
+		return
+	}
+	if old, ok := cur.(*Node); ok && old.Status.State == n.Status.State {
+		n.StateSince = old.StateSince
+		return
+	}
+	n.StateSince = now
 }
 
 func singular(table string) string {

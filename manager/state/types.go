@@ -5,6 +5,8 @@
 package state
 
 import (
+	"time"
+
 	"github.com/moby/moby/api/types/swarm"
 )
 
@@ -22,6 +24,10 @@ type Cluster struct {
 	// RemovedNodes lists node IDs removed from the cluster; their
 	// certificates are refused from then on.
 	RemovedNodes []string `json:",omitempty"`
+	// NodeDownRemoval is how long a node may stay Down before the leader
+	// removes it (0: never). Docker's swarm.Spec has no such field; the API
+	// shows it as the spec label NodeDownRemovalLabel.
+	NodeDownRemoval time.Duration `json:",omitempty"`
 }
 
 // Node is a cluster member. Spec.Role is the role the user asked for;
@@ -32,6 +38,9 @@ type Node struct {
 	// Addr is the host:port of the node's cluster port, where Raft reaches
 	// it once it is a manager.
 	Addr string `json:",omitempty"`
+	// StateSince is when Status.State last changed (the proposer's clock),
+	// so "Down for how long" survives a change of leader.
+	StateSince time.Time `json:",omitzero"`
 }
 
 // GetID returns the object's ID.

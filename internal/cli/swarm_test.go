@@ -235,3 +235,28 @@ func TestSwarmUpdateReadModifyWrite(t *testing.T) {
 		t.Errorf("swarm update without flags: stdout=%q requests=%d", r.stdout, len(f2.allRequests()))
 	}
 }
+
+// --node-down-removal travels as a spec label next to the user's labels;
+// a negative period is refused before any request.
+func TestSwarmUpdateNodeDownRemoval(t *testing.T) {
+	f := newFakeAPI(t)
+	sw := testSwarm()
+	sw.Spec.Labels = map[string]string{"team": "ops"}
+	f.reply("GET /swarm", http.StatusOK, sw)
+	f.reply("POST /swarm/update", http.StatusOK, nil)
+	mustRun(t, f.host, "swarm", "update", "--node-down-removal", "10m")
+	ups := f.only("POST", "/swarm/update")
+	if len(ups) != 1 {
+		t.Fatalf("requests = %v", f.routesCalled())
+	}
+	got := decodeBody[swarm.Spec](t, ups[0]).Labels
+	if want := map[string]string{"team": "ops", "flotilla.node-down-removal": "10m0s"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("labels sent = %v, want %v", got, want)
+	}
+
+	f2 := newFakeAPI(t)
+	r := run(t, f2.host, "swarm", "update", "--node-down-removal", "-5s")
+	if r.err == nil || !strings.Contains(r.stderr, "--node-down-removal") || len(f2.allRequests()) != 0 {
+		t.Errorf("negative period: err=%v stderr=%q requests=%d", r.err, r.stderr, len(f2.allRequests()))
+	}
+}

@@ -89,7 +89,8 @@ type Node struct {
 	Fake *fake.Driver
 
 	c       *Cluster
-	manager bool // joined as a manager
+	manager bool   // joined as a manager
+	moveTo  string // cluster address the next start moves the node to
 
 	mu sync.Mutex
 	d  *daemon.Daemon
@@ -340,6 +341,9 @@ func (n *Node) start() error {
 		Timing:   n.c.opts.Timing,
 		Drivers:  drivers,
 		Log:      n.c.log.logger(n.c.opts.LogLevel, n.Name),
+		// A moved node is started as `flotilla daemon --listen-addr`.
+		ListenAddr:    n.moveTo,
+		AdvertiseAddr: n.moveTo,
 	})
 	if err != nil {
 		return err
@@ -379,6 +383,22 @@ func (n *Node) Restart() {
 		n.c.tb().Fatalf("testcluster: restart %s: %v", n.Name, err)
 	}
 	n.c.log.Logf("%s (%s) restarted", n.Name, n.ID)
+}
+
+// Move stops the node and starts it again on a new cluster address (its
+// machine got a new IP, say), with the daemon's --listen-addr and
+// --advertise-addr; the node tells the managers by itself. Addr changes to
+// addr. It does not wait for the node to be Ready.
+func (n *Node) Move(addr string) {
+	n.c.tb().Helper()
+	n.Stop()
+	n.mu.Lock()
+	n.Addr, n.moveTo = addr, addr
+	n.mu.Unlock()
+	if err := n.start(); err != nil {
+		n.c.tb().Fatalf("testcluster: move %s to %s: %v", n.Name, addr, err)
+	}
+	n.c.log.Logf("%s (%s) restarted at %s", n.Name, n.ID, addr)
 }
 
 // Running reports whether the node's daemon runs.

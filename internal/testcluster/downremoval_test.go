@@ -94,6 +94,9 @@ func TestNodeDownRemoval(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Managers: 3, Workers: 2, HeartbeatPeriod: heartbeat})
 	leader := c.Leader()
 	w0, w1 := c.Nodes[3], c.Nodes[4]
+	// A global service has a task on w0: removal deals with it as node rm.
+	svc := createService(t, c, leader, global("everywhere"))
+	waitConverged(t, c, leader, svc, len(c.Nodes), 15*time.Second)
 
 	c.Run("OffByDefault", func(t *testing.T) {
 		if v := shownDownRemoval(t, leader); v != "" {
@@ -121,6 +124,14 @@ func TestNodeDownRemoval(t *testing.T) {
 		for _, m := range c.Followers() {
 			c.Eventually(5*time.Second, gone(m, w0))
 		}
+		c.Eventually(10*time.Second, func() error {
+			for _, tk := range mustTasks(t, leader, svc) {
+				if tk.NodeID == w0.ID && tk.DesiredState == swarm.TaskStateRunning {
+					return fmt.Errorf("task %s of the removed node is still wanted running", tk.ID)
+				}
+			}
+			return nil
+		})
 		// Removed as by node rm: the node's certificate is refused.
 		w0.Restart()
 		c.Eventually(10*time.Second, func() error {

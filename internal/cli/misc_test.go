@@ -39,7 +39,18 @@ func TestInfo(t *testing.T) {
 		}
 	}
 
+	if strings.Contains(r.stdout, "Node Down Removal") {
+		t.Errorf("node-down-removal shown while off:\n%s", r.stdout)
+	}
+
 	info := managerInfo()
+	info.Swarm.Cluster.Spec.Labels = map[string]string{"flotilla.node-down-removal": "30m0s"}
+	f.reply("GET /info", http.StatusOK, info)
+	if r := mustRun(t, f.host, "info"); !strings.Contains(r.stdout, "  Node Down Removal: 30m0s\n") {
+		t.Errorf("node-down-removal on:\n%s", r.stdout)
+	}
+
+	info = managerInfo()
 	info.Swarm.Managers = 5
 	f.reply("GET /info", http.StatusOK, info)
 	if r := mustRun(t, f.host, "info"); !strings.Contains(r.stdout, "  Fault tolerance: 2 managers may fail (quorum needs 3)\n") {

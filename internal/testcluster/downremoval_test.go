@@ -86,6 +86,24 @@ func gone(via *testcluster.Node, n *testcluster.Node) func() error {
 	}
 }
 
+// comesBackRefused restarts a removed node, waits until its info shows the
+// managers' refusal, and stops it again.
+func comesBackRefused(t *testing.T, c *testcluster.Cluster, n *testcluster.Node) {
+	t.Helper()
+	n.Restart()
+	c.Eventually(10*time.Second, func() error {
+		info, err := n.Client.Info(reqCtx(t), client.InfoOptions{})
+		if err != nil {
+			return err
+		}
+		if info.Info.Swarm.Error == "" {
+			return fmt.Errorf("removed %s restarted: no error in its info (%s)", n, info.Info.Swarm.LocalNodeState)
+		}
+		return nil
+	})
+	n.Stop()
+}
+
 // TestNodeDownRemoval: off by default; with a period set, a worker Down
 // longer than it is removed and refused afterwards, one back in time is
 // kept, and a down manager leaves Raft and the node list while the others
@@ -133,18 +151,7 @@ func TestNodeDownRemoval(t *testing.T) {
 			return nil
 		})
 		// Removed as by node rm: the node's certificate is refused.
-		w0.Restart()
-		c.Eventually(10*time.Second, func() error {
-			info, err := w0.Client.Info(reqCtx(t), client.InfoOptions{})
-			if err != nil {
-				return err
-			}
-			if info.Info.Swarm.Error == "" {
-				return fmt.Errorf("restarted removed worker: no error in info (%s)", info.Info.Swarm.LocalNodeState)
-			}
-			return nil
-		})
-		w0.Stop()
+		comesBackRefused(t, c, w0)
 	})
 
 	c.Run("BackInTimeIsKept", func(t *testing.T) {
@@ -166,6 +173,11 @@ func TestNodeDownRemoval(t *testing.T) {
 		// The two managers left still have a leader and accept writes.
 		if err := updateSpec(reqCtx(t), c.Leader(), w1.ID, setLabel("after", "removal")); err != nil {
 			t.Fatalf("write after removing a manager: %v", err)
+		}
+		// The removed manager coming back is refused and disturbs nothing.
+		comesBackRefused(t, c, f)
+		if err := updateSpec(reqCtx(t), c.Leader(), w1.ID, setLabel("after", "return")); err != nil {
+			t.Fatalf("write after the removed manager came back: %v", err)
 		}
 	})
 }

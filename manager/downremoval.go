@@ -86,7 +86,7 @@ func (m *Manager) removeDownNodes(ctx context.Context) {
 					return
 				}
 				err := m.removeDownNode(ctx, n.ID, c.NodeDownRemoval, termStart)
-				if err != nil && refused[n.ID] != err.Error() && ctx.Err() == nil {
+				if err != nil && refused[n.ID] != err.Error() && ctx.Err() == nil && m.IsLeader() {
 					refused[n.ID] = err.Error()
 					m.log.Warn("not removing a node that stayed down", "node", n.ID, "hostname", n.Description.Hostname, "reason", err)
 				}

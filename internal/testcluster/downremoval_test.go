@@ -17,7 +17,7 @@ import (
 
 // downRemoval is the period the test sets; a node is Down after 3 missed
 // heartbeats (750 ms here).
-const downRemoval = 3 * time.Second
+const downRemoval = 4 * time.Second
 
 // setDownRemoval writes the setting as `flotilla swarm update
 // --node-down-removal` does: read the spec, set the label, write it back.
@@ -127,16 +127,16 @@ func TestNodeDownRemoval(t *testing.T) {
 
 	c.Run("WorkerRemovedAfterPeriod", func(t *testing.T) {
 		setDownRemoval(t, c.Followers()[0], downRemoval.String()) // forwarded to the leader
-		if v := shownDownRemoval(t, leader); v != "3s" {
-			t.Fatalf("after the update the swarm shows %q, want 3s", v)
+		if v := shownDownRemoval(t, leader); v != downRemoval.String() {
+			t.Fatalf("after the update the swarm shows %q, want %s", v, downRemoval)
 		}
 		// What the docker CLI does on `docker swarm update`: send the
 		// spec back with another change; the setting stays.
 		updateSwarm(t, leader, func(s *swarm.Spec) { s.Orchestration.TaskHistoryRetentionLimit = new(int64(3)) })
 		// A client that drops the labels does not turn it off either.
 		updateSwarm(t, leader, func(s *swarm.Spec) { s.Labels = nil })
-		if v := shownDownRemoval(t, leader); v != "3s" {
-			t.Fatalf("after updates without the setting the swarm shows %q, want 3s kept", v)
+		if v := shownDownRemoval(t, leader); v != downRemoval.String() {
+			t.Fatalf("after updates without the setting the swarm shows %q, want %s kept", v, downRemoval)
 		}
 		c.Eventually(downRemoval+10*time.Second, gone(leader, w0))
 		for _, m := range c.Followers() {
@@ -157,7 +157,7 @@ func TestNodeDownRemoval(t *testing.T) {
 	c.Run("BackInTimeIsKept", func(t *testing.T) {
 		w1.Stop()
 		c.WaitDown(w1.ID)
-		consistently(t, downRemoval/3, stillListed(leader, w1)) // not before the period
+		consistently(t, downRemoval/4, stillListed(leader, w1)) // not before the period
 		w1.Restart()
 		c.WaitReady(w1.ID)
 		consistently(t, downRemoval, stillListed(leader, w1))

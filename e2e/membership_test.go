@@ -55,10 +55,11 @@ func TestNodeDownRemoval(t *testing.T) {
 	}
 }
 
-// TestManagerMovesAddress restarts a manager of three on a new IP and
-// port: it keeps its node ID and Raft membership at the new address, the
-// worker learns the new address, and once the leader is killed the moved
-// manager and the third one still elect a leader and take writes.
+// TestManagerMovesAddress kills a manager of three (kill -9) and starts it
+// again on a new IP and port: it keeps its node ID and Raft membership at
+// the new address, the worker learns the new address, and once the leader
+// is killed the moved manager and the third one still elect a leader and
+// take writes.
 func TestManagerMovesAddress(t *testing.T) {
 	c := newCluster(t, 3, 1)
 	leader := c.mustLeader(c.managers[0])
@@ -66,7 +67,7 @@ func TestManagerMovesAddress(t *testing.T) {
 	w1 := c.workers[0]
 	oldAddr := moved.addr
 
-	moved.Stop()
+	moved.Kill9() // the instance died; it comes back with another IP
 	newAddr := net.JoinHostPort("127.0.0.2", strconv.Itoa(freePort(t)))
 	moved.args = slices.Concat(c.args, []string{"--listen-addr", newAddr})
 	moved.addr = newAddr

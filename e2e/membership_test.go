@@ -44,12 +44,14 @@ func TestNodeDownRemoval(t *testing.T) {
 	}
 
 	w1.Kill9()
+	killed := time.Now()
 	eventually(t, downTimeout+removalPeriod+5*time.Second, rowsMatch(m1, func(m map[string]nodeRow) error {
 		if r, ok := m[w1.name]; ok {
 			return fmt.Errorf("killed worker still listed as %s", r.Status)
 		}
 		return nil
 	}))
+	t.Logf("the killed worker left node ls %s after kill -9 (Down after ~3 s, then the %s period)", time.Since(killed).Round(time.Millisecond), removalPeriod)
 	if log, _ := os.ReadFile(m1.logPath); !strings.Contains(string(log), "removed a node that stayed down") {
 		t.Errorf("the manager's log does not say why %s was removed", w1)
 	}
@@ -72,6 +74,7 @@ func TestManagerMovesAddress(t *testing.T) {
 	moved.args = slices.Concat(c.args, []string{"--listen-addr", newAddr})
 	moved.addr = newAddr
 	moved.Start()
+	restarted := time.Now()
 
 	eventually(t, convergeTimeout, func() error {
 		out, _, err := leader.CLI("node", "inspect", "--format", "{{.ID}} {{.ManagerStatus.Addr}} {{.Status.State}} {{.ManagerStatus.Reachability}}", moved.name)
@@ -83,6 +86,7 @@ func TestManagerMovesAddress(t *testing.T) {
 		}
 		return nil
 	})
+	t.Logf("the leader recorded the new address %s after the restart", time.Since(restarted).Round(time.Millisecond))
 	eventually(t, convergeTimeout, func() error {
 		si, err := w1.swarmInfo()
 		if err != nil {

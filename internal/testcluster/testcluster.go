@@ -342,8 +342,7 @@ func (n *Node) start() error {
 		Drivers:  drivers,
 		Log:      n.c.log.logger(n.c.opts.LogLevel, n.Name),
 		// A moved node is started as `flotilla daemon --listen-addr`.
-		ListenAddr:    n.moveTo,
-		AdvertiseAddr: n.moveTo,
+		Bootstrap: daemon.BootstrapConfig{ListenAddr: n.moveTo, AdvertiseAddr: n.moveTo},
 	})
 	if err != nil {
 		return err

@@ -138,6 +138,17 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	}
 	res.JoinTime = time.Since(t0)
 	progress(o.Out, "%d simulated nodes joined and ready in %v\n", o.Nodes, res.JoinTime.Round(time.Millisecond))
+	// Nodes first talk to the manager they joined through and move to the
+	// leader when a heartbeat names it; wait for that, and for a beat over
+	// the new connection, so the join storm's TLS handshakes are not
+	// counted as convergence.
+	if err := poll(ctx, 2*time.Minute, func() error { return sessionsOnLeader(ctx, api, nodes) }); err != nil {
+		return res, fmt.Errorf("simulated nodes did not settle on the leader: %w", err)
+	}
+	settled := time.Now()
+	if err := poll(ctx, 2*time.Minute, func() error { return beatSince(nodes, settled) }); err != nil {
+		return res, err
+	}
 
 	replicas := uint64(o.Replicas)
 	spec := swarm.ServiceSpec{
@@ -185,12 +196,61 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 				running = append(running, t.Status.Timestamp.Sub(t1))
 			}
 		}
+		if extra := len(tl.Items) - o.Replicas; extra > 0 {
+			// Replacements: nodes marked down, tasks failed or moved.
+			byState := map[string]int{}
+			for _, t := range tl.Items {
+				if t.DesiredState != swarm.TaskStateRunning {
+					byState[fmt.Sprintf("%s/%s (%s)", t.Status.State, t.DesiredState, t.Status.Message)]++
+				}
+			}
+			progress(o.Out, "%d tasks were made in all, %d more than the replicas: %v\n", len(tl.Items), extra, byState)
+		}
 		cm, cw := Summary(created)
 		rm, rw := Summary(running)
 		progress(o.Out, "tasks created: median %v, last %v; running: median %v, last %v (after service create)\n",
 			cm.Round(time.Millisecond), cw.Round(time.Millisecond), rm.Round(time.Millisecond), rw.Round(time.Millisecond))
 	}
 	return res, nil
+}
+
+func sessionsOnLeader(ctx context.Context, api *client.Client, nodes []*simNode) error {
+	res, err := api.NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		return err
+	}
+	leader := ""
+	for _, n := range res.Items {
+		if n.ManagerStatus != nil && n.ManagerStatus.Leader {
+			leader = n.ManagerStatus.Addr
+		}
+	}
+	if leader == "" {
+		return fmt.Errorf("no leader")
+	}
+	off := 0
+	for _, n := range nodes {
+		if _, mgr, _ := n.session.Status(); mgr != leader {
+			off++
+		}
+	}
+	if off > 0 {
+		return fmt.Errorf("%d nodes not yet on the leader %s", off, leader)
+	}
+	return nil
+}
+
+func beatSince(nodes []*simNode, t time.Time) error {
+	late := 0
+	for _, n := range nodes {
+		if ok, _, _ := n.session.Status(); ok.Before(t) {
+			late++
+		}
+	}
+	if late > 0 {
+		return fmt.Errorf("%d nodes have not beaten since they settled", late)
+	}
+	return nil
 }
 
 func progress(w io.Writer, format string, args ...any) {

@@ -68,7 +68,7 @@ func Start(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{cfg: cfg, store: store, raft: rn, log: cfg.Log, stop: make(chan struct{}), done: make(chan struct{})}
-	m.disp = dispatcher.New(store, m.Propose, cfg.Log)
+	m.disp = dispatcher.New(store, m.raft.ProposeAll, cfg.Log)
 	m.orch = orchestrator.New(store, m.proposeChunked, place, cfg.Log)
 	go m.watchLeadership()
 	return m, nil

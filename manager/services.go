@@ -276,15 +276,18 @@ func (m *Manager) Tasks(upToDateOnly bool) []swarm.Task {
 // op would cap throughput at Raft's entry rate, one huge entry would stall
 // followers.
 func (m *Manager) proposeChunked(ctx context.Context, ops []state.Op) error {
-	const chunk = 2000
+	return m.raft.ProposeAll(ctx, chunkOps(ops, 2000))
+}
+
+// chunkOps splits ops into batches of at most n.
+func chunkOps(ops []state.Op, n int) []state.Batch {
+	var bs []state.Batch
 	for len(ops) > 0 {
-		n := min(chunk, len(ops))
-		if err := m.raft.Propose(ctx, state.Batch{Ops: ops[:n]}); err != nil {
-			return err
-		}
-		ops = ops[n:]
+		k := min(n, len(ops))
+		bs = append(bs, state.Batch{Ops: ops[:k]})
+		ops = ops[k:]
 	}
-	return nil
+	return bs
 }
 
 func sameJSON(a, b any) bool {

@@ -22,8 +22,8 @@ const (
 	MissedBeats   = 3
 )
 
-// Proposer replicates a batch.
-type Proposer func(ctx context.Context, b state.Batch) error
+// Proposer replicates batches, in order.
+type Proposer func(ctx context.Context, bs []state.Batch) error
 
 // Dispatcher tracks node liveness. Heartbeat may be called at any time;
 // Run does the leader-only work and returns when its context ends.
@@ -119,13 +119,17 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		}
 		b := d.pendingBatch()
 		b.Ops = append(b.Ops, d.statusOps()...)
+		// Bounded entries: status waves of thousands of tasks go in
+		// several batches rather than one huge entry, proposed together so
+		// Raft pipelines them.
+		var chunks []state.Batch
 		for len(b.Ops) > 0 {
-			// Bounded entries: status waves of thousands of tasks go in
-			// several batches rather than one huge entry.
 			n := min(len(b.Ops), 1000)
-			chunk := state.Batch{Ops: b.Ops[:n]}
+			chunks = append(chunks, state.Batch{Ops: b.Ops[:n]})
 			b.Ops = b.Ops[n:]
-			if err := d.propose(ctx, chunk); err != nil && ctx.Err() == nil {
+		}
+		if len(chunks) > 0 {
+			if err := d.propose(ctx, chunks); err != nil && ctx.Err() == nil {
 				d.log.Warn("write node and task status", "err", err)
 			}
 		}

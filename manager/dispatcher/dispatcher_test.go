@@ -34,6 +34,15 @@ type fakeRaft struct {
 	before  func(b state.Batch) // runs before a proposal is applied
 }
 
+func (f *fakeRaft) proposeAll(ctx context.Context, bs []state.Batch) error {
+	for _, b := range bs {
+		if err := f.propose(ctx, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (f *fakeRaft) propose(_ context.Context, b state.Batch) error {
 	f.mu.Lock()
 	before, fail := f.before, f.fail
@@ -120,7 +129,7 @@ func setup(t *testing.T, ids ...string) (*state.Store, *fakeRaft, *dispatcher.Di
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	return s, fr, dispatcher.New(s, fr.propose, log)
+	return s, fr, dispatcher.New(s, fr.proposeAll, log)
 }
 
 func run(t *testing.T, d *dispatcher.Dispatcher) {

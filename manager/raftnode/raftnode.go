@@ -155,18 +155,41 @@ var ErrOutcomeUnknown = errdefs.Unavailable("The swarm lost its leader while app
 // fast when this node is not the leader or loses quorum; it never hangs
 // longer than the apply timeout.
 func (n *Node) Propose(ctx context.Context, b state.Batch) error {
-	if b.Time.IsZero() {
-		b.Time = time.Now().UTC()
-	}
-	data, err := fsm.EncodeBatch(b)
-	if err != nil {
-		return err
-	}
+	return n.ProposeAll(ctx, []state.Batch{b})
+}
+
+// ProposeAll replicates several batches in order and waits until all are
+// applied here. They are handed to Raft at once, so it pipelines them
+// (one replication round trip for the lot, not one per batch); each is
+// still its own entry and commits on its own. The first error is
+// returned; batches before it were applied, those after it may have been.
+func (n *Node) ProposeAll(ctx context.Context, bs []state.Batch) error {
 	timeout := n.timing.ApplyTimeout
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = time.Until(dl)
 	}
-	f := n.Raft.Apply(data, timeout)
+	futures := make([]raft.ApplyFuture, 0, len(bs))
+	var first error
+	for _, b := range bs {
+		if b.Time.IsZero() {
+			b.Time = time.Now().UTC()
+		}
+		data, err := fsm.EncodeBatch(b)
+		if err != nil {
+			first = err
+			break
+		}
+		futures = append(futures, n.Raft.Apply(data, timeout))
+	}
+	for _, f := range futures {
+		if err := applyResult(f); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func applyResult(f raft.ApplyFuture) error {
 	if err := f.Error(); err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout):

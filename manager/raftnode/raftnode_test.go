@@ -28,10 +28,13 @@ import (
 	"github.com/flotilla-org/flotilla/manager/state"
 )
 
+// fast keeps elections quick in tests, with a lease long enough that a
+// leader on a loaded machine (and under -race) does not step down while
+// it adds members.
 var fast = raftnode.Timing{
-	HeartbeatTimeout:   150 * time.Millisecond,
-	ElectionTimeout:    150 * time.Millisecond,
-	LeaderLeaseTimeout: 100 * time.Millisecond,
+	HeartbeatTimeout:   300 * time.Millisecond,
+	ElectionTimeout:    300 * time.Millisecond,
+	LeaderLeaseTimeout: 300 * time.Millisecond,
 	ApplyTimeout:       2 * time.Second,
 }
 

@@ -48,7 +48,7 @@ func (b *backend) forceNewCluster(ctx context.Context, req swarm.InitRequest) (s
 	d.setNode(nil, "")
 	n.stop()
 	restart := func() (*clusterNode, error) { return startClusterNode(d, &st, certs, false) }
-	if err := raftnode.ForceNewCluster(d.paths.raftDir(), st.NodeID, st.AdvertiseAddr); err != nil {
+	if err := raftnode.ForceNewCluster(d.paths.raftDir(), nil, st.NodeID, st.AdvertiseAddr); err != nil {
 		// Put the node back as it was: nothing was changed.
 		if old, rerr := restart(); rerr == nil {
 			d.setNode(old, "")

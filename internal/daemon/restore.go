@@ -130,7 +130,7 @@ func (b *backend) SwarmRestore(ctx context.Context, req engineapi.RestoreRequest
 	_ = os.RemoveAll(d.paths.stagingDir())
 	crashPoint("after-rename")
 
-	n, err := startClusterNode(d, st, certs, false)
+	n, err := startClusterNode(d, st, certs, false, nil, nil)
 	if err != nil {
 		_ = os.RemoveAll(d.paths.swarmDir())
 		return "", fmt.Errorf("start the restored manager: %w; the node stays out of any swarm", err)

@@ -1,0 +1,275 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/internal/engineapi"
+	"github.com/flotilla-org/flotilla/internal/errdefs"
+	"github.com/flotilla-org/flotilla/manager"
+	"github.com/flotilla-org/flotilla/manager/state"
+	"github.com/flotilla-org/flotilla/security/encryption"
+)
+
+// Docker's words for a locked node, kept as they are: scripts match them.
+var (
+	ErrSwarmLocked = errdefs.Unavailable("Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.")
+	errNotLocked   = errdefs.Conflict("swarm is not locked")
+	errBadKey      = errdefs.Unauthorized("swarm could not be unlocked: invalid key provided. Give the key printed by 'swarm unlock-key' on another manager; a manager that was stopped before a rotation needs the key that was current then")
+	errLockedLeave = errdefs.Unavailable("Swarm is encrypted and locked. Please unlock it first or use `--force` to ignore this message.")
+)
+
+var _ engineapi.Locker = (*backend)(nil)
+
+// lockedNode is a manager that restarted while autolock was on: its TLS key
+// and its Raft DEK are sealed with the unlock key, so it opens no cluster
+// port, runs no Raft and no tasks until 'swarm unlock', as in Docker.
+type lockedNode struct {
+	st    localState
+	certs certFiles // key is the sealed key file
+}
+
+// nodeKeys are the keys a running node holds in memory. kek is the unlock
+// key node.key is sealed with (nil: node.key is plain).
+type nodeKeys struct {
+	mu     sync.Mutex
+	dek    *encryption.Key
+	kek    *encryption.Key
+	closed bool // the node stopped: node.key may be gone, never rewrite it
+}
+
+// resume starts the node from its data dir, or leaves it locked when its
+// keys are sealed.
+func (d *Daemon) resume(st *localState, certs certFiles) error {
+	keys, err := encryption.DecodeKeyFile(certs.key, nil)
+	if errors.Is(err, encryption.ErrLocked) {
+		d.mu.Lock()
+		d.locked = &lockedNode{st: *st, certs: certs}
+		d.mu.Unlock()
+		d.log.Warn("this manager is locked (autolock is on): unlock it with 'flotilla swarm unlock' and the swarm's unlock key", "node", st.NodeID)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.paths.keyFile(), err)
+	}
+	certs.key = keys.KeyPEM
+	n, err := startClusterNode(d, st, certs, false, keys.DEK, nil)
+	if err != nil {
+		return fmt.Errorf("rejoin swarm: %w", err)
+	}
+	d.setNode(n, "")
+	d.log.Info("rejoined swarm", "node", st.NodeID, "role", st.Role)
+	return nil
+}
+
+func (d *Daemon) lockedNode() *lockedNode {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.locked
+}
+
+// SwarmUnlock opens a locked manager's keys with the unlock key and starts
+// it; a wrong key changes nothing.
+func (b *backend) SwarmUnlock(ctx context.Context, key string) error {
+	d := b.d
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	ln := d.lockedNode()
+	if ln == nil {
+		if d.current() != nil {
+			return errNotLocked
+		}
+		return errdefs.ErrNotInSwarm
+	}
+	kek, err := encryption.ParseUnlockKey(key)
+	if err != nil {
+		return errdefs.Invalid("%v", err)
+	}
+	keys, err := encryption.DecodeKeyFile(ln.certs.key, &kek)
+	if errors.Is(err, encryption.ErrDecrypt) {
+		return errBadKey
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.paths.keyFile(), err)
+	}
+	certs := ln.certs
+	certs.key = keys.KeyPEM
+	n, err := startClusterNode(d, &ln.st, certs, false, keys.DEK, &kek)
+	if err != nil {
+		return fmt.Errorf("the key is right but the manager could not start: %w", err)
+	}
+	d.mu.Lock()
+	d.locked, d.node, d.lastErr = nil, n, ""
+	d.mu.Unlock()
+	d.log.Info("swarm unlocked", "node", ln.st.NodeID)
+	return nil
+}
+
+// SwarmUnlockKey returns the swarm's unlock key ("" without autolock).
+func (b *backend) SwarmUnlockKey(ctx context.Context) (string, error) {
+	m, err := b.mgr()
+	if err != nil {
+		return "", err
+	}
+	return m.UnlockKey()
+}
+
+// lockedOp answers swarm init, join and leave on a locked node as Docker
+// does; handled is false when the node is not locked.
+func (d *Daemon) lockedOp(op string, force bool) (handled bool, err error) {
+	if d.lockedNode() == nil {
+		return false, nil
+	}
+	switch op {
+	case "init":
+		if force {
+			return true, ErrSwarmLocked
+		}
+		return true, errdefs.ErrAlreadyInSwarm
+	case "join":
+		return true, errdefs.ErrAlreadyInSwarm
+	}
+	// leave: without the key the node can only forget its swarm.
+	if !force {
+		return true, errLockedLeave
+	}
+	d.mu.Lock()
+	d.locked = nil
+	d.mu.Unlock()
+	if err := os.RemoveAll(d.paths.swarmDir()); err != nil {
+		return true, err
+	}
+	d.log.Info("left the swarm while locked")
+	return true, nil
+}
+
+// lockedInfo is info's Swarm section of a locked node.
+func lockedInfo(ln *lockedNode) swarm.Info {
+	return swarm.Info{NodeID: ln.st.NodeID, LocalNodeState: swarm.LocalNodeStateLocked}
+}
+
+// saveKeys writes node.key with the node's current TLS key and dek, sealed
+// with kek (plain when nil), and remembers both.
+func (n *clusterNode) saveKeys(dek, kek *encryption.Key) error {
+	n.keys.mu.Lock()
+	defer n.keys.mu.Unlock()
+	if n.keys.closed {
+		return errors.New("the node stopped")
+	}
+	b, err := encryption.EncodeKeyFile(encryption.NodeKeys{KeyPEM: n.tls.certs().key, DEK: dek}, kek)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(n.d.paths.keyFile(), b, 0o600); err != nil {
+		return err
+	}
+	n.keys.dek, n.keys.kek = dek, kek
+	return nil
+}
+
+// ensureDEK returns the DEK of this manager's Raft data, creating it on
+// the first start (new manager, or a data dir from before encryption).
+// node.key is rewritten every time: a role change may just have replaced
+// it with a new key that carries no DEK.
+func (n *clusterNode) ensureDEK() (*encryption.Key, error) {
+	n.keys.mu.Lock()
+	dek, kek := n.keys.dek, n.keys.kek
+	n.keys.mu.Unlock()
+	if dek == nil {
+		k, err := encryption.NewKey()
+		if err != nil {
+			return nil, err
+		}
+		dek = &k
+	}
+	if err := n.saveKeys(dek, kek); err != nil {
+		return nil, fmt.Errorf("save the raft data key: %w", err)
+	}
+	return dek, nil
+}
+
+func (n *clusterNode) closeKeys() {
+	n.keys.mu.Lock()
+	n.keys.closed = true
+	n.keys.mu.Unlock()
+}
+
+// syncKeys seals node.key with the swarm's current unlock key, or writes it
+// plain when autolock is off. Only the small key file changes: the Raft
+// data stays sealed with the same DEK.
+func (n *clusterNode) syncKeys(m *manager.Manager) error {
+	c := m.Store().Cluster()
+	if c == nil {
+		return nil
+	}
+	var want *encryption.Key
+	if c.UnlockKey != "" {
+		k, err := encryption.ParseUnlockKey(c.UnlockKey)
+		if err != nil {
+			return fmt.Errorf("the swarm's unlock key: %w", err)
+		}
+		want = &k
+	}
+	n.keys.mu.Lock()
+	cur, dek := n.keys.kek, n.keys.dek
+	n.keys.mu.Unlock()
+	if (cur == nil && want == nil) || (cur != nil && want != nil && cur.Equal(*want)) {
+		return nil
+	}
+	if err := n.saveKeys(dek, want); err != nil {
+		return err
+	}
+	n.log.Info("node key file re-wrapped for the swarm's autolock setting", "locked", want != nil)
+	return nil
+}
+
+// watchUnlockKey keeps node.key in step with the swarm's unlock key while
+// m is this node's manager.
+func (n *clusterNode) watchUnlockKey(m *manager.Manager) {
+	for {
+		n.keys.mu.Lock()
+		closed := n.keys.closed
+		n.keys.mu.Unlock()
+		if closed || n.manager() != m {
+			return
+		}
+		changed := m.Store().Changed()
+		wait := time.Second
+		// A role change rewrites node.key itself: never race it.
+		if n.roleMu.TryLock() {
+			if err := n.syncKeys(m); err != nil {
+				n.log.Warn("could not re-wrap the node key file for autolock; will retry", "err", err)
+			}
+			n.roleMu.Unlock()
+		} else {
+			wait = 100 * time.Millisecond
+		}
+		select {
+		case <-changed:
+		case <-time.After(wait):
+		}
+	}
+}
+
+// initAutolock gives a new swarm its unlock key when init asks for
+// autolock (the docker CLI sends the flag outside the spec).
+func initAutolock(c *state.Cluster, spec *swarm.Spec, autolock bool) error {
+	if autolock {
+		spec.EncryptionConfig.AutoLockManagers = true
+	}
+	if !spec.EncryptionConfig.AutoLockManagers {
+		return nil
+	}
+	k, err := manager.NewUnlockKey()
+	if err != nil {
+		return err
+	}
+	c.UnlockKey = k
+	return nil
+}

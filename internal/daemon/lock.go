@@ -108,6 +108,33 @@ func (b *backend) SwarmUnlock(ctx context.Context, key string) error {
 	d.locked, d.node, d.lastErr = nil, n, ""
 	d.mu.Unlock()
 	d.log.Info("swarm unlocked", "node", ln.st.NodeID)
+	// As Docker, answer once the manager is usable: its replica has caught
+	// up with a leader. Without a quorum it stays unlocked and catches up
+	// later.
+	if m := n.manager(); m != nil {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := waitCaughtUp(wctx, m); err != nil {
+			d.log.Warn("unlocked, but this manager has not caught up with the swarm yet", "err", err)
+		}
+	}
+	return nil
+}
+
+// waitCaughtUp waits for a leader and for the cluster object in the local
+// replica.
+func waitCaughtUp(ctx context.Context, m *manager.Manager) error {
+	if err := m.WaitLeader(ctx); err != nil {
+		return err
+	}
+	for m.Store().Cluster() == nil {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-m.Store().Changed():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 
@@ -54,13 +55,30 @@ func (s *encryptedSnapshots) Open(id string) (*raft.SnapshotMeta, io.ReadCloser,
 
 type sealingSink struct {
 	raft.SnapshotSink
-	dek encryption.Key
-	buf bytes.Buffer
+	dek  encryption.Key
+	buf  bytes.Buffer
+	done bool
 }
 
-func (s *sealingSink) Write(p []byte) (int, error) { return s.buf.Write(p) }
+func (s *sealingSink) Write(p []byte) (int, error) {
+	if s.done {
+		return 0, errors.New("raft snapshot sink already closed")
+	}
+	return s.buf.Write(p)
+}
 
+func (s *sealingSink) Cancel() error {
+	s.done = true
+	return s.SnapshotSink.Cancel()
+}
+
+// Close seals and writes the snapshot once: raft's RecoverCluster closes a
+// sink the FSM's Persist already closed, which must not write it twice.
 func (s *sealingSink) Close() error {
+	if s.done {
+		return nil
+	}
+	s.done = true
 	sealed, err := encryption.Seal(s.dek, s.buf.Bytes(), snapAD(s.ID()))
 	if err != nil {
 		_ = s.SnapshotSink.Cancel()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -113,6 +114,10 @@ func TestEncryptedSnapshots(t *testing.T) {
 		if err := sink.Close(); err != nil {
 			t.Fatal(err)
 		}
+		// raft's RecoverCluster closes twice; the second is a no-op.
+		if err := sink.Close(); err != nil {
+			t.Fatalf("second close: %v", err)
+		}
 		return sink.ID()
 	}
 	read := func(store raft.SnapshotStore, id string) (*raft.SnapshotMeta, string, error) {
@@ -125,7 +130,9 @@ func TestEncryptedSnapshots(t *testing.T) {
 		return meta, string(b), err
 	}
 	legacy := write(files, 10, `{"plain":"legacy-snapshot"}`)
-	secret := `{"service":"secret-web","env":"PASSWORD=hunter2"}`
+	// Bigger than the file sink's write buffer, so a write after close
+	// would fail rather than vanish into the buffer.
+	secret := `{"service":"secret-web","env":"PASSWORD=hunter2","pad":"` + strings.Repeat("x", 1<<17) + `"}`
 	sealed := write(snaps, 20, secret)
 
 	meta, got, err := read(snaps, sealed)

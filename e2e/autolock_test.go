@@ -114,7 +114,8 @@ func unlockKeyOf(t *testing.T, out string) string {
 	return ""
 }
 
-// Three managers formed with `swarm init --autolock`: at rest the Raft
+// Three managers formed with `swarm init --autolock` (one joined, one
+// promoted from worker): at rest the Raft
 // data and node keys hold no plaintext; a restarted manager is locked and
 // serves nothing (the others carry on without it) until the right key
 // unlocks it; rotation retires the old key; autolock=false makes restarts
@@ -128,9 +129,14 @@ func TestAutolock(t *testing.T) {
 		t.Fatalf("unlock-key -q = %q, init printed %q", got, key)
 	}
 	token := strings.TrimSpace(m1.mustCLI(t, "swarm", "join-token", "-q", "manager"))
-	for _, m := range []*node{m2, m3} {
-		m.mustCLI(t, "swarm", "join", "--token", token, "--listen-addr", m.addr, m1.addr)
+	m2.mustCLI(t, "swarm", "join", "--token", token, "--listen-addr", m2.addr, m1.addr)
+	// m3 joins as a worker (workers are never locked) and is promoted.
+	token = strings.TrimSpace(m1.mustCLI(t, "swarm", "join-token", "-q", "worker"))
+	m3.mustCLI(t, "swarm", "join", "--token", token, "--listen-addr", m3.addr, m1.addr)
+	if b, err := os.ReadFile(m3.keyFile()); err != nil || encryption.IsLockedKeyFile(b) {
+		t.Fatalf("a worker's node.key is sealed (%v)", err)
 	}
+	m1.mustCLI(t, "node", "promote", "m3")
 	for _, m := range c.managers {
 		si, err := m.swarmInfo()
 		if err != nil {
@@ -141,7 +147,9 @@ func TestAutolock(t *testing.T) {
 	c.waitReady(m1, convergeTimeout)
 	m1.mustCLI(t, "service", "create", "--name", "autolock-secret-svc", "--replicas", "0", "--driver", "process",
 		"--env", "SECRET=autolock-env-value", "--label", "secret=autolock-label-value", "--detach", "/bin/sleep", "1000")
-	keyFileSealedWith(t, m2, key) // a joined manager learns the key through Raft
+	// Joined and promoted managers learn the key through Raft.
+	keyFileSealedWith(t, m2, key)
+	keyFileSealedWith(t, m3, key)
 
 	m2.Stop()
 	for _, s := range autolockSecrets {

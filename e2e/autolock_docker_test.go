@@ -106,5 +106,14 @@ func TestAutolockDockerCLI(t *testing.T) {
 		}
 		return err
 	})
+	// A locked node whose key is lost can only leave, with --force.
+	m1.Stop()
+	m1.Start()
+	if out, err := docker("", "swarm", "leave"); err == nil || !strings.Contains(out, "use `--force`") {
+		t.Errorf("docker swarm leave on a locked node: %v %s", err, out)
+	}
 	must("swarm", "leave", "--force")
+	if st := state(); st != "inactive" {
+		t.Errorf("after leave --force the node is %q", st)
+	}
 }

@@ -230,6 +230,10 @@ func TestAutolock(t *testing.T) {
 	}
 	c.waitReady(m1, convergeTimeout)
 
+	// A backup of the autolocked swarm restores sealed with the same key.
+	backup := filepath.Join(c.base, "autolock.backup")
+	m1.mustCLI(t, "swarm", "backup", "-o", backup)
+
 	// Autolock off: keys go back to plain and a restart needs no key.
 	m1.mustCLI(t, "swarm", "update", "--autolock=false")
 	if _, stderr, err := m1.CLI("swarm", "unlock-key"); err == nil || !strings.Contains(stderr, "no unlock key is set") {
@@ -245,4 +249,18 @@ func TestAutolock(t *testing.T) {
 		t.Fatalf("%s restarted with autolock off in state %q", m2, st)
 	}
 	c.waitReady(m1, convergeTimeout)
+
+	r1 := c.spare("r1")
+	r1.mustCLI(t, "swarm", "restore", "-i", backup, "--listen-addr", r1.addr)
+	keyFileSealedWith(t, r1, newKey)
+	r1.Stop()
+	for _, s := range autolockSecrets {
+		if hits := grepDir(t, r1.dataDir, s); len(hits) > 0 {
+			t.Errorf("%q is readable in the restored manager's data dir: %v", s, hits)
+		}
+	}
+	r1.Start()
+	if st := r1.localState(t); st != "locked" {
+		t.Errorf("the restored manager of an autolocked swarm restarted %q", st)
+	}
 }

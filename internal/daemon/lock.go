@@ -189,11 +189,7 @@ func (n *clusterNode) saveKeys(dek, kek *encryption.Key) error {
 	if n.keys.closed {
 		return errors.New("the node stopped")
 	}
-	b, err := encryption.EncodeKeyFile(encryption.NodeKeys{KeyPEM: n.tls.certs().key, DEK: dek}, kek)
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(n.d.paths.keyFile(), b, 0o600); err != nil {
+	if err := writeKeyFile(n.d.paths.keyFile(), n.tls.certs().key, dek, kek); err != nil {
 		return err
 	}
 	n.keys.dek, n.keys.kek = dek, kek
@@ -299,4 +295,33 @@ func initAutolock(c *state.Cluster, spec *swarm.Spec, autolock bool) error {
 	}
 	c.UnlockKey = k
 	return nil
+}
+
+// writeKeyFile writes node.key: the TLS key and the DEK, sealed with kek
+// (plain when nil).
+func writeKeyFile(path string, keyPEM []byte, dek, kek *encryption.Key) error {
+	b, err := encryption.EncodeKeyFile(encryption.NodeKeys{KeyPEM: keyPEM, DEK: dek}, kek)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b, 0o600)
+}
+
+// restoredKeys gives a manager restored from a backup a new DEK, and the
+// swarm's unlock key as KEK when the backup's swarm has autolock on, so
+// the restored state is sealed at rest from its first byte and the node
+// stays locked across restarts as its swarm asks.
+func restoredKeys(c *state.Cluster) (dek, kek *encryption.Key, err error) {
+	k, err := encryption.NewKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.UnlockKey == "" {
+		return &k, nil, nil
+	}
+	u, err := encryption.ParseUnlockKey(c.UnlockKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the backup's unlock key: %w", err)
+	}
+	return &k, &u, nil
 }

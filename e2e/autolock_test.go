@@ -199,9 +199,11 @@ func TestAutolock(t *testing.T) {
 	}
 
 	// The right key: it rejoins and sees what happened while it was locked.
+	start := time.Now()
 	if out, err := m2.unlock(key); err != nil {
 		t.Fatalf("unlock with the right key: %v %s", err, out)
 	}
+	t.Logf("swarm unlock returned after %s (the manager had caught up with the leader)", time.Since(start).Round(time.Millisecond))
 	c.waitReady(m1, convergeTimeout)
 	eventually(t, convergeTimeout, func() error {
 		out, _, err := m2.CLI("service", "inspect", "--format", "{{json .Spec.Labels}}", "autolock-secret-svc")

@@ -16,7 +16,7 @@ import (
 	"github.com/flotilla-org/flotilla/security/encryption"
 )
 
-func newDEK(t *testing.T) *encryption.Key {
+func newDEK(t testing.TB) *encryption.Key {
 	t.Helper()
 	k, err := encryption.NewKey()
 	if err != nil {
@@ -25,7 +25,7 @@ func newDEK(t *testing.T) *encryption.Key {
 	return &k
 }
 
-func openWAL(t *testing.T, dir string) *wal.WAL {
+func openWAL(t testing.TB, dir string) *wal.WAL {
 	t.Helper()
 	w, err := wal.Open(dir, wal.WithLogger(hclog.NewNullLogger()))
 	if err != nil {

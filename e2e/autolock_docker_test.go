@@ -61,6 +61,9 @@ func TestAutolockDockerCLI(t *testing.T) {
 	if out, err := docker("", "node", "ls"); err == nil || !strings.Contains(out, "Swarm is encrypted and needs to be unlocked") {
 		t.Errorf("docker node ls on a locked node: %v %s", err, out)
 	}
+	if out, err := docker("", "swarm", "init", "--force-new-cluster"); err == nil || !strings.Contains(out, "Swarm is encrypted") {
+		t.Errorf("docker swarm init --force-new-cluster on a locked node: %v %s", err, out)
+	}
 	wrong, _ := encryption.NewKey()
 	if out, err := docker(wrong.UnlockKeyString()+"\n", "swarm", "unlock"); err == nil || !strings.Contains(out, "invalid key") {
 		t.Errorf("docker swarm unlock with a wrong key: %v %s", err, out)

@@ -183,6 +183,10 @@ func TestAutolock(t *testing.T) {
 	m1.mustCLI(t, "service", "update", "--label-add", "while-locked=1", "autolock-secret-svc") // the others keep a quorum
 
 	// Bad keys are refused and change nothing.
+	sealedBefore, err := os.ReadFile(m2.keyFile())
+	if err != nil {
+		t.Fatal(err)
+	}
 	wrong, _ := encryption.NewKey()
 	if out, err := m2.unlock(wrong.UnlockKeyString()); err == nil || !strings.Contains(out, "invalid key provided") {
 		t.Errorf("unlock with a wrong key: %v %s", err, out)
@@ -196,6 +200,9 @@ func TestAutolock(t *testing.T) {
 	}
 	if st := m2.localState(t); st != "locked" {
 		t.Fatalf("after refused keys %s is %q", m2, st)
+	}
+	if after, err := os.ReadFile(m2.keyFile()); err != nil || !bytes.Equal(after, sealedBefore) {
+		t.Errorf("refused unlocks changed node.key (%v)", err)
 	}
 
 	// The right key: it rejoins and sees what happened while it was locked.

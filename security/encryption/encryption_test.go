@@ -31,7 +31,8 @@ func TestSealRoundTrip(t *testing.T) {
 		if !IsSealed(s) || len(s) != len(plain)+Overhead {
 			t.Fatalf("sealed %d bytes into %d", len(plain), len(s))
 		}
-		if len(plain) > 0 && bytes.Contains(s, plain[:1+len(plain)/2]) {
+		// (Short plaintexts may turn up in random bytes by chance.)
+		if len(plain) > 16 && bytes.Contains(s, plain[:16]) {
 			t.Fatal("ciphertext contains the plaintext")
 		}
 		got, err := Open(k, s, []byte("ad"))

@@ -37,7 +37,7 @@ func (m *Manager) Cluster() (*state.Cluster, error) {
 
 // UpdateFlags are swarm update's rotations.
 type UpdateFlags struct {
-	RotateWorkerToken, RotateManagerToken bool
+	RotateWorkerToken, RotateManagerToken, RotateUnlockKey bool
 }
 
 // UpdateSwarm replaces the cluster spec and rotates tokens; version must be
@@ -72,6 +72,9 @@ func (m *Manager) UpdateSwarm(ctx context.Context, version uint64, spec swarm.Sp
 		if c.ManagerToken, err = jointoken.Generate(caDER(c)); err != nil {
 			return err
 		}
+	}
+	if err := setUnlockKey(c, f.RotateUnlockKey); err != nil {
+		return err
 	}
 	return m.propose(ctx, state.NewOp(state.TableCluster, state.ActionUpdate, c, version))
 }

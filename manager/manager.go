@@ -19,6 +19,7 @@ import (
 	"github.com/flotilla-org/flotilla/manager/orchestrator"
 	"github.com/flotilla-org/flotilla/manager/raftnode"
 	"github.com/flotilla-org/flotilla/manager/state"
+	"github.com/flotilla-org/flotilla/security/encryption"
 )
 
 // Config configures a Manager.
@@ -30,6 +31,7 @@ type Config struct {
 	DialTLS    func() *tls.Config
 	AcceptPeer func(net.Conn) bool
 	Bootstrap  bool
+	DEK        *encryption.Key // seals the Raft data at rest
 	Timing     raftnode.Timing
 	Log        *slog.Logger
 	// LeaderLoops run, each in its own goroutine, for as long as this
@@ -61,7 +63,7 @@ func Start(cfg Config) (*Manager, error) {
 	store := state.NewStore()
 	rn, err := raftnode.Open(raftnode.Config{
 		NodeID: cfg.NodeID, Advertise: cfg.Advertise, Dir: cfg.Dir, Listener: cfg.Listener,
-		DialTLS: cfg.DialTLS, AcceptPeer: cfg.AcceptPeer, Store: store, Bootstrap: cfg.Bootstrap,
+		DialTLS: cfg.DialTLS, AcceptPeer: cfg.AcceptPeer, Store: store, Bootstrap: cfg.Bootstrap, DEK: cfg.DEK,
 		Timing: cfg.Timing, Log: cfg.Log,
 	})
 	if err != nil {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -530,31 +529,5 @@ func newSwarmUnlockKeyCommand(env *cliEnv) *cobra.Command {
 	flags := cmd.Flags()
 	flags.BoolVar(&rotate, "rotate", false, "Rotate unlock key")
 	flags.BoolVarP(&quiet, "quiet", "q", false, "Only display the key")
-	return cmd
-}
-
-func newSwarmUnlockCommand(env *cliEnv) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "unlock",
-		Short: "Unlock swarm (the key is read from stdin)",
-		Args:  noArgs,
-	}
-	cmd.RunE = env.runE(func(cmd *cobra.Command, _ []string) error {
-		fmt.Fprint(cmd.ErrOrStderr(), "Enter unlock key: ")
-		line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return err
-		}
-		key := strings.TrimSpace(line)
-		if key == "" {
-			return errors.New("no unlock key given")
-		}
-		api, err := env.client()
-		if err != nil {
-			return err
-		}
-		_, err = api.SwarmUnlock(cmd.Context(), client.SwarmUnlockOptions{Key: key})
-		return err
-	})
 	return cmd
 }

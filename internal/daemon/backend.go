@@ -30,6 +30,9 @@ func (b *backend) NodeName() string { return b.d.cfg.Hostname }
 
 func (b *backend) SwarmInfo(ctx context.Context) swarm.Info {
 	n := b.d.current()
+	if ln := b.d.lockedNode(); n == nil && ln != nil {
+		return lockedInfo(ln)
+	}
 	if n == nil {
 		info := swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive}
 		b.d.mu.Lock()
@@ -84,6 +87,9 @@ func (b *backend) SwarmInfo(ctx context.Context) swarm.Info {
 func (b *backend) mgr() (*manager.Manager, error) {
 	n := b.d.current()
 	if n == nil {
+		if b.d.lockedNode() != nil {
+			return nil, ErrSwarmLocked
+		}
 		return nil, errdefs.ErrNotInSwarm
 	}
 	m := n.manager()
@@ -106,10 +112,8 @@ func (b *backend) SwarmUpdate(ctx context.Context, version uint64, spec swarm.Sp
 	if err != nil {
 		return err
 	}
-	if f.RotateManagerUnlockKey {
-		return errdefs.Invalid("autolock is not supported yet, so there is no unlock key to rotate")
-	}
-	return m.UpdateSwarm(ctx, version, spec, manager.UpdateFlags{RotateWorkerToken: f.RotateWorkerToken, RotateManagerToken: f.RotateManagerToken})
+	return m.UpdateSwarm(ctx, version, spec, manager.UpdateFlags{RotateWorkerToken: f.RotateWorkerToken, RotateManagerToken: f.RotateManagerToken,
+		RotateUnlockKey: f.RotateManagerUnlockKey})
 }
 
 func (b *backend) Nodes(ctx context.Context) ([]swarm.Node, error) {

@@ -45,6 +45,8 @@ type Daemon struct {
 	// mu guards node: swarm init/join/leave replace it.
 	mu   sync.Mutex
 	node *clusterNode
+	// locked is set while this manager waits for 'swarm unlock'.
+	locked *lockedNode
 	// lastErr is shown in info's Swarm.Error (e.g. removed from the swarm).
 	lastErr string
 
@@ -113,12 +115,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 				return err
 			}
 		}
-		n, err := startClusterNode(d, st, certs, false)
-		if err != nil {
-			return fmt.Errorf("rejoin swarm: %w", err)
+		if err := d.resume(st, certs); err != nil {
+			return err
 		}
-		d.node = n
-		d.log.Info("rejoined swarm", "node", st.NodeID, "role", st.Role)
 	}
 	handler := d.apiHandler
 	for _, h := range d.cfg.Hosts {

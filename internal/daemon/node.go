@@ -20,6 +20,7 @@ import (
 	"github.com/flotilla-org/flotilla/internal/nodeapi"
 	"github.com/flotilla-org/flotilla/manager"
 	"github.com/flotilla-org/flotilla/security/ca"
+	"github.com/flotilla-org/flotilla/security/encryption"
 )
 
 // clusterNode is a node in a swarm: its cluster port, its certificate,
@@ -38,6 +39,7 @@ type clusterNode struct {
 	err     string // shown in info, e.g. "removed from the swarm"
 	session *agent.Session
 	exec    *agent.Executor
+	keys    nodeKeys // on managers: the Raft DEK and the autolock KEK
 
 	rpcCancel context.CancelFunc
 	roleMu    sync.Mutex // one role change at a time
@@ -48,8 +50,9 @@ type clusterNode struct {
 }
 
 // startClusterNode opens the cluster port and starts the roles. With
-// bootstrap, the manager forms a new one-member Raft cluster.
-func startClusterNode(d *Daemon, st *localState, certs certFiles, bootstrap bool) (*clusterNode, error) {
+// bootstrap, the manager forms a new one-member Raft cluster. dek and kek
+// are the keys read from node.key (nil when there are none).
+func startClusterNode(d *Daemon, st *localState, certs certFiles, bootstrap bool, dek, kek *encryption.Key) (*clusterNode, error) {
 	ts, err := newTLSState(certs)
 	if err != nil {
 		return nil, err
@@ -59,6 +62,7 @@ func startClusterNode(d *Daemon, st *localState, certs certFiles, bootstrap bool
 		return nil, fmt.Errorf("cannot listen on %s for the cluster port: %w; if this machine's address changed, start the daemon with --listen-addr (and --advertise-addr) set to its new address", st.ListenAddr, err)
 	}
 	n := &clusterNode{d: d, log: d.log, tls: ts, mux: mux, st: *st, stopped: make(chan struct{})}
+	n.keys.dek, n.keys.kek = dek, kek
 	n.cli = nodeapi.NewClient(func() *tls.Config { return ts.clientConfig(clusterport.ProtoRPC) }, ts.generation)
 	rpcCtx, rpcCancel := context.WithCancel(context.Background())
 	n.rpcCancel = rpcCancel
@@ -80,6 +84,10 @@ func startClusterNode(d *Daemon, st *localState, certs certFiles, bootstrap bool
 }
 
 func (n *clusterNode) startManager(bootstrap bool) error {
+	dek, err := n.ensureDEK()
+	if err != nil {
+		return err
+	}
 	m, err := manager.Start(manager.Config{
 		NodeID:      n.st.NodeID,
 		Advertise:   n.st.AdvertiseAddr,
@@ -88,6 +96,7 @@ func (n *clusterNode) startManager(bootstrap bool) error {
 		DialTLS:     func() *tls.Config { return n.tls.clientConfig(clusterport.ProtoRaft) },
 		AcceptPeer:  n.acceptRaftPeer,
 		Bootstrap:   bootstrap,
+		DEK:         dek,
 		Timing:      n.d.cfg.Timing,
 		Log:         n.log,
 		LeaderLoops: n.d.leaderLoops,
@@ -98,6 +107,7 @@ func (n *clusterNode) startManager(bootstrap bool) error {
 	n.mu.Lock()
 	n.mgr = m
 	n.mu.Unlock()
+	go n.watchUnlockKey(m)
 	return nil
 }
 
@@ -316,6 +326,7 @@ func (n *clusterNode) callManagers(ctx context.Context, path string, in, out any
 // state on disk stays, so a restart rejoins.
 func (n *clusterNode) stop() {
 	n.stopOnce.Do(func() {
+		n.closeKeys()
 		if n.cancel != nil {
 			n.cancel()
 		}

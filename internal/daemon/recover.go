@@ -45,10 +45,13 @@ func (b *backend) forceNewCluster(ctx context.Context, req swarm.InitRequest) (s
 		st.ListenAddr, st.AdvertiseAddr = listen, advertise
 	}
 	certs := n.tls.certs()
+	n.keys.mu.Lock()
+	dek, kek := n.keys.dek, n.keys.kek
+	n.keys.mu.Unlock()
 	d.setNode(nil, "")
 	n.stop()
-	restart := func() (*clusterNode, error) { return startClusterNode(d, &st, certs, false) }
-	if err := raftnode.ForceNewCluster(d.paths.raftDir(), st.NodeID, st.AdvertiseAddr); err != nil {
+	restart := func() (*clusterNode, error) { return startClusterNode(d, &st, certs, false, dek, kek) }
+	if err := raftnode.ForceNewCluster(d.paths.raftDir(), dek, st.NodeID, st.AdvertiseAddr); err != nil {
 		// Put the node back as it was: nothing was changed.
 		if old, rerr := restart(); rerr == nil {
 			d.setNode(old, "")

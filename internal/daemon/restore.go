@@ -20,6 +20,7 @@ import (
 	"github.com/flotilla-org/flotilla/manager/raftnode"
 	"github.com/flotilla-org/flotilla/manager/state"
 	"github.com/flotilla-org/flotilla/security/ca"
+	"github.com/flotilla-org/flotilla/security/encryption"
 )
 
 // restoreCrashEnv names a point of the restore where the daemon kills
@@ -112,7 +113,11 @@ func (b *backend) SwarmRestore(ctx context.Context, req engineapi.RestoreRequest
 	st := &localState{NodeID: nodeID, ClusterID: c.ID, Role: swarm.NodeRoleManager, ListenAddr: listen, AdvertiseAddr: advertise,
 		Managers: []swarm.Peer{{NodeID: nodeID, Addr: advertise}}}
 	certs := certFiles{cert: certPEM, key: keyPEM, ca: root.CertPEM}
-	if err := d.stageRestore(st, certs, h, snap.Bytes()); err != nil {
+	dek, kek, err := restoredKeys(c)
+	if err != nil {
+		return "", errdefs.Invalid("%v; nothing was changed", err)
+	}
+	if err := d.stageRestore(st, certs, h, snap.Bytes(), dek, kek); err != nil {
 		_ = os.RemoveAll(d.paths.stagingDir())
 		return "", fmt.Errorf("prepare the restored swarm state: %w; nothing was changed", err)
 	}
@@ -130,7 +135,7 @@ func (b *backend) SwarmRestore(ctx context.Context, req engineapi.RestoreRequest
 	_ = os.RemoveAll(d.paths.stagingDir())
 	crashPoint("after-rename")
 
-	n, err := startClusterNode(d, st, certs, false)
+	n, err := startClusterNode(d, st, certs, false, dek, kek)
 	if err != nil {
 		_ = os.RemoveAll(d.paths.swarmDir())
 		return "", fmt.Errorf("start the restored manager: %w; the node stays out of any swarm", err)
@@ -149,16 +154,19 @@ func (b *backend) SwarmRestore(ctx context.Context, req engineapi.RestoreRequest
 
 // stageRestore builds the node's whole swarm directory (Raft state seeded
 // with the snapshot, certificates, state.json) under the staging dir.
-func (d *Daemon) stageRestore(st *localState, certs certFiles, h backupfile.Header, snap []byte) error {
+func (d *Daemon) stageRestore(st *localState, certs certFiles, h backupfile.Header, snap []byte, dek, kek *encryption.Key) error {
 	if err := os.RemoveAll(d.paths.stagingDir()); err != nil {
 		return err
 	}
 	staging := newPaths(d.paths.stagingDir())
-	if err := raftnode.SeedFromSnapshot(staging.raftDir(), st.NodeID, st.AdvertiseAddr, h.Index, h.Term, snap); err != nil {
+	if err := raftnode.SeedFromSnapshot(staging.raftDir(), dek, st.NodeID, st.AdvertiseAddr, h.Index, h.Term, snap); err != nil {
 		return err
 	}
 	crashPoint("staging")
 	if err := staging.saveCerts(certs); err != nil {
+		return err
+	}
+	if err := writeKeyFile(staging.keyFile(), certs.key, dek, kek); err != nil {
 		return err
 	}
 	if err := staging.saveState(st); err != nil {

@@ -28,14 +28,14 @@ func (b *backend) SwarmInit(ctx context.Context, req swarm.InitRequest) (string,
 	d := b.d
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
+	if locked, err := d.lockedOp("init", req.ForceNewCluster); locked {
+		return "", err
+	}
 	if req.ForceNewCluster {
 		return b.forceNewCluster(ctx, req)
 	}
 	if d.current() != nil {
 		return "", errdefs.ErrAlreadyInSwarm
-	}
-	if req.AutoLockManagers {
-		return "", errdefs.Invalid("autolock is not supported yet; init without --autolock")
 	}
 	avail := req.Availability
 	if avail == "" {
@@ -85,13 +85,18 @@ func (b *backend) SwarmInit(ctx context.Context, req swarm.InitRequest) (string,
 	if err := d.paths.saveCerts(certs); err != nil {
 		return "", err
 	}
-	n, err := startClusterNode(d, st, certs, true)
+	n, err := startClusterNode(d, st, certs, true, nil, nil)
 	if err != nil {
 		_ = os.RemoveAll(d.paths.swarmDir())
 		return "", err
 	}
 	spec := withSpecDefaults(req.Spec)
 	c := &state.Cluster{RootCACertPEM: root.CertPEM, RootCAKeyPEM: root.KeyPEM, WorkerToken: workerTok, ManagerToken: managerTok}
+	if err := initAutolock(c, &spec, req.AutoLockManagers); err != nil {
+		n.stop()
+		_ = os.RemoveAll(d.paths.swarmDir())
+		return "", err
+	}
 	c.ID = clusterID
 	if err := manager.TakeNodeDownRemoval(c, &spec); err != nil {
 		n.stop()
@@ -112,6 +117,13 @@ func (b *backend) SwarmInit(ctx context.Context, req swarm.InitRequest) (string,
 		n.stop()
 		_ = os.RemoveAll(d.paths.swarmDir())
 		return "", fmt.Errorf("initialize the swarm's state: %w", err)
+	}
+	// Seal node.key before init returns, so a restart right after an
+	// init --autolock comes up locked.
+	if err := n.syncKeys(n.manager()); err != nil {
+		n.stop()
+		_ = os.RemoveAll(d.paths.swarmDir())
+		return "", err
 	}
 	if err := d.paths.saveState(st); err != nil {
 		n.stop()
@@ -144,6 +156,9 @@ func (b *backend) SwarmJoin(ctx context.Context, req swarm.JoinRequest) error {
 	d := b.d
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
+	if locked, err := d.lockedOp("join", false); locked {
+		return err
+	}
 	if d.current() != nil {
 		return errdefs.ErrAlreadyInSwarm
 	}
@@ -202,7 +217,7 @@ func (b *backend) SwarmJoin(ctx context.Context, req swarm.JoinRequest) error {
 	if err := d.paths.saveCerts(certs); err != nil {
 		return err
 	}
-	n, err := startClusterNode(d, st, certs, false)
+	n, err := startClusterNode(d, st, certs, false, nil, nil)
 	if err != nil {
 		_ = os.RemoveAll(d.paths.swarmDir())
 		return err
@@ -298,6 +313,9 @@ func (b *backend) SwarmLeave(ctx context.Context, force bool) error {
 	d := b.d
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
+	if locked, err := d.lockedOp("leave", force); locked {
+		return err
+	}
 	n := d.current()
 	if n == nil {
 		return errdefs.ErrNotInSwarm

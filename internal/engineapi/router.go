@@ -68,6 +68,7 @@ func NewHandler(b Backend) http.Handler {
 	for _, group := range [][]route{
 		a.systemRoutes(),
 		a.swarmRoutes(),
+		a.lockRoutes(),
 		a.nodeRoutes(),
 		a.serviceRoutes(),
 		a.taskRoutes(),

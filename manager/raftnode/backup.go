@@ -9,6 +9,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
+
+	"github.com/flotilla-org/flotilla/security/encryption"
 )
 
 // keyCurrentTerm is the stable-store key hashicorp/raft keeps its current
@@ -24,7 +26,9 @@ func (n *Node) Term() uint64 { return n.Raft.CurrentTerm() }
 // opens it as it opens a node that compacted its log, so the next entry
 // is index+1 and object versions keep growing. The current term is set to
 // term so that new entries never carry a lower term than the snapshot.
-func SeedFromSnapshot(dir, nodeID, advertise string, index, term uint64, state []byte) error {
+// With a DEK the snapshot is sealed with it, like every snapshot raft
+// writes.
+func SeedFromSnapshot(dir string, dek *encryption.Key, nodeID, advertise string, index, term uint64, state []byte) error {
 	if term == 0 {
 		term = 1
 	}
@@ -37,11 +41,12 @@ func SeedFromSnapshot(dir, nodeID, advertise string, index, term uint64, state [
 		return fmt.Errorf("create raft log in %s: %w", dir, err)
 	}
 	defer w.Close()
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
+	fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
 	if err != nil {
 		return fmt.Errorf("create raft snapshots in %s: %w", dir, err)
 	}
-	has, err := raft.HasExistingState(w, w, snaps)
+	logs, snaps := encrypt(dek, w, fileSnaps)
+	has, err := raft.HasExistingState(logs, w, snaps)
 	if err != nil {
 		return err
 	}

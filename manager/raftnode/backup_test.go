@@ -9,6 +9,7 @@ import (
 
 	"github.com/flotilla-org/flotilla/internal/clusterport"
 	"github.com/flotilla-org/flotilla/manager/raftnode"
+	"github.com/flotilla-org/flotilla/security/encryption"
 )
 
 // A Raft state seeded from a state snapshot opens as a one-voter cluster
@@ -37,8 +38,13 @@ func TestSeedFromSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	mux.Close()
-	m := &member{id: "restored", dir: filepath.Join(t.TempDir(), "raft"), mux: mux}
-	if err := raftnode.SeedFromSnapshot(m.dir, m.id, mux.Addr().String(), index, term, snap.Bytes()); err != nil {
+	// Seeded sealed with a DEK, as a restore does.
+	dek, err := encryption.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &member{id: "restored", dir: filepath.Join(t.TempDir(), "raft"), mux: mux, dek: &dek}
+	if err := raftnode.SeedFromSnapshot(m.dir, m.dek, m.id, mux.Addr().String(), index, term, snap.Bytes()); err != nil {
 		t.Fatal(err)
 	}
 	h.open(m, false)
@@ -67,11 +73,11 @@ func TestSeedFromSnapshot(t *testing.T) {
 
 	// Seeding over existing state is refused and leaves it alone.
 	other := filepath.Join(t.TempDir(), "raft")
-	if err := raftnode.SeedFromSnapshot(other, "x", "127.0.0.1:1", index, term, snap.Bytes()); err != nil {
+	if err := raftnode.SeedFromSnapshot(other, nil, "x", "127.0.0.1:1", index, term, snap.Bytes()); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadDir(filepath.Join(other, "snapshots"))
-	err = raftnode.SeedFromSnapshot(other, "y", "127.0.0.1:1", index+5, term, snap.Bytes())
+	err = raftnode.SeedFromSnapshot(other, nil, "y", "127.0.0.1:1", index+5, term, snap.Bytes())
 	if err == nil || !strings.Contains(err.Error(), "already holds raft state") {
 		t.Fatalf("seeding over existing state: %v", err)
 	}

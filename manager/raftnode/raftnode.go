@@ -22,6 +22,7 @@ import (
 	"github.com/flotilla-org/flotilla/internal/errdefs"
 	"github.com/flotilla-org/flotilla/manager/fsm"
 	"github.com/flotilla-org/flotilla/manager/state"
+	"github.com/flotilla-org/flotilla/security/encryption"
 )
 
 // Timing is Raft's clock. Docker's swarm uses a 1 s tick and 10-tick
@@ -51,9 +52,12 @@ type Config struct {
 	DialTLS    func() *tls.Config  // current client TLS config (certificates rotate)
 	AcceptPeer func(net.Conn) bool // vets an inbound Raft connection's certificate
 	Store      *state.Store
-	Bootstrap  bool // form a new one-member cluster (swarm init)
-	Timing     Timing
-	Log        *slog.Logger
+	// DEK encrypts the Raft log entries and snapshots at rest; nil leaves
+	// them plain.
+	DEK       *encryption.Key
+	Bootstrap bool // form a new one-member cluster (swarm init)
+	Timing    Timing
+	Log       *slog.Logger
 }
 
 // Node is a running Raft member.
@@ -79,11 +83,12 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open raft log in %s: %w", cfg.Dir, err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hl.Named("snap"))
+	fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hl.Named("snap"))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open raft snapshots in %s: %w", cfg.Dir, err)
 	}
+	logs, snaps := encrypt(cfg.DEK, w, fileSnaps)
 	adv, err := net.ResolveTCPAddr("tcp", cfg.Advertise)
 	if err != nil {
 		w.Close()
@@ -110,20 +115,20 @@ func Open(cfg Config) (*Node, error) {
 	rc.LogOutput = io.Discard
 
 	if cfg.Bootstrap {
-		has, err := raft.HasExistingState(w, w, snaps)
+		has, err := raft.HasExistingState(logs, w, snaps)
 		if err != nil {
 			w.Close()
 			return nil, err
 		}
 		if !has {
 			conf := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: rc.LocalID, Address: raft.ServerAddress(cfg.Advertise)}}}
-			if err := raft.BootstrapCluster(rc, w, w, snaps, trans, conf); err != nil {
+			if err := raft.BootstrapCluster(rc, logs, w, snaps, trans, conf); err != nil {
 				w.Close()
 				return nil, fmt.Errorf("bootstrap raft: %w", err)
 			}
 		}
 	}
-	r, err := raft.NewRaft(rc, fsm.New(cfg.Store), w, w, snaps, trans)
+	r, err := raft.NewRaft(rc, fsm.New(cfg.Store), logs, w, snaps, trans)
 	if err != nil {
 		trans.Close()
 		w.Close()

@@ -26,6 +26,7 @@ import (
 	"github.com/flotilla-org/flotilla/internal/errdefs"
 	"github.com/flotilla-org/flotilla/manager/raftnode"
 	"github.com/flotilla-org/flotilla/manager/state"
+	"github.com/flotilla-org/flotilla/security/encryption"
 )
 
 // fast keeps elections quick in tests, with a lease long enough that a
@@ -74,6 +75,7 @@ type member struct {
 	mux   *clusterport.Mux
 	store *state.Store
 	node  *raftnode.Node
+	dek   *encryption.Key // nil: plain Raft data
 }
 
 type harness struct {
@@ -106,7 +108,7 @@ func (h *harness) open(m *member, bootstrap bool) *member {
 		m.node, err = raftnode.Open(raftnode.Config{
 			NodeID: m.id, Advertise: mux.Addr().String(), Dir: m.dir,
 			Listener: mux.Sub(clusterport.ProtoRaft), DialTLS: func() *tls.Config { return h.client },
-			Store: m.store, Bootstrap: bootstrap, Timing: fast, Log: h.log,
+			Store: m.store, DEK: m.dek, Bootstrap: bootstrap, Timing: fast, Log: h.log,
 		})
 		done <- err
 	}()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flotilla-org/flotilla/manager/fsm"
 	"github.com/flotilla-org/flotilla/manager/state"
+	"github.com/flotilla-org/flotilla/security/encryption"
 )
 
 // ForceNewCluster rewrites the Raft state in dir so that this node is the
@@ -18,18 +19,19 @@ import (
 // that lost its quorum for good (swarm init --force-new-cluster). Raft must
 // not be running on dir. The caller then opens it normally; the node elects
 // itself and the lost managers can be removed, new ones added.
-func ForceNewCluster(dir, nodeID, advertise string) error {
+func ForceNewCluster(dir string, dek *encryption.Key, nodeID, advertise string) error {
 	hl := hclog.New(&hclog.LoggerOptions{Name: "raft-recover", Level: hclog.Warn, Output: io.Discard})
 	w, err := wal.Open(filepath.Join(dir, "wal"), wal.WithLogger(hl))
 	if err != nil {
 		return fmt.Errorf("open raft log in %s: %w", dir, err)
 	}
 	defer w.Close()
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
+	fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
 	if err != nil {
 		return fmt.Errorf("open raft snapshots in %s: %w", dir, err)
 	}
-	has, err := raft.HasExistingState(w, w, snaps)
+	logs, snaps := encrypt(dek, w, fileSnaps)
+	has, err := raft.HasExistingState(logs, w, snaps)
 	if err != nil {
 		return err
 	}
@@ -43,7 +45,7 @@ func ForceNewCluster(dir, nodeID, advertise string) error {
 	conf := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: rc.LocalID, Address: raft.ServerAddress(advertise)}}}
 	// The FSM here only replays entries to write a snapshot; it is thrown
 	// away, and the real one is built when Raft opens again.
-	if err := raft.RecoverCluster(rc, fsm.New(state.NewStore()), w, w, snaps, trans, conf); err != nil {
+	if err := raft.RecoverCluster(rc, fsm.New(state.NewStore()), logs, w, snaps, trans, conf); err != nil {
 		return fmt.Errorf("rewrite the raft configuration: %w", err)
 	}
 	return nil

@@ -21,6 +21,10 @@ type Cluster struct {
 	RootCAKeyPEM  []byte `json:",omitempty"`
 	WorkerToken   string `json:",omitempty"`
 	ManagerToken  string `json:",omitempty"`
+	// UnlockKey is the managers' key encryption key (SWMKEY-1-...) while
+	// autolock is on. It lives in the replicated state so every manager
+	// learns it and re-wraps its keys when it changes.
+	UnlockKey string `json:",omitempty"`
 	// RemovedNodes lists node IDs removed from the cluster; their
 	// certificates are refused from then on.
 	RemovedNodes []string `json:",omitempty"`

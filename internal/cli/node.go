@@ -241,7 +241,7 @@ func newNodeInspectCommand(env *cliEnv) *cobra.Command {
 			return res.Node, res.Raw, nil
 		}
 		if pretty {
-			return prettyNodes(cmd.OutOrStdout(), args, fetch)
+			return writePrettyAll(cmd.OutOrStdout(), args, fetch, func(w io.Writer, v any) { writePrettyNode(w, v.(swarm.Node)) })
 		}
 		return writeInspect(cmd.OutOrStdout(), format, args, fetch)
 	})
@@ -251,39 +251,8 @@ func newNodeInspectCommand(env *cliEnv) *cobra.Command {
 	return cmd
 }
 
-// prettyNodes prints nodes for humans, like `docker node inspect --pretty`.
-func prettyNodes(out io.Writer, refs []string, fetch inspectFetch) error {
-	var errs []string
-	printed := 0
-	for _, ref := range refs {
-		typed, _, err := fetch(ref)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		if printed > 0 {
-			fmt.Fprintln(out)
-		}
-		writePrettyNode(out, typed.(swarm.Node))
-		printed++
-	}
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "\n"))
-	}
-	return nil
-}
-
 func writePrettyNode(out io.Writer, n swarm.Node) {
-	// field prints "label:" padded to a common column, then the value;
-	// section prints a heading on its own.
-	field := func(label string, v any) {
-		if s := fmt.Sprint(v); s != "" {
-			fmt.Fprintf(out, "%-22s%s\n", label+":", s)
-		} else {
-			fmt.Fprintln(out, label+":")
-		}
-	}
-	section := func(label string) { fmt.Fprintln(out, label+":") }
+	field, section := prettyFields(out)
 
 	field("ID", n.ID)
 	if n.Spec.Name != "" {

@@ -167,7 +167,7 @@ func newServiceInspectCommand(env *cliEnv) *cobra.Command {
 			return res.Service, res.Raw, nil
 		}
 		if pretty {
-			return prettyServices(cmd.OutOrStdout(), args, fetch)
+			return writePrettyAll(cmd.OutOrStdout(), args, fetch, func(w io.Writer, v any) { writePrettyService(w, v.(swarm.Service)) })
 		}
 		return writeInspect(cmd.OutOrStdout(), format, args, fetch)
 	})
@@ -177,36 +177,8 @@ func newServiceInspectCommand(env *cliEnv) *cobra.Command {
 	return cmd
 }
 
-func prettyServices(out io.Writer, refs []string, fetch inspectFetch) error {
-	var errs []string
-	printed := 0
-	for _, ref := range refs {
-		typed, _, err := fetch(ref)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		if printed > 0 {
-			fmt.Fprintln(out)
-		}
-		writePrettyService(out, typed.(swarm.Service))
-		printed++
-	}
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "\n"))
-	}
-	return nil
-}
-
 func writePrettyService(out io.Writer, s swarm.Service) {
-	field := func(label string, v any) {
-		if str := fmt.Sprint(v); str != "" {
-			fmt.Fprintf(out, "%-22s%s\n", label+":", str)
-		} else {
-			fmt.Fprintln(out, label+":")
-		}
-	}
-	section := func(label string) { fmt.Fprintln(out, label+":") }
+	field, section := prettyFields(out)
 	list := func(indent string, m map[string]string) {
 		for _, k := range sortedKeys(m) {
 			fmt.Fprintf(out, "%s- %s\n", indent, kv(k, m[k]))

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -32,9 +33,20 @@ func TestForceNewCluster(t *testing.T) {
 		t.Errorf("the quorum error does not mention --force-new-cluster: %s %v", r.stderr, r.err)
 	}
 
-	out := m3.mustCLI(t, "swarm", "init", "--force-new-cluster")
-	if !strings.Contains(out, "is now a manager") {
-		t.Errorf("swarm init --force-new-cluster printed %q", out)
+	// The unmodified docker CLI when it is here (its request carries the
+	// default listen address 0.0.0.0:2377, which must not move the
+	// manager); the flotilla CLI's is covered by the backup tests.
+	if dockerBin, err := exec.LookPath("docker"); err == nil {
+		env := cleanEnv([]string{"DOCKER_HOST=" + m3.host(), "DOCKER_CONFIG=" + tempDir(t)})
+		r := run(cliTimeout, env, dockerBin, "swarm", "init", "--force-new-cluster")
+		if r.err != nil || !strings.Contains(r.stdout, "is now a manager") {
+			t.Fatalf("docker swarm init --force-new-cluster: %v\n%s", r.err, r.stdout)
+		}
+	} else {
+		out := m3.mustCLI(t, "swarm", "init", "--force-new-cluster")
+		if !strings.Contains(out, "is now a manager") {
+			t.Errorf("swarm init --force-new-cluster printed %q", out)
+		}
 	}
 	eventually(t, 10*time.Second, func() error {
 		_, stderr, err := m3.CLI("node", "update", "--label-add", "recovered=1", m3.name)

@@ -24,9 +24,9 @@ type BootstrapConfig struct {
 
 func addBootstrapFlags(f *pflag.FlagSet, c *BootstrapConfig) {
 	f.StringVar(&c.Provider, "bootstrap", "", "form or join a swarm without 'swarm init/join': gce (Google Compute Engine project metadata; see docs/deploy-gce.md)")
-	f.StringVar(&c.Role, "role", "", "with --bootstrap: join as manager or worker (default: the flotilla-role attribute, else worker)")
-	f.StringVar(&c.ListenAddr, "listen-addr", "", "with --bootstrap: cluster port address to listen on (default 0.0.0.0:2377); on a node already in a swarm: move it to this address")
-	f.StringVar(&c.AdvertiseAddr, "advertise-addr", "", "with --bootstrap: cluster address other nodes dial (default: the instance's internal IP and the listen port); on a node already in a swarm: advertise this address from now on, the managers follow")
+	f.StringVar(&c.Role, "role", "", "with --bootstrap or --join: join as manager or worker (--bootstrap: default the flotilla-role attribute, else worker; --join with --bootstrap-token: default manager with --bootstrap-expect, else worker)")
+	f.StringVar(&c.ListenAddr, "listen-addr", "", "with --bootstrap or --join: cluster port address to listen on (default 0.0.0.0:2377); on a node already in a swarm: move it to this address")
+	f.StringVar(&c.AdvertiseAddr, "advertise-addr", "", "with --bootstrap or --join: cluster address other nodes dial (--bootstrap default: the instance's internal IP and the listen port); on a node already in a swarm: advertise this address from now on, the managers follow")
 }
 
 // gceBoot is what --bootstrap gce learned at start.
@@ -45,8 +45,8 @@ func (d *Daemon) prepareBootstrap(ctx context.Context) (*gceBoot, error) {
 		c := d.cfg.Bootstrap
 		// --listen-addr and --advertise-addr without --bootstrap move a
 		// node already in a swarm (see relocate).
-		if c.Role != "" {
-			return nil, fmt.Errorf("--role goes with --bootstrap; without it, give the role with 'swarm join' (worker or manager token)")
+		if c.Role != "" && d.cfg.Join.Spec == "" {
+			return nil, fmt.Errorf("--role goes with --bootstrap or --join; without them, give the role with 'swarm join' (worker or manager token)")
 		}
 		return nil, nil
 	case "gce":

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/spf13/cobra"
 
 	"github.com/flotilla-org/flotilla/manager/raftnode"
@@ -27,9 +28,28 @@ func NewCommand() *cobra.Command {
 		Short: "Run a flotilla node",
 		Long: `Run a flotilla node. It starts outside any swarm, like dockerd; 'swarm init'
 or 'swarm join' against its API makes it a member, and it remembers its swarm
-across restarts.`,
+across restarts.
+
+With --join SPEC a daemon in no swarm joins by itself: it asks SPEC where the
+managers are (addresses, dns:NAME, dns+srv:NAME, file:PATH or
+provider=NAME ...) and tries each until one admits it, retrying while none
+answers. With --bootstrap-expect N and a shared --bootstrap-token, N managers
+started together form the swarm once all of them are there.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.Join.BootstrapToken == "" {
+				cfg.Join.BootstrapToken = os.Getenv("FLOTILLA_BOOTSTRAP_TOKEN")
+			}
+			if cfg.Join.Spec != "" && cfg.Bootstrap.Provider != "" {
+				return fmt.Errorf("--join and --bootstrap %s both bring the node into a swarm: give one of them", cfg.Bootstrap.Provider)
+			}
+			// --role, --listen-addr and --advertise-addr serve --join as
+			// they serve --bootstrap.
+			cfg.Join.Role = swarm.NodeRole(cfg.Bootstrap.Role)
+			cfg.Join.ListenAddr, cfg.Join.AdvertiseAddr = cfg.Bootstrap.ListenAddr, cfg.Bootstrap.AdvertiseAddr
+			if err := cfg.Join.Check(); err != nil {
+				return err
+			}
 			var lvl slog.Level
 			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
@@ -78,5 +98,9 @@ across restarts.`,
 	f.BoolVar(&cfg.Drivers.Fake, "fake-driver", false, "offer the in-memory fake driver (tests and benchmarks)")
 	_ = f.MarkHidden("fake-driver")
 	addBootstrapFlags(f, &cfg.Bootstrap)
+	f.StringVar(&cfg.Join.Spec, "join", "", "join a swarm by itself, finding its managers through this discovery spec: ADDR[,ADDR...], dns:NAME[:PORT], dns+srv:NAME, file:PATH or 'provider=NAME key=value ...'")
+	f.StringVar(&cfg.Join.Token, "join-token", "", "join token for --join (from 'swarm join-token'); it decides the role")
+	f.StringVar(&cfg.Join.BootstrapToken, "bootstrap-token", "", "secret shared by the nodes that form a swarm together: they derive its join tokens from it (or FLOTILLA_BOOTSTRAP_TOKEN)")
+	f.IntVar(&cfg.Join.BootstrapExpect, "bootstrap-expect", 0, "with --join and --bootstrap-token: form a new swarm once this many managers answer")
 	return cmd
 }

@@ -29,6 +29,7 @@ type Config struct {
 	Hostname string
 	Timing   raftnode.Timing // zero: defaults
 	Drivers  DriverConfig
+	Join     JoinConfig // join or form a swarm by itself at start
 	Log      *slog.Logger
 	// Bootstrap forms or joins a swarm without a human (--bootstrap).
 	Bootstrap BootstrapConfig
@@ -49,6 +50,11 @@ type Daemon struct {
 	locked *lockedNode
 	// lastErr is shown in info's Swarm.Error (e.g. removed from the swarm).
 	lastErr string
+
+	// joinCancel stops a --join still looking for managers; joinDone
+	// closes when it has.
+	joinCancel context.CancelFunc
+	joinDone   chan struct{}
 
 	servers    []*http.Server
 	apiHandler http.Handler
@@ -94,7 +100,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if st == nil && boot == nil && (d.cfg.Bootstrap.ListenAddr != "" || d.cfg.Bootstrap.AdvertiseAddr != "") {
+	if st == nil && boot == nil && d.cfg.Join.Spec == "" && (d.cfg.Bootstrap.ListenAddr != "" || d.cfg.Bootstrap.AdvertiseAddr != "") {
 		return fmt.Errorf("--listen-addr and --advertise-addr without --bootstrap move a node that is already in a swarm, and this node is in none; give them to 'swarm init' or 'swarm join'")
 	}
 	if st != nil {
@@ -118,6 +124,14 @@ func (d *Daemon) Start(ctx context.Context) error {
 		if err := d.resume(st, certs); err != nil {
 			return err
 		}
+	}
+	if st == nil && d.cfg.Join.Spec != "" {
+		jctx, cancel := context.WithCancel(context.Background())
+		d.joinCancel, d.joinDone = cancel, make(chan struct{})
+		go func() {
+			defer close(d.joinDone)
+			d.autoJoin(jctx)
+		}()
 	}
 	handler := d.apiHandler
 	for _, h := range d.cfg.Hosts {
@@ -151,6 +165,10 @@ func (d *Daemon) Stop() {
 	}
 	for _, s := range d.servers {
 		_ = s.Shutdown(ctx)
+	}
+	if d.joinCancel != nil {
+		d.joinCancel()
+		<-d.joinDone
 	}
 	d.mu.Lock()
 	n := d.node

@@ -23,6 +23,9 @@ type localState struct {
 	// picks the machine's address again when it changes.
 	AdvertiseGuessed bool `json:",omitempty"`
 	Managers         []swarm.Peer
+	// Discovery is the spec the node joined through (--join); a restart
+	// that reaches none of Managers asks it for the managers of now.
+	Discovery string `json:",omitempty"`
 }
 
 type paths struct {

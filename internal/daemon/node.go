@@ -155,7 +155,7 @@ func (n *clusterNode) startSession(ctx context.Context) {
 			Managers: n.setManagers,
 			Role:     func(r swarm.NodeRole) { n.wantRole(ctx, r) },
 			Removed:  n.removed,
-			Refresh:  n.managerAddrs,
+			Refresh:  n.refreshManagers,
 		},
 	}
 	n.exec = &agent.Executor{

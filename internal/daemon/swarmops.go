@@ -25,7 +25,14 @@ import (
 // SwarmInit makes this node the first manager of a new swarm: root CA,
 // join tokens, its own certificate, and a one-member Raft cluster.
 func (b *backend) SwarmInit(ctx context.Context, req swarm.InitRequest) (string, error) {
-	d := b.d
+	return b.d.swarmInit(ctx, req, nil)
+}
+
+// swarmInit creates the swarm. With a bootstrap secret, its join tokens
+// are derived from it (jointoken.Derive) instead of random, so the other
+// nodes started with the same secret can compute them.
+func (d *Daemon) swarmInit(ctx context.Context, req swarm.InitRequest, bootstrapSecret []byte) (string, error) {
+	b := &backend{d: d}
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
 	if locked, err := d.lockedOp("init", req.ForceNewCluster); locked {
@@ -61,11 +68,11 @@ func (b *backend) SwarmInit(ctx context.Context, req swarm.InitRequest) (string,
 	if err != nil {
 		return "", err
 	}
-	workerTok, err := jointoken.Generate(root.Cert.Raw)
+	workerTok, err := newJoinToken(root.Cert.Raw, bootstrapSecret, "worker")
 	if err != nil {
 		return "", err
 	}
-	managerTok, err := jointoken.Generate(root.Cert.Raw)
+	managerTok, err := newJoinToken(root.Cert.Raw, bootstrapSecret, "manager")
 	if err != nil {
 		return "", err
 	}
@@ -153,7 +160,12 @@ func ipList(host string) []net.IP {
 // SwarmJoin joins through the first of the given managers that admits the
 // node, so one manager being down does not stop a join.
 func (b *backend) SwarmJoin(ctx context.Context, req swarm.JoinRequest) error {
-	d := b.d
+	return b.d.swarmJoin(ctx, req, "")
+}
+
+// swarmJoin joins; spec is the discovery spec the addresses came from,
+// remembered so a restart that reaches no known manager can ask it again.
+func (d *Daemon) swarmJoin(ctx context.Context, req swarm.JoinRequest, spec string) error {
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
 	if locked, err := d.lockedOp("join", false); locked {
@@ -211,7 +223,7 @@ func (b *backend) SwarmJoin(ctx context.Context, req swarm.JoinRequest) error {
 		return errdefs.Unavailable("could not join through any of the managers given (%s); check that at least one is running and reachable", errors.Join(errs...))
 	}
 	st := &localState{NodeID: resp.NodeID, ClusterID: resp.ClusterID, Role: resp.Role, ListenAddr: listen, AdvertiseAddr: advertise,
-		AdvertiseGuessed: advertiseGuessed(req.AdvertiseAddr, listen), Managers: resp.Managers}
+		AdvertiseGuessed: advertiseGuessed(req.AdvertiseAddr, listen), Managers: resp.Managers, Discovery: spec}
 	certs := certFiles{cert: resp.CertPEM, key: keyPEM, ca: resp.CAPEM}
 	_ = os.RemoveAll(d.paths.swarmDir())
 	if err := d.paths.saveCerts(certs); err != nil {

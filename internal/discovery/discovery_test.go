@@ -46,7 +46,7 @@ func TestParse(t *testing.T) {
 type fixed []string
 
 func (f fixed) Managers(context.Context) ([]string, error) { return f, nil }
-func (f fixed) String() string                              { return "fixed" }
+func (f fixed) String() string                             { return "fixed" }
 
 func TestRegister(t *testing.T) {
 	var got map[string]string

@@ -137,6 +137,9 @@ func TestJoinThroughDiscoveryAndRestart(t *testing.T) {
 	}
 	w.Start()
 	eventually(t, convergeTimeout, readyOn(m2))
+	if !strings.Contains(readAll(t, w.logPath), "trying the ones discovery lists now") {
+		t.Error("w1 came back without asking its remembered discovery provider")
+	}
 }
 
 type savedState struct {

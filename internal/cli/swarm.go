@@ -15,6 +15,8 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/flotilla-org/flotilla/internal/discovery"
 )
 
 const (
@@ -267,18 +269,31 @@ func printJoinCommand(out io.Writer, prog, role, token, addr string) {
 
 func newSwarmJoinCommand(env *cliEnv) *cobra.Command {
 	var (
-		token, listenAddr, advertiseAddr, availability string
+		token, listenAddr, advertiseAddr, availability, discover string
 	)
 	cmd := &cobra.Command{
 		Use:   "join [OPTIONS] HOST:PORT[,HOST:PORT...] [HOST:PORT...]",
 		Short: "Join a swarm as a node and/or manager",
 		Long: "Join a swarm as a node and/or manager.\n\n" +
 			"Several manager addresses may be given, comma-separated and/or as separate\n" +
-			"arguments; the daemon tries each of them in turn.",
-		Args: minArgs(1),
+			"arguments; the daemon tries each of them in turn. --discover SPEC asks a\n" +
+			"discovery provider for them instead (dns:NAME, dns+srv:NAME, file:PATH, ...).",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if discover != "" {
+				return nil
+			}
+			return minArgs(1)(cmd, args)
+		},
 	}
 	cmd.RunE = env.runE(func(cmd *cobra.Command, args []string) error {
 		remotes := splitAddrs(args)
+		if discover != "" {
+			found, err := discoverManagers(cmd.Context(), discover)
+			if err != nil {
+				return err
+			}
+			remotes = append(remotes, found...)
+		}
 		if len(remotes) == 0 {
 			return errors.New("no manager address given")
 		}
@@ -321,7 +336,27 @@ func newSwarmJoinCommand(env *cliEnv) *cobra.Command {
 	flags.StringVar(&listenAddr, "listen-addr", defaultListenAddr, `Listen address (format: "<ip|interface>[:port]")`)
 	flags.StringVar(&advertiseAddr, "advertise-addr", "", `Advertised address (format: "<ip|interface>[:port]")`)
 	flags.StringVar(&availability, "availability", "active", `Availability of the node ("active", "pause", "drain")`)
+	flags.StringVar(&discover, "discover", "", "Find the managers through a discovery spec (dns:NAME[:PORT], dns+srv:NAME, file:PATH, ADDR,ADDR)")
 	return cmd
+}
+
+// discoverManagers asks a discovery provider, on the CLI's side, where the
+// managers are; the daemon then tries each as with addresses given.
+func discoverManagers(ctx context.Context, spec string) ([]string, error) {
+	p, err := discovery.Parse(spec)
+	if err != nil {
+		return nil, fmt.Errorf("--discover: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	addrs, err := p.Managers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("--discover: %w", err)
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("--discover: %s lists no manager", p)
+	}
+	return addrs, nil
 }
 
 func newSwarmJoinTokenCommand(env *cliEnv) *cobra.Command {

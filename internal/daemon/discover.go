@@ -208,10 +208,14 @@ func (n *clusterNode) refreshManagers() []string {
 		n.log.Warn("no known manager answers, and discovery failed", "provider", p, "err", err)
 		return out
 	}
+	var added []string
 	for _, a := range found {
 		if a != st.AdvertiseAddr && !slices.Contains(out, a) {
-			out = append(out, a)
+			added = append(added, a)
 		}
 	}
-	return out
+	if len(added) > 0 {
+		n.log.Info("no known manager answers; trying the ones discovery lists now", "provider", p, "added", added)
+	}
+	return append(out, added...)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,6 +33,10 @@ func TestBootstrapExpectFormsOneSwarm(t *testing.T) {
 	spec := strings.Join(addrs, ",")
 	w.args = []string{"--no-docker", "--join", spec, "--bootstrap-token", bootstrapSecret, "--listen-addr", w.addr}
 	w.Start()
+	// A worker with the wrong secret derives a token no manager accepts.
+	bad := c.newNode("w-bad")
+	bad.args = []string{"--no-docker", "--join", spec, "--bootstrap-token", "not-the-shared-secret", "--listen-addr", bad.addr}
+	bad.Start()
 	for _, m := range c.managers {
 		m.args = []string{"--no-docker", "--join", spec, "--bootstrap-expect", "3", "--bootstrap-token", bootstrapSecret, "--listen-addr", m.addr}
 		m.launch()
@@ -41,7 +46,7 @@ func TestBootstrapExpectFormsOneSwarm(t *testing.T) {
 	}
 	m1 := c.managers[0]
 	eventually(t, convergeTimeout, func() error {
-		for _, n := range c.nodes {
+		for _, n := range append(slices.Clone(c.managers), w) {
 			si, err := n.swarmInfo()
 			if err != nil {
 				return err
@@ -66,6 +71,15 @@ func TestBootstrapExpectFormsOneSwarm(t *testing.T) {
 	}
 	if n := strings.Count(readAll(t, m1.logPath)+readAll(t, c.managers[1].logPath)+readAll(t, c.managers[2].logPath), "initialised the swarm"); n != 1 {
 		t.Errorf("%d managers initialised a swarm, want exactly 1", n)
+	}
+	eventually(t, convergeTimeout, func() error {
+		if !strings.Contains(readAll(t, bad.logPath), "the managers refused to admit this node") {
+			return fmt.Errorf("w-bad has not reported its refused token")
+		}
+		return nil
+	})
+	if si, err := bad.swarmInfo(); err != nil || si.NodeID != "" {
+		t.Errorf("w-bad, with the wrong bootstrap token: info %+v, %v; want no swarm", si, err)
 	}
 }
 
@@ -95,6 +109,13 @@ func TestJoinThroughDiscoveryAndRestart(t *testing.T) {
 		return err
 	})
 	c.waitReady(m1, convergeTimeout)
+	// The CLI's --discover, through the same list.
+	w2 := c.spare("w2")
+	w2.mustCLI(t, "swarm", "join", "--discover", "file:"+list, "--token", token, "--listen-addr", w2.addr)
+	if _, _, err := w2.CLI("swarm", "join", "--discover", "dns+srv:", "--token", token); err == nil || !strings.Contains(err.Error(), "--discover") {
+		t.Errorf("swarm join with a malformed --discover: err = %v, want one naming --discover", err)
+	}
+
 	st := readState(t, w)
 	if st.Discovery != "file:"+list || len(st.Managers) != 3 {
 		t.Fatalf("w1 remembers discovery %q and managers %v, want file:%s and 3 managers", st.Discovery, st.Managers, list)

@@ -102,6 +102,7 @@ func (b *bootstrapper) step(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	addrs = resolveHosts(ctx, addrs)
 	var inSwarm, waiting []string
 	for _, a := range addrs {
 		if a == b.advertise {
@@ -123,13 +124,17 @@ func (b *bootstrapper) step(ctx context.Context) error {
 			return err
 		})
 	}
-	all := append(slices.Clone(addrs), b.advertise)
-	slices.SortFunc(all, compareAddrs)
-	first := all[0]
 	if n := len(waiting) + 1; n < jc.BootstrapExpect {
 		return errdefs.Unavailable("%d of the %d expected managers answer (this one and %v)", n, jc.BootstrapExpect, waiting)
 	}
-	if first != b.advertise {
+	// A node the list does not name never initialises: the listed ones
+	// could not know of it, and the lowest of them would initialise too.
+	if !slices.Contains(addrs, b.advertise) {
+		return errdefs.Unavailable("this node's address %s is not among those %s lists (%v): it will join the swarm once one exists, but never initialise it", b.advertise, b.p, addrs)
+	}
+	sorted := slices.Clone(addrs)
+	slices.SortFunc(sorted, compareAddrs)
+	if first := sorted[0]; first != b.advertise {
 		return errdefs.Unavailable("all %d managers are here; waiting for %s (the lowest address) to initialise the swarm", jc.BootstrapExpect, first)
 	}
 	return b.withPortFree(func() error {
@@ -139,6 +144,33 @@ func (b *bootstrapper) step(ctx context.Context) error {
 		}
 		return err
 	})
+}
+
+// resolveHosts turns host names (e.g. SRV targets) into IP addresses, so
+// they compare with the IPs the nodes advertise. A name that does not
+// resolve is kept as it is.
+func resolveHosts(ctx context.Context, addrs []string) []string {
+	var out []string
+	for _, a := range addrs {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || net.ParseIP(host) != nil {
+			out = append(out, a)
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		ips, err := net.DefaultResolver.LookupHost(rctx, host)
+		cancel()
+		if err != nil {
+			out = append(out, a)
+			continue
+		}
+		for _, ip := range ips {
+			if x := net.JoinHostPort(ip, port); !slices.Contains(out, x) {
+				out = append(out, x)
+			}
+		}
+	}
+	return out
 }
 
 // withPortFree runs f (an init or a join, which open the cluster port

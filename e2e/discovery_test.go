@@ -116,7 +116,7 @@ func TestJoinThroughDiscoveryAndRestart(t *testing.T) {
 		t.Errorf("swarm join with a malformed --discover: err = %v, want one naming --discover", err)
 	}
 
-	st := readState(t, w)
+	st := readLocalState(t, w)
 	if st.Discovery != "file:"+list || len(st.Managers) != 3 {
 		t.Fatalf("w1 remembers discovery %q and managers %v, want file:%s and 3 managers", st.Discovery, st.Managers, list)
 	}
@@ -148,7 +148,7 @@ func TestJoinThroughDiscoveryAndRestart(t *testing.T) {
 	// provider it joined through, remembered in its state, still knows.
 	w.Stop()
 	waitDown(m2)
-	st = readState(t, w)
+	st = readLocalState(t, w)
 	raw := readAll(t, filepath.Join(w.dataDir, "swarm", "state.json"))
 	for _, p := range st.Managers {
 		raw = strings.ReplaceAll(raw, p.Addr, dead)
@@ -168,7 +168,7 @@ type savedState struct {
 	Managers  []struct{ NodeID, Addr string }
 }
 
-func readState(t *testing.T, n *node) savedState {
+func readLocalState(t *testing.T, n *node) savedState {
 	t.Helper()
 	var st savedState
 	if err := json.Unmarshal([]byte(readAll(t, filepath.Join(n.dataDir, "swarm", "state.json"))), &st); err != nil {

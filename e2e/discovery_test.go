@@ -144,6 +144,19 @@ func TestJoinThroughDiscoveryAndRestart(t *testing.T) {
 	}
 	eventually(t, convergeTimeout, readyOn(m2))
 
+	// A manager that joins later reaches the worker's remembered list
+	// through the heartbeats.
+	m4 := c.spare("m4")
+	m4.mustCLI(t, "swarm", "join", "--token", strings.TrimSpace(m2.mustCLI(t, "swarm", "join-token", "-q", "manager")), "--listen-addr", m4.addr, m2.addr)
+	eventually(t, convergeTimeout, func() error {
+		for _, p := range readLocalState(t, w).Managers {
+			if p.Addr == m4.addr {
+				return nil
+			}
+		}
+		return fmt.Errorf("w1's state.json does not list the new manager m4 (%s)", m4.addr)
+	})
+
 	// Every manager it remembers is gone (as if all had moved): only the
 	// provider it joined through, remembered in its state, still knows.
 	w.Stop()

@@ -189,12 +189,20 @@ func (n *node) running() bool {
 // API; output is appended to its log file.
 func (n *node) launch() {
 	n.t.Helper()
+	if err := n.tryLaunch(); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// tryLaunch is launch for goroutines other than the test's: it returns the
+// error instead of failing the test.
+func (n *node) tryLaunch() error {
 	if n.running() {
-		n.t.Fatalf("%s: daemon already running", n)
+		return fmt.Errorf("%s: daemon already running", n)
 	}
 	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		n.t.Fatal(err)
+		return err
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "=== e2e: starting %s at %s\n", n.name, time.Now().Format(time.RFC3339Nano))
@@ -206,7 +214,7 @@ func (n *node) launch() {
 	cmd.Env = cleanEnv(n.env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its own group, killed whole
 	if err := cmd.Start(); err != nil {
-		n.t.Fatalf("%s: starting the daemon: %v", n, err)
+		return fmt.Errorf("%s: starting the daemon: %v", n, err)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -216,6 +224,7 @@ func (n *node) launch() {
 	n.mu.Lock()
 	n.cmd, n.done = cmd, done
 	n.mu.Unlock()
+	return nil
 }
 
 // waitAPI waits until the daemon answers GET /_ping.

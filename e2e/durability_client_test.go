@@ -47,6 +47,9 @@ type apiReply struct {
 	status int
 	body   []byte
 	err    error
+	// stale: the manager answered from its replica without a confirmed
+	// leader (X-Flotilla-Stale-Read), so the answer may miss recent writes.
+	stale bool
 }
 
 // notSent reports whether the request certainly never reached the daemon:
@@ -90,7 +93,7 @@ func doAPI(c *http.Client, method, path string, body any) apiReply {
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
-	return apiReply{status: res.StatusCode, body: b, err: err}
+	return apiReply{status: res.StatusCode, body: b, err: err, stale: res.Header.Get("X-Flotilla-Stale-Read") != ""}
 }
 
 // writeOutcome classifies the answer to a write. Only answers that say the
@@ -199,6 +202,12 @@ func (c *durabilityClient) read(via *node, key string) (svcOutput, bool) {
 	in := svcInput{kind: opRead, key: key, via: via.name}
 	call := c.h.now()
 	r := doAPI(c.clients[via], http.MethodGet, "/services/"+url.PathEscape(key), nil)
+	if r.stale && r.err == nil {
+		// A documented exception (reads answer without quorum): not part
+		// of the linearizable history, and never used for an update.
+		c.h.staleRead()
+		return svcOutput{}, false
+	}
 	switch {
 	case r.err == nil && r.status == http.StatusOK:
 		var s swarm.Service

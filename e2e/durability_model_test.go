@@ -176,7 +176,7 @@ type history struct {
 	// Counts: writes by outcome; writes refused for want of a leader and
 	// writes to a dead daemon (neither in the history); reads answered and
 	// not.
-	ok, failed, unknown, noLeader, dialFailed, reads, readErrs int
+	ok, failed, unknown, noLeader, dialFailed, reads, readErrs, staleReads int
 }
 
 func newHistory() *history { return &history{start: time.Now()} }
@@ -214,6 +214,13 @@ func (h *history) refused(noLeader bool) {
 	} else {
 		h.dialFailed++
 	}
+}
+
+// staleRead counts a read answered without a confirmed leader.
+func (h *history) staleRead() {
+	h.mu.Lock()
+	h.staleReads++
+	h.mu.Unlock()
 }
 
 // readFailed counts a read that got no answer (not part of the history).

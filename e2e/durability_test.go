@@ -114,9 +114,9 @@ func TestDurability(t *testing.T) {
 	checkStart := time.Now()
 	res, info := porcupine.CheckOperationsVerbose(serviceModel, ops, checkTimeout)
 	checkTook := time.Since(checkStart)
-	t.Logf("durability: %s of faults, %d clients on %d keys: writes %d ok, %d failed, %d unknown outcome, %d refused for no leader, %d to a dead daemon; reads %d answered, %d not; faults: %d kill -9, %d SIGSTOP, %d restarts, %d majority losses (%d probe writes); linearizability check %s in %s",
+	t.Logf("durability: %s of faults, %d clients on %d keys: writes %d ok, %d failed, %d unknown outcome, %d refused for no leader, %d to a dead daemon; reads %d answered, %d marked stale (no confirmed leader, not checked), %d not answered; faults: %d kill -9, %d SIGSTOP, %d restarts, %d majority losses (%d probe writes); linearizability check %s in %s",
 		faultTime.Round(time.Second), durabilityClients, len(keys), h.ok, h.failed, h.unknown, h.noLeader, h.dialFailed,
-		h.reads, h.readErrs, faults.kills, faults.pauses, faults.restarts, faults.majorityLosses, faults.probes,
+		h.reads, h.staleReads, h.readErrs, faults.kills, faults.pauses, faults.restarts, faults.majorityLosses, faults.probes,
 		res, checkTook.Round(time.Millisecond))
 	switch res {
 	case porcupine.Ok:

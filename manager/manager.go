@@ -54,6 +54,13 @@ type Manager struct {
 	// moving holds the nodes whose new address is being recorded.
 	moving sync.Map
 
+	// ready is closed once this manager, as leader, has applied everything
+	// its predecessors committed (the term's barrier); nil when not
+	// leading. Until then its replica may lack acknowledged writes, so
+	// neither its checks nor its reads may be trusted.
+	readyMu sync.Mutex
+	ready   chan struct{}
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -152,7 +159,7 @@ func (m *Manager) watchLeadership() {
 		case leading && term == nil:
 			term = m.beginTerm()
 		case !leading && term != nil:
-			term.end()
+			m.endTerm(term)
 			term = nil
 		}
 	}
@@ -167,6 +174,9 @@ type leaderTerm struct {
 func (m *Manager) beginTerm() *leaderTerm {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &leaderTerm{cancel: cancel}
+	m.readyMu.Lock()
+	m.ready = make(chan struct{})
+	m.readyMu.Unlock()
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
@@ -183,12 +193,26 @@ func (t *leaderTerm) end() {
 	t.wg.Wait()
 }
 
+// endTerm ends a term and forgets its readiness.
+func (m *Manager) endTerm(t *leaderTerm) {
+	t.end()
+	m.readyMu.Lock()
+	m.ready = nil
+	m.readyMu.Unlock()
+}
+
 // lead runs while this manager is leader.
 func (m *Manager) lead(ctx context.Context) {
 	// Read everything the previous leader committed before acting on it.
 	if err := m.raft.Barrier(5 * time.Second); err != nil {
 		m.log.Warn("leader barrier failed", "err", err)
+		return // not ready: requests fail until leadership settles
 	}
+	m.readyMu.Lock()
+	if m.ready != nil {
+		close(m.ready)
+	}
+	m.readyMu.Unlock()
 	m.log.Info("this manager is now the leader")
 	var wg sync.WaitGroup
 	wg.Add(3)
@@ -202,12 +226,54 @@ func (m *Manager) lead(ctx context.Context) {
 	wg.Wait()
 }
 
-// requireLeader returns ErrNoLeader-like errors on a follower.
+// requireLeader returns ErrNoLeader-like errors on a follower. A leader
+// just elected first waits for its barrier, so that its checks (name in
+// use, current version) see every write its predecessors acknowledged.
 func (m *Manager) requireLeader() error {
 	if !m.raft.IsLeader() {
 		return errdefs.Unavailable("this manager is not the leader; the request must be forwarded to the leader")
 	}
-	return nil
+	return m.waitReady()
+}
+
+// waitReady waits (bounded) until this leader's term barrier has passed.
+func (m *Manager) waitReady() error {
+	m.readyMu.Lock()
+	ready := m.ready
+	m.readyMu.Unlock()
+	timer := time.NewTimer(raftnode.DefaultTiming.ApplyTimeout)
+	defer timer.Stop()
+	for ready == nil {
+		// Elected a moment ago: watchLeadership has not begun the term.
+		select {
+		case <-timer.C:
+			return raftnode.ErrNoLeader
+		case <-time.After(10 * time.Millisecond):
+		}
+		if !m.raft.IsLeader() {
+			return raftnode.ErrNoLeader
+		}
+		m.readyMu.Lock()
+		ready = m.ready
+		m.readyMu.Unlock()
+	}
+	select {
+	case <-ready:
+		return nil
+	case <-timer.C:
+		return raftnode.ErrNoLeader
+	}
+}
+
+// VerifyRead tells whether this manager may answer a read from its replica
+// as the leader: it leads, has applied its predecessors' writes, and a
+// quorum still follows it (a leader paused or cut off may not know yet
+// that another was elected).
+func (m *Manager) VerifyRead() bool {
+	if !m.raft.IsLeader() || m.waitReady() != nil {
+		return false
+	}
+	return m.raft.VerifyLeader(time.Second) == nil
 }
 
 // WaitNewLeader waits until another manager leads (after a handover).

@@ -179,15 +179,25 @@ func (b *backend) LeaderProxy(r *http.Request) http.Handler {
 		return nil
 	}
 	m := n.manager()
-	if m == nil || m.IsLeader() {
+	if m == nil || r.Header.Get(nodeapi.HeaderStaleRead) != "" {
 		return nil
 	}
-	if r.Method == http.MethodGet {
+	read := r.Method == http.MethodGet
+	if m.IsLeader() {
+		// The leader answers reads from its replica once a quorum confirms
+		// that it still leads; a leader that was paused or cut off may not
+		// know yet that another was elected.
+		if !read || m.VerifyRead() {
+			return nil
+		}
+		return http.HandlerFunc(n.serveStale)
+	}
+	if read {
 		// Reads never fail for want of a leader: without one (or when the
 		// leader moved while this request was forwarded here) they are
-		// answered from this replica.
+		// answered from this replica, marked as possibly stale.
 		if id, _ := m.Leader(); id == "" || r.Header.Get(nodeapi.HeaderForwarded) != "" {
-			return nil
+			return http.HandlerFunc(n.serveStale)
 		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -78,8 +78,7 @@ func (n *clusterNode) proxyToLeader(w http.ResponseWriter, r *http.Request, m *m
 		// A read answers from this replica rather than fail.
 		local := r.Clone(r.Context())
 		local.Body = io.NopCloser(bytes.NewReader(body))
-		local.Header.Set(nodeapi.HeaderForwarded, "1")
-		n.d.apiHandler.ServeHTTP(w, local)
+		n.serveStale(w, local)
 	case lastErr == nil:
 		// No leader answered in time: an election that does not end, or
 		// the quorum is lost.
@@ -87,6 +86,15 @@ func (n *clusterNode) proxyToLeader(w http.ResponseWriter, r *http.Request, m *m
 	default:
 		nodeapi.WriteError(w, errdefs.Unavailable("lost the connection to the leader during the request (%v); it may or may not have been applied: check, then retry", lastErr))
 	}
+}
+
+// serveStale answers a read from this manager's replica, with a header
+// saying that it may miss recent writes.
+func (n *clusterNode) serveStale(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(nodeapi.HeaderStaleRead, "answered by this manager's replica without a confirmed leader; it may miss recent writes")
+	local := r.Clone(r.Context())
+	local.Header.Set(nodeapi.HeaderStaleRead, "1") // served here, never forwarded again
+	n.d.apiHandler.ServeHTTP(w, local)
 }
 
 func (n *clusterNode) send(r *http.Request, addr, prefix, peerID string, body []byte) (*http.Response, error) {

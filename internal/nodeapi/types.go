@@ -26,6 +26,12 @@ const (
 // request never bounces between managers during an election.
 const HeaderForwarded = "X-Flotilla-Forwarded"
 
+// HeaderStaleRead marks a read answered from a manager's own replica
+// without a confirmed leader (no leader known, quorum lost, or leadership
+// in doubt): the answer may miss recent writes. Reads without it come from
+// a leader that a quorum still follows.
+const HeaderStaleRead = "X-Flotilla-Stale-Read"
+
 // HeaderPeer carries the original caller's node ID when a manager forwards
 // a node's RPC to the leader; the leader trusts it only from a manager.
 const HeaderPeer = "X-Flotilla-Peer"

@@ -244,6 +244,21 @@ func (n *Node) Servers() ([]raft.Server, error) {
 	return f.Configuration().Servers, nil
 }
 
+// VerifyLeader confirms with a quorum that this node still leads.
+func (n *Node) VerifyLeader(timeout time.Duration) error {
+	f := n.Raft.VerifyLeader()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		return ErrNoLeader
+	}
+}
+
 // Barrier waits until every committed entry is applied locally, so a new
 // leader reads the state its predecessor committed.
 func (n *Node) Barrier(timeout time.Duration) error { return n.Raft.Barrier(timeout).Error() }

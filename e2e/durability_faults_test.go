@@ -155,6 +155,12 @@ func (f *faultInjector) probeNoQuorum(survivor *node, d time.Duration) {
 	}
 	if !saidQuorum {
 		f.t.Errorf("writes through %s never said that the quorum is lost while two managers were down", survivor)
+		return
+	}
+	// Reads still answer without quorum, marked as possibly stale.
+	r := doAPI(apiClient(survivor, failFast), http.MethodGet, "/services", nil)
+	if r.err != nil || r.status != http.StatusOK || !r.stale {
+		f.t.Errorf("a read through %s without quorum: %d %s, stale mark %v; want an answer marked X-Flotilla-Stale-Read", survivor, r.status, r.message(), r.stale)
 	}
 }
 

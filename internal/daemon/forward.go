@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -61,7 +63,7 @@ func (n *clusterNode) proxyToLeader(w http.ResponseWriter, r *http.Request, m *m
 			}
 			continue
 		}
-		resp, err := n.send(r, addr, prefix, peerID, body)
+		resp, err := n.send(r, m, addr, prefix, peerID, body)
 		if err == nil {
 			relay(w, resp)
 			return
@@ -97,14 +99,67 @@ func (n *clusterNode) serveStale(w http.ResponseWriter, r *http.Request) {
 	n.d.apiHandler.ServeHTTP(w, local)
 }
 
-func (n *clusterNode) send(r *http.Request, addr, prefix, peerID string, body []byte) (*http.Response, error) {
+// send forwards the request to the leader at addr. Until the answer's
+// headers arrive it watches who leads: a leader that was paused or cut off
+// would hold the request forever, while the others elect a new one (or,
+// without quorum, none), so the request is abandoned as soon as this
+// manager no longer sees addr as the leader.
+func (n *clusterNode) send(r *http.Request, m *manager.Manager, addr, prefix, peerID string, body []byte) (*http.Response, error) {
 	u := *r.URL
 	u.Scheme, u.Host, u.Path, u.RawPath = "https", addr, prefix+r.URL.Path, ""
-	out, err := http.NewRequestWithContext(r.Context(), r.Method, u.String(), bytes.NewReader(body))
+	ctx, cancel := context.WithCancelCause(r.Context())
+	out, err := http.NewRequestWithContext(ctx, r.Method, u.String(), bytes.NewReader(body))
 	if err != nil {
+		cancel(nil)
 		return nil, err
 	}
-	out.Header = r.Header.Clone()
+	answered := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-answered:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if _, now := m.Leader(); now != addr {
+					cancel(errLeaderChanged)
+					return
+				}
+			}
+		}
+	}()
+	resp, err := n.do(out, peerID, r.Header)
+	close(answered)
+	if err != nil {
+		cancel(nil)
+		if context.Cause(ctx) == errLeaderChanged {
+			err = fmt.Errorf("%w: %w", errLeaderChanged, err)
+		}
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: func() { cancel(nil) }}
+	return resp, nil
+}
+
+var errLeaderChanged = errors.New("the leader stopped answering and lost its leadership")
+
+// cancelOnClose releases a forwarded request's context with its body.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel func()
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
+
+func (n *clusterNode) do(out *http.Request, peerID string, header http.Header) (*http.Response, error) {
+	out.Header = header.Clone()
 	for _, h := range hopHeaders {
 		out.Header.Del(h)
 	}

@@ -121,10 +121,12 @@ func writeOutcome(r apiReply, okStatus int, refusal outcome) outcome {
 const outRefused outcome = "refused"
 
 // refusedForNoLeader recognises the errors that mean the write was never
-// proposed: no leader known, or the request reached a former leader.
+// proposed: no leader known, the request reached a former leader, or a
+// leader still starting up.
 func refusedForNoLeader(msg string) bool {
 	return strings.Contains(msg, "does not have a leader") ||
-		strings.Contains(msg, "leadership changed while the request was being forwarded")
+		strings.Contains(msg, "leadership changed while the request was being forwarded") ||
+		strings.Contains(msg, "still starting and cannot serve forwarded requests")
 }
 
 // durabilityClient runs operations against the managers.

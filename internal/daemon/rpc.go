@@ -154,6 +154,12 @@ func (n *clusterNode) forwardedAPI(w http.ResponseWriter, r *http.Request) {
 		nodeapi.WriteError(w, errdefs.Forbidden("only managers may forward API requests"))
 		return
 	}
+	if n.d.current() != n {
+		// The cluster port opens before the daemon has finished starting
+		// (or rejoining): the API would answer "not part of a swarm".
+		nodeapi.WriteError(w, errdefs.Unavailable("this manager is still starting and cannot serve forwarded requests yet; the request was not applied: retry"))
+		return
+	}
 	r2 := r.Clone(r.Context())
 	r2.URL.Path = strings.TrimPrefix(r.URL.Path, nodeapi.PathAPI)
 	r2.URL.RawPath = ""

@@ -121,12 +121,13 @@ func writeOutcome(r apiReply, okStatus int, refusal outcome) outcome {
 const outRefused outcome = "refused"
 
 // refusedForNoLeader recognises the errors that mean the write was never
-// proposed: no leader known, the request reached a former leader, or a
-// leader still starting up.
+// proposed: no leader known, the request reached a former leader (or
+// leadership moved while it was routed), or a leader still starting up.
 func refusedForNoLeader(msg string) bool {
 	return strings.Contains(msg, "does not have a leader") ||
 		strings.Contains(msg, "leadership changed while the request was being forwarded") ||
-		strings.Contains(msg, "still starting and cannot serve forwarded requests")
+		strings.Contains(msg, "still starting and cannot serve forwarded requests") ||
+		strings.Contains(msg, "no longer the leader; the request was not applied")
 }
 
 // durabilityClient runs operations against the managers.

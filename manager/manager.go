@@ -231,7 +231,9 @@ func (m *Manager) lead(ctx context.Context) {
 // use, current version) see every write its predecessors acknowledged.
 func (m *Manager) requireLeader() error {
 	if !m.raft.IsLeader() {
-		return errdefs.Unavailable("this manager is not the leader; the request must be forwarded to the leader")
+		// Requests are forwarded to the leader before they get here; this
+		// one lost its leadership in between.
+		return errdefs.Unavailable("this manager is no longer the leader; the request was not applied: retry")
 	}
 	return m.waitReady()
 }

@@ -192,8 +192,8 @@ func (c *durabilityClient) newValue() string {
 
 // record adds an operation; after an unknown outcome the client continues
 // under a new ID, since its previous operation never returned.
-func (c *durabilityClient) record(in svcInput, call int64, out svcOutput, settled bool) {
-	c.h.add(c.id, in, call, out, settled)
+func (c *durabilityClient) record(in svcInput, call int64, out svcOutput) {
+	c.h.add(c.id, in, call, out)
 	if out.outcome == outUnknown {
 		c.id = int(c.nextID.Add(1) - 1)
 	}
@@ -222,11 +222,11 @@ func (c *durabilityClient) read(via *node, key string) (svcOutput, bool) {
 			c.anomaly("read %s via %s: the service has no version (Version.Index 0)", key, via)
 		}
 		out := svcOutput{outcome: outOK, exists: true, value: s.Spec.Labels[durabilityLabel], version: s.Version.Index}
-		c.record(in, call, out, false)
+		c.record(in, call, out)
 		return out, true
 	case r.err == nil && r.status == http.StatusNotFound:
 		out := svcOutput{outcome: outOK}
-		c.record(in, call, out, false)
+		c.record(in, call, out)
 		return out, true
 	case r.err == nil && r.status == http.StatusBadRequest && strings.Contains(r.message(), "ambiguous"):
 		c.anomaly("read %s via %s: two services carry the name: %s", key, via, r.message())
@@ -278,9 +278,6 @@ func (c *durabilityClient) finish(in svcInput, call int64, r apiReply, okStatus 
 	if o == outUnknown && r.err == nil && !containsAny(r.message(), "may or may not") {
 		c.anomaly("%s %s via %s: unexpected answer %d %s", in.kind, in.key, in.via, r.status, r.message())
 	}
-	// The leader's own "lost its leader while applying" comes after the
-	// write was appended to its log (see history.add).
-	settled := o == outUnknown && r.err == nil && strings.Contains(r.message(), "lost its leader while applying")
-	c.record(in, call, svcOutput{outcome: o}, settled)
+	c.record(in, call, svcOutput{outcome: o})
 	return o
 }

@@ -177,7 +177,6 @@ type history struct {
 	// writes to a dead daemon (neither in the history); reads answered and
 	// not.
 	ok, failed, unknown, noLeader, dialFailed, reads, readErrs, staleReads int
-	settled                                                                []settledOp
 }
 
 func newHistory() *history { return &history{start: time.Now()} }
@@ -185,25 +184,13 @@ func newHistory() *history { return &history{start: time.Now()} }
 func (h *history) now() int64 { return int64(time.Since(h.start)) }
 
 // add records one operation; an unknown outcome returns at +infinity.
-//
-// settled marks an unknown outcome that the leader answered after
-// appending the write to its log (it lost its leadership while waiting for
-// the commit): the write's fate is then decided by the next commit, so it
-// took effect, if at all, before any write called after this answer was
-// acknowledged (log order). snapshot uses that as its return time, which
-// keeps the search small; other unknown outcomes (timeouts, resets: the
-// request may still be on its way) stay at +infinity.
-func (h *history) add(client int, in svcInput, call int64, out svcOutput, settled bool) {
-	answered := h.now()
-	ret := answered
+func (h *history) add(client int, in svcInput, call int64, out svcOutput) {
+	ret := h.now()
 	if out.outcome == outUnknown {
 		ret = math.MaxInt64
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if settled && out.outcome == outUnknown {
-		h.settled = append(h.settled, settledOp{index: len(h.ops), answered: answered})
-	}
 	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
 	switch {
 	case in.kind == opRead:
@@ -246,31 +233,7 @@ func (h *history) readFailed() {
 func (h *history) snapshot() []porcupine.Operation {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ops := append([]porcupine.Operation(nil), h.ops...)
-	// Acknowledged writes (of any key: the log is one) by call time, with
-	// the earliest return among those called later.
-	var acked []porcupine.Operation
-	for _, op := range ops {
-		if op.Input.(svcInput).kind != opRead && op.Output.(svcOutput).outcome == outOK {
-			acked = append(acked, op)
-		}
-	}
-	sort.Slice(acked, func(i, j int) bool { return acked[i].Call < acked[j].Call })
-	minRet := make([]int64, len(acked)+1)
-	minRet[len(acked)] = math.MaxInt64
-	for i := len(acked) - 1; i >= 0; i-- {
-		minRet[i] = min(minRet[i+1], acked[i].Return)
-	}
-	for _, s := range h.settled {
-		i := sort.Search(len(acked), func(i int) bool { return acked[i].Call > s.answered })
-		ops[s.index].Return = minRet[i]
-	}
-	return ops
-}
-
-type settledOp struct {
-	index    int
-	answered int64
+	return append([]porcupine.Operation(nil), h.ops...)
 }
 
 // explainIllegal describes, for each key whose history is not

@@ -11,12 +11,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/flotilla-org/flotilla/internal/atomicfile"
 	"github.com/flotilla-org/flotilla/internal/backupfile"
 	"github.com/flotilla-org/flotilla/internal/engineapi"
 )
@@ -62,7 +62,7 @@ func newSwarmBackupCommand(env *cliEnv) *cobra.Command {
 		if err != nil {
 			return fmt.Errorf("the daemon's answer is not a whole backup (%v); nothing was written, retry", err)
 		}
-		if err := writeAtomic(output, data, 0o600); err != nil {
+		if err := atomicfile.Write(output, data, 0o600); err != nil {
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "Backup of swarm %s (Raft index %d, %d managers) written to %s (%d bytes).\n"+
@@ -179,31 +179,4 @@ func rawCall(ctx context.Context, env *cliEnv, dial func(context.Context) (net.C
 		return fmt.Errorf("Error response from daemon: %s", e.Message)
 	}
 	return read(resp.Body)
-}
-
-// writeAtomic writes through a temporary file in the same directory and a
-// rename, so FILE is either absent (or its old self) or a whole backup.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

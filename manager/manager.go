@@ -18,6 +18,7 @@ import (
 	"github.com/flotilla-org/flotilla/manager/dispatcher"
 	"github.com/flotilla-org/flotilla/manager/orchestrator"
 	"github.com/flotilla-org/flotilla/manager/raftnode"
+	"github.com/flotilla-org/flotilla/manager/scheduler"
 	"github.com/flotilla-org/flotilla/manager/state"
 	"github.com/flotilla-org/flotilla/security/encryption"
 )
@@ -78,7 +79,7 @@ func Start(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, store: store, raft: rn, log: cfg.Log, stop: make(chan struct{}), done: make(chan struct{})}
 	m.disp = dispatcher.New(store, m.raft.ProposeAll, cfg.Log)
-	m.orch = orchestrator.New(store, m.proposeChunked, place, cfg.Log)
+	m.orch = orchestrator.New(store, m.proposeChunked, scheduler.Place, cfg.Log)
 	go m.watchLeadership()
 	return m, nil
 }

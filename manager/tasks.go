@@ -36,20 +36,6 @@ func init() {
 	}
 }
 
-// place adapts the pure scheduler to the orchestrator.
-func place(nodes []*state.Node, assigned, pending []*state.Task) (map[string]string, map[string]string) {
-	decisions, unplaced := scheduler.Schedule(scheduler.Input{Nodes: nodes, Tasks: assigned, Pending: pending})
-	placed := make(map[string]string, len(decisions))
-	for _, d := range decisions {
-		placed[d.TaskID] = d.NodeID
-	}
-	why := make(map[string]string, len(unplaced))
-	for _, u := range unplaced {
-		why[u.TaskID] = u.Reason
-	}
-	return placed, why
-}
-
 func (m *Manager) kickOrchestrator() { m.orch.Kick() }
 
 // Assignments is a node's long-poll for its tasks (leader only).

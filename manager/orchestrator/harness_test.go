@@ -40,20 +40,6 @@ func init() {
 	}
 }
 
-// place is the daemon's adapter of the pure scheduler (manager/tasks.go).
-func place(nodes []*state.Node, assigned, pending []*state.Task) (map[string]string, map[string]string) {
-	decisions, unplaced := scheduler.Schedule(scheduler.Input{Nodes: nodes, Tasks: assigned, Pending: pending})
-	placed := make(map[string]string, len(decisions))
-	for _, d := range decisions {
-		placed[d.TaskID] = d.NodeID
-	}
-	why := make(map[string]string, len(unplaced))
-	for _, u := range unplaced {
-		why[u.TaskID] = u.Reason
-	}
-	return placed, why
-}
-
 type harness struct {
 	t     *testing.T
 	store *state.Store
@@ -89,7 +75,7 @@ func (w testLog) Write(p []byte) (int, error) {
 // memory, everything from the store.
 func (h *harness) newOrchestrator() *Orchestrator {
 	o := New(h.store, func(_ context.Context, ops []state.Op) error { return h.apply(ops...) },
-		place, slog.New(slog.NewTextHandler(testLog{h.t}, nil)))
+		scheduler.Place, slog.New(slog.NewTextHandler(testLog{h.t}, nil)))
 	o.now = func() time.Time { return h.now }
 	return o
 }

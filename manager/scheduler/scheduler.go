@@ -585,3 +585,18 @@ func (b *branch) removeOpen(i int) {
 		b.branchUp(i)
 	}
 }
+
+// Place is Schedule in the shape the orchestrator takes: task ID → node
+// ID for the placed tasks, task ID → reason for the others.
+func Place(nodes []*state.Node, assigned, pending []*state.Task) (placed, unplaced map[string]string) {
+	decisions, left := Schedule(Input{Nodes: nodes, Tasks: assigned, Pending: pending})
+	placed = make(map[string]string, len(decisions))
+	for _, d := range decisions {
+		placed[d.TaskID] = d.NodeID
+	}
+	unplaced = make(map[string]string, len(left))
+	for _, u := range left {
+		unplaced[u.TaskID] = u.Reason
+	}
+	return placed, unplaced
+}

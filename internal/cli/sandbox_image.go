@@ -1,17 +1,15 @@
 package cli
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"debug/elf"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
+
+	"github.com/flotilla-org/flotilla/internal/imageimport"
 )
 
 // SampleImage is the image the sandbox makes for its sample service when
@@ -100,35 +98,7 @@ func StaticBinary(path string) error {
 }
 
 // ImportBinaryImage makes image ref holding only binary, as /flotilla and
-// its entrypoint (ImageImport of a tarball: there is no registry).
+// its entrypoint (there is no registry).
 func ImportBinaryImage(ctx context.Context, engine *client.Client, binary, ref string) error {
-	data, err := os.ReadFile(binary)
-	if err != nil {
-		return err
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: "flotilla", Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
-		return err
-	}
-	if _, err := tw.Write(data); err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	rc, err := engine.ImageImport(ctx, client.ImageImportSource{Source: &buf, SourceName: "-"}, ref,
-		client.ImageImportOptions{Changes: []string{`ENTRYPOINT ["/flotilla"]`}})
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	out, err := io.ReadAll(rc)
-	if err != nil {
-		return err
-	}
-	if bytes.Contains(out, []byte(`"errorDetail"`)) {
-		return fmt.Errorf("%s", out)
-	}
-	return nil
+	return imageimport.Binary(ctx, engine, binary, ref, "flotilla")
 }

@@ -1,14 +1,11 @@
 package docker_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +20,7 @@ import (
 	"github.com/flotilla-org/flotilla/agent/driver"
 	"github.com/flotilla-org/flotilla/agent/driver/docker"
 	"github.com/flotilla-org/flotilla/internal/errdefs"
+	"github.com/flotilla-org/flotilla/internal/imageimport"
 )
 
 // These tests run against the real engine at the standard socket (or
@@ -95,35 +93,7 @@ func buildImage(ctx context.Context, c *client.Client, ref string) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		return err
-	}
-	var tarball bytes.Buffer
-	tw := tar.NewWriter(&tarball)
-	if err := tw.WriteHeader(&tar.Header{Name: "app", Mode: 0o755, Size: int64(len(data)), ModTime: time.Now()}); err != nil {
-		return err
-	}
-	if _, err := tw.Write(data); err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	rc, err := c.ImageImport(ctx, client.ImageImportSource{Source: &tarball, SourceName: "-"}, ref,
-		client.ImageImportOptions{Changes: []string{`ENTRYPOINT ["/app"]`}})
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	out, err := io.ReadAll(rc)
-	if err != nil {
-		return err
-	}
-	if bytes.Contains(out, []byte(`"errorDetail"`)) {
-		return fmt.Errorf("import: %s", out)
-	}
-	return nil
+	return imageimport.Binary(ctx, c, bin, ref, "app")
 }
 
 // newDriver returns a driver whose containers carry a label unique to this

@@ -362,39 +362,37 @@ func adopt(pid int) {
 	children.pids[pid] = true
 }
 
+// reapChild reaps pid if it is an exited child of ours. known says
+// whether pid was a child of ours not reaped before; exited, whether it is
+// reaped now.
+func reapChild(pid int) (known, exited bool) {
+	children.Lock()
+	defer children.Unlock()
+	if !children.pids[pid] {
+		return false, false
+	}
+	var ws syscall.WaitStatus
+	wpid, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+	if wpid == pid || errors.Is(err, syscall.ECHILD) {
+		delete(children.pids, pid)
+		return true, true
+	}
+	return true, false
+}
+
 // childRunning reports whether pid, a child of ours that has not been
 // reaped, still runs; it reaps it if it has exited. A PID that is not (or
 // no longer) a known child is reported as not running.
 func childRunning(pid int) bool {
-	children.Lock()
-	defer children.Unlock()
-	if !children.pids[pid] {
-		return false
-	}
-	var ws syscall.WaitStatus
-	wpid, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
-	if wpid == pid || errors.Is(err, syscall.ECHILD) {
-		delete(children.pids, pid)
-		return false
-	}
-	return true
+	known, exited := reapChild(pid)
+	return known && !exited
 }
 
 // reaped reaps pid if it is an exited child of ours and reports whether it
-// was (or had already been) reaped here.
+// was reaped by this call.
 func reaped(pid int) bool {
-	children.Lock()
-	defer children.Unlock()
-	if !children.pids[pid] {
-		return false
-	}
-	var ws syscall.WaitStatus
-	wpid, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
-	if wpid == pid || errors.Is(err, syscall.ECHILD) {
-		delete(children.pids, pid)
-		return true
-	}
-	return false
+	known, exited := reapChild(pid)
+	return known && exited
 }
 
 func (d *Driver) shimAlive(pid int, dir string) bool {

@@ -231,13 +231,17 @@ func (w *convergeWatch) poll(ctx context.Context) (done bool, _ error) {
 
 	// Tasks the daemon has already shut down: one rejected or failed
 	// between two polls is never in the list above, and must still count
-	// toward the slot's failures.
+	// toward the slot's failures. Only looked up when something moved (a
+	// task not seen before, or an empty slot), so a large service that
+	// is just waiting does not have its whole history listed every poll.
 	var ended []swarm.Task
-	ef := make(client.Filters).Add("service", svc.ID).Add("desired-state", string(swarm.TaskStateShutdown))
-	if el, err := w.api.TaskList(ctx, client.TaskListOptions{Filters: ef}); err == nil {
-		ended = el.Items
-	} else if ctx.Err() != nil {
-		return false, ctx.Err()
+	if w.endedMayHide(svc, tasks) {
+		ef := make(client.Filters).Add("service", svc.ID).Add("desired-state", string(swarm.TaskStateShutdown))
+		if el, err := w.api.TaskList(ctx, client.TaskListOptions{Filters: ef}); err == nil {
+			ended = el.Items
+		} else if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
 	}
 
 	if err := w.checkFailures(ctx, svc, tasks, ended); err != nil {
@@ -504,6 +508,25 @@ func ellipsis(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// endedMayHide reports whether a task may have ended unseen since the
+// last poll: a task appeared that was not listed before (it may replace
+// one that failed), or a replicated service has an empty slot.
+func (w *convergeWatch) endedMayHide(svc swarm.Service, tasks []swarm.Task) bool {
+	for _, t := range tasks {
+		if _, seen := w.prev[t.ID]; !seen {
+			return true
+		}
+	}
+	if r := svc.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
+		slots := map[int]bool{}
+		for _, t := range tasks {
+			slots[t.Slot] = true
+		}
+		return uint64(len(slots)) < *r.Replicas
+	}
+	return false
 }
 
 // checkFailures finds the tasks of this operation that failed, were

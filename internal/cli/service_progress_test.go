@@ -83,6 +83,17 @@ func TestServiceCreateShowsProgressUntilConverged(t *testing.T) {
 	if len(f.only("GET", "/services/"+svcWebID)) < 4 {
 		t.Errorf("the service is polled too: %v", f.routesCalled())
 	}
+	// Ended tasks are looked up only while something moves, not on the
+	// polls that wait out the monitor with every task running.
+	ended := 0
+	for _, q := range polls {
+		if !strings.Contains(q.Query.Get("filters"), `"running"`) {
+			ended++
+		}
+	}
+	if running := len(polls) - ended; ended >= running {
+		t.Errorf("ended tasks listed on %d of %d polls", ended, running)
+	}
 }
 
 func TestServiceCreateQuietWaitsSilently(t *testing.T) {

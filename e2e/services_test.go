@@ -83,17 +83,19 @@ func TestProcessServiceLifecycle(t *testing.T) {
 	}
 
 	m1.mustService(t, "service", "rm", "web")
+	// A program signalled as its shim goes may take a moment to die on a
+	// loaded machine, so its PID is polled too.
 	eventually(t, 15*time.Second, func() error {
 		if left := serviceProcs("web", c.nodes...); len(left) > 0 {
 			return fmt.Errorf("after service rm, programs still run: %v", left)
 		}
+		for _, p := range byTask {
+			if alive(p.pid) {
+				return fmt.Errorf("pid %d (%v) still alive after service rm", p.pid, p)
+			}
+		}
 		return nil
 	})
-	for _, p := range byTask {
-		if alive(p.pid) {
-			t.Errorf("pid %d (%v) still alive after service rm", p.pid, p)
-		}
-	}
 	if out := m1.mustCLI(t, "service", "ls", "-q"); strings.TrimSpace(out) != "" {
 		t.Errorf("service ls -q after rm printed %q", out)
 	}

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -350,11 +349,8 @@ func TestDockerDriverService(t *testing.T) {
 func buildE2EImage(ctx context.Context, t *testing.T, api *client.Client, ref string) {
 	t.Helper()
 	bin := filepath.Join(tempDir(t), "app")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = "go"
-	}
-	cmd := exec.CommandContext(ctx, goTool, "build", "-ldflags=-s -w", "-o", bin, "./testdata/e2eapp")
+	// go test puts its own GOROOT/bin first on the PATH of the tests it runs.
+	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags=-s -w", "-o", bin, "./testdata/e2eapp")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./testdata/e2eapp: %v\n%s", err, out)

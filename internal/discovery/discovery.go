@@ -67,7 +67,7 @@ func Parse(spec string) (Provider, error) {
 	spec = strings.TrimSpace(spec)
 	switch {
 	case spec == "":
-		return nil, fmt.Errorf("empty discovery spec: give manager addresses (10.0.0.1:2377,10.0.0.2), dns:NAME, dns+srv:NAME, file:PATH or provider=NAME ...")
+		return nil, fmt.Errorf("empty discovery spec: give manager addresses (10.0.0.1:2377,10.0.0.2), dns:NAME, dns+srv:NAME, file:PATH or provider=NAME")
 	case strings.HasPrefix(spec, "provider="):
 		return parseKV(spec)
 	case strings.HasPrefix(spec, "dns+srv:"):

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -84,11 +83,8 @@ func buildImage(ctx context.Context, c *client.Client, ref string) error {
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "app")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = "go"
-	}
-	cmd := exec.CommandContext(ctx, goTool, "build", "-ldflags=-s -w", "-o", bin, "./testdata/testapp")
+	// go test puts its own GOROOT/bin first on the PATH of the tests it runs.
+	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags=-s -w", "-o", bin, "./testdata/testapp")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, out)

@@ -50,7 +50,6 @@ func TestMetadataServerRules(t *testing.T) {
 	res, _ = get(t, base+"project/attributes/?recursive=true", true)
 	etag := res.Header.Get("ETag")
 	got := make(chan string, 1)
-	start := time.Now()
 	go func() {
 		_, body := get(t, base+"project/attributes/?recursive=true&wait_for_change=true&last_etag="+etag, true)
 		got <- body
@@ -72,7 +71,7 @@ func TestMetadataServerRules(t *testing.T) {
 	// ...or until timeout_sec, with the same ETag.
 	res, _ = get(t, base+"project/attributes/?recursive=true", true)
 	etag = res.Header.Get("ETag")
-	start = time.Now()
+	start := time.Now()
 	res, _ = get(t, base+"project/attributes/?recursive=true&timeout_sec=1&wait_for_change=true&last_etag="+etag, true)
 	if res.Header.Get("ETag") != etag || time.Since(start) < 900*time.Millisecond {
 		t.Fatalf("timeout: etag %q (want %q) after %s", res.Header.Get("ETag"), etag, time.Since(start))

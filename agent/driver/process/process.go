@@ -143,7 +143,7 @@ func (d *Driver) start(ctx context.Context, dir string, cfg shimConfig, argv []s
 	if err != nil {
 		return driver.Handle{}, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, fileConfig), b, 0o600); err != nil {
+	if err := writeFileAtomic(filepath.Join(dir, fileConfig), b); err != nil {
 		return driver.Handle{}, fmt.Errorf("process driver: %w", err)
 	}
 	shimLog, err := os.OpenFile(filepath.Join(dir, fileShimLog), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)

@@ -19,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+
+	"github.com/flotilla-org/flotilla/internal/atomicfile"
 )
 
 // shimConfig is what the driver hands the shim in TASKDIR/config.json.
@@ -243,11 +245,7 @@ func writeExit(dir string, rec exitRecord) error {
 }
 
 func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, data, 0o600)
 }
 
 // maxLine is where long lines are cut into several records (as docker does

@@ -99,7 +99,6 @@ func (m *Manager) Swarm() (swarm.Swarm, error) {
 		return swarm.Swarm{}, err
 	}
 	info := PublicClusterInfo(c)
-	info.TLSInfo = swarm.TLSInfo{TrustRoot: string(c.RootCACertPEM)}
 	return swarm.Swarm{ClusterInfo: info, JoinTokens: swarm.JoinTokens{Worker: c.WorkerToken, Manager: c.ManagerToken}}, nil
 }
 

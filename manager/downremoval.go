@@ -39,13 +39,11 @@ func ParseNodeDownRemoval(v string) (time.Duration, error) {
 // plus the flotilla settings Docker's types have no field for.
 func PublicClusterInfo(c *state.Cluster) swarm.ClusterInfo {
 	info := c.ClusterInfo
+	info.Spec.Labels = wireLabels(maps.Clone(info.Spec.Labels))
 	if c.NodeDownRemoval > 0 {
-		info.Spec.Labels = maps.Clone(info.Spec.Labels)
-		if info.Spec.Labels == nil {
-			info.Spec.Labels = map[string]string{}
-		}
 		info.Spec.Labels[NodeDownRemovalLabel] = c.NodeDownRemoval.String()
 	}
+	info.TLSInfo = clusterTLSInfo(c)
 	return info
 }
 

@@ -21,9 +21,15 @@ var ErrLeadershipMoved = errors.New("leadership moved to another manager; retry 
 func (m *Manager) Nodes() []swarm.Node {
 	leaderID, _ := m.raft.Leader()
 	nodes := m.store.Nodes()
+	var tlsInfo swarm.TLSInfo
+	if c, err := m.Cluster(); err == nil {
+		tlsInfo = clusterTLSInfo(c)
+	}
 	out := make([]swarm.Node, 0, len(nodes))
 	for _, n := range nodes {
 		w := n.Copy().Node
+		w.Spec.Labels = wireLabels(w.Spec.Labels)
+		w.Description.TLSInfo = tlsInfo
 		if w.ManagerStatus != nil && w.ID == leaderID {
 			w.ManagerStatus.Leader = true
 			w.ManagerStatus.Reachability = swarm.ReachabilityReachable

@@ -236,6 +236,7 @@ func (m *Manager) Services(withStatus bool) []swarm.Service {
 	}
 	for _, s := range services {
 		w := s.Copy().Service
+		w.Spec.Labels = wireLabels(w.Spec.Labels)
 		if withStatus {
 			st := &swarm.ServiceStatus{}
 			for _, t := range m.store.TasksByService(s.ID) {

@@ -26,6 +26,10 @@ func TestServices(t *testing.T) {
 	leader := c.Leader()
 	m0, w0, w1 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 
+	c.Run("WireShapeAsDocker", func(t *testing.T) {
+		checkWireShape(t, leader, createService(t, c, leader, replicated("shape", 0)))
+	})
+
 	c.Run("ReplicatedScaleRemove", func(t *testing.T) {
 		start := time.Now()
 		id := createService(t, c, leader, replicated("web", 6))

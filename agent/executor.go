@@ -35,7 +35,10 @@ type Executor struct {
 	Drivers  map[string]driver.Driver
 	Default  string // driver for tasks that name none
 	DBPath   string // local task record; "" keeps it in memory only
-	Log      *slog.Logger
+	// FormerNodeIDs are identities this node's data dir had before (it
+	// left and joined again): their tasks are never this node's to keep.
+	FormerNodeIDs []string
+	Log           *slog.Logger
 
 	mu      sync.Mutex
 	tasks   map[string]*record
@@ -119,26 +122,10 @@ func (e *Executor) Start(ctx context.Context) error {
 // between starting a task and saving it): nobody would ever stop them, and
 // the task's replacement would clash with them.
 func (e *Executor) removeUnrecorded(ctx context.Context) {
-	for name, d := range e.Drivers {
-		l, ok := d.(driver.Lister)
-		if !ok {
-			continue
-		}
-		found, err := l.List(ctx, e.NodeID)
-		if err != nil {
-			e.Log.Warn("list tasks left by an earlier run", "driver", name, "err", err)
-			continue
-		}
-		for _, t := range found {
-			if r := e.tasks[t.TaskID]; r != nil && r.Handle != nil {
-				continue
-			}
-			e.Log.Warn("removing a task this node has no record of", "driver", name, "task", t.TaskID)
-			if err := d.Remove(ctx, t.Handle); err != nil {
-				e.Log.Warn("remove unrecorded task", "task", t.TaskID, "err", err)
-			}
-		}
-	}
+	e.removeListed(ctx, func(t driver.Listed) bool {
+		r := e.tasks[t.TaskID]
+		return r == nil || r.Handle == nil
+	})
 }
 
 // Reports returns and clears the pending status reports.

@@ -87,7 +87,7 @@ func newExec(t *testing.T, drv *fake.Driver, dbPath string) *execHarness {
 	return h
 }
 
-func startExec(t *testing.T, drv *fake.Driver, dbPath string) (*execHarness, error) {
+func startExec(t *testing.T, drv *fake.Driver, dbPath string, opts ...func(*Executor)) (*execHarness, error) {
 	t.Helper()
 	logs := &logCapture{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -98,6 +98,9 @@ func startExec(t *testing.T, drv *fake.Driver, dbPath string) (*execHarness, err
 		Default:  fake.Name,
 		DBPath:   dbPath,
 		Log:      slog.New(logs),
+	}
+	for _, o := range opts {
+		o(e)
 	}
 	h := &execHarness{t: t, e: e, drv: drv, logs: logs, cancel: cancel, hist: map[string][]swarm.TaskStatus{}}
 	t.Cleanup(h.stop)

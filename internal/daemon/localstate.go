@@ -107,3 +107,36 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	}
 	return atomicfile.Write(path, data, mode)
 }
+
+// nodeIDsFile lists every node identity this data dir has had. It lives
+// outside the swarm dir, which leaving deletes: tasks a former identity
+// left behind (a leave that could not clean up, a crash mid-leave) are
+// found by it and removed.
+func (p paths) nodeIDsFile() string { return filepath.Join(p.root, "node-ids.json") }
+
+// noteNodeID records id as an identity of this data dir and returns the
+// others it had before.
+func (p paths) noteNodeID(id string) ([]string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ids []string
+	if b, err := os.ReadFile(p.nodeIDsFile()); err == nil {
+		_ = json.Unmarshal(b, &ids) // damaged: start the list again
+	}
+	var former []string
+	for _, x := range ids {
+		if x != id {
+			former = append(former, x)
+		}
+	}
+	if len(former) == len(ids) {
+		b, err := json.Marshal(append(ids, id))
+		if err != nil {
+			return former, err
+		}
+		if err := writeFileAtomic(p.nodeIDsFile(), b, 0o600); err != nil {
+			return former, err
+		}
+	}
+	return former, nil
+}

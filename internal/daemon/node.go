@@ -158,13 +158,18 @@ func (n *clusterNode) startSession(ctx context.Context) {
 			Refresh:  n.refreshManagers,
 		},
 	}
+	former, err := n.d.paths.noteNodeID(n.st.NodeID)
+	if err != nil {
+		n.log.Warn("record this node's identity in its data dir", "err", err)
+	}
 	n.exec = &agent.Executor{
-		NodeID:   n.st.NodeID,
-		Hostname: n.d.cfg.Hostname,
-		Drivers:  n.d.drivers,
-		Default:  n.d.defaultDriver,
-		DBPath:   filepath.Join(n.d.paths.swarmDir(), "tasks.json"),
-		Log:      n.log,
+		FormerNodeIDs: former,
+		NodeID:        n.st.NodeID,
+		Hostname:      n.d.cfg.Hostname,
+		Drivers:       n.d.drivers,
+		Default:       n.d.defaultDriver,
+		DBPath:        filepath.Join(n.d.paths.swarmDir(), "tasks.json"),
+		Log:           n.log,
 	}
 	if err := n.exec.Start(ctx); err != nil {
 		n.log.Error("task executor could not start; tasks will not run on this node", "err", err)
@@ -220,10 +225,18 @@ func (n *clusterNode) setManagers(peers []swarm.Peer) {
 	}
 }
 
+// removed runs once the managers say this node was removed: its tasks are
+// no longer the swarm's, and nothing would ever stop them.
 func (n *clusterNode) removed(err error) {
 	n.mu.Lock()
 	n.err = err.Error()
 	n.mu.Unlock()
+	n.log.Error("this node was removed from the swarm; its tasks are being stopped. Run 'swarm leave --force' on it, then join again with a current token", "err", err)
+	if n.exec != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		n.exec.RemoveAll(ctx)
+	}
 }
 
 // wantRole moves the node to the role the managers ask for: new

@@ -351,6 +351,11 @@ func (b *backend) SwarmLeave(ctx context.Context, force bool) error {
 	}
 	d.setNode(nil, "")
 	n.stop()
+	// The node's tasks belong to the swarm it left: stop them (they are
+	// built to outlive a daemon, so nothing else would).
+	if n.exec != nil {
+		n.exec.RemoveAll(context.WithoutCancel(ctx))
+	}
 	if err := os.RemoveAll(d.paths.swarmDir()); err != nil {
 		return err
 	}

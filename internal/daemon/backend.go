@@ -52,7 +52,10 @@ func (b *backend) SwarmInfo(ctx context.Context) swarm.Info {
 	info.Error = n.err
 	n.mu.Unlock()
 	if info.Error != "" {
+		// e.g. removed from the swarm: that, not the lack of a leader
+		// or a session, is what the user must act on.
 		info.LocalNodeState = swarm.LocalNodeStateError
+		return info
 	}
 	m := n.manager()
 	if m == nil {

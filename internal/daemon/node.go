@@ -225,13 +225,24 @@ func (n *clusterNode) setManagers(peers []swarm.Peer) {
 	}
 }
 
-// removed runs once the managers say this node was removed: its tasks are
-// no longer the swarm's, and nothing would ever stop them.
+// removed runs once the managers say this node was removed. Its tasks are
+// no longer the swarm's and nothing else would stop them; a manager also
+// stops its Raft, which would otherwise campaign forever against managers
+// that refuse it (and must not be recovered with --force-new-cluster: that
+// would split off a second swarm with the same CA).
 func (n *clusterNode) removed(err error) {
+	msg := "this node was removed from the swarm: run 'flotilla swarm leave --force' on it, then 'flotilla swarm join' with a current token (not 'swarm init --force-new-cluster', which would start a second swarm)"
 	n.mu.Lock()
-	n.err = err.Error()
+	n.err = msg
+	m := n.mgr
+	n.mgr = nil
 	n.mu.Unlock()
-	n.log.Error("this node was removed from the swarm; its tasks are being stopped. Run 'swarm leave --force' on it, then join again with a current token", "err", err)
+	n.log.Error(msg, "managers said", err)
+	if m != nil {
+		if err := m.Stop(); err != nil {
+			n.log.Warn("stop the removed manager's raft", "err", err)
+		}
+	}
 	if n.exec != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

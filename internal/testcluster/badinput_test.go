@@ -117,6 +117,14 @@ func testBadInput(t *testing.T, c *testcluster.Cluster, leader *testcluster.Node
 			s.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Delay: ptr(-time.Second)}
 		}), http.StatusBadRequest, "delay"},
 		{"NegativeReplicas", create, `{"Name":"bad","Mode":{"Replicated":{"Replicas":-1}},"TaskTemplate":{"ContainerSpec":{"Image":"fake"}}}`, http.StatusBadRequest, "replicas"},
+		{"BillionReplicas", create, `{"Name":"bad","Mode":{"Replicated":{"Replicas":1000000000}},"TaskTemplate":{"ContainerSpec":{"Image":"fake"}}}`, http.StatusBadRequest, "Replicas is 1000000000, above the maximum of 100000"},
+		{"MaxUint64Replicas", create, `{"Name":"bad","Mode":{"Replicated":{"Replicas":18446744073709551615}},"TaskTemplate":{"ContainerSpec":{"Image":"fake"}}}`, http.StatusBadRequest, "above the maximum"},
+		{"HugeParallelism", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.UpdateConfig = &swarm.UpdateConfig{Parallelism: 1 << 63}
+		}), http.StatusBadRequest, "UpdateConfig.Parallelism"},
+		{"HugeMaxAttempts", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{MaxAttempts: ptr(uint64(1) << 40)}
+		}), http.StatusBadRequest, "MaxAttempts"},
 		{"InvalidFailureAction", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.UpdateConfig = &swarm.UpdateConfig{FailureAction: "explode"}
 		}), http.StatusBadRequest, "failure action"},
@@ -129,6 +137,10 @@ func testBadInput(t *testing.T, c *testcluster.Cluster, leader *testcluster.Node
 			http.StatusConflict, "out of sequence"},
 		{"ModeChange", fmt.Sprintf("/v1.47/services/%s/update?version=%d", id, cur.Version.Index),
 			`{"Name":"target","Mode":{"Global":{}},"TaskTemplate":{"ContainerSpec":{"Image":"fake"}}}`, http.StatusBadRequest, "mode"},
+		{"BillionReplicasOnUpdate", fmt.Sprintf("/v1.47/services/%s/update?version=%d", id, cur.Version.Index),
+			`{"Name":"target","Mode":{"Replicated":{"Replicas":1000000000}},"TaskTemplate":{"ContainerSpec":{"Image":"fake"}}}`, http.StatusBadRequest, "above the maximum"},
+		{"MaxUint64ReplicasOnUpdate", fmt.Sprintf("/v1.47/services/%s/update?version=%d", id, cur.Version.Index),
+			`{"Name":"target","Mode":{"Replicated":{"Replicas":18446744073709551615}},"TaskTemplate":{"ContainerSpec":{"Image":"fake"}}}`, http.StatusBadRequest, "above the maximum"},
 		{"InvalidConstraintOnUpdate", fmt.Sprintf("/v1.47/services/%s/update?version=%d", id, cur.Version.Index),
 			specJSON(func(s *swarm.ServiceSpec) {
 				s.Name = "target"

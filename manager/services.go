@@ -226,12 +226,13 @@ func (m *Manager) RemoveService(ctx context.Context, id string) error {
 
 // Services returns every service, with task counts when asked.
 func (m *Manager) Services(withStatus bool) []swarm.Service {
-	services := m.store.Services()
+	sv := m.store.View() // services, nodes and tasks of one moment
+	services := sv.Services()
 	out := make([]swarm.Service, 0, len(services))
 	var readyNodes map[string]bool
 	if withStatus {
 		readyNodes = map[string]bool{}
-		for _, n := range m.store.Nodes() {
+		for _, n := range sv.Nodes() {
 			if n.Status.State == swarm.NodeStateReady {
 				readyNodes[n.ID] = true
 			}
@@ -242,7 +243,7 @@ func (m *Manager) Services(withStatus bool) []swarm.Service {
 		w.Spec.Labels = wireLabels(w.Spec.Labels)
 		if withStatus {
 			st := &swarm.ServiceStatus{}
-			for _, t := range m.store.TasksByService(s.ID) {
+			for _, t := range sv.TasksByService(s.ID) {
 				// A task on a Down node is not counted: nobody knows it runs.
 				if t.DesiredState == swarm.TaskStateRunning && (t.NodeID == "" || readyNodes[t.NodeID]) {
 					st.DesiredTasks++
@@ -263,11 +264,12 @@ func (m *Manager) Services(withStatus bool) []swarm.Service {
 
 // Tasks returns every task; upToDateOnly keeps those of the current spec.
 func (m *Manager) Tasks(upToDateOnly bool) []swarm.Task {
-	tasks := m.store.Tasks()
+	sv := m.store.View()
+	tasks := sv.Tasks()
 	out := make([]swarm.Task, 0, len(tasks))
 	for _, t := range tasks {
 		if upToDateOnly {
-			if s := m.store.Service(t.ServiceID); s == nil || s.SpecVersion != t.SpecVersion {
+			if s := sv.Service(t.ServiceID); s == nil || s.SpecVersion != t.SpecVersion {
 				continue
 			}
 		}

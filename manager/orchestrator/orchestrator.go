@@ -103,7 +103,9 @@ func (o *Orchestrator) Pass(ctx context.Context) error {
 	return nil
 }
 
-// view is one consistent-enough read of the state for a pass.
+// view is one consistent read of the state for a pass: services, nodes and
+// tasks from the same moment, so a service removed meanwhile is either
+// seen with its tasks or not at all (never given tasks after its removal).
 type view struct {
 	now      time.Time
 	cluster  *state.Cluster
@@ -114,15 +116,16 @@ type view struct {
 }
 
 func (o *Orchestrator) view() *view {
-	v := &view{now: o.now(), cluster: o.store.Cluster(), services: o.store.Services(),
+	sv := o.store.View()
+	v := &view{now: o.now(), cluster: sv.Cluster(), services: sv.Services(),
 		byID: map[string]*state.Service{}, nodes: map[string]*state.Node{}, tasks: map[string][]*state.Task{}}
 	for _, s := range v.services {
 		v.byID[s.ID] = s
 	}
-	for _, n := range o.store.Nodes() {
+	for _, n := range sv.Nodes() {
 		v.nodes[n.ID] = n
 	}
-	for _, t := range o.store.Tasks() {
+	for _, t := range sv.Tasks() {
 		v.tasks[t.ServiceID] = append(v.tasks[t.ServiceID], t)
 	}
 	return v

@@ -112,7 +112,7 @@ func init() {
 }
 
 // Service returns a service by full ID, or nil.
-func (s *Store) Service(id string) *Service {
+func (s *View) Service(id string) *Service {
 	if o := s.Get(TableServices, id); o != nil {
 		return o.(*Service)
 	}
@@ -120,7 +120,7 @@ func (s *Store) Service(id string) *Service {
 }
 
 // Services returns every service.
-func (s *Store) Services() []*Service {
+func (s *View) Services() []*Service {
 	objs := s.List(TableServices)
 	out := make([]*Service, 0, len(objs))
 	for _, o := range objs {
@@ -130,7 +130,7 @@ func (s *Store) Services() []*Service {
 }
 
 // Task returns a task by full ID, or nil.
-func (s *Store) Task(id string) *Task {
+func (s *View) Task(id string) *Task {
 	if o := s.Get(TableTasks, id); o != nil {
 		return o.(*Task)
 	}
@@ -138,15 +138,15 @@ func (s *Store) Task(id string) *Task {
 }
 
 // Tasks returns every task.
-func (s *Store) Tasks() []*Task { return tasksOf(s.List(TableTasks)) }
+func (s *View) Tasks() []*Task { return tasksOf(s.List(TableTasks)) }
 
 // TasksByService returns the tasks of one service.
-func (s *Store) TasksByService(serviceID string) []*Task {
+func (s *View) TasksByService(serviceID string) []*Task {
 	return tasksOf(s.ListBy(TableTasks, "service", serviceID))
 }
 
 // TasksByNode returns the tasks assigned to one node.
-func (s *Store) TasksByNode(nodeID string) []*Task {
+func (s *View) TasksByNode(nodeID string) []*Task {
 	return tasksOf(s.ListBy(TableTasks, "node", nodeID))
 }
 

@@ -292,36 +292,12 @@ func (s *Store) Changed() <-chan struct{} {
 
 // Get returns the object with the given ID, or nil. The object is shared:
 // callers must not modify it (Copy first).
-func (s *Store) Get(table, id string) Object {
-	raw, err := s.db.Txn(false).First(table, "id", id)
-	if err != nil || raw == nil {
-		return nil
-	}
-	return raw.(Object)
-}
+func (s *Store) Get(table, id string) Object { return s.View().Get(table, id) }
 
 // List returns every object of a table, in ID order. Shared: do not modify.
-func (s *Store) List(table string) []Object {
-	it, err := s.db.Txn(false).Get(table, "id")
-	if err != nil {
-		return nil
-	}
-	var out []Object
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(Object))
-	}
-	return out
-}
+func (s *Store) List(table string) []Object { return s.View().List(table) }
 
 // ListBy returns the objects of a table whose index matches the value.
 func (s *Store) ListBy(table, index string, args ...any) []Object {
-	it, err := s.db.Txn(false).Get(table, index, args...)
-	if err != nil {
-		return nil
-	}
-	var out []Object
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(Object))
-	}
-	return out
+	return s.View().ListBy(table, index, args...)
 }

@@ -1,7 +1,7 @@
 package state
 
 // Cluster returns the one cluster object, or nil before init.
-func (s *Store) Cluster() *Cluster {
+func (s *View) Cluster() *Cluster {
 	if objs := s.List(TableCluster); len(objs) > 0 {
 		return objs[0].(*Cluster)
 	}
@@ -9,7 +9,7 @@ func (s *Store) Cluster() *Cluster {
 }
 
 // Node returns a node by full ID, or nil.
-func (s *Store) Node(id string) *Node {
+func (s *View) Node(id string) *Node {
 	if o := s.Get(TableNodes, id); o != nil {
 		return o.(*Node)
 	}
@@ -17,7 +17,7 @@ func (s *Store) Node(id string) *Node {
 }
 
 // Nodes returns every node.
-func (s *Store) Nodes() []*Node {
+func (s *View) Nodes() []*Node {
 	objs := s.List(TableNodes)
 	out := make([]*Node, 0, len(objs))
 	for _, o := range objs {

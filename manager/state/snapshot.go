@@ -26,9 +26,8 @@ type Snapshot struct {
 
 // Snapshot captures the current state.
 func (s *Store) Snapshot() *Snapshot {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return &Snapshot{txn: s.db.Txn(false), index: s.index}
+	v := s.View()
+	return &Snapshot{txn: v.txn, index: v.index}
 }
 
 // WriteSnapshot writes the current state; see Snapshot.Write.

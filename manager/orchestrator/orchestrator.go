@@ -95,6 +95,9 @@ func (o *Orchestrator) Pass(ctx context.Context) error {
 		if err := o.propose(ctx, dedupe(ops)); err != nil {
 			return err
 		}
+		if v.more {
+			o.Kick()
+		}
 		return nil // the next pass (on this change) schedules what was created
 	}
 	if ops := o.schedule(v); len(ops) > 0 {
@@ -113,11 +116,20 @@ type view struct {
 	byID     map[string]*state.Service
 	nodes    map[string]*state.Node
 	tasks    map[string][]*state.Task // by service
+	// createBudget is how many tasks this pass may still create; more
+	// records that it left some for the next pass.
+	createBudget int
+	more         bool
 }
+
+// MaxTasksPerPass bounds the tasks one pass creates: a pass's memory and
+// Raft entries stay bounded whatever a spec asks for, and the passes that
+// follow see a removed service or a lost leadership before going on.
+const MaxTasksPerPass = 5000
 
 func (o *Orchestrator) view() *view {
 	sv := o.store.View()
-	v := &view{now: o.now(), cluster: sv.Cluster(), services: sv.Services(),
+	v := &view{now: o.now(), cluster: sv.Cluster(), services: sv.Services(), createBudget: MaxTasksPerPass,
 		byID: map[string]*state.Service{}, nodes: map[string]*state.Node{}, tasks: map[string][]*state.Task{}}
 	for _, s := range v.services {
 		v.byID[s.ID] = s

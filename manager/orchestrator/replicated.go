@@ -95,6 +95,11 @@ func (o *Orchestrator) reconcileSlot(v *view, s *state.Service, tasks []*state.T
 		return ops // stop-first: the old task must stop before the new one starts
 	}
 	if ok, _ := startDecision(v, s, tasks, last); ok {
+		if v.createBudget <= 0 {
+			v.more = true // the next pass goes on, seeing any removal first
+			return ops
+		}
+		v.createBudget--
 		ops = append(ops, newTask(v, s, slot, nodeID))
 	}
 	return ops

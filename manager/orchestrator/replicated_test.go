@@ -1,6 +1,8 @@
 package orchestrator
 
 import (
+	"context"
+
 	"strings"
 	"testing"
 
@@ -160,5 +162,30 @@ func TestReservationsLimitPlacement(t *testing.T) {
 	}
 	if len(waiting) != 1 || !strings.Contains(waiting[0].Status.Err, "insufficient resources") {
 		t.Fatalf("want one task waiting for resources\n%s", h.dump(svc))
+	}
+}
+
+// A huge service is created in bounded passes, and its removal stops the
+// creation at once: no pass creates more than MaxTasksPerPass tasks, and
+// none creates a task for a service removed before it.
+func TestHugeServiceCreatedInBoundedPassesAndStopsOnRemoval(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes("n1")
+	id := h.create(replicatedSpec("huge", 3*MaxTasksPerPass+7))
+	if err := h.o.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(h.tasks(id)); got != MaxTasksPerPass {
+		t.Fatalf("the first pass created %d tasks, want the bound %d", got, MaxTasksPerPass)
+	}
+	h.remove(id)
+	h.pass()
+	for _, tk := range h.tasks(id) {
+		if tk.DesiredState != swarm.TaskStateRemove {
+			t.Fatalf("task %s (slot %d) of the removed service is %s, want remove", tk.ID, tk.Slot, tk.DesiredState)
+		}
+	}
+	if got := len(h.tasks(id)); got > MaxTasksPerPass {
+		t.Fatalf("after removal the service has %d tasks; creation went on", got)
 	}
 }

@@ -184,6 +184,17 @@ func TestCluster(t *testing.T) {
 				t.Errorf("stale update through %s: %q does not say it is out of sequence", via.Name, err)
 			}
 		}
+		// swarm update with a stale version: Docker's words, nothing internal.
+		sw, err := leader.Client.SwarmInspect(reqCtx(t), client.SwarmInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale := sw.Swarm.Version
+		stale.Index--
+		_, err = leader.Client.SwarmUpdate(reqCtx(t), client.SwarmUpdateOptions{Version: stale, Spec: sw.Swarm.Spec})
+		if !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), "out of sequence") || strings.Contains(err.Error(), "op 0") {
+			t.Errorf("stale swarm update: %v, want 409 'update out of sequence' without internal prefixes", err)
+		}
 		after := inspect(t, leader, w0.ID)
 		if after.Version != afterFirst.Version || after.Spec.Labels["zone"] != "b" {
 			t.Errorf("after refused updates: version %d labels %v, want version %d and zone=b",

@@ -92,6 +92,9 @@ func parseConstraint(expr string) (Constraint, error) {
 	if i < 0 {
 		hint := ""
 		if k, v, ok := strings.Cut(expr, "="); ok {
+			// "node.role~=manager" or "a:=b" mean ==: drop the stray
+			// operator characters rather than suggest "~==".
+			k = strings.TrimRight(strings.TrimSpace(k), "~:<>!")
 			hint = fmt.Sprintf(`; did you mean "%s==%s"?`, strings.TrimSpace(k), strings.TrimSpace(v))
 		}
 		return c, fmt.Errorf("invalid constraint %q: expected an operator == or !=%s", expr, hint)

@@ -42,6 +42,7 @@ func TestParseConstraints(t *testing.T) {
 	}{
 		{"node.role=worker", `invalid constraint "node.role=worker": expected an operator == or !=; did you mean "node.role==worker"?`},
 		{"node.role", `invalid constraint "node.role": expected an operator == or !=`},
+		{"node.role~=manager", `did you mean "node.role==manager"?`},
 		{"node.role==", `invalid constraint "node.role==": empty value after ==`},
 		{"node.labels.zone!=  ", `invalid constraint "node.labels.zone!=  ": empty value after !=`},
 		{"==worker", `invalid constraint "==worker": missing key before ==`},

@@ -2,7 +2,6 @@ package state
 
 import (
 	"encoding/json"
-	"fmt"
 	"sync"
 	"time"
 
@@ -130,9 +129,11 @@ func (s *Store) Apply(index uint64, b Batch) error {
 	txn := s.db.Txn(true)
 	defer txn.Abort()
 	touched := map[string]bool{}
-	for i, op := range b.Ops {
+	for _, op := range b.Ops {
+		// The error reaches users as is (e.g. a stale version on update):
+		// it names the object, so no batch-internal position is added.
 		if err := applyOp(txn, index, b.Time, op, touched); err != nil {
-			return fmt.Errorf("op %d: %w", i, err)
+			return err
 		}
 	}
 	// Commit under mu so a Snapshot never sees content newer than its index.

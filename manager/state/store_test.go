@@ -204,8 +204,9 @@ func TestBatchIsAtomic(t *testing.T) {
 		state.NewOp(state.TableNodes, state.ActionDelete, s.Node("a"), 0),
 		state.NewOp(state.TableCluster, state.ActionUpdate, c, 0),
 		state.NewOp(state.TableNodes, state.ActionUpdate, node("missing", "m"), 0)))
-	if err == nil || !strings.HasPrefix(err.Error(), "op 3: ") || !errdefs.Is(err, errdefs.KindNotFound) {
-		t.Fatalf("err = %v, want op 3 not found", err)
+	// The error names the object, as users see it (no "op 3:" prefix).
+	if err == nil || !strings.Contains(err.Error(), "missing") || strings.HasPrefix(err.Error(), "op ") || !errdefs.Is(err, errdefs.KindNotFound) {
+		t.Fatalf("err = %v, want: node missing not found", err)
 	}
 	if after := dump(t, s); after != before {
 		t.Errorf("a refused batch changed the state:\nbefore %s\nafter  %s", before, after)

@@ -114,6 +114,23 @@ func TestDockerCLIServices(t *testing.T) {
 		return procs
 	}
 
+	// What flotilla does not do yet is refused with the field named, and
+	// nothing is created (it was accepted and silently dropped).
+	for _, flags := range [][]string{
+		{"-p", "8080:80"},
+		{"--health-cmd", "true"},
+		{"--mount", "type=bind,source=/tmp,target=/data"},
+	} {
+		args := append([]string{"service", "create", "--name", "refused", "--container-label", "com.flotilla.driver=process"}, flags...)
+		r := docker(cliTimeout, append(args, "/bin/sleep", "1000")...)
+		if r.err == nil || !strings.Contains(r.stderr, "not supported yet") {
+			t.Errorf("docker service create %v: err %v, stderr %q; want a refusal saying it is not supported yet", flags, r.err, r.stderr)
+		}
+	}
+	if out := must(cliTimeout, "service", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("refused creates left services behind: %q", out)
+	}
+
 	start := time.Now()
 	out := must(serviceTimeout, "service", "create", "--name", "d", "--replicas", "2",
 		"--container-label", "com.flotilla.driver=process", "--update-monitor", "1s",

@@ -56,6 +56,9 @@ func validateServiceSpec(spec *swarm.ServiceSpec) error {
 	if err := validateSpecCounts(spec); err != nil {
 		return err
 	}
+	if err := refuseUnsupported(spec); err != nil {
+		return err
+	}
 	if res := spec.TaskTemplate.Resources; res != nil {
 		for _, l := range []*swarm.Limit{res.Limits} {
 			if l != nil && (l.NanoCPUs < 0 || l.MemoryBytes < 0) {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 
@@ -119,6 +121,21 @@ func testBadInput(t *testing.T, c *testcluster.Cluster, leader *testcluster.Node
 		{"NegativeReplicas", create, `{"Name":"bad","Mode":{"Replicated":{"Replicas":-1}},"TaskTemplate":{"ContainerSpec":{"Image":"fake"}}}`, http.StatusBadRequest, "replicas"},
 		{"BillionReplicas", create, `{"Name":"bad","Mode":{"Replicated":{"Replicas":1000000000}},"TaskTemplate":{"ContainerSpec":{"Image":"fake"}}}`, http.StatusBadRequest, "Replicas is 1000000000, above the maximum of 100000"},
 		{"MaxUint64Replicas", create, `{"Name":"bad","Mode":{"Replicated":{"Replicas":18446744073709551615}},"TaskTemplate":{"ContainerSpec":{"Image":"fake"}}}`, http.StatusBadRequest, "above the maximum"},
+		{"PublishedPort", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080}}}
+		}), http.StatusBadRequest, "EndpointSpec.Ports (--publish) is not supported yet"},
+		{"HealthCheck", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD", "true"}}
+		}), http.StatusBadRequest, "ContainerSpec.Healthcheck (--health-cmd) is not supported yet"},
+		{"BindMount", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: "/tmp", Target: "/data"}}
+		}), http.StatusBadRequest, "ContainerSpec.Mounts (--mount) is not supported yet"},
+		{"UnknownNetwork", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Target: "backend"}}
+		}), http.StatusNotFound, "network backend not found"},
+		{"UnknownSecret", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Secrets = []*swarm.SecretReference{{SecretName: "db-password"}}
+		}), http.StatusBadRequest, "secret not found: db-password"},
 		{"HugeParallelism", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.UpdateConfig = &swarm.UpdateConfig{Parallelism: 1 << 63}
 		}), http.StatusBadRequest, "UpdateConfig.Parallelism"},

@@ -1,0 +1,102 @@
+package manager
+
+import (
+	"fmt"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/internal/errdefs"
+)
+
+// notYet is a service spec field flotilla does not implement yet. A spec
+// that sets one is refused (400) naming the field, never accepted and
+// silently dropped. docs/operations.md ("What a service spec may
+// contain") lists the same; an issue that implements a field removes its
+// entry here and there.
+type notYet struct {
+	field string // as in the Engine API
+	flag  string // the docker CLI flag that sets it
+	set   func(s *swarm.ServiceSpec, c *swarm.ContainerSpec) bool
+}
+
+var notYetSupported = []notYet{
+	{"EndpointSpec.Ports", "--publish", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool {
+		return s.EndpointSpec != nil && len(s.EndpointSpec.Ports) > 0
+	}},
+	{"EndpointSpec.Mode", "--endpoint-mode", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool {
+		return s.EndpointSpec != nil && s.EndpointSpec.Mode != "" && s.EndpointSpec.Mode != swarm.ResolutionModeVIP
+	}},
+	{"TaskTemplate.LogDriver", "--log-driver", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool {
+		return s.TaskTemplate.LogDriver != nil && s.TaskTemplate.LogDriver.Name != ""
+	}},
+	{"TaskTemplate.PluginSpec", "", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool { return s.TaskTemplate.PluginSpec != nil }},
+	{"TaskTemplate.NetworkAttachmentSpec", "", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool {
+		return s.TaskTemplate.NetworkAttachmentSpec != nil
+	}},
+	{"TaskTemplate.Runtime", "", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool {
+		return s.TaskTemplate.Runtime != "" && s.TaskTemplate.Runtime != swarm.RuntimeContainer
+	}},
+	{"TaskTemplate.Resources.Limits.Pids", "--limit-pids", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool {
+		r := s.TaskTemplate.Resources
+		return r != nil && r.Limits != nil && r.Limits.Pids != 0
+	}},
+	{"TaskTemplate.Resources.Reservations.GenericResources", "--generic-resource", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool {
+		r := s.TaskTemplate.Resources
+		return r != nil && r.Reservations != nil && len(r.Reservations.GenericResources) > 0
+	}},
+	{"ContainerSpec.Mounts", "--mount", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool { return len(c.Mounts) > 0 }},
+	{"ContainerSpec.Healthcheck", "--health-cmd", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool {
+		// --no-healthcheck (["NONE"]) asks for what flotilla does today.
+		h := c.Healthcheck
+		return h != nil && len(h.Test) > 0 && h.Test[0] != "NONE"
+	}},
+	{"ContainerSpec.Groups", "--group", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool { return len(c.Groups) > 0 }},
+	{"ContainerSpec.Privileges", "--credential-spec", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool {
+		p := c.Privileges
+		return p != nil && (p.CredentialSpec != nil || p.SELinuxContext != nil || p.Seccomp != nil || p.AppArmor != nil || p.NoNewPrivileges)
+	}},
+	{"ContainerSpec.Init", "--init", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool { return c.Init != nil && *c.Init }},
+	{"ContainerSpec.StopSignal", "--stop-signal", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool { return c.StopSignal != "" }},
+	{"ContainerSpec.TTY", "--tty", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool { return c.TTY }},
+	{"ContainerSpec.OpenStdin", "", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool { return c.OpenStdin }},
+	{"ContainerSpec.ReadOnly", "--read-only", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool { return c.ReadOnly }},
+	{"ContainerSpec.Hosts", "--host", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool { return len(c.Hosts) > 0 }},
+	{"ContainerSpec.DNSConfig", "--dns", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool {
+		d := c.DNSConfig
+		return d != nil && (len(d.Nameservers) > 0 || len(d.Search) > 0 || len(d.Options) > 0)
+	}},
+	{"ContainerSpec.Isolation", "--isolation", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool {
+		return c.Isolation != "" && c.Isolation != "default"
+	}},
+	{"ContainerSpec.Sysctls", "--sysctl", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool { return len(c.Sysctls) > 0 }},
+	{"ContainerSpec.CapabilityAdd", "--cap-add", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool { return len(c.CapabilityAdd) > 0 }},
+	{"ContainerSpec.CapabilityDrop", "--cap-drop", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool { return len(c.CapabilityDrop) > 0 }},
+	{"ContainerSpec.Ulimits", "--ulimit", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool { return len(c.Ulimits) > 0 }},
+	{"ContainerSpec.OomScoreAdj", "--oom-score-adj", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool { return c.OomScoreAdj != 0 }},
+}
+
+// refuseUnsupported refuses a spec that sets a field flotilla does not
+// implement yet, or that names objects (networks, secrets, configs) that
+// do not exist — none can exist yet, so any reference is to a missing one.
+func refuseUnsupported(spec *swarm.ServiceSpec) error {
+	cs := spec.TaskTemplate.ContainerSpec
+	for _, f := range notYetSupported {
+		if f.set(spec, cs) {
+			how := ""
+			if f.flag != "" {
+				how = fmt.Sprintf(" (%s)", f.flag)
+			}
+			return errdefs.Invalid("%s%s is not supported yet by flotilla; remove it from the service spec (see 'What a service spec may contain' in docs/operations.md)", f.field, how)
+		}
+	}
+	if n := spec.TaskTemplate.Networks; len(n) > 0 {
+		return errdefs.NotFound("network %s not found", n[0].Target)
+	}
+	if sr := cs.Secrets; len(sr) > 0 && sr[0] != nil {
+		return errdefs.Invalid("secret not found: %s", sr[0].SecretName)
+	}
+	if cr := cs.Configs; len(cr) > 0 && cr[0] != nil {
+		return errdefs.Invalid("config not found: %s", cr[0].ConfigName)
+	}
+	return nil
+}

@@ -17,12 +17,13 @@ import (
 	"github.com/flotilla-org/flotilla/internal/atomicfile"
 	"github.com/flotilla-org/flotilla/internal/errdefs"
 	"github.com/flotilla-org/flotilla/internal/nodeapi"
+	"github.com/flotilla-org/flotilla/manager/scheduler"
 )
 
 // Container labels flotilla reads: the task's driver, and (docker) its
 // network mode, e.g. "host" — swarm's overlay networks do not exist here.
 const (
-	LabelDriver  = "com.flotilla.driver"
+	LabelDriver  = scheduler.DriverLabel
 	LabelNetwork = "com.flotilla.network"
 )
 

@@ -79,7 +79,7 @@ func Start(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, store: store, raft: rn, log: cfg.Log, stop: make(chan struct{}), done: make(chan struct{})}
 	m.disp = dispatcher.New(store, m.raft.ProposeAll, cfg.Log)
-	m.orch = orchestrator.New(store, m.proposeChunked, scheduler.Place, cfg.Log)
+	m.orch = orchestrator.New(store, m.proposeChunked, scheduler.Scheduler{}, cfg.Log)
 	go m.watchLeadership()
 	return m, nil
 }

@@ -12,21 +12,18 @@ import (
 
 	"github.com/flotilla-org/flotilla/internal/errdefs"
 	"github.com/flotilla-org/flotilla/internal/ids"
+	"github.com/flotilla-org/flotilla/manager/scheduler"
 	"github.com/flotilla-org/flotilla/manager/state"
 )
 
 // LabelDriver is the container label that chooses the task driver
 // (docker or process); the docker CLI sets it with --container-label.
-const LabelDriver = "com.flotilla.driver"
+const LabelDriver = scheduler.DriverLabel
 
 // Drivers a task may ask for.
 var knownDrivers = []string{"docker", "process", "fake"}
 
 var serviceNameRE = regexp.MustCompile(`^[a-zA-Z0-9](?:[a-zA-Z0-9_.-]*[a-zA-Z0-9])?$`)
-
-// ConstraintParser validates placement constraints; the scheduler
-// provides it (set by the daemon) so this package does not depend on it.
-var ConstraintParser func([]string) error
 
 // validateServiceSpec checks a spec and fills Docker's defaults. Errors
 // say which field is wrong and how to fix it.
@@ -97,14 +94,13 @@ func validateServiceSpec(spec *swarm.ServiceSpec) error {
 			return errdefs.Invalid("invalid update config: delay and monitor must not be negative and the failure ratio must be between 0 and 1")
 		}
 	}
-	if p := spec.TaskTemplate.Placement; p != nil && ConstraintParser != nil {
-		if err := ConstraintParser(p.Constraints); err != nil {
-			return errdefs.Invalid("invalid constraint: %v", err)
+	// The scheduler's own rules: what the API accepts is what it honours.
+	if p := spec.TaskTemplate.Placement; p != nil {
+		if _, err := scheduler.ParseConstraints(p.Constraints); err != nil {
+			return errdefs.Invalid("%v", err)
 		}
-		for _, pref := range p.Preferences {
-			if pref.Spread == nil || !strings.HasPrefix(pref.Spread.SpreadDescriptor, "node.labels.") && !strings.HasPrefix(pref.Spread.SpreadDescriptor, "engine.labels.") {
-				return errdefs.Invalid("invalid placement preference: only spread over node.labels.<name> or engine.labels.<name> is supported")
-			}
+		if err := scheduler.ValidatePreferences(p.Preferences); err != nil {
+			return errdefs.Invalid("%v", err)
 		}
 	}
 	return nil

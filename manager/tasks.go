@@ -2,39 +2,9 @@ package manager
 
 import (
 	"context"
-	"slices"
-	"strings"
-
-	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/flotilla-org/flotilla/internal/nodeapi"
-	"github.com/flotilla-org/flotilla/manager/orchestrator"
-	"github.com/flotilla-org/flotilla/manager/scheduler"
-	"github.com/flotilla-org/flotilla/manager/state"
 )
-
-func init() {
-	ConstraintParser = func(exprs []string) error {
-		_, err := scheduler.ParseConstraints(exprs)
-		return err
-	}
-	orchestrator.Eligible = func(n *state.Node, s *state.Service) bool {
-		if p := s.Spec.TaskTemplate.Placement; p != nil {
-			cs, err := scheduler.ParseConstraints(p.Constraints)
-			if err != nil || !scheduler.NodeMatches(cs, n) {
-				return false
-			}
-		}
-		if cs := s.Spec.TaskTemplate.ContainerSpec; cs != nil {
-			if d := cs.Labels[LabelDriver]; d != "" {
-				return slices.ContainsFunc(n.Description.Engine.Plugins, func(p swarm.PluginDescription) bool {
-					return strings.EqualFold(p.Type, scheduler.DriverPluginType) && p.Name == d
-				})
-			}
-		}
-		return true
-	}
-}
 
 func (m *Manager) kickOrchestrator() { m.orch.Kick() }
 

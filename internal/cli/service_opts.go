@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -12,6 +11,8 @@ import (
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/spf13/pflag"
+
+	"github.com/flotilla-org/flotilla/manager/scheduler"
 )
 
 const (
@@ -19,7 +20,7 @@ const (
 	// flotilla worker: "docker" (the default) or "process". `--driver X` is
 	// a shorthand for `--container-label com.flotilla.driver=X`, which is
 	// also how a docker CLI user selects it.
-	DriverLabel = "com.flotilla.driver"
+	DriverLabel = scheduler.DriverLabel
 
 	// Defaults that fill the rest of a flag family when only part of it is
 	// given (swarmkit's defaults, as docker uses them).
@@ -387,26 +388,11 @@ func parseMemBytes(flag, v string) (int64, error) {
 	return n, nil
 }
 
-var constraintKey = regexp.MustCompile(`^(node\.(id|hostname|role|ip|platform\.os|platform\.arch)|(node|engine)\.labels\.[^=!\s]+)$`)
-
-// validateConstraint checks the syntax of a placement constraint:
-// KEY==VALUE or KEY!=VALUE with one of the attributes swarm knows.
+// validateConstraint checks a placement constraint with the scheduler's own
+// parser, so the CLI refuses exactly what the managers would.
 func validateConstraint(c string) error {
-	for _, op := range []string{"==", "!="} {
-		k, v, ok := strings.Cut(c, op)
-		if !ok {
-			continue
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		switch {
-		case k == "" || v == "":
-			return fmt.Errorf("invalid constraint %q: expected KEY%sVALUE", c, op)
-		case !constraintKey.MatchString(k):
-			return fmt.Errorf("invalid constraint %q: unknown attribute %q (use node.id, node.hostname, node.role, node.ip, node.platform.os, node.platform.arch, node.labels.LABEL or engine.labels.LABEL)", c, k)
-		}
-		return nil
-	}
-	return fmt.Errorf("invalid constraint %q: expected KEY==VALUE or KEY!=VALUE, such as node.role==worker", c)
+	_, err := scheduler.ParseConstraints([]string{c})
+	return err
 }
 
 // parsePlacementPref parses "spread=node.labels.LABEL".

@@ -121,6 +121,9 @@ func testBadInput(t *testing.T, c *testcluster.Cluster, leader *testcluster.Node
 		{"NegativeReplicas", create, `{"Name":"bad","Mode":{"Replicated":{"Replicas":-1}},"TaskTemplate":{"ContainerSpec":{"Image":"fake"}}}`, http.StatusBadRequest, "replicas"},
 		{"BillionReplicas", create, `{"Name":"bad","Mode":{"Replicated":{"Replicas":1000000000}},"TaskTemplate":{"ContainerSpec":{"Image":"fake"}}}`, http.StatusBadRequest, "Replicas is 1000000000, above the maximum of 100000"},
 		{"MaxUint64Replicas", create, `{"Name":"bad","Mode":{"Replicated":{"Replicas":18446744073709551615}},"TaskTemplate":{"ContainerSpec":{"Image":"fake"}}}`, http.StatusBadRequest, "above the maximum"},
+		{"EmptySpreadLabel", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.Placement = &swarm.Placement{Preferences: []swarm.PlacementPreference{{Spread: &swarm.SpreadOver{SpreadDescriptor: "node.labels."}}}}
+		}), http.StatusBadRequest, "preference"},
 		{"PublishedPort", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080}}}
 		}), http.StatusBadRequest, "EndpointSpec.Ports (--publish) is not supported yet"},

@@ -26,6 +26,15 @@ func TestServices(t *testing.T) {
 	leader := c.Leader()
 	m0, w0, w1 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 
+	c.Run("PlacementKeysAnyCase", func(t *testing.T) {
+		// The API accepts what the scheduler honours: keys in any case, as
+		// swarm (the API refused Node.Labels.zone, which the scheduler reads).
+		spec := replicated("anycase", 0)
+		spec.TaskTemplate.Placement = &swarm.Placement{Constraints: []string{"Node.Labels.zone!=nowhere"},
+			Preferences: []swarm.PlacementPreference{{Spread: &swarm.SpreadOver{SpreadDescriptor: "Node.Labels.zone"}}}}
+		createService(t, c, leader, spec)
+	})
+
 	c.Run("WireShapeAsDocker", func(t *testing.T) {
 		checkWireShape(t, leader, createService(t, c, leader, replicated("shape", 0)))
 	})

@@ -6,10 +6,6 @@ import (
 	"github.com/flotilla-org/flotilla/manager/state"
 )
 
-// Eligible tells whether a global service's task belongs on a node; the
-// scheduler's constraint logic decides, injected here.
-var Eligible = func(n *state.Node, s *state.Service) bool { return true }
-
 // reconcileGlobal keeps one task on every eligible node: new nodes get
 // one, drained or removed nodes lose theirs, paused nodes keep what they
 // run but get nothing new.
@@ -21,7 +17,7 @@ func (o *Orchestrator) reconcileGlobal(v *view, s *state.Service) []state.Op {
 	var ops []state.Op
 	for nodeID, tasks := range byNode {
 		n := v.nodes[nodeID]
-		if n == nil || n.Spec.Availability == swarm.NodeAvailabilityDrain || !Eligible(n, s) {
+		if n == nil || n.Spec.Availability == swarm.NodeAvailabilityDrain || !o.sched.Eligible(n, s) {
 			reason := state.ReasonDrain
 			if n == nil {
 				reason = state.ReasonRemoved
@@ -35,7 +31,7 @@ func (o *Orchestrator) reconcileGlobal(v *view, s *state.Service) []state.Op {
 		}
 	}
 	for id, n := range v.nodes {
-		if n.Spec.Availability == swarm.NodeAvailabilityDrain || !Eligible(n, s) {
+		if n.Spec.Availability == swarm.NodeAvailabilityDrain || !o.sched.Eligible(n, s) {
 			continue
 		}
 		tasks := byNode[id]

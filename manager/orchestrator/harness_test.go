@@ -26,20 +26,6 @@ import (
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func init() {
-	// The daemon injects the scheduler's constraint logic (manager/tasks.go);
-	// the tests use the same, without the driver check.
-	Eligible = func(n *state.Node, s *state.Service) bool {
-		if p := s.Spec.TaskTemplate.Placement; p != nil {
-			cs, err := scheduler.ParseConstraints(p.Constraints)
-			if err != nil || !scheduler.NodeMatches(cs, n) {
-				return false
-			}
-		}
-		return true
-	}
-}
-
 type harness struct {
 	t     *testing.T
 	store *state.Store
@@ -75,7 +61,7 @@ func (w testLog) Write(p []byte) (int, error) {
 // memory, everything from the store.
 func (h *harness) newOrchestrator() *Orchestrator {
 	o := New(h.store, func(_ context.Context, ops []state.Op) error { return h.apply(ops...) },
-		scheduler.Place, slog.New(slog.NewTextHandler(testLog{h.t}, nil)))
+		scheduler.Scheduler{}, slog.New(slog.NewTextHandler(testLog{h.t}, nil)))
 	o.now = func() time.Time { return h.now }
 	return o
 }

@@ -20,23 +20,27 @@ import (
 // Proposer writes ops (chunked into batches by the caller).
 type Proposer func(ctx context.Context, ops []state.Op) error
 
-// Placer places pending tasks: the scheduler, injected so this package is
-// testable with any placement.
-type Placer func(nodes []*state.Node, assigned, pending []*state.Task) (placed map[string]string, unplaced map[string]string)
+// Scheduler is the placement logic the orchestrator depends on (the
+// scheduler package's): it places pending tasks, and says on which nodes a
+// global service's tasks belong.
+type Scheduler interface {
+	Place(nodes []*state.Node, assigned, pending []*state.Task) (placed map[string]string, unplaced map[string]string)
+	Eligible(n *state.Node, s *state.Service) bool
+}
 
 // Orchestrator is the reconcile loop. Run it only on the leader.
 type Orchestrator struct {
 	store   *state.Store
 	propose Proposer
-	place   Placer
+	sched   Scheduler
 	log     *slog.Logger
 	now     func() time.Time
 	kick    chan struct{}
 }
 
 // New returns an orchestrator.
-func New(store *state.Store, propose Proposer, place Placer, log *slog.Logger) *Orchestrator {
-	return &Orchestrator{store: store, propose: propose, place: place, log: log, now: time.Now,
+func New(store *state.Store, propose Proposer, sched Scheduler, log *slog.Logger) *Orchestrator {
+	return &Orchestrator{store: store, propose: propose, sched: sched, log: log, now: time.Now,
 		kick: make(chan struct{}, 1)}
 }
 

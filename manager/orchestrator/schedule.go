@@ -33,14 +33,14 @@ func (o *Orchestrator) schedule(v *view) []state.Op {
 			}
 		}
 	}
-	if len(pending) == 0 || o.place == nil {
+	if len(pending) == 0 || o.sched == nil {
 		return ops
 	}
 	nodes := make([]*state.Node, 0, len(v.nodes))
 	for _, n := range v.nodes {
 		nodes = append(nodes, n)
 	}
-	placed, unplaced := o.place(nodes, assigned, pending)
+	placed, unplaced := o.sched.Place(nodes, assigned, pending)
 	// Placements are written grouped by node: a Raft entry then carries
 	// whole nodes' worth of tasks, and each node's assignment long-poll
 	// wakes once instead of once per entry.

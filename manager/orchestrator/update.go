@@ -91,7 +91,7 @@ func (o *Orchestrator) advanceUpdate(v *view, s *state.Service) []state.Op {
 		}
 		if cur == nil && old == nil && !waiting {
 			if s.Spec.Mode.Replicated != nil && inSlots(s, tasks) ||
-				s.Spec.Mode.Global != nil && nodeUsable(v.nodes[tasks[0].NodeID]) && Eligible(v.nodes[tasks[0].NodeID], s) {
+				s.Spec.Mode.Global != nil && nodeUsable(v.nodes[tasks[0].NodeID]) && o.sched.Eligible(v.nodes[tasks[0].NodeID], s) {
 				inFlight++ // an empty slot the reconciler is about to fill
 				total++
 			}

@@ -27,6 +27,33 @@ func TaskDriver(t *state.Task) string {
 	return t.Spec.ContainerSpec.Labels[DriverLabel]
 }
 
+// Eligible tells whether a task of service s may run on node n at all:
+// its constraints match and n offers the driver it names. The
+// orchestrator asks it for global services (one task per eligible node).
+func Eligible(n *state.Node, s *state.Service) bool {
+	if p := s.Spec.TaskTemplate.Placement; p != nil {
+		cs, err := ParseConstraints(p.Constraints)
+		if err != nil || !NodeMatches(cs, n) {
+			return false
+		}
+	}
+	if cs := s.Spec.TaskTemplate.ContainerSpec; cs != nil && cs.Labels[DriverLabel] != "" {
+		return nodeHasDriver(n, cs.Labels[DriverLabel])
+	}
+	return true
+}
+
+// Scheduler is the placement logic as the orchestrator's one dependency.
+type Scheduler struct{}
+
+// Place implements orchestrator.Scheduler.
+func (Scheduler) Place(nodes []*state.Node, assigned, pending []*state.Task) (placed, unplaced map[string]string) {
+	return Place(nodes, assigned, pending)
+}
+
+// Eligible implements orchestrator.Scheduler.
+func (Scheduler) Eligible(n *state.Node, s *state.Service) bool { return Eligible(n, s) }
+
 // nodeInfo is the scheduler's running view of one node.
 type nodeInfo struct {
 	node    *state.Node
@@ -48,8 +75,10 @@ func newNodeInfo(n *state.Node) *nodeInfo {
 }
 
 // hasDriver reports whether the node advertises driver d.
-func (ni *nodeInfo) hasDriver(d string) bool {
-	for _, p := range ni.node.Description.Engine.Plugins {
+func (ni *nodeInfo) hasDriver(d string) bool { return nodeHasDriver(ni.node, d) }
+
+func nodeHasDriver(n *state.Node, d string) bool {
+	for _, p := range n.Description.Engine.Plugins {
 		if strings.EqualFold(p.Type, DriverPluginType) && p.Name == d {
 			return true
 		}

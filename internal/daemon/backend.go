@@ -204,6 +204,6 @@ func (b *backend) LeaderProxy(r *http.Request) http.Handler {
 		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.proxyToLeader(w, r, m, "", nodeapi.PathAPI)
+		n.proxyToLeader(w, r, m, "", nodeapi.PathAPI, engineapi.MaxBodySize)
 	})
 }

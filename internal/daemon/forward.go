@@ -33,14 +33,22 @@ var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", 
 // election and goes to the new leader, so a write during a failover
 // succeeds instead of failing; only dial failures are retried, so a write
 // is never sent twice.
-func (n *clusterNode) proxyToLeader(w http.ResponseWriter, r *http.Request, m *manager.Manager, peerID, prefix string) {
+//
+// limit is the body size the leader accepts on that path: a larger body is
+// refused here, as the leader would refuse it (forwarded, the leader reset
+// the connection and the write was reported as maybe applied).
+func (n *clusterNode) proxyToLeader(w http.ResponseWriter, r *http.Request, m *manager.Manager, peerID, prefix string, limit int64) {
 	if r.Header.Get(nodeapi.HeaderForwarded) != "" {
 		nodeapi.WriteError(w, errdefs.Unavailable("leadership changed while the request was being forwarded; retry"))
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		nodeapi.WriteError(w, errdefs.Invalid("read request: %v", err))
+		return
+	}
+	if int64(len(body)) > limit {
+		nodeapi.WriteError(w, errdefs.Invalid("request body too large: the limit is %d bytes", limit))
 		return
 	}
 	read := r.Method == http.MethodGet

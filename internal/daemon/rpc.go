@@ -126,10 +126,10 @@ func (n *clusterNode) leaderRPC(needCert bool, f rpcFunc) http.HandlerFunc {
 			return
 		}
 		if !m.IsLeader() {
-			n.proxyToLeader(w, r, m, id.NodeID, "")
+			n.proxyToLeader(w, r, m, id.NodeID, "", rpcBodyLimit)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+		body, err := io.ReadAll(io.LimitReader(r.Body, rpcBodyLimit))
 		if err != nil {
 			nodeapi.WriteError(w, errdefs.Invalid("read request: %v", err))
 			return
@@ -165,3 +165,7 @@ func (n *clusterNode) forwardedAPI(w http.ResponseWriter, r *http.Request) {
 	r2.URL.RawPath = ""
 	n.d.apiHandler.ServeHTTP(w, r2)
 }
+
+// rpcBodyLimit is the largest node-to-node request body, on the leader and
+// on a follower that forwards it.
+const rpcBodyLimit = 4 << 20

@@ -12,13 +12,14 @@ import (
 	"github.com/flotilla-org/flotilla/internal/errdefs"
 )
 
-// maxBodySize is the largest request body accepted.
-const maxBodySize = 1 << 20
+// MaxBodySize is the largest request body accepted (a follower that
+// forwards a request to the leader applies it too).
+const MaxBodySize = 1 << 20
 
 // decodeBody decodes the JSON object in the body of r into v. It answers a
 // 400 error for a Content-Type other than application/json, an empty body,
 // a body that is not a JSON object, malformed JSON, values of the wrong type,
-// data after the object and a body over maxBodySize. Unknown fields are
+// data after the object and a body over MaxBodySize. Unknown fields are
 // ignored: newer clients send fields this server does not know.
 func decodeBody(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -41,12 +42,12 @@ var errEmptyBody = errdefs.Invalid("invalid JSON: the request body is empty, a J
 
 // decodeJSONObject decodes the single JSON object read from body into v.
 func decodeJSONObject(body io.Reader, v any) error {
-	data, err := io.ReadAll(io.LimitReader(body, maxBodySize+1))
+	data, err := io.ReadAll(io.LimitReader(body, MaxBodySize+1))
 	if err != nil {
 		return errdefs.Invalid("reading request body: %v", err)
 	}
-	if len(data) > maxBodySize {
-		return errdefs.Invalid("request body too large: the limit is %d bytes", maxBodySize)
+	if len(data) > MaxBodySize {
+		return errdefs.Invalid("request body too large: the limit is %d bytes", MaxBodySize)
 	}
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 {

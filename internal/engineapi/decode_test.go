@@ -24,8 +24,8 @@ const (
 )
 
 func TestDecodeBody(t *testing.T) {
-	big := `{"Name":"` + strings.Repeat("x", maxBodySize) + `"}`
-	justFits := `{"Name":"` + strings.Repeat("x", maxBodySize-11) + `"}`
+	big := `{"Name":"` + strings.Repeat("x", MaxBodySize) + `"}`
+	justFits := `{"Name":"` + strings.Repeat("x", MaxBodySize-11) + `"}`
 	for _, tc := range []struct {
 		name, body, contentType string
 		msg                     string // "" for success
@@ -122,7 +122,7 @@ func TestMalformedBodiesOnRoutes(t *testing.T) {
 	// A body too large for the limit, sent over a real connection.
 	srv := httptest.NewServer(NewHandler(newFakeCluster()))
 	defer srv.Close()
-	resp, err := http.Post(srv.URL+"/swarm/join", "application/json", io.MultiReader(strings.NewReader(`{"JoinToken":"`), strings.NewReader(strings.Repeat("x", 2*maxBodySize)), strings.NewReader(`"}`)))
+	resp, err := http.Post(srv.URL+"/swarm/join", "application/json", io.MultiReader(strings.NewReader(`{"JoinToken":"`), strings.NewReader(strings.Repeat("x", 2*MaxBodySize)), strings.NewReader(`"}`)))
 	if err != nil {
 		t.Fatal(err)
 	}

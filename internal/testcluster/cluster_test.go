@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -163,6 +164,22 @@ func TestCluster(t *testing.T) {
 		}
 		c.Eventually(5*time.Second, func() error { return labelIs(reqCtx(t), other, w0.ID, "zone", "a") })
 		c.Eventually(5*time.Second, func() error { return labelIs(reqCtx(t), f, w0.ID, "zone", "a") })
+	})
+
+	c.Run("OversizeBodyThroughFollower", func(t *testing.T) {
+		// A follower refuses what the leader would refuse, with the same
+		// 400; forwarded, the leader reset the connection and the write
+		// was reported as "may or may not have been applied".
+		big := `{"Name":"big","Labels":{"k":"` + strings.Repeat("a", 8<<20) + `"},"TaskTemplate":{"ContainerSpec":{"Image":"fake"}}}`
+		for _, via := range []*testcluster.Node{followers[0], leader} {
+			code, body := rawRequest(t, via, http.MethodPost, "/v1.47/services/create", big)
+			if code != http.StatusBadRequest || !strings.Contains(body, "too large") || strings.Contains(body, "may or may not") {
+				t.Errorf("oversize create through %s: %d %s, want 400 'request body too large'", via.Name, code, body)
+			}
+		}
+		if code, body := rawRequest(t, leader, http.MethodGet, "/v1.47/services/big", ""); code != http.StatusNotFound {
+			t.Errorf("after refused creates, service big: %d %s, want 404", code, body)
+		}
 	})
 
 	c.Run("StaleVersionConflicts", func(t *testing.T) {

@@ -360,11 +360,16 @@ func (n *node) ping() error {
 
 // apiRequest sends one raw request to the node's Engine API.
 func (n *node) apiRequest(method, path string, body any) (int, []byte, error) {
+	return socketRequest(n.sock, method, path, body)
+}
+
+// socketRequest sends one Engine API request to the unix socket sock.
+func socketRequest(sock, method, path string, body any) (int, []byte, error) {
 	c := http.Client{
 		Timeout: cliTimeout,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
-			return d.DialContext(ctx, "unix", n.sock)
+			return d.DialContext(ctx, "unix", sock)
 		}},
 	}
 	defer c.CloseIdleConnections()

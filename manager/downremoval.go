@@ -44,6 +44,10 @@ func PublicClusterInfo(c *state.Cluster) swarm.ClusterInfo {
 		info.Spec.Labels[NodeDownRemovalLabel] = c.NodeDownRemoval.String()
 	}
 	info.TLSInfo = clusterTLSInfo(c)
+	if info.Spec.Raft.KeepOldSnapshots == nil {
+		none := uint64(0) // flotilla keeps no old snapshots; Docker shows 0
+		info.Spec.Raft.KeepOldSnapshots = &none
+	}
 	return info
 }
 

@@ -136,6 +136,7 @@ func (a *api) getService(w http.ResponseWriter, r *http.Request, vars map[string
 	if err != nil {
 		return err
 	}
+	s.ServiceStatus = nil // as Docker: only a list with status=true has it
 	return writeJSON(w, http.StatusOK, s)
 }
 

@@ -51,4 +51,12 @@ func checkWireShape(t *testing.T, via *testcluster.Node, serviceID string) {
 	issuer("node", desc["TLSInfo"])
 	svc := get("/v1.47/services/" + serviceID)
 	labelsIsObject("service", svc["Spec"])
+	if _, ok := svc["ServiceStatus"]; ok {
+		t.Error("service inspect carries ServiceStatus; Docker answers it only in a list with status=true")
+	}
+	spec, _ := sw["Spec"].(map[string]any)
+	raft, _ := spec["Raft"].(map[string]any)
+	if _, ok := raft["KeepOldSnapshots"].(float64); !ok {
+		t.Errorf("swarm Spec.Raft.KeepOldSnapshots is %v, want a number as Docker answers", raft["KeepOldSnapshots"])
+	}
 }

@@ -1,0 +1,134 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The real engine's socket: the conformance run is the one place a test
+// talks to it in swarm mode, and it always leaves that swarm.
+const realEngineSock = "/var/run/docker.sock"
+
+// conformanceAllow lists the intended differences from Docker's answers,
+// each with the reason. Keep it short: anything else is a bug to fix.
+var conformanceAllow = map[string]string{
+	// The API types flotilla speaks (moby/api v1.56) always send
+	// "Warnings" (null when none); the 20.10 engine here omits it.
+	"Warnings": "a difference between Docker versions, not flotilla's",
+	// Docker answers a stale version with 500 and a raw gRPC text
+	// ("rpc error: code = Unknown desc = update out of sequence");
+	// flotilla answers 409 and says what to do. Both carry {"message"}.
+	"status of a stale update": "409 with a clear message instead of Docker's 500",
+	// Docker fills its own defaults into a stored spec (Isolation
+	// "default", Runtime "container"); flotilla stores what was sent.
+	"Spec.TaskTemplate.ContainerSpec.Isolation":    "docker's default value, not stored by flotilla",
+	"Spec.TaskTemplate.Runtime":                    "docker's default value, not stored by flotilla",
+	"[].Spec.TaskTemplate.ContainerSpec.Isolation": "as above, in lists",
+	"[].Spec.TaskTemplate.Runtime":                 "as above, in lists",
+}
+
+// TestConformance issues the same requests to the machine's Docker Engine
+// in swarm mode and to a flotilla swarm, and compares the JSON shapes of
+// the answers and the status codes. It changes the real engine (swarm
+// init, then leave), so it runs only through scripts/conformance.sh.
+func TestConformance(t *testing.T) {
+	requireE2E(t)
+	if os.Getenv("FLOTILLA_CONFORMANCE") != "1" {
+		t.Skip("compares with the real Docker Engine in swarm mode; run scripts/conformance.sh (it always leaves that swarm)")
+	}
+	docker := func(args ...string) (string, error) {
+		cmd := exec.Command("docker", args...)
+		cmd.Env = cleanEnv([]string{"DOCKER_HOST=unix://" + realEngineSock})
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	if st, err := docker("info", "--format", "{{.Swarm.LocalNodeState}}"); err != nil || st != "inactive" {
+		t.Fatalf("the real engine must be outside any swarm to start (state %q, %v): this test never leaves a swarm it did not create", st, err)
+	}
+	if out, err := docker("swarm", "init", "--advertise-addr", "127.0.0.1"); err != nil {
+		t.Fatalf("docker swarm init: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := docker("swarm", "leave", "--force"); err != nil {
+			t.Errorf("docker swarm leave --force: %v\n%s", err, out)
+		}
+	})
+	c := processCluster(t, 1, 0)
+	fl := c.managers[0]
+
+	type answer struct {
+		code int
+		body any
+	}
+	ask := func(sock, method, path string, body any) answer {
+		t.Helper()
+		code, b, err := socketRequest(sock, method, path, body)
+		if err != nil {
+			t.Fatalf("%s %s on %s: %v", method, path, sock, err)
+		}
+		var v any
+		if len(b) > 0 {
+			v = decodeJSON(t, b)
+		}
+		return answer{code, v}
+	}
+	var failures []string
+	compare := func(what string, d, f answer, pick func(any) any) {
+		t.Helper()
+		if d.code != f.code && conformanceAllow["status of "+what] == "" {
+			failures = append(failures, fmt.Sprintf("%s: docker answers %d, flotilla %d", what, d.code, f.code))
+		}
+		if pick != nil {
+			d.body, f.body = pick(d.body), pick(f.body)
+		}
+		for _, diff := range allowed(shapeDiff("", d.body, f.body), conformanceAllow) {
+			failures = append(failures, what+": "+diff)
+		}
+	}
+	both := func(what, method, dpath, fpath string, body any, pick func(any) any) (answer, answer) {
+		t.Helper()
+		d := ask(realEngineSock, method, "/v1.41"+dpath, body)
+		f := ask(fl.sock, method, "/v1.41"+fpath, body)
+		compare(what, d, f, pick)
+		return d, f
+	}
+	swarmPart := func(v any) any { m, _ := v.(map[string]any); return m["Swarm"] }
+	idOf := func(a answer) string {
+		if l, ok := a.body.([]any); ok && len(l) > 0 {
+			a.body = l[0]
+		}
+		m, _ := a.body.(map[string]any)
+		s, _ := m["ID"].(string)
+		return s
+	}
+
+	both("GET /info", http.MethodGet, "/info", "/info", nil, swarmPart)
+	both("GET /swarm", http.MethodGet, "/swarm", "/swarm", nil, nil)
+	dn, fn := both("GET /nodes", http.MethodGet, "/nodes", "/nodes", nil, nil)
+	both("GET /nodes/ID", http.MethodGet, "/nodes/"+idOf(dn), "/nodes/"+idOf(fn), nil, nil)
+	spec := map[string]any{"Name": "conformance", "Mode": map[string]any{"Replicated": map[string]any{"Replicas": 0}},
+		"TaskTemplate": map[string]any{"ContainerSpec": map[string]any{"Image": "conformance-image:latest",
+			"Labels": map[string]string{"com.flotilla.driver": "process"}}}}
+	dc, fc := both("POST /services/create", http.MethodPost, "/services/create", "/services/create", spec, nil)
+	ds, fs := idOf(dc), idOf(fc)
+	t.Cleanup(func() { _, _, _ = socketRequest(realEngineSock, http.MethodDelete, "/v1.41/services/"+ds, nil) })
+	both("GET /services", http.MethodGet, "/services", "/services", nil, nil)
+	both("GET /services/ID", http.MethodGet, "/services/"+ds, "/services/"+fs, nil, nil)
+	both("GET /tasks", http.MethodGet, "/tasks", "/tasks", nil, nil)
+	both("GET /nodes/unknown", http.MethodGet, "/nodes/nosuchnode", "/nodes/nosuchnode", nil, nil)
+	both("GET /services/unknown", http.MethodGet, "/services/nosuchservice", "/services/nosuchservice", nil, nil)
+	both("DELETE /services/unknown", http.MethodDelete, "/services/nosuchservice", "/services/nosuchservice", nil, nil)
+	both("a stale update", http.MethodPost, "/services/"+ds+"/update?version=1", "/services/"+fs+"/update?version=1", spec, nil)
+	nodeSpec := map[string]any{"Role": "manager", "Availability": "active"}
+	conformanceAllow["status of a stale node update"] = conformanceAllow["status of a stale update"]
+	both("a stale node update", http.MethodPost, "/nodes/"+idOf(dn)+"/update?version=1", "/nodes/"+idOf(fn)+"/update?version=1", nodeSpec, nil)
+	both("DELETE /services/ID", http.MethodDelete, "/services/"+ds, "/services/"+fs, nil, nil)
+
+	for _, f := range failures {
+		t.Error(f)
+	}
+}

@@ -71,9 +71,15 @@ func (d *Dispatcher) assignments(nodeID string) nodeapi.AssignmentsResponse {
 func Forward(from, to swarm.TaskState) bool { return state.ForwardState(from, to) }
 
 // TaskStatus queues status reports from a node; Run writes them in batches.
+// A report for a task the node does not hold is dropped before it is
+// queued: queued, it would replace the owner's genuine report for the same
+// task waiting in the same batch.
 func (d *Dispatcher) TaskStatus(nodeID string, updates []nodeapi.TaskStatusUpdate) {
 	d.mu.Lock()
 	for _, u := range updates {
+		if t := d.store.Task(u.TaskID); t == nil || t.NodeID != nodeID {
+			continue
+		}
 		d.statuses[u.TaskID] = statusReport{nodeID: nodeID, status: u.Status}
 	}
 	n := len(d.statuses)

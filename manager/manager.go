@@ -62,6 +62,11 @@ type Manager struct {
 	readyMu sync.Mutex
 	ready   chan struct{}
 
+	// barrier and leading are the Raft calls lead() makes, as fields so
+	// a test can make the barrier fail.
+	barrier func(time.Duration) error
+	leading func() bool
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -77,7 +82,8 @@ func Start(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, store: store, raft: rn, log: cfg.Log, stop: make(chan struct{}), done: make(chan struct{})}
+	m := &Manager{cfg: cfg, store: store, raft: rn, log: cfg.Log, stop: make(chan struct{}), done: make(chan struct{}),
+		barrier: rn.Barrier, leading: rn.IsLeader}
 	m.disp = dispatcher.New(store, m.raft.ProposeAll, cfg.Log)
 	m.orch = orchestrator.New(store, m.proposeChunked, scheduler.Scheduler{}, cfg.Log)
 	go m.watchLeadership()
@@ -159,6 +165,11 @@ func (m *Manager) watchLeadership() {
 		switch {
 		case leading && term == nil:
 			term = m.beginTerm()
+		case leading && m.raft.Raft.CurrentTerm() != term.raftTerm:
+			// Lost and regained between two looks (LeaderCh keeps only
+			// the latest value): a new term needs its own barrier.
+			m.endTerm(term)
+			term = m.beginTerm()
 		case !leading && term != nil:
 			m.endTerm(term)
 			term = nil
@@ -168,13 +179,14 @@ func (m *Manager) watchLeadership() {
 
 // leaderTerm is one stretch of leadership and its loops.
 type leaderTerm struct {
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	raftTerm uint64
 }
 
 func (m *Manager) beginTerm() *leaderTerm {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &leaderTerm{cancel: cancel}
+	t := &leaderTerm{cancel: cancel, raftTerm: m.raft.Raft.CurrentTerm()}
 	m.readyMu.Lock()
 	m.ready = make(chan struct{})
 	m.readyMu.Unlock()
@@ -205,9 +217,8 @@ func (m *Manager) endTerm(t *leaderTerm) {
 // lead runs while this manager is leader.
 func (m *Manager) lead(ctx context.Context) {
 	// Read everything the previous leader committed before acting on it.
-	if err := m.raft.Barrier(5 * time.Second); err != nil {
-		m.log.Warn("leader barrier failed", "err", err)
-		return // not ready: requests fail until leadership settles
+	if !m.awaitBarrier(ctx) {
+		return // leadership ended first
 	}
 	m.readyMu.Lock()
 	if m.ready != nil {
@@ -225,6 +236,30 @@ func (m *Manager) lead(ctx context.Context) {
 		go func() { defer wg.Done(); loop(ctx, m) }()
 	}
 	wg.Wait()
+}
+
+// awaitBarrier runs the term's barrier until it passes, retrying with
+// backoff while this manager still leads: a leader whose barrier failed
+// once used to stay leader with no orchestrator or dispatcher, refusing
+// every write until leadership changed. It reports whether it passed.
+func (m *Manager) awaitBarrier(ctx context.Context) bool {
+	wait := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := m.barrier(5 * time.Second)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil || !m.leading() {
+			return false
+		}
+		m.log.Warn("leader barrier failed; retrying", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // requireLeader returns ErrNoLeader-like errors on a follower. A leader

@@ -6,13 +6,17 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
+
+	"github.com/flotilla-org/flotilla/internal/nodeapi"
 )
 
 // Version is the CLI's version. Set it at build time with
@@ -48,6 +52,35 @@ type cliEnv struct {
 
 	mu  sync.Mutex
 	api *client.Client
+
+	// stderr is where warnings about answers go (the running command's
+	// stderr, set by runE); staleWarned makes the stale-read warning
+	// appear once per command run, not once per request.
+	stderr      io.Writer
+	staleWarned sync.Once
+}
+
+// staleReadWarning is printed once per command when any answer carried
+// nodeapi.HeaderStaleRead (a manager without a quorum answered from its
+// own replica).
+const staleReadWarning = "warning: this manager cannot reach a quorum of managers; the answer may be stale " +
+	"(restore quorum: start the stopped managers, or see 'flotilla swarm init --force-new-cluster')"
+
+// noteResponse warns on stderr, once per command run, when the daemon
+// marked an answer as possibly stale.
+func (e *cliEnv) noteResponse(resp *http.Response) {
+	if resp == nil || resp.Header.Get(nodeapi.HeaderStaleRead) == "" {
+		return
+	}
+	e.staleWarned.Do(func() {
+		e.mu.Lock()
+		w := e.stderr
+		e.mu.Unlock()
+		if w == nil {
+			w = os.Stderr
+		}
+		fmt.Fprintln(w, staleReadWarning)
+	})
 }
 
 // client returns the API client for --host, creating it on first use. No
@@ -62,7 +95,7 @@ func (e *cliEnv) client() (apiClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := newAPIClient(host)
+	c, err := newAPIClient(host, client.WithHTTPResponseHook(e.noteResponse))
 	if err != nil {
 		return nil, err
 	}
@@ -73,11 +106,11 @@ func (e *cliEnv) client() (apiClient, error) {
 
 // newAPIClient builds a moby client for host (already normalized). The API
 // version is negotiated with the daemon's /_ping on first use.
-func newAPIClient(host string) (*client.Client, error) {
-	return client.New(
+func newAPIClient(host string, opts ...client.Opt) (*client.Client, error) {
+	return client.New(append([]client.Opt{
 		client.WithHost(host),
-		client.WithUserAgent("flotilla-cli/"+Version),
-	)
+		client.WithUserAgent("flotilla-cli/" + Version),
+	}, opts...)...)
 }
 
 // normalizeHost validates a -H value. It accepts unix:///path and
@@ -146,6 +179,9 @@ func (e *cmdError) Unwrap() error { return e.err }
 // (without cobra's prefix or usage) and returned so Execute reports failure.
 func (e *cliEnv) runE(fn func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
+		e.mu.Lock()
+		e.stderr = cmd.ErrOrStderr()
+		e.mu.Unlock()
 		err := fn(cmd, args)
 		if err == nil {
 			return nil

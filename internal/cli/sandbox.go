@@ -820,7 +820,7 @@ func newSandboxUpCommand(env *cliEnv) *cobra.Command {
 			}
 			return err
 		}
-		prog := rootName(cmd)
+		prog := runnableProg(rootName(cmd))
 		fmt.Fprintf(out, "\nSandbox is up: %d %s and %d %s.\nState: %s; daemon logs: %s\n\n",
 			len(sb.Managers()), plural(len(sb.Managers()), "manager"), len(sb.Workers()), plural(len(sb.Workers()), "worker"),
 			filepath.Join(sb.Dir, SandboxStateFile), filepath.Join(sb.Dir, "<node>", "daemon.log"))
@@ -843,7 +843,7 @@ func newSandboxUpCommand(env *cliEnv) *cobra.Command {
 				_ = api.Close()
 			}
 		}
-		fmt.Fprintf(out, "Point the %s CLI at it:\n\n    export %s=%s\n    %s node ls\n    %s service ps %s\n\n", prog, HostEnvVar, sb.Host(), prog, prog, SampleServiceName)
+		fmt.Fprintf(out, "Point the %s CLI at it:\n\n    export %s=%s\n    %s node ls\n    %s service ps %s\n\n", rootName(cmd), HostEnvVar, sb.Host(), prog, prog, SampleServiceName)
 		fmt.Fprintf(out, "or the docker CLI:\n\n    export DOCKER_HOST=%s\n    docker node ls\n\n", sb.Host())
 		fmt.Fprintf(out, "Stop it with: %s sandbox down%s\n", prog, dirFlag(sb.Dir))
 		return nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -45,6 +46,7 @@ type apiClient = client.APIClient
 // and the API client built from them on first use.
 type cliEnv struct {
 	host string // value of -H/--host
+	tls  tlsOptions
 
 	mu  sync.Mutex
 	api *client.Client
@@ -62,7 +64,11 @@ func (e *cliEnv) client() (apiClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := newAPIClient(host)
+	hc, err := e.tls.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	c, err := newAPIClientOver(host, hc)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +80,14 @@ func (e *cliEnv) client() (apiClient, error) {
 // newAPIClient builds a moby client for host (already normalized). The API
 // version is negotiated with the daemon's /_ping on first use.
 func newAPIClient(host string) (*client.Client, error) {
+	return newAPIClientOver(host, nil)
+}
+
+// newAPIClientOver is newAPIClient over hc when not nil (TLS).
+func newAPIClientOver(host string, hc *http.Client) (*client.Client, error) {
+	// The HTTP client goes first: WithHost sets its transport's dialer.
 	return client.New(
+		client.WithHTTPClient(hc),
 		client.WithHost(host),
 		client.WithUserAgent("flotilla-cli/"+Version),
 	)

@@ -49,6 +49,7 @@ type apiClient = client.APIClient
 // and the API client built from them on first use.
 type cliEnv struct {
 	host string // value of -H/--host
+	tls  tlsOptions
 
 	mu  sync.Mutex
 	api *client.Client
@@ -95,7 +96,11 @@ func (e *cliEnv) client() (apiClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := newAPIClient(host, client.WithHTTPResponseHook(e.noteResponse))
+	hc, err := e.tls.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	c, err := newAPIClientOver(host, hc, client.WithHTTPResponseHook(e.noteResponse))
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +112,14 @@ func (e *cliEnv) client() (apiClient, error) {
 // newAPIClient builds a moby client for host (already normalized). The API
 // version is negotiated with the daemon's /_ping on first use.
 func newAPIClient(host string, opts ...client.Opt) (*client.Client, error) {
+	return newAPIClientOver(host, nil, opts...)
+}
+
+// newAPIClientOver is newAPIClient over hc when not nil (TLS).
+func newAPIClientOver(host string, hc *http.Client, opts ...client.Opt) (*client.Client, error) {
+	// The HTTP client goes first: WithHost sets its transport's dialer.
 	return client.New(append([]client.Opt{
+		client.WithHTTPClient(hc),
 		client.WithHost(host),
 		client.WithUserAgent("flotilla-cli/" + Version),
 	}, opts...)...)

@@ -33,6 +33,7 @@ func NewRootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(flagError)
 	root.PersistentFlags().StringVarP(&env.host, "host", "H", defaultHost(),
 		"Daemon socket to connect to: unix:///path or tcp://host:port (env "+HostEnvVar+")")
+	addTLSFlags(root.PersistentFlags(), &env.tls)
 
 	root.AddCommand(
 		newSwarmCommand(env),

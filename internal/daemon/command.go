@@ -63,6 +63,9 @@ started together form the swarm once all of them are there.`,
 					cfg.Hosts[i] = "unix://" + h
 				}
 			}
+			if err := cfg.APITLS.check(cfg.Hosts); err != nil {
+				return err
+			}
 			if raftTimeout < 100*time.Millisecond || raftTimeout > time.Minute {
 				return fmt.Errorf("--raft-heartbeat-timeout %s: use a duration between 100ms and 1m", raftTimeout)
 			}
@@ -87,7 +90,12 @@ started together form the swarm once all of them are there.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/flotilla", "where the node keeps its state")
-	f.StringArrayVarP(&cfg.Hosts, "host", "H", nil, "API address to listen on: unix:///path or tcp://127.0.0.1:PORT (repeatable; default unix:///var/run/flotilla.sock)")
+	f.StringArrayVarP(&cfg.Hosts, "host", "H", nil, "API address to listen on: unix:///path or tcp://IP:PORT (tcp needs --tlsverify or --insecure-tcp; repeatable; default unix:///var/run/flotilla.sock)")
+	f.BoolVar(&cfg.APITLS.Verify, "tlsverify", false, "serve tcp:// hosts with TLS and require client certificates signed by --tlscacert")
+	f.StringVar(&cfg.APITLS.CACert, "tlscacert", "", "CA certificate (PEM) that client certificates must be signed by")
+	f.StringVar(&cfg.APITLS.Cert, "tlscert", "", "the daemon's TLS certificate (PEM) for tcp:// hosts")
+	f.StringVar(&cfg.APITLS.Key, "tlskey", "", "the daemon's TLS key (PEM) for tcp:// hosts")
+	f.BoolVar(&cfg.APITLS.InsecureTCP, "insecure-tcp", false, "allow a tcp:// host on a loopback address WITHOUT TLS or authentication: every local user then controls the cluster")
 	f.StringVar(&cfg.Hostname, "hostname", "", "hostname this node reports (default: the machine's)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&raftTimeout, "raft-heartbeat-timeout", raftnode.DefaultTiming.HeartbeatTimeout,

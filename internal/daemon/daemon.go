@@ -25,7 +25,8 @@ import (
 // Config is how the daemon was started.
 type Config struct {
 	DataDir  string
-	Hosts    []string // unix:///path or tcp://127.0.0.1:port
+	Hosts    []string     // unix:///path or tcp://127.0.0.1:port
+	APITLS   APITLSConfig // protects tcp:// Hosts
 	Hostname string
 	Timing   raftnode.Timing // zero: defaults
 	Drivers  DriverConfig
@@ -134,11 +135,19 @@ func (d *Daemon) Start(ctx context.Context) error {
 		}()
 	}
 	handler := d.apiHandler
+	tlsConf, err := d.cfg.APITLS.serverConfig()
+	if err != nil {
+		d.Stop()
+		return err
+	}
 	for _, h := range d.cfg.Hosts {
-		ln, err := listen(h)
+		ln, err := listen(h, tlsConf != nil)
 		if err != nil {
 			d.Stop()
 			return err
+		}
+		if strings.HasPrefix(h, "tcp://") {
+			ln = d.wrapTCP(h, ln, tlsConf)
 		}
 		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 		d.servers = append(d.servers, srv)
@@ -179,7 +188,8 @@ func (d *Daemon) Stop() {
 	}
 }
 
-func listen(host string) (net.Listener, error) {
+// listen opens host; a plain (withTLS false) tcp:// host must be loopback.
+func listen(host string, withTLS bool) (net.Listener, error) {
 	switch {
 	case strings.HasPrefix(host, "unix://"):
 		path := strings.TrimPrefix(host, "unix://")
@@ -205,8 +215,8 @@ func listen(host string) (net.Listener, error) {
 			return nil, fmt.Errorf("-H %s: %w", host, err)
 		}
 		ip := net.ParseIP(h)
-		if h != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return nil, fmt.Errorf("-H %s: the API has no TLS yet, so it only listens on loopback addresses (127.0.0.1, ::1); use a unix socket or a loopback address", host)
+		if !withTLS && h != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return nil, fmt.Errorf("-H %s: without TLS (--insecure-tcp) the API only listens on loopback addresses (127.0.0.1, ::1); use --tlsverify to listen on other addresses", host)
 		}
 		return net.Listen("tcp", addr)
 	}

@@ -154,7 +154,7 @@ func testQuorumLoss(t *testing.T, leaderSurvives bool) {
 	m2.Kill9()
 	killed := time.Now()
 
-	reads := func(when string) {
+	reads := func(when string, noticed bool) {
 		t.Helper()
 		r := m3.cliTimeout(failFast, "node", "ls", "--format", rowFormat)
 		if r.err != nil {
@@ -162,11 +162,16 @@ func testQuorumLoss(t *testing.T, leaderSurvives bool) {
 		} else if n := len(strings.Split(strings.TrimSpace(r.stdout), "\n")); n != 3 {
 			t.Errorf("node ls without quorum (%s) lists %d nodes:\n%s", when, n, r.stdout)
 		}
+		// Once the survivor knows it has no leader, its answers are
+		// marked stale and the CLI says so, once per command.
+		if noticed && r.err == nil && strings.Count(r.stderr, "warning: this manager cannot reach a quorum of managers") != 1 {
+			t.Errorf("node ls without quorum (%s): want the stale-read warning once on stderr, got:\n%s", when, r.stderr)
+		}
 		if r := m3.cliTimeout(failFast, "info"); r.err != nil {
 			t.Errorf("info without quorum (%s): %v", when, r.err)
 		}
 	}
-	reads("right after the kills")
+	reads("right after the kills", false)
 
 	// Every write fails fast. Right after the kills the survivor may still
 	// believe in the dead leader and say it cannot reach it; once it has
@@ -204,7 +209,7 @@ func testQuorumLoss(t *testing.T, leaderSurvives bool) {
 		}
 		time.Sleep(200 * time.Millisecond) // retry interval, bounded by the check above
 	}
-	reads("once the survivor has noticed")
+	reads("once the survivor has noticed", true)
 
 	m1.Start()
 	took := writeWithin(t, m3, time.Now(), convergeTimeout, m3.name, "recovered=1")

@@ -576,20 +576,23 @@ func TestUser(t *testing.T) {
 	}
 	d, _ := newDriver(t)
 	ctx := ctxT(t, 10*time.Second)
-	spec := sh("u1", "id -u; id -g")
-	spec.User = "65534:65534"
-	h, err := d.Start(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, err := d.Wait(ctx, h); err != nil || st.ExitCode != 0 {
-		t.Fatalf("%+v %v", st, err)
-	}
-	if got := lines(logs(t, d, h, driver.LogOptions{Tail: -1})); got != "1:65534\n1:65534\n" {
-		t.Errorf("id output %q", got)
-	}
-	if err := d.Remove(ctx, h); err != nil {
-		t.Fatal(err)
+	// By IDs, and by name as 'service create --user nobody' sends it.
+	for i, user := range []string{"65534:65534", "nobody"} {
+		spec := sh("u"+strconv.Itoa(i), "id -u; id -g")
+		spec.User = user
+		h, err := d.Start(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := d.Wait(ctx, h); err != nil || st.ExitCode != 0 {
+			t.Fatalf("%s: %+v %v", user, st, err)
+		}
+		if got := lines(logs(t, d, h, driver.LogOptions{Tail: -1})); got != "1:65534\n1:65534\n" {
+			t.Errorf("--user %s: id output %q", user, got)
+		}
+		if err := d.Remove(ctx, h); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/flotilla-org/flotilla/internal/errdefs"
 	"github.com/flotilla-org/flotilla/internal/nodeapi"
 	"github.com/flotilla-org/flotilla/manager/scheduler"
+	"github.com/flotilla-org/flotilla/manager/state"
 )
 
 // Container labels flotilla reads: the task's driver, and (docker) its
@@ -441,16 +442,10 @@ func (e *Executor) Handle(taskID string) (driver.Driver, driver.Handle, bool) {
 // Wait waits for the executor's goroutines after its context ended.
 func (e *Executor) Wait() { e.wg.Wait() }
 
-var stateRank = map[swarm.TaskState]int{
-	swarm.TaskStateNew: 0, swarm.TaskStateAllocated: 1, swarm.TaskStatePending: 2, swarm.TaskStateAssigned: 3,
-	swarm.TaskStateAccepted: 4, swarm.TaskStatePreparing: 5, swarm.TaskStateReady: 6, swarm.TaskStateStarting: 7,
-	swarm.TaskStateRunning: 8, swarm.TaskStateComplete: 9, swarm.TaskStateShutdown: 10, swarm.TaskStateFailed: 11,
-	swarm.TaskStateRejected: 12, swarm.TaskStateRemove: 13, swarm.TaskStateOrphaned: 14,
-}
+// The one task-state order (manager/state): reports only move forward.
+func rank(s swarm.TaskState) int { return state.TaskStateRank[s] }
 
-func rank(s swarm.TaskState) int { return stateRank[s] }
-
-func terminal(s swarm.TaskState) bool { return rank(s) >= rank(swarm.TaskStateComplete) }
+func terminal(s swarm.TaskState) bool { return state.TerminalState(s) }
 
 func writeFileAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {

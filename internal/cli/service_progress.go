@@ -15,6 +15,8 @@ import (
 
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
+
+	"github.com/flotilla-org/flotilla/manager/state"
 )
 
 // serviceProgressInterval is how often a convergence wait polls the
@@ -53,29 +55,19 @@ type waitOptions struct {
 	timeout time.Duration // no progress for this long fails the wait; 0: never
 }
 
-// taskStateRank orders task states as they move forward; the progress
-// bars show how far a task got towards running.
-var taskStateRank = map[swarm.TaskState]int{
-	swarm.TaskStateNew:       1,
-	swarm.TaskStateAllocated: 2,
-	swarm.TaskStatePending:   3,
-	swarm.TaskStateAssigned:  4,
-	swarm.TaskStateAccepted:  5,
-	swarm.TaskStatePreparing: 6,
-	swarm.TaskStateReady:     7,
-	swarm.TaskStateStarting:  8,
-	swarm.TaskStateRunning:   9,
-	swarm.TaskStateComplete:  10,
-	swarm.TaskStateShutdown:  11,
-	swarm.TaskStateFailed:    12,
-	swarm.TaskStateRejected:  13,
-	swarm.TaskStateRemove:    14,
-	swarm.TaskStateOrphaned:  15,
+// taskStateRank places a task state in the one task-state order
+// (manager/state), from 1; 0 is a state the CLI does not know. The
+// progress bars show how far a task got towards running.
+func taskStateRank(s swarm.TaskState) int {
+	if r, ok := state.TaskStateRank[s]; ok {
+		return r + 1
+	}
+	return 0
 }
 
-const runningRank = 9
+var runningRank = taskStateRank(swarm.TaskStateRunning)
 
-func terminalState(s swarm.TaskState) bool { return taskStateRank[s] > runningRank }
+func terminalState(s swarm.TaskState) bool { return state.TerminalState(s) }
 
 // failedState reports whether a task in state s ended without being asked
 // to: it failed, was rejected by its node, or exited.
@@ -326,7 +318,7 @@ func progressSignature(svc swarm.Service, tasks []swarm.Task, running int) strin
 // usable reports whether t counts towards convergence: known states, on a
 // node that is not down, and made from the service's current spec.
 func usable(t swarm.Task, svc swarm.Service, active map[string]bool) bool {
-	if taskStateRank[t.DesiredState] == 0 || taskStateRank[t.Status.State] == 0 {
+	if taskStateRank(t.DesiredState) == 0 || taskStateRank(t.Status.State) == 0 {
 		return false
 	}
 	if t.NodeID != "" && active != nil && !active[t.NodeID] {
@@ -352,11 +344,11 @@ func upToDate(t swarm.Task, svc swarm.Service) bool {
 // preferTask reports whether t should represent its slot rather than cur:
 // the lower desired state wins, then the lower observed state (as docker).
 func preferTask(t, cur swarm.Task) bool {
-	dt, dc := taskStateRank[t.DesiredState], taskStateRank[cur.DesiredState]
+	dt, dc := taskStateRank(t.DesiredState), taskStateRank(cur.DesiredState)
 	if dt != dc {
 		return dt < dc
 	}
-	return taskStateRank[t.Status.State] < taskStateRank[cur.Status.State]
+	return taskStateRank(t.Status.State) < taskStateRank(cur.Status.State)
 }
 
 func (w *convergeWatch) overall(running, total int) {
@@ -486,7 +478,7 @@ func (w *convergeWatch) taskLine(id string, t swarm.Task) {
 		return
 	}
 	state := string(t.Status.State)
-	w.disp.set(id, state, fmt.Sprintf("%-9s %s", state, progressBar(taskStateRank[t.Status.State], runningRank)))
+	w.disp.set(id, state, fmt.Sprintf("%-9s %s", state, progressBar(taskStateRank(t.Status.State), runningRank)))
 }
 
 func progressBar(cur, total int) string {

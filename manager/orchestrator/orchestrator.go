@@ -163,15 +163,9 @@ func dedupe(ops []state.Op) []state.Op {
 	return out
 }
 
-// Terminal reports whether an observed state is final.
-func Terminal(s swarm.TaskState) bool {
-	switch s {
-	case swarm.TaskStateComplete, swarm.TaskStateFailed, swarm.TaskStateShutdown,
-		swarm.TaskStateRejected, swarm.TaskStateOrphaned, swarm.TaskStateRemove:
-		return true
-	}
-	return false
-}
+// Terminal reports whether an observed state is final (the one task-state
+// order, manager/state).
+func Terminal(s swarm.TaskState) bool { return state.TerminalState(s) }
 
 // active reports whether managers want the task running.
 func active(t *state.Task) bool { return t.DesiredState == swarm.TaskStateRunning }

@@ -220,14 +220,7 @@ func taskCounts(t *state.Task) (reserves, active bool) {
 	return true, true
 }
 
-func terminal(s swarm.TaskState) bool {
-	switch s {
-	case swarm.TaskStateComplete, swarm.TaskStateShutdown, swarm.TaskStateFailed,
-		swarm.TaskStateRejected, swarm.TaskStateRemove, swarm.TaskStateOrphaned:
-		return true
-	}
-	return false
-}
+func terminal(s swarm.TaskState) bool { return state.TerminalState(s) }
 
 // reservations returns a task spec's CPU and memory reservations.
 func reservations(spec *swarm.TaskSpec) (cpu, mem int64) {

@@ -144,9 +144,10 @@ func TestStartFailures(t *testing.T) {
 	if _, err := d.Start(ctx, driver.Spec{TaskID: "f5"}); !errdefs.Is(err, errdefs.KindInvalid) {
 		t.Errorf("no image: %v", err)
 	}
+	// t0 before the deadline is set: the deadline is 30 ms after it.
+	t0 := time.Now()
 	hctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
 	defer cancel()
-	t0 := time.Now()
 	if _, err := d.Start(hctx, spec("f6", "FAKE_HANG_START=1")); !errors.Is(err, context.DeadlineExceeded) || time.Since(t0) < 30*time.Millisecond {
 		t.Errorf("FAKE_HANG_START: %v after %v", err, time.Since(t0))
 	}

@@ -21,6 +21,10 @@ import (
 
 var errNoLeader = raftnode.ErrNoLeader
 
+// errNoLongerLeader answers a write on a manager that believed it led but
+// could not confirm it with a quorum (and knows no other leader).
+var errNoLongerLeader = errdefs.Unavailable("this manager is no longer the leader; the request was not applied: retry (a quorum did not confirm its leadership)")
+
 // backend implements engineapi.Backend for the daemon.
 type backend struct{ d *Daemon }
 
@@ -187,13 +191,24 @@ func (b *backend) LeaderProxy(r *http.Request) http.Handler {
 	}
 	read := r.Method == http.MethodGet
 	if m.IsLeader() {
-		// The leader answers reads from its replica once a quorum confirms
-		// that it still leads; a leader that was paused or cut off may not
-		// know yet that another was elected.
-		if !read || m.VerifyRead() {
+		// The leader answers from its replica once a quorum confirms that it
+		// still leads and its term's barrier has passed: a leader that was
+		// paused or cut off may not know yet that another was elected, and
+		// one elected a moment ago may not have applied the log. Writes need
+		// this too: they resolve names and check versions against the
+		// replica before proposing, and a stale replica answered "no such
+		// service" for one that existed.
+		if m.VerifyRead() {
 			return nil
 		}
-		return http.HandlerFunc(n.serveStale)
+		if read {
+			return http.HandlerFunc(n.serveStale)
+		}
+		if id, _ := m.Leader(); id == "" || id == n.st.NodeID {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				nodeapi.WriteError(w, errNoLongerLeader)
+			})
+		}
 	}
 	if read {
 		// Reads never fail for want of a leader: without one (or when the

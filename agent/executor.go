@@ -57,6 +57,7 @@ type record struct {
 	Driver      string
 	Handle      *driver.Handle `json:",omitempty"`
 	Status      swarm.TaskStatus
+	Ports       []swarm.PortConfig `json:",omitempty"`
 	stopping    bool
 	cancel      context.CancelFunc
 }
@@ -184,7 +185,7 @@ func (e *Executor) Sync(assigned []nodeapi.Assignment) {
 		wantRun := t.DesiredState == swarm.TaskStateRunning
 		switch {
 		case r == nil && wantRun && !terminal(t.Status.State):
-			r = &record{Task: t, ServiceName: a.ServiceName, Status: t.Status}
+			r = &record{Task: t, ServiceName: a.ServiceName, Status: t.Status, Ports: a.Ports}
 			e.tasks[t.ID] = r
 			e.launch(r)
 		case r == nil:
@@ -261,6 +262,7 @@ func (e *Executor) launch(r *record) {
 	ctx, cancel := context.WithCancel(e.ctx)
 	r.cancel = cancel
 	spec := specOf(e.NodeID, e.Hostname, r.ServiceName, r.Task)
+	spec.Ports = targetPorts(r.Ports)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()

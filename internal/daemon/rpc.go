@@ -62,6 +62,13 @@ func (n *clusterNode) rpcHandler() http.Handler {
 		}
 		return m.Assignments(ctx, peer, req)
 	}))
+	mux.HandleFunc("POST "+nodeapi.PathRoutes, n.leaderRPC(true, func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
+		var req nodeapi.RoutesRequest
+		if err := decodeRPC(body, &req); err != nil {
+			return nil, err
+		}
+		return m.Routes(ctx, peer, req)
+	}))
 	mux.HandleFunc("POST "+nodeapi.PathTaskStatus, n.leaderRPC(true, func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
 		var req nodeapi.TaskStatusRequest
 		if err := decodeRPC(body, &req); err != nil {

@@ -60,7 +60,7 @@ func (d *Dispatcher) assignments(nodeID string) nodeapi.AssignmentsResponse {
 			}
 			names[t.ServiceID] = name
 		}
-		resp.Tasks = append(resp.Tasks, nodeapi.Assignment{Task: t.Task, ServiceName: name})
+		resp.Tasks = append(resp.Tasks, nodeapi.Assignment{Task: t.Task, ServiceName: name, Ports: t.Ports})
 	}
 	resp.Fingerprint = hex.EncodeToString(h.Sum(nil)[:12])
 	return resp

@@ -117,7 +117,7 @@ func TestDockerCLIServices(t *testing.T) {
 	// What flotilla does not do yet is refused with the field named, and
 	// nothing is created (it was accepted and silently dropped).
 	for _, flags := range [][]string{
-		{"-p", "8080:80"},
+		{"-p", "8080:80/udp"},
 		{"--health-cmd", "true"},
 		{"--mount", "type=bind,source=/tmp,target=/data"},
 	} {
@@ -361,9 +361,8 @@ func TestDockerDriverService(t *testing.T) {
 	})
 }
 
-// buildE2EImage compiles testdata/e2eapp statically and imports it as ref,
-// with /app as the entrypoint (there is no registry to pull from).
-func buildE2EImage(ctx context.Context, t *testing.T, api *client.Client, ref string) {
+// buildE2EApp compiles testdata/e2eapp statically and returns its path.
+func buildE2EApp(ctx context.Context, t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(tempDir(t), "app")
 	// go test puts its own GOROOT/bin first on the PATH of the tests it runs.
@@ -372,6 +371,14 @@ func buildE2EImage(ctx context.Context, t *testing.T, api *client.Client, ref st
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./testdata/e2eapp: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// buildE2EImage compiles testdata/e2eapp statically and imports it as ref,
+// with /app as the entrypoint (there is no registry to pull from).
+func buildE2EImage(ctx context.Context, t *testing.T, api *client.Client, ref string) {
+	t.Helper()
+	bin := buildE2EApp(ctx, t)
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		t.Fatal(err)

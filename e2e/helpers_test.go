@@ -139,7 +139,9 @@ type node struct {
 	addr    string   // cluster address, 127.0.0.1:port
 	id      string   // node ID, once in a swarm
 	args    []string // extra daemon flags, e.g. --no-docker
-	env     []string // extra daemon environment, e.g. a test-only fault switch
+	// publishHost is where the node's routing mesh listens.
+	publishHost string
+	env         []string // extra daemon environment, e.g. a test-only fault switch
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -623,7 +625,10 @@ func newClusterArgs(t *testing.T, managers, workers int, daemonArgs ...string) *
 
 func (c *cluster) newNode(name string) *node {
 	n := newNode(c.t, c.base, name)
-	n.args = c.args
+	// Each node's routing mesh listens on its own loopback address, as
+	// separate machines would on theirs.
+	n.publishHost = fmt.Sprintf("127.0.0.%d", len(c.nodes)+2)
+	n.args = append(slices.Clone(c.args), "--publish-addr", n.publishHost)
 	c.nodes = append(c.nodes, n)
 	return n
 }

@@ -124,9 +124,27 @@ func testBadInput(t *testing.T, c *testcluster.Cluster, leader *testcluster.Node
 		{"EmptySpreadLabel", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.Placement = &swarm.Placement{Preferences: []swarm.PlacementPreference{{Spread: &swarm.SpreadOver{SpreadDescriptor: "node.labels."}}}}
 		}), http.StatusBadRequest, "preference"},
-		{"PublishedPort", create, specJSON(func(s *swarm.ServiceSpec) {
-			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080}}}
-		}), http.StatusBadRequest, "EndpointSpec.Ports (--publish) is not supported yet"},
+		{"PublishedUDPPort", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, Protocol: "udp"}}}
+		}), http.StatusBadRequest, "Protocol udp or sctp (--publish protocol=udp) is not supported yet"},
+		{"HostModePort", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, PublishMode: swarm.PortConfigPublishModeHost}}}
+		}), http.StatusBadRequest, "PublishMode host (--publish mode=host) is not supported yet"},
+		{"PortZeroTarget", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{PublishedPort: 8080}}}
+		}), http.StatusBadRequest, "invalid target port 0"},
+		{"PortTooBig", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 70000}}}
+		}), http.StatusBadRequest, "invalid published port 70000"},
+		{"PortTwice", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080}, {TargetPort: 81, PublishedPort: 8080}}}
+		}), http.StatusBadRequest, "published port 8080/tcp is given twice"},
+		{"BadProtocol", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, Protocol: "icmp"}}}
+		}), http.StatusBadRequest, "invalid protocol \"icmp\""},
+		{"IngressWithDNSRR", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR, Ports: []swarm.PortConfig{{TargetPort: 80}}}
+		}), http.StatusBadRequest, "can't be used with dnsrr mode"},
 		{"HealthCheck", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD", "true"}}
 		}), http.StatusBadRequest, "ContainerSpec.Healthcheck (--health-cmd) is not supported yet"},

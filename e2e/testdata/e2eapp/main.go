@@ -1,12 +1,19 @@
-// Command e2eapp is the program inside the image that the e2e docker-driver
-// test builds: it is compiled static (CGO_ENABLED=0), imported as the
-// image's /app, prints one line and runs until SIGTERM.
+// Command e2eapp is the program the e2e tests run as a task: compiled
+// static (CGO_ENABLED=0), it runs as a process-driver task or as an
+// image's /app. It prints one line and runs until SIGTERM; with E2E_SERVE=1
+// it also answers TCP connections (on 127.0.0.1:$FLOTILLA_PORT_80 when the
+// process driver gives it a port, else on :80) with one line naming its
+// task and the client, read from a PROXY protocol v1 header when
+// E2E_PROXY=1.
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -15,8 +22,52 @@ func main() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	fmt.Printf("hello from the flotilla e2e app, slot %s\n", os.Getenv("FLOTILLA_TASK_SLOT"))
+	if os.Getenv("E2E_SERVE") == "1" {
+		addr := ":80"
+		if p := os.Getenv("FLOTILLA_PORT_80"); p != "" {
+			addr = "127.0.0.1:" + p
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		go serve(ln)
+	}
 	select {
 	case <-sig:
 	case <-time.After(10 * time.Minute):
 	}
+}
+
+func serve(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go answer(c)
+	}
+}
+
+// answer writes "task=ID node=ID client=ADDR" and keeps the connection
+// open until the client closes it (tests watch open connections).
+func answer(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	client := c.RemoteAddr().String()
+	if os.Getenv("E2E_PROXY") == "1" {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		// PROXY TCP4 SRC DST SPORT DPORT
+		if f := strings.Fields(line); len(f) == 6 && f[0] == "PROXY" {
+			client = net.JoinHostPort(f[2], f[4])
+		} else {
+			client = "bad-proxy-header:" + strings.TrimSpace(line)
+		}
+	}
+	fmt.Fprintf(c, "task=%s node=%s client=%s\n", os.Getenv("FLOTILLA_TASK_ID"), os.Getenv("FLOTILLA_NODE_ID"), client)
+	_, _ = r.WriteTo(c)
 }

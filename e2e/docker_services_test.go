@@ -283,8 +283,10 @@ func TestDockerDriverService(t *testing.T) {
 
 	c := newCluster(t, 1, 1) // no --no-docker: the nodes offer the docker driver
 	m1 := c.managers[0]
+	port := freePort(t)
 	r := m1.mustService(t, "service", "create", "--name", "dsvc", "--driver", "docker", "--replicas", "2",
-		"--limit-memory", "64M", "--container-label", runLabel+"="+runID, "--update-monitor", "1s", image)
+		"--limit-memory", "64M", "--container-label", runLabel+"="+runID, "--update-monitor", "1s",
+		"-p", fmt.Sprintf("%d:80", port), "-e", "E2E_SERVE=1", image)
 	t.Logf("service create (docker driver, 2 replicas) converged in %s", r.elapsed.Round(time.Millisecond))
 	serviceID := strings.TrimSpace(strings.SplitN(r.stdout, "\n", 2)[0])
 	rows, err := m1.runningTasks("dsvc", 2, nil)
@@ -322,6 +324,21 @@ func TestDockerDriverService(t *testing.T) {
 		if hc := ins.Container.HostConfig; hc == nil || hc.Memory != 64<<20 {
 			t.Errorf("task %v: container memory limit %+v, want %d", row, hc, 64<<20)
 		}
+	}
+
+	// The published port reaches both containers from either node, on
+	// their bridge addresses: no host port is opened for them.
+	for _, n := range c.nodes {
+		eventually(t, convergeTimeout, func() error {
+			seen, err := meshNodes(n.publishHost, uint32(port), 8)
+			if err != nil {
+				return err
+			}
+			if len(seen) != 2 {
+				return fmt.Errorf("connections to %s:%d reached tasks on %v; want both nodes", n.publishHost, port, seen)
+			}
+			return nil
+		})
 	}
 
 	line := regexp.MustCompile(`^dsvc\.(\d+)\.([0-9a-z]+)@(\S+)\s+\| hello from the flotilla e2e app, slot (\d+)$`)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -166,6 +167,36 @@ func TestRoutingMesh(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Moving the published port with the CLI keeps the tasks and the
+	// other port; removing it closes the port on every node.
+	before := taskIDs(t, m1, "web")
+	port2 := uint32(freePort(t))
+	m1.mustCLI(t, "service", "update", "-d", "--publish-add", fmt.Sprintf("%d:80", port2), "web")
+	eventually(t, convergeTimeout, func() error {
+		if _, err := meshNodes(w1.publishHost, port2, 2); err != nil {
+			return err
+		}
+		if a, err := askMesh(w1.publishHost, port); err == nil {
+			a.conn.Close()
+			return fmt.Errorf("the old port %d still answers", port)
+		}
+		return nil
+	})
+	if after := taskIDs(t, m1, "web"); !slices.Equal(before, after) {
+		t.Errorf("moving a published port replaced the tasks: %v, then %v", before, after)
+	}
+	m1.mustCLI(t, "service", "update", "-d", "--publish-rm", "80", "--publish-add", "target=81", "web")
+	eventually(t, convergeTimeout, func() error {
+		if a, err := askMesh(w1.publishHost, port2); err == nil {
+			a.conn.Close()
+			return fmt.Errorf("port %d still answers after --publish-rm", port2)
+		}
+		return nil
+	})
+	if out := m1.mustCLI(t, "service", "inspect", "--format", "{{json .Endpoint.Ports}}", "web"); !strings.Contains(out, `"TargetPort":81`) || strings.Contains(out, `"TargetPort":80`) {
+		t.Errorf("after --publish-rm 80 the ports are %s; want only target 81 (with a port from 30000-32767)", out)
+	}
+
 	// PROXY protocol: the task sees the client's own address.
 	pport := uint32(freePort(t))
 	spec := meshServiceSpec("proxied", app, pport, 1, map[string]string{"com.flotilla.proxy-protocol": "v1"}, "E2E_PROXY=1")
@@ -184,6 +215,23 @@ func TestRoutingMesh(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// taskIDs lists the IDs of a service's running tasks, sorted.
+func taskIDs(t *testing.T, via *node, service string) []string {
+	t.Helper()
+	rows, err := via.servicePs(service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range rows {
+		if r.running() {
+			ids = append(ids, r.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 func isTimeout(err error) bool {

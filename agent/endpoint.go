@@ -10,19 +10,35 @@ import (
 	"github.com/flotilla-org/flotilla/internal/errdefs"
 )
 
-// targetPorts are the ports a task exposes to the routing mesh.
-func targetPorts(ports []swarm.PortConfig) []driver.Port {
+// targetPorts are the ports a task exposes: to the routing mesh, and
+// bound on the node for those published in host mode (at publishHost).
+func targetPorts(ports []swarm.PortConfig, publishHost string) []driver.Port {
 	var out []driver.Port
 	for _, p := range ports {
 		dp := driver.Port{Target: p.TargetPort, Proto: string(p.Protocol)}
 		if dp.Proto == "" {
 			dp.Proto = "tcp"
 		}
+		if p.PublishMode == swarm.PortConfigPublishModeHost {
+			dp.Host, dp.HostIP, dp.Published = true, publishHost, p.PublishedPort
+		}
 		if !slices.Contains(out, dp) {
 			out = append(out, dp)
 		}
 	}
 	return out
+}
+
+// hostPortStatus is what a running task reports of its host-mode ports,
+// as Docker's tasks do in Status.PortStatus.
+func hostPortStatus(ports []swarm.PortConfig) swarm.PortStatus {
+	var out []swarm.PortConfig
+	for _, p := range ports {
+		if p.PublishMode == swarm.PortConfigPublishModeHost {
+			out = append(out, p)
+		}
+	}
+	return swarm.PortStatus{Ports: out}
 }
 
 // Endpoint is where a task of this node listens on a target port, for the

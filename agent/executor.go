@@ -40,7 +40,10 @@ type Executor struct {
 	// FormerNodeIDs are identities this node's data dir had before (it
 	// left and joined again): their tasks are never this node's to keep.
 	FormerNodeIDs []string
-	Log           *slog.Logger
+	// PublishHost is where tasks bind ports published in host mode (""
+	// for all of the node's addresses).
+	PublishHost string
+	Log         *slog.Logger
 
 	mu      sync.Mutex
 	tasks   map[string]*record
@@ -262,7 +265,7 @@ func (e *Executor) launch(r *record) {
 	ctx, cancel := context.WithCancel(e.ctx)
 	r.cancel = cancel
 	spec := specOf(e.NodeID, e.Hostname, r.ServiceName, r.Task)
-	spec.Ports = targetPorts(r.Ports)
+	spec.Ports = targetPorts(r.Ports, e.PublishHost)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -408,6 +411,9 @@ func (e *Executor) setStatus(r *record, st swarm.TaskState, msg, errMsg string, 
 	r.Status = swarm.TaskStatus{Timestamp: time.Now().UTC(), State: st, Message: msg, Err: errMsg, ContainerStatus: cst}
 	if cst == nil && r.Handle != nil {
 		r.Status.ContainerStatus = &swarm.ContainerStatus{ContainerID: r.Handle.ID, PID: r.Handle.PID}
+	}
+	if r.Handle != nil {
+		r.Status.PortStatus = hostPortStatus(r.Ports)
 	}
 	e.reports[r.Task.ID] = r.Status
 	select {

@@ -238,3 +238,53 @@ func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
 }
+
+// TestHostModePort publishes a port in host mode: only the nodes running a
+// task listen, each task sees the client's real address, and a replica
+// that would need a second task on a node holding the port stays pending
+// with the reason.
+func TestHostModePort(t *testing.T) {
+	c := newCluster(t, 1, 1)
+	m1, w1 := c.managers[0], c.workers[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	app := buildE2EApp(ctx, t)
+	port := freePort(t)
+
+	m1.mustCLI(t, "service", "create", "-d", "--name", "direct", "--driver", "process", "--replicas", "3",
+		"--publish", fmt.Sprintf("mode=host,published=%d,target=80", port), "-e", "E2E_SERVE=1", app)
+	eventually(t, convergeTimeout, func() error {
+		if ids := taskIDs(t, m1, "direct"); len(ids) != 2 {
+			return fmt.Errorf("%d tasks of direct run, want 2 (one per node)", len(ids))
+		}
+		return nil
+	})
+	for _, n := range []*node{m1, w1} {
+		eventually(t, convergeTimeout, func() error {
+			a, err := askMesh(n.publishHost, uint32(port))
+			if err != nil {
+				return err
+			}
+			defer a.conn.Close()
+			if a.node != n.id {
+				return fmt.Errorf("%s:%d answered by a task on %s; want the task of that node", n.publishHost, port, a.node)
+			}
+			if want := a.conn.LocalAddr().String(); a.client != want {
+				return fmt.Errorf("the task saw client %q; want the real address %q", a.client, want)
+			}
+			return nil
+		})
+	}
+	eventually(t, convergeTimeout, func() error {
+		rows, err := m1.servicePs("direct")
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if strings.Contains(r.Error, "host-mode port already in use on 2 nodes") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no task of direct says why it cannot be placed: %v", rows)
+	})
+}

@@ -153,14 +153,19 @@ func keptPort(prev *swarm.Endpoint, p swarm.PortConfig, taken map[portKey]bool) 
 }
 
 // targetPorts is what a task must expose: the target ports of its
-// service's ports, as "80/tcp", in order. A change in it restarts tasks;
-// a change of published ports alone only moves the mesh's listeners.
+// service's ports, as "80/tcp", and the ports it binds on its node in host
+// mode, as "host:8080:80/tcp", in order. A change in it restarts tasks; a
+// change of ingress published ports only moves the mesh's listeners.
 func targetPorts(ep *swarm.EndpointSpec) []string {
 	if ep == nil {
 		return nil
 	}
 	var out []string
 	for _, p := range ep.Ports {
+		if p.PublishMode == swarm.PortConfigPublishModeHost {
+			out = append(out, fmt.Sprintf("host:%d:%d/%s", p.PublishedPort, p.TargetPort, p.Protocol))
+			continue
+		}
 		out = append(out, fmt.Sprintf("%d/%s", p.TargetPort, p.Protocol))
 	}
 	slices.Sort(out)

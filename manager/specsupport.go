@@ -21,9 +21,6 @@ type notYet struct {
 }
 
 var notYetSupported = []notYet{
-	{"EndpointSpec.Ports PublishMode host", "--publish mode=host", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool {
-		return anyPort(s, func(p swarm.PortConfig) bool { return p.PublishMode == swarm.PortConfigPublishModeHost })
-	}},
 	{"EndpointSpec.Ports Protocol udp or sctp", "--publish protocol=udp", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool {
 		return anyPort(s, func(p swarm.PortConfig) bool { return p.Protocol != "" && p.Protocol != network.TCP })
 	}},

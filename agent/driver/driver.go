@@ -53,12 +53,18 @@ type Spec struct {
 	Ports []Port
 }
 
-// Port is a target port of a task, e.g. 80/tcp.
+// Port is a target port of a task, e.g. 80/tcp. A port published in host
+// mode is also bound on the node, at HostIP:Published (HostIP "" for all
+// addresses; Published 0 for a free port).
 type Port struct {
-	Target uint32
-	Proto  string // "tcp"
+	Target    uint32
+	Proto     string // "tcp"
+	Host      bool
+	HostIP    string
+	Published uint32
 }
 
+// String is the target port and protocol, "80/tcp".
 func (p Port) String() string { return fmt.Sprintf("%d/%s", p.Target, p.Proto) }
 
 // Endpointer is a driver whose tasks the routing mesh can reach: Endpoint

@@ -171,6 +171,7 @@ func (n *clusterNode) startSession(ctx context.Context) {
 		Drivers:       n.d.drivers,
 		Default:       n.d.defaultDriver,
 		DBPath:        filepath.Join(n.d.paths.swarmDir(), "tasks.json"),
+		PublishHost:   n.d.cfg.PublishAddr,
 		Log:           n.log,
 	}
 	if err := n.exec.Start(ctx); err != nil {

@@ -127,9 +127,9 @@ func testBadInput(t *testing.T, c *testcluster.Cluster, leader *testcluster.Node
 		{"PublishedUDPPort", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, Protocol: "udp"}}}
 		}), http.StatusBadRequest, "Protocol udp or sctp (--publish protocol=udp) is not supported yet"},
-		{"HostModePort", create, specJSON(func(s *swarm.ServiceSpec) {
-			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, PublishMode: swarm.PortConfigPublishModeHost}}}
-		}), http.StatusBadRequest, "PublishMode host (--publish mode=host) is not supported yet"},
+		{"BadPublishMode", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, PublishMode: "bridge"}}}
+		}), http.StatusBadRequest, "invalid publish mode \"bridge\""},
 		{"PortZeroTarget", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{PublishedPort: 8080}}}
 		}), http.StatusBadRequest, "invalid target port 0"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 
 	"github.com/flotilla-org/flotilla/agent/driver"
@@ -13,17 +14,30 @@ import (
 // A process shares the node's network, so it cannot listen on its target
 // port (two replicas on one node would collide). Each target port gets a
 // free loopback port instead, handed to the task as FLOTILLA_PORT_<target>
-// (as Nomad's NOMAD_PORT_*): the task listens on 127.0.0.1 at that port
-// and the routing mesh, on the same node, connects to it there.
+// (as Nomad's NOMAD_PORT_*) and FLOTILLA_ADDR_<target> (host:port): the
+// task listens there, and the routing mesh on the same node connects to
+// it. A port published in host mode is the published port itself on the
+// node's publish address, where clients connect to the task directly.
 
 const extraPortPrefix = "port."
 
-// allocatePorts picks a free loopback port for each target port. It
-// returns them keyed for Handle.Extra, and the task's environment.
+// allocatePorts picks the address of each port. It returns them keyed for
+// Handle.Extra, and the task's environment.
 func allocatePorts(ports []driver.Port) (map[string]string, []string, error) {
 	extra := map[string]string{}
 	var env []string
-	for _, p := range ports {
+	// Host-mode ports first: a target published both ways is bound once,
+	// where clients reach it directly, and the mesh uses that address too.
+	ordered := slices.SortedStableFunc(slices.Values(ports), func(a, b driver.Port) int {
+		switch {
+		case a.Host == b.Host:
+			return 0
+		case a.Host:
+			return -1
+		}
+		return 1
+	})
+	for _, p := range ordered {
 		if p.Proto != "tcp" {
 			return nil, nil, errdefs.Invalid("port %s: the process driver publishes tcp ports only", p)
 		}
@@ -31,22 +45,31 @@ func allocatePorts(ports []driver.Port) (map[string]string, []string, error) {
 		if extra[key] != "" {
 			continue
 		}
-		addr, err := freeLoopbackPort()
+		host, port := "127.0.0.1", "0"
+		if p.Host {
+			host, port = p.HostIP, strconv.Itoa(int(p.Published))
+		}
+		addr, err := freePort(net.JoinHostPort(host, port))
 		if err != nil {
-			return nil, nil, fmt.Errorf("no free port for %s: %w", p, err)
+			return nil, nil, fmt.Errorf("port %s: %w", p, err)
+		}
+		_, bound, _ := net.SplitHostPort(addr)
+		if host == "" {
+			addr = net.JoinHostPort("127.0.0.1", bound) // all addresses: the mesh uses loopback
 		}
 		extra[key] = addr
-		_, port, _ := net.SplitHostPort(addr)
-		env = append(env, "FLOTILLA_PORT_"+strconv.Itoa(int(p.Target))+"="+port)
+		t := strconv.Itoa(int(p.Target))
+		env = append(env, "FLOTILLA_PORT_"+t+"="+bound, "FLOTILLA_ADDR_"+t+"="+net.JoinHostPort(host, bound))
 	}
 	return extra, env, nil
 }
 
-// freeLoopbackPort asks the kernel for a free port. Another program may
-// take it before the task listens; the task then fails to bind, exits and
-// is restarted with a new port, as any failed start.
-func freeLoopbackPort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// freePort checks that addr can be bound (asking the kernel for a free
+// port when its port is 0) and returns the address bound. Another program
+// may take it before the task listens; the task then fails to bind, exits
+// and is restarted, as any failed start.
+func freePort(addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", err
 	}

@@ -1,8 +1,8 @@
 // Command e2eapp is the program the e2e tests run as a task: compiled
 // static (CGO_ENABLED=0), it runs as a process-driver task or as an
 // image's /app. It prints one line and runs until SIGTERM; with E2E_SERVE=1
-// it also answers TCP connections (on 127.0.0.1:$FLOTILLA_PORT_80 when the
-// process driver gives it a port, else on :80) with one line naming its
+// it also answers TCP connections (on $FLOTILLA_ADDR_80 when the process
+// driver gives it an address, else on :80) with one line naming its
 // task and the client, read from a PROXY protocol v1 header when
 // E2E_PROXY=1.
 package main
@@ -24,8 +24,8 @@ func main() {
 	fmt.Printf("hello from the flotilla e2e app, slot %s\n", os.Getenv("FLOTILLA_TASK_SLOT"))
 	if os.Getenv("E2E_SERVE") == "1" {
 		addr := ":80"
-		if p := os.Getenv("FLOTILLA_PORT_80"); p != "" {
-			addr = "127.0.0.1:" + p
+		if a := os.Getenv("FLOTILLA_ADDR_80"); a != "" {
+			addr = a // the process driver's address for target port 80
 		}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {

@@ -59,15 +59,18 @@ func (a *api) newTaskFilter(ctx context.Context, args filterArgs) (taskFilter, m
 	if refs := args.get("service"); len(refs) > 0 {
 		f.services = map[string]bool{}
 		for _, ref := range refs {
-			if s, err := a.resolveService(ctx, ref); err == nil {
+			if s, err := resolve(serviceRefs, services, ref); err == nil {
 				f.services[s.ID] = true
 			}
 		}
 	}
 	if refs := args.get("node"); len(refs) > 0 {
+		// Without the node list, every reference is taken as a node ID,
+		// as one that names no node is.
+		nodes, _ := a.b.Nodes(ctx)
 		f.nodes = map[string]bool{}
 		for _, ref := range refs {
-			if n, err := a.resolveNode(ctx, ref); err == nil {
+			if n, err := resolve(nodeRefs, nodes, ref); err == nil {
 				f.nodes[n.ID] = true
 			} else {
 				f.nodes[ref] = true

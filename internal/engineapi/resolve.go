@@ -10,7 +10,7 @@ import (
 
 // refKind says how references to one kind of object are resolved.
 type refKind[T any] struct {
-	noun string // starts the error messages, as dockerd's: "node", "service"
+	noun string // starts the error messages, as dockerd's: "node", "service", "task"
 	id   func(*T) string
 	name func(*T) string // the name a reference may give in full
 }

@@ -117,7 +117,7 @@ func TestDockerCLIServices(t *testing.T) {
 	// What flotilla does not do yet is refused with the field named, and
 	// nothing is created (it was accepted and silently dropped).
 	for _, flags := range [][]string{
-		{"-p", "8080:80/udp"},
+		{"-p", "8080:80/sctp"},
 		{"--health-cmd", "true"},
 		{"--mount", "type=bind,source=/tmp,target=/data"},
 	} {

@@ -288,3 +288,59 @@ func TestHostModePort(t *testing.T) {
 		return fmt.Errorf("no task of direct says why it cannot be placed: %v", rows)
 	})
 }
+
+// TestRoutingMeshUDP publishes a UDP port: datagrams sent to any node
+// reach the tasks on both nodes and the replies come back unchanged.
+func TestRoutingMeshUDP(t *testing.T) {
+	c := newCluster(t, 1, 1)
+	m1, w1 := c.managers[0], c.workers[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	app := buildE2EApp(ctx, t)
+	port := freePort(t)
+	m1.mustCLI(t, "service", "create", "-d", "--name", "dgram", "--driver", "process", "--replicas", "2",
+		"-p", fmt.Sprintf("%d:80/udp", port), "-e", "E2E_SERVE=1", app)
+	m1.waitRunning(t, "dgram", 2, convergeTimeout, nil)
+	for _, n := range []*node{m1, w1} {
+		eventually(t, convergeTimeout, func() error {
+			seen := map[string]bool{}
+			for i := range 8 {
+				reply, err := udpExchange(n.publishHost, port, fmt.Sprintf("ping%d", i))
+				if err != nil {
+					return err
+				}
+				if !strings.HasSuffix(reply, fmt.Sprintf("payload=ping%d", i)) {
+					return fmt.Errorf("reply %q does not carry the payload back", reply)
+				}
+				for _, f := range strings.Fields(reply) {
+					if node, ok := strings.CutPrefix(f, "node="); ok {
+						seen[node] = true
+					}
+				}
+			}
+			if !seen[m1.id] || !seen[w1.id] {
+				return fmt.Errorf("datagrams to %s:%d reached tasks on %v; want both nodes", n.publishHost, port, seen)
+			}
+			return nil
+		})
+	}
+}
+
+// udpExchange sends one datagram from a new socket and reads the reply.
+func udpExchange(host string, port int, msg string) (string, error) {
+	c, err := net.Dial("udp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(msg)); err != nil {
+		return "", err
+	}
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 2048)
+	n, err := c.Read(buf)
+	if err != nil {
+		return "", fmt.Errorf("%s:%d: %v", host, port, err)
+	}
+	return string(buf[:n]), nil
+}

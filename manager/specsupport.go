@@ -21,8 +21,8 @@ type notYet struct {
 }
 
 var notYetSupported = []notYet{
-	{"EndpointSpec.Ports Protocol udp or sctp", "--publish protocol=udp", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool {
-		return anyPort(s, func(p swarm.PortConfig) bool { return p.Protocol != "" && p.Protocol != network.TCP })
+	{"EndpointSpec.Ports Protocol sctp", "--publish protocol=sctp", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool {
+		return anyPort(s, func(p swarm.PortConfig) bool { return p.Protocol == network.SCTP })
 	}},
 	{"EndpointSpec.Mode", "--endpoint-mode", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool {
 		return s.EndpointSpec != nil && s.EndpointSpec.Mode != "" && s.EndpointSpec.Mode != swarm.ResolutionModeVIP

@@ -58,6 +58,7 @@ type Mesh struct {
 	relayed   map[string]map[*pair]bool // connections other nodes relayed here, by task
 	backends  map[string]bool           // tasks in the table
 	failed    map[uint32]string         // published ports that could not be opened, and why
+	udp       map[int]*udpListener      // by published port
 }
 
 type listener struct {
@@ -87,21 +88,29 @@ func (p *pair) close() {
 // New returns an empty mesh; Update opens its listeners.
 func New(cfg Config) *Mesh {
 	return &Mesh{cfg: cfg, listeners: map[uint32]*listener{}, conns: map[string]map[*pair]bool{},
-		relayed: map[string]map[*pair]bool{}, backends: map[string]bool{}, failed: map[uint32]string{}}
+		relayed: map[string]map[*pair]bool{}, backends: map[string]bool{}, failed: map[uint32]string{},
+		udp: map[int]*udpListener{}}
 }
 
 // Update applies a new table: listeners open and close with published
 // ports, and connections to tasks no longer in the table are closed.
 func (m *Mesh) Update(routes []nodeapi.Route) {
-	want := map[uint32]*route{}
+	want, wantUDP := map[uint32]*route{}, map[uint32]*route{}
 	backends := map[string]bool{}
 	for _, r := range routes {
 		for _, p := range r.Ports {
-			if p.PublishMode != swarm.PortConfigPublishModeIngress || (p.Protocol != "" && p.Protocol != "tcp") {
+			if p.PublishMode != swarm.PortConfigPublishModeIngress {
 				continue
 			}
-			want[p.PublishedPort] = &route{service: r.ServiceName, target: driver.Port{Target: p.TargetPort, Proto: "tcp"},
+			rt := &route{service: r.ServiceName, target: driver.Port{Target: p.TargetPort, Proto: "tcp"},
 				proxy: r.ProxyProtocol, backends: r.Backends}
+			switch p.Protocol {
+			case "", "tcp":
+				want[p.PublishedPort] = rt
+			case "udp":
+				rt.target.Proto, rt.proxy = "udp", "" // PROXY headers are for streams
+				wantUDP[p.PublishedPort] = rt
+			}
 		}
 		for _, b := range r.Backends {
 			backends[b.TaskID] = true
@@ -143,6 +152,7 @@ func (m *Mesh) Update(routes []nodeapi.Route) {
 		}
 		l.route.Store(r)
 	}
+	m.updateUDP(wantUDP)
 	m.backends = backends
 	for task, ps := range m.conns {
 		if !backends[task] {
@@ -172,6 +182,10 @@ func (m *Mesh) Close() {
 	for port, l := range m.listeners {
 		l.ln.Close()
 		delete(m.listeners, port)
+	}
+	for port, l := range m.udp {
+		l.pc.Close()
+		delete(m.udp, port)
 	}
 	for _, conns := range []map[string]map[*pair]bool{m.conns, m.relayed} {
 		for _, ps := range conns {

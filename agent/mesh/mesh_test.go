@@ -84,15 +84,16 @@ func (tk *task) record(h string) {
 // node is a test node: a mesh, its tasks, and a relay listener standing
 // in for the cluster port.
 type node struct {
-	id    string
-	mesh  *Mesh
-	relay net.Listener
-	tasks map[string]*task
+	id       string
+	mesh     *Mesh
+	relay    net.Listener
+	tasks    map[string]*task
+	udpTasks map[string]string // task → address
 }
 
 func newTestNode(t *testing.T, id string) *node {
 	t.Helper()
-	n := &node{id: id, tasks: map[string]*task{}}
+	n := &node{id: id, tasks: map[string]*task{}, udpTasks: map[string]string{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -100,8 +101,11 @@ func newTestNode(t *testing.T, id string) *node {
 	n.relay = ln
 	n.mesh = New(Config{NodeID: id, BindHost: "127.0.0.1",
 		Local: func(_ context.Context, taskID string, p driver.Port) (string, error) {
+			if p.Proto == "udp" && n.udpTasks[taskID] != "" {
+				return n.udpTasks[taskID], nil
+			}
 			tk := n.tasks[taskID]
-			if tk == nil {
+			if tk == nil || p.Proto != "tcp" {
 				return "", errors.New("no such task here")
 			}
 			return tk.ln.Addr().String(), nil

@@ -72,12 +72,15 @@ func (m *Mesh) ServeRelay(c net.Conn) {
 		c.Close()
 		return
 	}
+	if h.Port.Proto == "udp" {
+		m.relayUDP(c, h)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	up, err := m.dialLocal(ctx, h)
 	cancel()
 	if err != nil {
-		fmt.Fprintf(c, "error: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
-		c.Close()
+		writeRelayError(c, err)
 		return
 	}
 	if _, err := io.WriteString(c, "ok\n"); err != nil {
@@ -93,6 +96,13 @@ func (m *Mesh) ServeRelay(c net.Conn) {
 	}
 	splice(c, up)
 	m.untrack(h.Task, p)
+}
+
+// writeRelayError tells the caller why its task cannot be reached, and
+// closes the connection.
+func writeRelayError(c net.Conn, err error) {
+	fmt.Fprintf(c, "error: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+	c.Close()
 }
 
 // readLine reads one line byte by byte: nothing after it may be consumed,

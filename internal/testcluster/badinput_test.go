@@ -124,9 +124,9 @@ func testBadInput(t *testing.T, c *testcluster.Cluster, leader *testcluster.Node
 		{"EmptySpreadLabel", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.Placement = &swarm.Placement{Preferences: []swarm.PlacementPreference{{Spread: &swarm.SpreadOver{SpreadDescriptor: "node.labels."}}}}
 		}), http.StatusBadRequest, "preference"},
-		{"PublishedUDPPort", create, specJSON(func(s *swarm.ServiceSpec) {
-			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, Protocol: "udp"}}}
-		}), http.StatusBadRequest, "Protocol udp or sctp (--publish protocol=udp) is not supported yet"},
+		{"PublishedSCTPPort", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, Protocol: "sctp"}}}
+		}), http.StatusBadRequest, "Protocol sctp (--publish protocol=sctp) is not supported yet"},
 		{"BadPublishMode", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, PublishMode: "bridge"}}}
 		}), http.StatusBadRequest, "invalid publish mode \"bridge\""},

@@ -38,8 +38,8 @@ func allocatePorts(ports []driver.Port) (map[string]string, []string, error) {
 		return 1
 	})
 	for _, p := range ordered {
-		if p.Proto != "tcp" {
-			return nil, nil, errdefs.Invalid("port %s: the process driver publishes tcp ports only", p)
+		if p.Proto != "tcp" && p.Proto != "udp" {
+			return nil, nil, errdefs.Invalid("port %s: the process driver publishes tcp and udp ports only", p)
 		}
 		key := extraPortPrefix + p.String()
 		if extra[key] != "" {
@@ -49,7 +49,7 @@ func allocatePorts(ports []driver.Port) (map[string]string, []string, error) {
 		if p.Host {
 			host, port = p.HostIP, strconv.Itoa(int(p.Published))
 		}
-		addr, err := freePort(net.JoinHostPort(host, port))
+		addr, err := freePort(p.Proto, net.JoinHostPort(host, port))
 		if err != nil {
 			return nil, nil, fmt.Errorf("port %s: %w", p, err)
 		}
@@ -59,6 +59,9 @@ func allocatePorts(ports []driver.Port) (map[string]string, []string, error) {
 		}
 		extra[key] = addr
 		t := strconv.Itoa(int(p.Target))
+		if p.Proto == "udp" {
+			t += "_UDP" // FLOTILLA_PORT_53 is 53/tcp, FLOTILLA_PORT_53_UDP 53/udp
+		}
 		env = append(env, "FLOTILLA_PORT_"+t+"="+bound, "FLOTILLA_ADDR_"+t+"="+net.JoinHostPort(host, bound))
 	}
 	return extra, env, nil
@@ -68,7 +71,15 @@ func allocatePorts(ports []driver.Port) (map[string]string, []string, error) {
 // port when its port is 0) and returns the address bound. Another program
 // may take it before the task listens; the task then fails to bind, exits
 // and is restarted, as any failed start.
-func freePort(addr string) (string, error) {
+func freePort(proto, addr string) (string, error) {
+	if proto == "udp" {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return "", err
+		}
+		defer pc.Close()
+		return pc.LocalAddr().String(), nil
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", err

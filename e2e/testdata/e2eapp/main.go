@@ -4,7 +4,8 @@
 // it also answers TCP connections (on $FLOTILLA_ADDR_80 when the process
 // driver gives it an address, else on :80) with one line naming its
 // task and the client, read from a PROXY protocol v1 header when
-// E2E_PROXY=1.
+// E2E_PROXY=1, and UDP datagrams on the same port with the task and the
+// payload.
 package main
 
 import (
@@ -23,16 +24,28 @@ func main() {
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	fmt.Printf("hello from the flotilla e2e app, slot %s\n", os.Getenv("FLOTILLA_TASK_SLOT"))
 	if os.Getenv("E2E_SERVE") == "1" {
-		addr := ":80"
-		if a := os.Getenv("FLOTILLA_ADDR_80"); a != "" {
-			addr = a // the process driver's address for target port 80
+		// The process driver names the addresses of the ports it gives;
+		// in a container the app listens on its target port 80.
+		tcp, udp := os.Getenv("FLOTILLA_ADDR_80"), os.Getenv("FLOTILLA_ADDR_80_UDP")
+		if tcp == "" && udp == "" {
+			tcp, udp = ":80", ":80"
 		}
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+		if tcp != "" {
+			ln, err := net.Listen("tcp", tcp)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			go serve(ln)
 		}
-		go serve(ln)
+		if udp != "" {
+			pc, err := net.ListenPacket("udp", udp)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			go echoUDP(pc)
+		}
 	}
 	select {
 	case <-sig:
@@ -70,4 +83,17 @@ func answer(c net.Conn) {
 	}
 	fmt.Fprintf(c, "task=%s node=%s client=%s\n", os.Getenv("FLOTILLA_TASK_ID"), os.Getenv("FLOTILLA_NODE_ID"), client)
 	_, _ = r.WriteTo(c)
+}
+
+// echoUDP answers each datagram with "task=ID node=ID payload=PAYLOAD".
+func echoUDP(pc net.PacketConn) {
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		reply := fmt.Sprintf("task=%s node=%s payload=%s", os.Getenv("FLOTILLA_TASK_ID"), os.Getenv("FLOTILLA_NODE_ID"), buf[:n])
+		_, _ = pc.WriteTo([]byte(reply), from)
+	}
 }

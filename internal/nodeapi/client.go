@@ -112,6 +112,9 @@ func DecodeResponse(resp *http.Response, out any) error {
 		if json.Unmarshal(data, &e) != nil || e.Message == "" {
 			e.Message = fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(data))
 		}
+		if e.Code == CodeNodeRemoved {
+			return errdefs.WithKind(KindForStatus(resp.StatusCode), removedError{e.Message})
+		}
 		return errdefs.WithKind(KindForStatus(resp.StatusCode), fmt.Errorf("%s", e.Message))
 	}
 	if out == nil || len(data) == 0 {
@@ -162,7 +165,7 @@ func StatusForKind(k errdefs.Kind) int {
 func WriteError(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(StatusForKind(errdefs.KindOf(err)))
-	_ = json.NewEncoder(w).Encode(Error{Message: err.Error()})
+	_ = json.NewEncoder(w).Encode(Error{Message: err.Error(), Code: codeOf(err)})
 }
 
 // WriteJSON writes v with status 200.

@@ -6,6 +6,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -14,7 +15,6 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/flotilla-org/flotilla/agent/mesh"
-	"github.com/flotilla-org/flotilla/internal/errdefs"
 	"github.com/flotilla-org/flotilla/internal/nodeapi"
 )
 
@@ -29,7 +29,8 @@ type Hooks struct {
 	Managers func([]swarm.Peer)
 	// Role is called when the managers want this node in another role.
 	Role func(swarm.NodeRole)
-	// Removed is called once when the managers say the node was removed.
+	// Removed is called once when the managers say the node was removed
+	// (nodeapi.ErrNodeRemoved).
 	Removed func(error)
 	// Refresh returns the addresses to try after every manager failed in
 	// a row (a manager node also knows the Raft members).
@@ -196,8 +197,12 @@ func (s *Session) Run(ctx context.Context) {
 				if resp.LeaderAddr != "" {
 					s.prefer(resp.LeaderAddr)
 				}
-			case errdefs.Is(err, errdefs.KindForbidden):
-				s.Log.Error("the managers refused this node", "err", err)
+			case errors.Is(err, nodeapi.ErrNodeRemoved):
+				// Only the removal answer: another Forbidden (a
+				// certificate problem, a manager misconfigured) must not
+				// make the node drop its tasks; it is retried as any
+				// failure.
+				s.Log.Error("the managers say this node was removed", "err", err)
 				if s.Hooks.Removed != nil {
 					s.Hooks.Removed(err)
 				}

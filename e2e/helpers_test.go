@@ -365,7 +365,8 @@ func (n *node) apiRequest(method, path string, body any) (int, []byte, error) {
 	return socketRequest(n.sock, method, path, body)
 }
 
-// socketRequest sends one Engine API request to the unix socket sock.
+// socketRequest sends one Engine API request to the unix socket sock. A
+// body that is an io.Reader is sent as it is, others as JSON.
 func socketRequest(sock, method, path string, body any) (int, []byte, error) {
 	c := http.Client{
 		Timeout: cliTimeout,
@@ -376,12 +377,16 @@ func socketRequest(sock, method, path string, body any) (int, []byte, error) {
 	}
 	defer c.CloseIdleConnections()
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	switch b := body.(type) {
+	case nil:
+	case io.Reader:
+		rd = b
+	default:
+		data, err := json.Marshal(b)
 		if err != nil {
 			return 0, nil, err
 		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(data)
 	}
 	req, err := http.NewRequest(method, "http://flotilla"+path, rd)
 	if err != nil {

@@ -104,7 +104,7 @@ func (n *clusterNode) peerOf(r *http.Request) (ca.Identity, error) {
 	// Removal is checked on every request: a removed node's connection
 	// must stop working at once, not at its next handshake.
 	if m := n.manager(); m != nil && m.IsRemoved(id.NodeID) {
-		return ca.Identity{}, manager.ErrRemoved
+		return ca.Identity{}, nodeapi.ErrNodeRemoved
 	}
 	if fwd := r.Header.Get(nodeapi.HeaderPeer); fwd != "" && id.Role == ca.RoleManager {
 		return ca.Identity{NodeID: fwd, Role: "forwarded", ClusterID: id.ClusterID}, nil

@@ -112,6 +112,9 @@ func DecodeResponse(resp *http.Response, out any) error {
 		if json.Unmarshal(data, &e) != nil || e.Message == "" {
 			e.Message = fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(data))
 		}
+		if e.Code == CodeNodeRemoved {
+			return errdefs.WithKind(errdefs.KindOf(errdefs.FromHTTPStatus(resp.StatusCode, "")), removedError{e.Message})
+		}
 		return errdefs.FromHTTPStatus(resp.StatusCode, e.Message)
 	}
 	if out == nil || len(data) == 0 {
@@ -124,7 +127,7 @@ func DecodeResponse(resp *http.Response, out any) error {
 func WriteError(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(errdefs.HTTPStatus(err))
-	_ = json.NewEncoder(w).Encode(Error{Message: err.Error()})
+	_ = json.NewEncoder(w).Encode(Error{Message: err.Error(), Code: codeOf(err)})
 }
 
 // WriteJSON writes v with status 200.

@@ -94,9 +94,11 @@ type RaftJoinRequest struct {
 	Addr string
 }
 
-// Error is the JSON error body, as the Engine API's.
+// Error is the JSON error body, as the Engine API's. Code, when set, names
+// an answer the caller must tell apart from others of the same status.
 type Error struct {
 	Message string `json:"message"`
+	Code    string `json:"code,omitempty"`
 }
 
 // Paths of the task session.

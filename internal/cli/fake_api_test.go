@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/flotilla-org/flotilla/internal/cli"
+	"github.com/flotilla-org/flotilla/internal/sandbox/sandboxtest"
 )
 
 // fakeAPIVersion is the API version the fake daemons announce on /_ping.
@@ -159,15 +160,8 @@ func (f *fakeAPI) routesCalled() []string {
 	return out
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeAPIError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"message": msg})
-}
+// The fake daemons' answers, under the names these tests use.
+var writeJSON, writeAPIError = sandboxtest.WriteJSON, sandboxtest.WriteAPIError
 
 // result is what a user sees from one command.
 type result struct {

@@ -14,17 +14,8 @@ import (
 	"time"
 
 	"github.com/flotilla-org/flotilla/internal/cli"
+	"github.com/flotilla-org/flotilla/internal/sandbox/sandboxtest"
 )
-
-// useFakeDaemons makes SandboxUp's daemons (this test binary) fake ones, and
-// returns the directory where they record their PIDs.
-func useFakeDaemons(t *testing.T) string {
-	t.Helper()
-	pidDir := t.TempDir()
-	t.Setenv(fakeDaemonEnv, "1")
-	t.Setenv(fakePIDDirEnv, pidDir)
-	return pidDir
-}
 
 func testBinary(t *testing.T) string {
 	t.Helper()
@@ -67,7 +58,7 @@ func readJSONFile[T any](t *testing.T, path string) T {
 }
 
 func TestSandboxUpDownCLI(t *testing.T) {
-	useFakeDaemons(t)
+	sandboxtest.UseFakeDaemons(t)
 	dir := filepath.Join(shortTempDir(t), "sb")
 
 	r := runArgs(t, "sandbox", "up", "--dir", dir, "--timeout", "30s", "--sample-service=false")
@@ -121,7 +112,7 @@ func TestSandboxUpDownCLI(t *testing.T) {
 		{"worker-2", []string{m[0].SwarmAddr, m[1].SwarmAddr, m[2].SwarmAddr}, "SWMTKN-1-w-"},
 	} {
 		n, _ := sb.Node(tc.name)
-		j := readJSONFile[fakeJoin](t, filepath.Join(n.DataDir, "join.json"))
+		j := readJSONFile[sandboxtest.Join](t, filepath.Join(n.DataDir, "join.json"))
 		if !slices.Equal(j.Request.RemoteAddrs, tc.remotes) {
 			t.Errorf("%s joined with RemoteAddrs %v, want %v", tc.name, j.Request.RemoteAddrs, tc.remotes)
 		}
@@ -183,7 +174,7 @@ func TestSandboxUpDownCLI(t *testing.T) {
 }
 
 func TestSandboxUpLibrary(t *testing.T) {
-	useFakeDaemons(t)
+	sandboxtest.UseFakeDaemons(t)
 	dir := filepath.Join(shortTempDir(t), "lib")
 	sb, err := cli.SandboxUp(t.Context(), cli.SandboxOptions{
 		Dir: dir, Managers: 1, Workers: 1, Binary: testBinary(t),
@@ -213,7 +204,7 @@ func TestSandboxUpLibrary(t *testing.T) {
 }
 
 func TestSandboxUpFailureStopsEverything(t *testing.T) {
-	pidDir := useFakeDaemons(t)
+	pidDir := sandboxtest.UseFakeDaemons(t)
 	dir := filepath.Join(shortTempDir(t), "fail")
 	_, err := cli.SandboxUp(t.Context(), cli.SandboxOptions{
 		Dir: dir, Managers: 2, Workers: 2, Binary: testBinary(t),

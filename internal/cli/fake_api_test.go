@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -64,17 +63,8 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	return f
 }
 
-// shortTempDir is a fresh directory with a short path (unix socket paths
-// are limited to about 100 bytes; t.TempDir embeds the test name).
-func shortTempDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "flcli")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
+// shortTempDir is a fresh directory with a short path, for unix sockets.
+var shortTempDir = sandboxtest.ShortTempDir
 
 func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)

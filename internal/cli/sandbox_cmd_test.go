@@ -111,7 +111,7 @@ func TestSandboxUpDownCLI(t *testing.T) {
 		t.Errorf("second sandbox up: err=%v stderr=%q", again.err, again.stderr)
 	}
 	if _, err := sandbox.Up(t.Context(), sandbox.Options{Dir: dir, Managers: 1, Binary: sandboxtest.Binary(t)}); !errors.Is(err, sandbox.ErrRunning) {
-		t.Errorf("Up on a running sandbox: %v", err)
+		t.Errorf("sandbox.Up on a running sandbox: %v", err)
 	}
 
 	down := mustRun(t, "", "sandbox", "down", "--dir", dir)

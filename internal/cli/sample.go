@@ -12,11 +12,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-)
 
-// SamplePortBase is where the sandbox's sample service listens: task slot
-// N serves on 127.0.0.1:SamplePortBase+N.
-const SamplePortBase = 18080
+	"github.com/flotilla-org/flotilla/internal/sandbox"
+)
 
 // newSampleWebCommand is the sandbox's sample service: a tiny web server
 // that says which task and node answered. Hidden: it is a program for
@@ -61,7 +59,7 @@ func newSampleWebCommand() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().IntVar(&base, "port-base", SamplePortBase, "listen on 127.0.0.1:port-base+slot")
+	cmd.Flags().IntVar(&base, "port-base", sandbox.SamplePortBase, "listen on 127.0.0.1:port-base+slot")
 	cmd.Flags().StringVar(&addr, "addr", "", "listen address (overrides --port-base)")
 	return cmd
 }

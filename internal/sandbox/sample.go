@@ -1,4 +1,4 @@
-package cli
+package sandbox
 
 import (
 	"context"
@@ -15,12 +15,16 @@ import (
 // SampleServiceName is the service sandbox up starts.
 const SampleServiceName = "web"
 
+// SamplePortBase is where the sample service listens: task slot N serves
+// on 127.0.0.1:SamplePortBase+N (`flotilla sample-web --port-base`).
+const SamplePortBase = 18080
+
 // startSampleService runs the flotilla binary's sample web server as a
 // replicated service, one task per node, through the public API like any
 // user would, and waits until every task runs. It uses the process driver,
 // which every node has (a Docker image would have to be built first: there
 // is no registry to pull one from).
-func startSampleService(ctx context.Context, sb *Sandbox, out io.Writer, timeout time.Duration) error {
+func startSampleService(ctx context.Context, sb *Cluster, out io.Writer, timeout time.Duration) error {
 	api, err := newAPIClient(sb.Host())
 	if err != nil {
 		return err
@@ -82,8 +86,8 @@ func runningOf(ctx context.Context, api *client.Client, serviceID string) (int, 
 	return 0, nil
 }
 
-// printSampleTasks lists where each sample task runs and answers.
-func printSampleTasks(ctx context.Context, api *client.Client, w io.Writer) error {
+// PrintSampleTasks lists where each sample task runs and answers.
+func PrintSampleTasks(ctx context.Context, api *client.Client, w io.Writer) error {
 	nodes, err := api.NodeList(ctx, client.NodeListOptions{})
 	if err != nil {
 		return err

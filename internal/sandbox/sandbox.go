@@ -102,6 +102,10 @@ type Node struct {
 	SwarmAddr string `json:"swarm_addr"`
 	SwarmPort int    `json:"swarm_port"`
 	NodeID    string `json:"node_id,omitempty"`
+	// PublishHost is where the node's routing mesh listens for published
+	// ports: each node of the sandbox has its own loopback address, as
+	// separate machines have theirs.
+	PublishHost string `json:"publish_host,omitempty"`
 }
 
 // Host returns the API address of manager-1, the node to point the CLI at.
@@ -334,8 +338,9 @@ func (u *starter) run(ctx context.Context, opts Options) error {
 			Socket:    sock,
 			DataDir:   nodeDir,
 			LogFile:   filepath.Join(nodeDir, "daemon.log"),
-			SwarmAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i])),
-			SwarmPort: ports[i],
+			SwarmAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i])),
+			SwarmPort:   ports[i],
+			PublishHost: fmt.Sprintf("127.0.0.%d", i+2),
 		})
 	}
 
@@ -413,7 +418,11 @@ func (u *starter) start(n *Node, extra []string) error {
 		return err
 	}
 	defer logf.Close()
-	args := append([]string{"daemon", "--data-dir", n.DataDir, "-H", n.Host, "--hostname", n.Name}, extra...)
+	args := []string{"daemon", "--data-dir", n.DataDir, "-H", n.Host, "--hostname", n.Name}
+	if n.PublishHost != "" {
+		args = append(args, "--publish-addr", n.PublishHost)
+	}
+	args = append(args, extra...)
 	cmd := exec.Command(u.sb.Binary, args...)
 	cmd.Dir = n.DataDir
 	cmd.Stdout = logf

@@ -76,4 +76,3 @@ func newBackendCommand() *cobra.Command {
 		},
 	}
 }
-

@@ -332,12 +332,12 @@ func (u *starter) run(ctx context.Context, opts Options) error {
 		nodeDir := filepath.Join(sb.Dir, name)
 		sock := filepath.Join(nodeDir, "api.sock")
 		sb.Nodes = append(sb.Nodes, Node{
-			Name:      name,
-			Role:      string(role),
-			Host:      "unix://" + sock,
-			Socket:    sock,
-			DataDir:   nodeDir,
-			LogFile:   filepath.Join(nodeDir, "daemon.log"),
+			Name:        name,
+			Role:        string(role),
+			Host:        "unix://" + sock,
+			Socket:      sock,
+			DataDir:     nodeDir,
+			LogFile:     filepath.Join(nodeDir, "daemon.log"),
 			SwarmAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i])),
 			SwarmPort:   ports[i],
 			PublishHost: fmt.Sprintf("127.0.0.%d", i+2),

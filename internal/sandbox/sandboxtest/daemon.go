@@ -79,6 +79,7 @@ func runFakeDaemon(args []string) int {
 	hostname := fs.String("hostname", "", "")
 	failOn := fs.String("fake-fail-on", "", "exit at once when --hostname is this")
 	fs.String("fake-flag", "", "ignored; shows DaemonArgs arrive")
+	fs.String("publish-addr", "", "the routing mesh's address (unused here)")
 	if err := fs.Parse(args); err != nil {
 		fmt.Println("fake daemon:", err)
 		return 2

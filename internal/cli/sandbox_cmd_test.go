@@ -31,6 +31,7 @@ func TestSandboxUpDownCLI(t *testing.T) {
 	}
 	var names []string
 	ports := map[int]bool{}
+	publish := map[string]bool{}
 	for _, n := range sb.Nodes {
 		names = append(names, n.Name)
 		if n.PID <= 0 || syscall.Kill(n.PID, 0) != nil {
@@ -44,7 +45,11 @@ func TestSandboxUpDownCLI(t *testing.T) {
 			t.Errorf("%s: node ID %q not recorded", n.Name, n.NodeID)
 		}
 		args := sandboxtest.ReadJSON[[]string](t, filepath.Join(n.DataDir, "args.json"))
-		want := []string{"--data-dir", filepath.Join(dir, n.Name), "-H", "unix://" + filepath.Join(dir, n.Name, "api.sock"), "--hostname", n.Name}
+		want := []string{"--data-dir", filepath.Join(dir, n.Name), "-H", "unix://" + filepath.Join(dir, n.Name, "api.sock"), "--hostname", n.Name, "--publish-addr", n.PublishHost}
+		if publish[n.PublishHost] || !strings.HasPrefix(n.PublishHost, "127.") {
+			t.Errorf("%s: publish address %q reused or not loopback", n.Name, n.PublishHost)
+		}
+		publish[n.PublishHost] = true
 		if !slices.Equal(args, want) {
 			t.Errorf("%s started with %q, want %q", n.Name, args, want)
 		}

@@ -30,6 +30,9 @@ func newSampleWebCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			slot, _ := strconv.Atoi(os.Getenv("FLOTILLA_TASK_SLOT"))
 			if addr == "" {
+				addr = os.Getenv("FLOTILLA_ADDR_80") // published: the process driver's address for port 80
+			}
+			if addr == "" {
 				addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(base+slot))
 			}
 			task, node := os.Getenv("FLOTILLA_TASK_NAME"), os.Getenv("FLOTILLA_NODE_HOSTNAME")
@@ -60,6 +63,6 @@ func newSampleWebCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&base, "port-base", sandbox.SamplePortBase, "listen on 127.0.0.1:port-base+slot")
-	cmd.Flags().StringVar(&addr, "addr", "", "listen address (overrides --port-base)")
+	cmd.Flags().StringVar(&addr, "addr", "", "listen address (default: $FLOTILLA_ADDR_80 when set, else 127.0.0.1:port-base+slot)")
 	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -67,10 +68,13 @@ func newSandboxUpCommand(env *cliEnv) *cobra.Command {
 		if o.SampleService {
 			if api, err := newAPIClient(sb.Host()); err == nil {
 				var table bytes.Buffer
-				if sandbox.PrintSampleTasks(ctx, api, &table) == nil {
+				if sandbox.PrintSampleTasks(ctx, api, sb, &table) == nil {
 					fmt.Fprintf(out, "The sample service %q runs one task per node:\n\n", sandbox.SampleServiceName)
 					_, _ = table.WriteTo(out)
-					fmt.Fprintf(out, "\nEach task answers on 127.0.0.1:%d+slot, e.g.\n\n    curl http://127.0.0.1:%d/\n\n", sandbox.SamplePortBase, sandbox.SamplePortBase+1)
+					if len(sb.Nodes) > 0 {
+						fmt.Fprintf(out, "\nTry it (again and again: the answers come from every task):\n\n    curl http://%s/\n\n",
+							net.JoinHostPort(sb.Nodes[len(sb.Nodes)-1].PublishHost, strconv.Itoa(sandbox.SamplePublishedPort)))
+					}
 				}
 				_ = api.Close()
 			}

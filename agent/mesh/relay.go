@@ -38,6 +38,8 @@ func (m *Mesh) dialRelay(ctx context.Context, addr string, h relayHeader) (net.C
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
 	}
+	// A cancelled dial (its task left the table) stops waiting at once.
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
 	b, _ := json.Marshal(h)
 	if _, err := c.Write(append(b, '\n')); err != nil {
 		c.Close()
@@ -51,6 +53,10 @@ func (m *Mesh) dialRelay(ctx context.Context, addr string, h relayHeader) (net.C
 	if line != "ok" {
 		c.Close()
 		return nil, fmt.Errorf("relay at %s: %s", addr, line)
+	}
+	if !stop() {
+		c.Close()
+		return nil, ctx.Err()
 	}
 	_ = c.SetDeadline(time.Time{})
 	return c, nil

@@ -3,9 +3,12 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -20,13 +23,19 @@ import (
 // is gone does not refuse connections, it leaves them unanswered: the
 // black hole accepts and never answers, and records when each routing
 // mesh relay (ALPN flotilla-mesh/1, read from the TLS ClientHello)
-// arrived, so a test sees every connection still sent to the dead node.
+// arrived and from which node, so a test sees every connection still sent
+// to the dead node.
 type blackHole struct {
 	mu     sync.Mutex
-	relays []time.Time
+	relays []relayAt
 }
 
-func newBlackHole(t *testing.T, addr string) *blackHole {
+type relayAt struct {
+	at   time.Time
+	from string // the node whose mesh sent it, "" if it could not be traced
+}
+
+func newBlackHole(t *testing.T, addr string, nodes []*node) *blackHole {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -38,23 +47,25 @@ func newBlackHole(t *testing.T, addr string) *blackHole {
 		ln.Close()
 	})
 	bh := &blackHole{}
-	cfg := &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
-		if slices.Contains(h.SupportedProtos, "flotilla-mesh/1") {
-			bh.mu.Lock()
-			bh.relays = append(bh.relays, time.Now())
-			bh.mu.Unlock()
-		}
-		<-h.Context().Done() // silent until the test ends
-		return nil, h.Context().Err()
-	}}
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
+			r := relayAt{at: time.Now()}
 			go func() {
 				defer c.Close()
+				r.from = dialledBy(c, nodes)
+				cfg := &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+					if slices.Contains(h.SupportedProtos, "flotilla-mesh/1") {
+						bh.mu.Lock()
+						bh.relays = append(bh.relays, r)
+						bh.mu.Unlock()
+					}
+					<-h.Context().Done() // silent until the test ends
+					return nil, h.Context().Err()
+				}}
 				_ = tls.Server(c, cfg).HandshakeContext(ctx)
 			}()
 		}
@@ -62,10 +73,54 @@ func newBlackHole(t *testing.T, addr string) *blackHole {
 	return bh
 }
 
-func (bh *blackHole) times() []time.Time {
+func (bh *blackHole) times() []relayAt {
 	bh.mu.Lock()
 	defer bh.mu.Unlock()
 	return slices.Clone(bh.relays)
+}
+
+// dialledBy names the node whose daemon holds the other end of c, a
+// loopback connection this process accepted: /proc/net/tcp gives the
+// dialler's socket, and the daemon with that socket among its files is
+// the one. It returns "" when the dialler has closed its end already (it
+// gave up on the dead node the moment its table dropped it).
+func dialledBy(c net.Conn, nodes []*node) string {
+	hexAddr := func(a net.Addr) string {
+		ta, ok := a.(*net.TCPAddr)
+		if !ok || ta.IP.To4() == nil {
+			return ""
+		}
+		return fmt.Sprintf("%08X:%04X", binary.NativeEndian.Uint32(ta.IP.To4()), ta.Port)
+	}
+	from, to := hexAddr(c.RemoteAddr()), hexAddr(c.LocalAddr())
+	b, _ := os.ReadFile("/proc/net/tcp")
+	inode := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		// sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...
+		if f := strings.Fields(l); len(f) > 9 && f[1] == from && f[2] == to {
+			inode = f[9]
+			break
+		}
+	}
+	if inode == "" {
+		return ""
+	}
+	for _, n := range nodes {
+		n.mu.Lock()
+		cmd := n.cmd
+		n.mu.Unlock()
+		if cmd == nil {
+			continue
+		}
+		dir := fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid)
+		fds, _ := os.ReadDir(dir)
+		for _, fd := range fds {
+			if l, _ := os.Readlink(filepath.Join(dir, fd.Name())); l == "socket:["+inode+"]" {
+				return n.name
+			}
+		}
+	}
+	return ""
 }
 
 // meshConn is one client connection of a load loop: the task that
@@ -204,7 +259,7 @@ func TestMeshWorkerKilled(t *testing.T) {
 	killAt := time.Now()
 	victim.Kill9()
 	killed := killTaskProcesses(victim.dir)
-	bh := newBlackHole(t, victim.addr)
+	bh := newBlackHole(t, victim.addr, survivors)
 	t.Logf("killed %s (task %s) and its %d task processes in %s", victim, dead, len(killed), time.Since(killAt).Round(time.Millisecond))
 
 	eventually(t, downTimeout, rowsMatch(m1, func(m map[string]nodeRow) error {
@@ -240,55 +295,39 @@ func TestMeshWorkerKilled(t *testing.T) {
 	conns := load.snapshot()
 
 	// A client that retries once never saw an error.
-	retried := 0
+	retried, failed := 0, 0
 	for _, cn := range conns {
 		if cn.first != nil {
 			retried++
 		}
 		if cn.err != nil {
+			failed++
 			t.Errorf("a connection through %s at +%s failed twice: %v; then %v", cn.via, cn.start.Sub(killAt).Round(time.Millisecond), cn.first, cn.err)
 		}
 	}
 
 	// Once the node is Down, no connection goes to its task: the black hole
 	// saw no relay after that (a second for the table to reach the nodes,
-	// on a loaded machine).
+	// on a loaded machine). The last relay from each node is when the task
+	// left its rotation, give or take the load's pace.
 	relays := bh.times()
-	for _, at := range relays {
-		if at.After(downAt.Add(time.Second)) {
-			t.Errorf("a connection was relayed to the dead task at +%s, after %s was seen Down at +%s",
-				at.Sub(killAt).Round(time.Millisecond), victim, downAt.Sub(killAt).Round(time.Millisecond))
+	last := map[string]time.Duration{}
+	for _, r := range relays {
+		if r.at.After(downAt.Add(time.Second)) {
+			t.Errorf("a connection was relayed to the dead task at +%s (by %q), after %s was seen Down at +%s",
+				r.at.Sub(killAt).Round(time.Millisecond), r.from, victim, downAt.Sub(killAt).Round(time.Millisecond))
 		}
+		last[r.from] = max(last[r.from], r.at.Sub(killAt).Round(time.Millisecond))
 	}
-
-	// When the task left each node's rotation: the connections through that
-	// node that the dead machine was holding (the mesh gives a silent task
-	// 2 s) were let go to another task then, all at once; the first to be
-	// answered marks the moment.
 	var report []string
-	for _, n := range survivors {
-		var left time.Time
-		released := 0
-		for _, cn := range conns {
-			if d := cn.end.Sub(cn.start); cn.via == n && cn.start.After(killAt) && d > 500*time.Millisecond && d < 1900*time.Millisecond {
-				released++
-				if left.IsZero() || cn.end.Before(left) {
-					left = cn.end
-				}
-			}
+	for from, d := range last {
+		if from == "" {
+			from = "untraced"
 		}
-		if released == 0 {
-			report = append(report, fmt.Sprintf("%s (no connection was waiting on it then)", n))
-			continue
-		}
-		report = append(report, fmt.Sprintf("%s at +%s (%d moved)", n, left.Sub(killAt).Round(time.Millisecond), released))
+		report = append(report, fmt.Sprintf("%s +%s", from, d))
 	}
 	sort.Strings(report)
-	var lastRelay time.Duration
-	if len(relays) > 0 {
-		lastRelay = slices.MaxFunc(relays, time.Time.Compare).Sub(killAt).Round(time.Millisecond)
-	}
-	t.Logf("after the kill: %s seen Down at +%s; %d connections, %d retried once, none failed; %d sent to the dead machine, the last at +%s; "+
-		"the dead task left rotation (connections it held moved to other tasks) on %s",
-		victim, downAt.Sub(killAt).Round(time.Millisecond), len(conns), retried, len(relays), lastRelay, strings.Join(report, ", "))
+	t.Logf("after the kill: %s seen Down at +%s; %d connections, %d retried once, %d failed twice; %d sent to the dead machine, "+
+		"the last from each node (when the task left its rotation, within the load's pace): %s",
+		victim, downAt.Sub(killAt).Round(time.Millisecond), len(conns), retried, failed, len(relays), strings.Join(report, ", "))
 }

@@ -177,7 +177,9 @@ func TestRoutingMesh(t *testing.T) {
 	}
 
 	// Moving the published port with the CLI keeps the tasks and the
-	// other port; removing it closes the port on every node.
+	// other port; removing it closes the port on every node. (The
+	// replacement of w1's task may still be starting.)
+	m1.waitRunning(t, "web", 2, convergeTimeout, nil)
 	before := taskIDs(t, m1, "web")
 	port2 := uint32(freePort(t))
 	m1.mustCLI(t, "service", "update", "-d", "--publish-add", fmt.Sprintf("%d:80", port2), "web")

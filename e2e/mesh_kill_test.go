@@ -136,13 +136,14 @@ type meshConn struct {
 // a steady rate, whether earlier ones were answered or not (as independent
 // clients do), each retrying once on failure, until stopped.
 type meshLoad struct {
+	via   []*node
 	mu    sync.Mutex
 	conns []meshConn
 	stop  func()
 }
 
 func startMeshLoad(t *testing.T, port uint32, every time.Duration, via ...*node) *meshLoad {
-	l := &meshLoad{}
+	l := &meshLoad{via: via}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, n := range via {
@@ -186,10 +187,61 @@ func startMeshLoad(t *testing.T, port uint32, every time.Duration, via ...*node)
 	return l
 }
 
+// reached says whether connections made since then through every node
+// of the load reached every task in rows.
+func (l *meshLoad) reached(since time.Time, rows []psRow) error {
+	seen := map[*node]map[string]bool{}
+	for _, cn := range l.snapshot() {
+		if cn.task != "" && cn.start.After(since) {
+			if seen[cn.via] == nil {
+				seen[cn.via] = map[string]bool{}
+			}
+			seen[cn.via][cn.task] = true
+		}
+	}
+	for _, n := range l.via {
+		for _, r := range rows {
+			if !seen[n][r.ID] {
+				return fmt.Errorf("no connection through %s reached task %s on %s yet", n, r.ID, r.Node)
+			}
+		}
+	}
+	return nil
+}
+
+// check fails t for each connection whose retry failed too, and counts
+// those retried and failed.
+func (l *meshLoad) check(t *testing.T, since time.Time) (retried, failed int) {
+	t.Helper()
+	for _, cn := range l.snapshot() {
+		if cn.first != nil {
+			retried++
+		}
+		if cn.err != nil {
+			failed++
+			t.Errorf("a connection through %s at %+.3fs failed twice: %v; then %v", cn.via, cn.start.Sub(since).Seconds(), cn.first, cn.err)
+		}
+	}
+	return retried, failed
+}
+
 func (l *meshLoad) snapshot() []meshConn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.conns)
+}
+
+// waitDown waits until `node ls` on via shows n Down, and returns when it
+// did.
+func waitDown(t *testing.T, via, n *node) time.Time {
+	t.Helper()
+	eventually(t, downTimeout, rowsMatch(via, func(m map[string]nodeRow) error {
+		if s := m[n.name].Status; s != "Down" {
+			return fmt.Errorf("%s is %s", n, s)
+		}
+		return nil
+	}))
+	return time.Now()
 }
 
 // TestMeshWorkerKilled kills a worker running a task of a published
@@ -262,49 +314,11 @@ func TestMeshWorkerKilled(t *testing.T) {
 	bh := newBlackHole(t, victim.addr, survivors)
 	t.Logf("killed %s (task %s) and its %d task processes in %s", victim, dead, len(killed), time.Since(killAt).Round(time.Millisecond))
 
-	eventually(t, downTimeout, rowsMatch(m1, func(m map[string]nodeRow) error {
-		if s := m[victim.name].Status; s != "Down" {
-			return fmt.Errorf("%s is %s", victim, s)
-		}
-		return nil
-	}))
-	downAt := time.Now()
+	downAt := waitDown(t, m1, victim)
 	rows = m1.waitRunning(t, "web", 3, convergeTimeout, func(name string) bool { return name != victim.name })
-	// The load reaches every current task, the replacement included,
-	// through every node.
-	eventually(t, convergeTimeout, func() error {
-		seen := map[string]map[string]bool{}
-		for _, cn := range load.snapshot() {
-			if cn.task != "" && cn.start.After(downAt) {
-				if seen[cn.via.name] == nil {
-					seen[cn.via.name] = map[string]bool{}
-				}
-				seen[cn.via.name][cn.task] = true
-			}
-		}
-		for _, n := range survivors {
-			for _, r := range rows {
-				if !seen[n.name][r.ID] {
-					return fmt.Errorf("no connection through %s reached task %s on %s since %s was Down", n, r.ID, r.Node, victim)
-				}
-			}
-		}
-		return nil
-	})
+	eventually(t, convergeTimeout, func() error { return load.reached(downAt, rows) })
 	load.stop()
-	conns := load.snapshot()
-
-	// A client that retries once never saw an error.
-	retried, failed := 0, 0
-	for _, cn := range conns {
-		if cn.first != nil {
-			retried++
-		}
-		if cn.err != nil {
-			failed++
-			t.Errorf("a connection through %s at +%s failed twice: %v; then %v", cn.via, cn.start.Sub(killAt).Round(time.Millisecond), cn.first, cn.err)
-		}
-	}
+	retried, failed := load.check(t, killAt)
 
 	// Once the node is Down, no connection goes to its task: the black hole
 	// saw no relay after that (a second for the table to reach the nodes,
@@ -329,5 +343,5 @@ func TestMeshWorkerKilled(t *testing.T) {
 	sort.Strings(report)
 	t.Logf("after the kill: %s seen Down at +%s; %d connections, %d retried once, %d failed twice; %d sent to the dead machine, "+
 		"the last from each node (when the task left its rotation, within the load's pace): %s",
-		victim, downAt.Sub(killAt).Round(time.Millisecond), len(conns), retried, failed, len(relays), strings.Join(report, ", "))
+		victim, downAt.Sub(killAt).Round(time.Millisecond), len(load.snapshot()), retried, failed, len(relays), strings.Join(report, ", "))
 }

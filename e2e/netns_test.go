@@ -232,4 +232,26 @@ func TestMeshSeparateHosts(t *testing.T) {
 			return nil
 		})
 	}
+
+	// A host drops off the network (the switch port of its cable goes
+	// down), as a dead machine does: clients of the other hosts, retrying
+	// once, see no error while its task waits for the node-down detection,
+	// and the replacement joins their rotation.
+	lost := c.workers[1]
+	load := startMeshLoad(t, port, 25*time.Millisecond, m1, c.workers[0])
+	eventually(t, convergeTimeout, func() error {
+		if n := len(load.snapshot()); n < 8 {
+			return fmt.Errorf("%d connections made so far", n)
+		}
+		return nil
+	})
+	cutAt := time.Now()
+	nn.ip("-n", nn.prefix+"sw", "link", "set", "h3", "down") // lost's port: the third host
+	downAt := waitDown(t, m1, lost)
+	rows = m1.waitRunning(t, "web", 3, convergeTimeout, func(name string) bool { return name != lost.name })
+	eventually(t, convergeTimeout, func() error { return load.reached(downAt, rows) })
+	load.stop()
+	retried, failed := load.check(t, cutAt)
+	t.Logf("%s cut off: Down at +%s; %d connections, %d retried once, %d failed twice",
+		lost, downAt.Sub(cutAt).Round(time.Millisecond), len(load.snapshot()), retried, failed)
 }

@@ -247,11 +247,12 @@ func TestMeshSeparateHosts(t *testing.T) {
 	})
 	cutAt := time.Now()
 	nn.ip("-n", nn.prefix+"sw", "link", "set", "h3", "down") // lost's port: the third host
+	settled := time.Now()
 	downAt := waitDown(t, m1, lost)
 	rows = m1.waitRunning(t, "web", 3, convergeTimeout, func(name string) bool { return name != lost.name })
 	eventually(t, convergeTimeout, func() error { return load.reached(downAt, rows) })
 	load.stop()
-	retried, failed := load.check(t, cutAt)
+	retried, failed := load.check(t, cutAt, settled)
 	t.Logf("%s cut off: Down at +%s; %d connections, %d retried once, %d failed twice",
 		lost, downAt.Sub(cutAt).Round(time.Millisecond), len(load.snapshot()), retried, failed)
 }

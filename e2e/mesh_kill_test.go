@@ -254,8 +254,10 @@ func waitDown(t *testing.T, via, n *node) time.Time {
 // service the way a machine dies (kill -9 of its daemon and its task
 // processes; its address then answers nothing) while clients connect to
 // the published port of every other node: a client that retries once
-// never sees an error, and once the node is Down no connection is sent to
-// its task on any node; the replacement task joins the rotation.
+// never sees an error (and one that connects after the kill never needs
+// its retry), once the node is Down no connection is sent to its task on
+// any node, and the replacement task joins the rotation. It logs when the
+// task left each node's rotation.
 func TestMeshWorkerKilled(t *testing.T) {
 	c := newClusterArgs(t, 3, 2, "--no-docker")
 	m1 := c.managers[0]

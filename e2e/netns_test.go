@@ -44,7 +44,7 @@ func needNetns(t *testing.T) {
 	}
 }
 
-// ipCmd runs ip with args and fails the test on error.
+// ip runs ip with args and fails the test on error.
 func (nn *netnsNet) ip(args ...string) {
 	nn.t.Helper()
 	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
@@ -53,7 +53,7 @@ func (nn *netnsNet) ip(args ...string) {
 }
 
 // freeSubnet picks a 10.77.N.0/24 that no address or route of this
-// machine covers: traffic to it would otherwise go through a gateway.
+// machine covers: one that only the default route (a gateway) leads to.
 func freeSubnet(t *testing.T) string {
 	t.Helper()
 	addrs, err := exec.Command("ip", "-4", "-o", "addr", "show").CombinedOutput()
@@ -161,7 +161,8 @@ func newNetnsCluster(t *testing.T, nn *netnsNet, managers, workers int, daemonAr
 // address and reaches the tasks of the other two, which listen only on
 // their namespace's 127.0.0.1, so relays cross hosts; a PROXY-protocol
 // service sees the client's real (non-loopback) address through another
-// host's ingress.
+// host's ingress. Then a host drops off the network, and clients of the
+// others never see an error.
 func TestMeshSeparateHosts(t *testing.T) {
 	nn := newNetnsNet(t, 3)
 	c := newNetnsCluster(t, nn, 1, 2, "--no-docker")

@@ -32,6 +32,9 @@ import (
 const (
 	dialTimeout = 2 * time.Second
 	maxTries    = 3
+	// suspectFor is how long a node that failed a connection is tried
+	// last: about the time the managers take to mark it Down.
+	suspectFor = 3 * time.Second
 )
 
 // Config is what a node's mesh needs.
@@ -59,6 +62,7 @@ type Mesh struct {
 	backends  map[string]bool           // tasks in the table
 	failed    map[uint32]string         // published ports that could not be opened, and why
 	udp       map[int]*udpListener      // by published port
+	suspect   map[string]time.Time      // nodes tried last until then
 }
 
 type listener struct {
@@ -96,7 +100,7 @@ func (p *pair) close() {
 func New(cfg Config) *Mesh {
 	return &Mesh{cfg: cfg, listeners: map[uint32]*listener{}, conns: map[string]map[*pair]bool{},
 		relayed: map[string]map[*pair]bool{}, backends: map[string]bool{}, failed: map[uint32]string{},
-		udp: map[int]*udpListener{}}
+		udp: map[int]*udpListener{}, suspect: map[string]time.Time{}}
 }
 
 // Update applies a new table: listeners open and close with published
@@ -228,9 +232,7 @@ func (m *Mesh) handle(r *route, client net.Conn) {
 		client.Close() // nothing runs: refuse rather than hang
 		return
 	}
-	start := r.next.Add(1)
-	for i := uint64(0); i < min(n, maxTries); i++ {
-		b := r.backends[(start+i)%n]
+	for _, b := range m.candidates(r) {
 		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 		p := &pair{client: client, cancel: cancel}
 		if !m.track(b.TaskID, p, true) {
@@ -238,9 +240,13 @@ func (m *Mesh) handle(r *route, client net.Conn) {
 			continue // left the table since this route was read
 		}
 		up, err := m.dial(ctx, b, r, client)
+		cancelled := ctx.Err() == context.Canceled // by Update: the task left, not its node's fault
 		cancel()
 		if err != nil {
 			m.untrack(b.TaskID, p)
+			if b.NodeID != m.cfg.NodeID && !cancelled {
+				m.suspectNode(b.NodeID)
+			}
 			m.cfg.Log.Debug("routing mesh: task unreachable, trying another", "service", r.service, "task", b.TaskID, "err", err)
 			continue
 		}
@@ -261,6 +267,35 @@ func (m *Mesh) handle(r *route, client net.Conn) {
 		return
 	}
 	client.Close()
+}
+
+// candidates are the backends a new connection tries, in turn from the
+// route's round robin: those on nodes that failed a connection in the
+// last suspectFor come last (a silent node costs each connection the
+// whole dial timeout until the managers mark it Down).
+func (m *Mesh) candidates(r *route) []nodeapi.Backend {
+	n := uint64(len(r.backends))
+	start := r.next.Add(1)
+	now := time.Now()
+	m.mu.Lock()
+	var good, bad []nodeapi.Backend
+	for i := range n {
+		b := r.backends[(start+i)%n]
+		if now.Before(m.suspect[b.NodeID]) {
+			bad = append(bad, b)
+		} else {
+			good = append(good, b)
+		}
+	}
+	m.mu.Unlock()
+	out := append(good, bad...)
+	return out[:min(len(out), maxTries)]
+}
+
+func (m *Mesh) suspectNode(nodeID string) {
+	m.mu.Lock()
+	m.suspect[nodeID] = time.Now().Add(suspectFor)
+	m.mu.Unlock()
 }
 
 // track records an open connection to task; inTable says the task must be

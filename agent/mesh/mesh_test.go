@@ -368,3 +368,52 @@ func TestMeshMovesPendingConnectionOfTaskLeavingRotation(t *testing.T) {
 		t.Errorf("the connection waited %s, the whole dial timeout, after t9 left the table", d)
 	}
 }
+
+// A node that accepts connections and never answers (a machine gone
+// silent, not yet marked Down) costs one connection the dial timeout; the
+// next ones try it last and are served at once.
+func TestMeshTriesSilentNodeLast(t *testing.T) {
+	a := newTestNode(t, "A")
+	a.tasks["t1"] = startTask(t, "t1", "")
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	var mu sync.Mutex
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // never answered
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	port := freePort(t)
+	r := routeOf(port, "", a)
+	r.Backends = append(r.Backends, nodeapi.Backend{TaskID: "t9", NodeID: "silent", NodeAddr: silent.Addr().String()})
+	a.mesh.Update([]nodeapi.Route{r})
+	for i := range 5 {
+		name, c, err := ask(t, port)
+		if err != nil || name != "t1" {
+			t.Fatalf("connection %d: %q, %v; want t1 to answer", i, name, err)
+		}
+		c.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(held) != 1 {
+		t.Errorf("the silent node got %d connections out of 5, want only the first one that tried it", len(held))
+	}
+}

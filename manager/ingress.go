@@ -58,26 +58,40 @@ func (m *Manager) makeIngress(ctx context.Context) {
 func (m *Manager) tryMakeIngress(ctx context.Context) (bool, error) {
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
-	v := m.store.View()
+	ops, done, err := ingressOps(m.store.View())
+	if done || err != nil {
+		return done, err
+	}
+	if err := m.propose(ctx, ops...); err != nil {
+		return false, err
+	}
+	if len(ops) > 1 {
+		m.log.Info("made the ingress network, which this cluster lacked")
+	}
+	return false, nil
+}
+
+// ingressOps are the writes that give the cluster its ingress network
+// and record that it was made; done when there is nothing to write.
+func ingressOps(v *state.View) (ops []state.Op, done bool, err error) {
 	c := v.Cluster()
 	switch {
 	case c == nil:
-		return false, nil // swarm init has not written the cluster yet
+		return nil, false, nil // swarm init has not written the cluster yet
 	case c.IngressMade:
-		return true, nil
+		return nil, true, nil
 	}
 	cu := c.Copy()
 	cu.IngressMade = true
-	ops := []state.Op{state.NewOp(state.TableCluster, state.ActionUpdate, cu, c.Version.Index)}
+	ops = []state.Op{state.NewOp(state.TableCluster, state.ActionUpdate, cu, c.Version.Index)}
 	// A network already named ingress (made through the API meanwhile)
 	// is left alone: the user chose it.
 	if ingressNetwork(v) == nil && networkByName(v, IngressName) == nil {
 		n, err := newIngress(v)
 		if err != nil {
-			return false, err
+			return nil, false, err
 		}
 		ops = append(ops, state.NewOp(state.TableNetworks, state.ActionCreate, n, 0))
-		m.log.Info("made the ingress network, which this cluster lacked", "id", n.ID, "subnet", n.IPAMOptions.Configs[0].Subnet)
 	}
-	return false, m.propose(ctx, ops...)
+	return ops, false, nil
 }

@@ -299,21 +299,12 @@ func newNetworkRmCommand(env *cliEnv) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		var errs []error
-		for _, ref := range args {
-			if _, err := api.NetworkRemove(cmd.Context(), ref, client.NetworkRemoveOptions{}); err != nil {
-				if client.IsErrConnectionFailed(err) {
-					return err
-				}
-				if force && cerrdefs.IsNotFound(err) {
-					continue // as docker: --force ignores networks that do not exist
-				}
-				errs = append(errs, err)
-				continue
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), ref)
-		}
-		return errors.Join(errs...)
+		return removeEach(cmd, args, func(ref string) error {
+			_, err := api.NetworkRemove(cmd.Context(), ref, client.NetworkRemoveOptions{})
+			return err
+		}, func(err error) bool {
+			return force && cerrdefs.IsNotFound(err) // as docker: --force ignores missing networks
+		})
 	})
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not error if the network does not exist")
 	return cmd

@@ -142,6 +142,7 @@ type node struct {
 	// publishHost is where the node's routing mesh listens.
 	publishHost string
 	env         []string // extra daemon environment, e.g. a test-only fault switch
+	bin         string   // the daemon's binary when not flotillaBin (an older flotilla)
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -208,7 +209,11 @@ func (n *node) tryLaunch() error {
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "=== e2e: starting %s at %s\n", n.name, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(flotillaBin, append([]string{"daemon",
+	bin := flotillaBin
+	if n.bin != "" {
+		bin = n.bin
+	}
+	cmd := exec.Command(bin, append([]string{"daemon",
 		"--data-dir", n.dataDir, "-H", n.host(), "--hostname", n.name}, n.args...)...)
 	cmd.Dir = n.dir
 	cmd.Stdout = logf

@@ -59,8 +59,8 @@ func (m *Manager) tryMakeIngress(ctx context.Context) (bool, error) {
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
 	ops, done, err := ingressOps(m.store.View())
-	if done || err != nil {
-		return done, err
+	if done || err != nil || len(ops) == 0 {
+		return done, err // done, failed, or waiting for swarm init
 	}
 	if err := m.propose(ctx, ops...); err != nil {
 		return false, err

@@ -62,6 +62,7 @@ type record struct {
 	Status      swarm.TaskStatus
 	Ports       []swarm.PortConfig `json:",omitempty"`
 	stopping    bool
+	endpoints   map[string]string // where the task listens, by port ("80/tcp")
 	cancel      context.CancelFunc
 }
 

@@ -143,6 +143,9 @@ type node struct {
 	publishHost string
 	env         []string // extra daemon environment, e.g. a test-only fault switch
 	bin         string   // the daemon's binary when not flotillaBin (an older flotilla)
+	// prefix runs the daemon through another command, e.g. `ip netns
+	// exec NS` to give it a network of its own.
+	prefix []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -213,8 +216,9 @@ func (n *node) tryLaunch() error {
 	if n.bin != "" {
 		bin = n.bin
 	}
-	cmd := exec.Command(bin, append([]string{"daemon",
-		"--data-dir", n.dataDir, "-H", n.host(), "--hostname", n.name}, n.args...)...)
+	argv := append(slices.Clone(n.prefix), bin, "daemon", "--data-dir", n.dataDir, "-H", n.host(), "--hostname", n.name)
+	argv = append(argv, n.args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = n.dir
 	cmd.Stdout = logf
 	cmd.Stderr = logf
@@ -573,6 +577,9 @@ type cluster struct {
 	managers []*node
 	workers  []*node
 	nodes    []*node // every daemon started, spares included
+	// place, when set, adjusts each node before its flags are set: its
+	// command prefix and addresses (see newNetnsCluster).
+	place func(*node)
 }
 
 // newCluster starts managers m1..mN and workers w1..wM as separate
@@ -589,8 +596,15 @@ func newCluster(t *testing.T, managers, workers int) *cluster {
 // --no-docker.
 func newClusterArgs(t *testing.T, managers, workers int, daemonArgs ...string) *cluster {
 	t.Helper()
+	return newClusterPlaced(t, managers, workers, nil, daemonArgs...)
+}
+
+// newClusterPlaced is newClusterArgs with a hook that places each node
+// (see cluster.place).
+func newClusterPlaced(t *testing.T, managers, workers int, place func(*node), daemonArgs ...string) *cluster {
+	t.Helper()
 	requireE2E(t)
-	c := &cluster{t: t, base: tempDir(t), args: daemonArgs}
+	c := &cluster{t: t, base: tempDir(t), args: daemonArgs, place: place}
 	t.Cleanup(c.cleanup)
 	for i := range managers {
 		c.managers = append(c.managers, c.newNode(fmt.Sprintf("m%d", i+1)))
@@ -638,6 +652,9 @@ func (c *cluster) newNode(name string) *node {
 	// Each node's routing mesh listens on its own loopback address, as
 	// separate machines would on theirs.
 	n.publishHost = fmt.Sprintf("127.0.0.%d", len(c.nodes)+2)
+	if c.place != nil {
+		c.place(n)
+	}
 	n.args = append(slices.Clone(c.args), "--publish-addr", n.publishHost)
 	c.nodes = append(c.nodes, n)
 	return n

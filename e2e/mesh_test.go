@@ -54,6 +54,15 @@ func askMesh(host string, port uint32) (meshAnswer, error) {
 // meshNodes asks host:port n times and returns the nodes whose tasks
 // answered.
 func meshNodes(host string, port uint32, n int) (map[string]int, error) {
+	return meshCount(host, port, n, func(a meshAnswer) string { return a.node })
+}
+
+// meshTasks asks host:port n times and returns the tasks that answered.
+func meshTasks(host string, port uint32, n int) (map[string]int, error) {
+	return meshCount(host, port, n, func(a meshAnswer) string { return a.task })
+}
+
+func meshCount(host string, port uint32, n int, key func(meshAnswer) string) (map[string]int, error) {
 	seen := map[string]int{}
 	for range n {
 		a, err := askMesh(host, port)
@@ -61,7 +70,7 @@ func meshNodes(host string, port uint32, n int) (map[string]int, error) {
 			return seen, err
 		}
 		a.conn.Close()
-		seen[a.node]++
+		seen[key(a)]++
 	}
 	return seen, nil
 }
@@ -168,7 +177,9 @@ func TestRoutingMesh(t *testing.T) {
 	}
 
 	// Moving the published port with the CLI keeps the tasks and the
-	// other port; removing it closes the port on every node.
+	// other port; removing it closes the port on every node. (The
+	// replacement of w1's task may still be starting.)
+	m1.waitRunning(t, "web", 2, convergeTimeout, nil)
 	before := taskIDs(t, m1, "web")
 	port2 := uint32(freePort(t))
 	m1.mustCLI(t, "service", "update", "-d", "--publish-add", fmt.Sprintf("%d:80", port2), "web")

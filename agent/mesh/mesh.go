@@ -75,10 +75,17 @@ type route struct {
 	next     atomic.Uint64
 }
 
-// pair is a proxied connection: the client's and the task's side.
-type pair struct{ client, upstream net.Conn }
+// pair is a proxied connection: the client's and the task's side, and
+// while the task is being dialled (upstream nil), the dial's cancel.
+type pair struct {
+	client, upstream net.Conn
+	cancel           context.CancelFunc
+}
 
 func (p *pair) close() {
+	if p.cancel != nil {
+		p.cancel()
+	}
 	p.client.Close()
 	if p.upstream != nil {
 		p.upstream.Close()
@@ -157,6 +164,13 @@ func (m *Mesh) Update(routes []nodeapi.Route) {
 	for task, ps := range m.conns {
 		if !backends[task] {
 			for p := range ps {
+				if p.upstream == nil {
+					// Nothing reached the client yet: handle tries another
+					// task rather than fail it (a dead machine's dial would
+					// hang until then).
+					p.cancel()
+					continue
+				}
 				p.close()
 			}
 		}
@@ -217,23 +231,30 @@ func (m *Mesh) handle(r *route, client net.Conn) {
 	start := r.next.Add(1)
 	for i := uint64(0); i < min(n, maxTries); i++ {
 		b := r.backends[(start+i)%n]
-		p := &pair{client: client}
+		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+		p := &pair{client: client, cancel: cancel}
 		if !m.track(b.TaskID, p, true) {
+			cancel()
 			continue // left the table since this route was read
 		}
-		up, err := m.dial(b, r, client)
+		up, err := m.dial(ctx, b, r, client)
+		cancel()
 		if err != nil {
 			m.untrack(b.TaskID, p)
 			m.cfg.Log.Debug("routing mesh: task unreachable, trying another", "service", r.service, "task", b.TaskID, "err", err)
 			continue
 		}
 		m.mu.Lock()
-		p.upstream = up
-		stillIn := m.conns[b.TaskID][p]
+		stillIn := !m.closed && m.backends[b.TaskID]
+		if stillIn {
+			p.upstream = up
+		}
 		m.mu.Unlock()
 		if !stillIn {
-			up.Close() // the task left the table while we dialled
-			break
+			// The task left the table while we dialled.
+			up.Close()
+			m.untrack(b.TaskID, p)
+			continue
 		}
 		splice(client, up)
 		m.untrack(b.TaskID, p)
@@ -275,9 +296,7 @@ func (m *Mesh) untrack(task string, p *pair) {
 
 // dial connects to a backend: directly when the task is on this node,
 // through its node's mesh relay otherwise.
-func (m *Mesh) dial(b nodeapi.Backend, r *route, client net.Conn) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-	defer cancel()
+func (m *Mesh) dial(ctx context.Context, b nodeapi.Backend, r *route, client net.Conn) (net.Conn, error) {
 	if b.NodeID == m.cfg.NodeID {
 		return m.dialLocal(ctx, relayHeader{Task: b.TaskID, Port: r.target, Proxy: r.proxy,
 			Client: client.RemoteAddr().String(), Dst: client.LocalAddr().String()})

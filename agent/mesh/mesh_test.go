@@ -316,3 +316,55 @@ func TestRelayRefusesUnknownTaskAndBadHeader(t *testing.T) {
 		}
 	}
 }
+
+// A connection still waiting on a task that leaves the table (its machine
+// died silently, so the dial hangs) goes to another task: the client saw
+// nothing yet and must not get an error.
+func TestMeshMovesPendingConnectionOfTaskLeavingRotation(t *testing.T) {
+	a := newTestNode(t, "A")
+	a.tasks["t1"] = startTask(t, "t1", "")
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := silent.Accept(); err == nil {
+			accepted <- c // held open, never answered
+		}
+	}()
+	port := freePort(t)
+	r := routeOf(port, "", a)
+	// t9 second: the first connection goes to backends[1].
+	r.Backends = append(r.Backends, nodeapi.Backend{TaskID: "t9", NodeID: "dead", NodeAddr: silent.Addr().String()})
+	a.mesh.Update([]nodeapi.Route{r})
+
+	type answer struct {
+		name string
+		err  error
+	}
+	got := make(chan answer, 1)
+	start := time.Now()
+	go func() {
+		name, c, err := ask(t, port)
+		if c != nil {
+			c.Close()
+		}
+		got <- answer{name, err}
+	}()
+	select {
+	case c := <-accepted:
+		defer c.Close()
+	case <-time.After(dialTimeout):
+		t.Fatal("the connection was not sent to t9")
+	}
+	a.mesh.Update([]nodeapi.Route{routeOf(port, "", a)}) // t9's node is Down
+	ans := <-got
+	if ans.err != nil || ans.name != "t1" {
+		t.Fatalf("got %q, %v; want the connection moved to t1", ans.name, ans.err)
+	}
+	if d := time.Since(start); d >= dialTimeout {
+		t.Errorf("the connection waited %s, the whole dial timeout, after t9 left the table", d)
+	}
+}

@@ -38,6 +38,8 @@ func (m *Mesh) dialRelay(ctx context.Context, addr string, h relayHeader) (net.C
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
 	}
+	// A cancelled dial (its task left the table) stops waiting at once.
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
 	b, _ := json.Marshal(h)
 	if _, err := c.Write(append(b, '\n')); err != nil {
 		c.Close()
@@ -51,6 +53,10 @@ func (m *Mesh) dialRelay(ctx context.Context, addr string, h relayHeader) (net.C
 	if line != "ok" {
 		c.Close()
 		return nil, fmt.Errorf("relay at %s: %s", addr, line)
+	}
+	if !stop() {
+		c.Close()
+		return nil, ctx.Err()
 	}
 	_ = c.SetDeadline(time.Time{})
 	return c, nil
@@ -76,19 +82,10 @@ func (m *Mesh) ServeRelay(c net.Conn) {
 		m.relayUDP(c, h)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-	up, err := m.dialLocal(ctx, h)
-	cancel()
-	if err != nil {
-		writeRelayError(c, err)
+	up, ok := answerRelay(c, h, m.dialLocal)
+	if !ok {
 		return
 	}
-	if _, err := io.WriteString(c, "ok\n"); err != nil {
-		c.Close()
-		up.Close()
-		return
-	}
-	_ = c.SetDeadline(time.Time{})
 	p := &pair{client: c, upstream: up}
 	if !m.track(h.Task, p, false) {
 		p.close()
@@ -96,6 +93,25 @@ func (m *Mesh) ServeRelay(c net.Conn) {
 	}
 	splice(c, up)
 	m.untrack(h.Task, p)
+}
+
+// answerRelay connects a relayed connection's task with dial and tells
+// the caller how it went: "ok", or the error (and the connection closes).
+func answerRelay[T io.Closer](c net.Conn, h relayHeader, dial func(context.Context, relayHeader) (T, error)) (T, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	up, err := dial(ctx, h)
+	cancel()
+	if err != nil {
+		writeRelayError(c, err)
+		return up, false
+	}
+	if _, err := io.WriteString(c, "ok\n"); err != nil {
+		c.Close()
+		up.Close()
+		return up, false
+	}
+	_ = c.SetDeadline(time.Time{})
+	return up, true
 }
 
 // writeRelayError tells the caller why its task cannot be reached, and

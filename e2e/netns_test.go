@@ -1,0 +1,259 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// netnsNet is a network of separate hosts on this machine, made by the
+// test: one network namespace per node, each with its own address on a
+// veth plugged into a bridge, and a veth from the root namespace so the
+// test reaches them as an outside client would.
+//
+// The bridge lives in a namespace of its own: with Docker installed, the
+// root namespace's FORWARD policy is DROP and bridged frames go through it
+// (br_netfilter), which would cut the hosts off from each other; a fresh
+// namespace has no rules, and the host's firewall is left untouched.
+type netnsNet struct {
+	t       *testing.T
+	prefix  string   // of the namespaces' names, unique to this process
+	subnet  string   // "10.77.N."
+	hostIf  string   // the root namespace's veth
+	hosts   []string // the nodes' namespaces
+	hostsIP []string // their addresses
+}
+
+// needNetns skips the test where namespaces cannot be made.
+func needNetns(t *testing.T) {
+	t.Helper()
+	requireE2E(t)
+	if os.Geteuid() != 0 {
+		t.Skip("separate hosts need network namespaces: run as root (ip netns, veth and a bridge are created and removed by the test)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("separate hosts need network namespaces: the `ip` command (iproute2) is not installed")
+	}
+}
+
+// ip runs ip with args and fails the test on error.
+func (nn *netnsNet) ip(args ...string) {
+	nn.t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		nn.t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// freeSubnet picks a 10.77.N.0/24 that no address or route of this
+// machine covers: one that only the default route (a gateway) leads to.
+func freeSubnet(t *testing.T) string {
+	t.Helper()
+	addrs, err := exec.Command("ip", "-4", "-o", "addr", "show").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip addr: %v: %s", err, addrs)
+	}
+	for i := range 200 {
+		subnet := fmt.Sprintf("10.77.%d.", 10+(os.Getpid()+i)%200)
+		if strings.Contains(string(addrs), " "+subnet) {
+			continue
+		}
+		out, err := exec.Command("ip", "-4", "-o", "route", "get", subnet+"1").CombinedOutput()
+		// Only the default route (via the gateway) leads there; "unreachable"
+		// (no default route) is as good.
+		if err == nil && !strings.Contains(string(out), " via ") {
+			continue
+		}
+		return subnet
+	}
+	t.Skip("no free 10.77.N.0/24 subnet for the test's namespaces")
+	return ""
+}
+
+// newNetnsNet makes the bridge and one namespace per host; cleanups
+// registered as each piece is made remove it whatever happens.
+func newNetnsNet(t *testing.T, hosts int) *netnsNet {
+	t.Helper()
+	needNetns(t)
+	nn := &netnsNet{t: t, prefix: fmt.Sprintf("fe2e-%d-", os.Getpid()), subnet: freeSubnet(t),
+		hostIf: fmt.Sprintf("fe2e%d", os.Getpid())}
+	sw := nn.prefix + "sw"
+	nn.addNetns(sw)
+	nn.ip("-n", sw, "link", "add", "br0", "type", "bridge")
+	nn.ip("-n", sw, "link", "set", "br0", "up")
+
+	// The root namespace's veth; it goes away with its peer in sw, and is
+	// removed explicitly too in case sw lives on.
+	nn.ip("link", "add", nn.hostIf, "type", "veth", "peer", "name", "up0", "netns", sw)
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "link", "del", nn.hostIf).CombinedOutput(); err != nil && !strings.Contains(string(out), "Cannot find device") {
+			t.Errorf("removing %s: %v: %s", nn.hostIf, err, out)
+		}
+	})
+	nn.ip("-n", sw, "link", "set", "up0", "master", "br0", "up")
+	nn.ip("addr", "add", nn.subnet+"1/24", "dev", nn.hostIf)
+	nn.ip("link", "set", nn.hostIf, "up")
+
+	for i := range hosts {
+		ns, port, addr := fmt.Sprintf("%sh%d", nn.prefix, i+1), fmt.Sprintf("h%d", i+1), fmt.Sprintf("%s%d", nn.subnet, 11+i)
+		nn.addNetns(ns)
+		nn.ip("-n", sw, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns)
+		nn.ip("-n", sw, "link", "set", port, "master", "br0", "up")
+		nn.ip("-n", ns, "addr", "add", addr+"/24", "dev", "eth0")
+		nn.ip("-n", ns, "link", "set", "eth0", "up")
+		// Process-driver tasks listen on the namespace's own 127.0.0.1.
+		nn.ip("-n", ns, "link", "set", "lo", "up")
+		nn.hosts = append(nn.hosts, ns)
+		nn.hostsIP = append(nn.hostsIP, addr)
+	}
+	return nn
+}
+
+// addNetns makes a namespace and registers its removal; a process still
+// in it then (none should be: the cluster's cleanup runs first) is killed,
+// else the namespace would outlive its name.
+func (nn *netnsNet) addNetns(name string) {
+	nn.t.Helper()
+	nn.ip("netns", "add", name)
+	nn.t.Cleanup(func() {
+		out, _ := exec.Command("ip", "netns", "pids", name).Output()
+		for _, f := range strings.Fields(string(out)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				nn.t.Errorf("process %d (%q) still in namespace %s: killed", pid, strings.Join(procArgs(pid), " "), name)
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			nn.t.Errorf("removing namespace %s: %v: %s", name, err, out)
+		}
+	})
+}
+
+// newNetnsCluster starts a swarm whose nodes each run in a namespace of
+// nn, in order, with their cluster and published ports on its address.
+func newNetnsCluster(t *testing.T, nn *netnsNet, managers, workers int, daemonArgs ...string) *cluster {
+	t.Helper()
+	next := 0
+	place := func(n *node) {
+		if next >= len(nn.hosts) {
+			t.Fatalf("%s: no namespace left (%d)", n, len(nn.hosts))
+		}
+		ns, ip := nn.hosts[next], nn.hostsIP[next]
+		next++
+		n.prefix = []string{"ip", "netns", "exec", ns}
+		// Every host has its own port space: the same port on each.
+		n.port = 2377
+		n.addr = net.JoinHostPort(ip, strconv.Itoa(n.port))
+		n.publishHost = ip
+	}
+	return newClusterPlaced(t, managers, workers, place, daemonArgs...)
+}
+
+// TestMeshSeparateHosts runs a manager and two workers each in its own
+// network namespace: every node answers on the published port at its own
+// address and reaches the tasks of the other two, which listen only on
+// their namespace's 127.0.0.1, so relays cross hosts; a PROXY-protocol
+// service sees the client's real (non-loopback) address through another
+// host's ingress. Then a host drops off the network, and clients of the
+// others never see an error.
+func TestMeshSeparateHosts(t *testing.T) {
+	nn := newNetnsNet(t, 3)
+	c := newNetnsCluster(t, nn, 1, 2, "--no-docker")
+	m1 := c.managers[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	app := buildE2EApp(ctx, t)
+	const port = 8080 // the hosts' port spaces are the test's own
+
+	status, body, err := m1.apiRequest(http.MethodPost, "/services/create", meshServiceSpec("web", app, port, 3, nil))
+	if err != nil || status != http.StatusCreated {
+		t.Fatalf("create web: %d %s %v", status, body, err)
+	}
+	m1.waitRunning(t, "web", 3, convergeTimeout, nil)
+	for _, n := range c.nodes {
+		eventually(t, convergeTimeout, func() error {
+			seen, err := meshNodes(n.publishHost, port, 12)
+			if err != nil {
+				return err
+			}
+			for _, want := range c.nodes {
+				if seen[want.id] == 0 {
+					return fmt.Errorf("connections to %s:%d reached tasks on %v; none on %s (%s)", n.publishHost, port, seen, want, want.id)
+				}
+			}
+			return nil
+		})
+	}
+
+	// A task cannot be reached from outside its host: its address is the
+	// loopback of its namespace.
+	procs := serviceProcs("web", c.nodes...)
+	if len(procs) != 3 {
+		t.Fatalf("%d programs of web found, want 3: %v", len(procs), procs)
+	}
+	for _, p := range procs {
+		host, ps, _ := net.SplitHostPort(p.env["FLOTILLA_ADDR_80"])
+		port, _ := strconv.Atoi(ps)
+		if a, err := askMesh(host, uint32(port)); err == nil {
+			a.conn.Close()
+			if a.task == p.taskID {
+				t.Errorf("task %v answered at %s from the root namespace", p, p.env["FLOTILLA_ADDR_80"])
+			}
+		}
+	}
+
+	// The client's address crosses hosts in the PROXY header.
+	const pport = 8081
+	status, body, err = m1.apiRequest(http.MethodPost, "/services/create",
+		meshServiceSpec("proxied", app, pport, 1, map[string]string{"com.flotilla.proxy-protocol": "v1"}, "E2E_PROXY=1"))
+	if err != nil || status != http.StatusCreated {
+		t.Fatalf("create proxied: %d %s %v", status, body, err)
+	}
+	rows := m1.waitRunning(t, "proxied", 1, convergeTimeout, nil)
+	for _, n := range c.nodes {
+		if n.name == rows[0].Node {
+			continue
+		}
+		eventually(t, convergeTimeout, func() error {
+			a, err := askMesh(n.publishHost, pport)
+			if err != nil {
+				return err
+			}
+			defer a.conn.Close()
+			if want := a.conn.LocalAddr().String(); a.client != want || !strings.HasPrefix(want, nn.subnet) {
+				return fmt.Errorf("through %s the task on %s saw client %q, want %q", n, rows[0].Node, a.client, want)
+			}
+			return nil
+		})
+	}
+
+	// A host drops off the network (the switch port of its cable goes
+	// down), as a dead machine does: clients of the other hosts, retrying
+	// once, see no error while its task waits for the node-down detection,
+	// and the replacement joins their rotation.
+	lost := c.workers[1]
+	load := startMeshLoad(t, port, 25*time.Millisecond, m1, c.workers[0])
+	eventually(t, convergeTimeout, func() error {
+		if n := len(load.snapshot()); n < 8 {
+			return fmt.Errorf("%d connections made so far", n)
+		}
+		return nil
+	})
+	cutAt := time.Now()
+	nn.ip("-n", nn.prefix+"sw", "link", "set", "h3", "down") // lost's port: the third host
+	settled := time.Now()
+	downAt := waitDown(t, m1, lost)
+	rows = m1.waitRunning(t, "web", 3, convergeTimeout, func(name string) bool { return name != lost.name })
+	eventually(t, convergeTimeout, func() error { return load.reached(downAt, rows) })
+	load.stop()
+	retried, failed := load.check(t, cutAt, settled)
+	t.Logf("%s cut off: Down at +%s; %d connections, %d retried once, %d failed twice",
+		lost, downAt.Sub(cutAt).Round(time.Millisecond), len(load.snapshot()), retried, failed)
+}

@@ -41,6 +41,7 @@ var conformanceAllow = map[string]string{
 	"[].Containers":     "a difference between Docker versions: newer list items have none",
 	"Containers":        "only the ingress network differs: the engine lists its own ingress-sbox endpoint; flotilla nodes have none",
 	"Peers":             "the overlay driver's peer nodes; flotilla has no VXLAN overlay",
+	"[].Peers":          "as above, in lists",
 	vxlanOption:         "the overlay driver's VXLAN ID; flotilla has no VXLAN overlay",
 	"[]." + vxlanOption: "as above, in lists",
 }
@@ -157,15 +158,19 @@ func TestConformance(t *testing.T) {
 		map[string]any{"Name": "conformance-taken", "TaskTemplate": spec["TaskTemplate"], "EndpointSpec": pub["EndpointSpec"]}, nil)
 	both("DELETE /services/ID published", http.MethodDelete, "/services/"+dp, "/services/"+fp, nil, nil)
 
-	// Networks: only the swarm ones (the engine also lists its local
-	// bridge, host and none, which flotilla has not).
+	// Networks: lists of one network each, so the first items compared
+	// are the same network (the engine also lists its local bridge, host
+	// and none, which flotilla has not, in no set order).
 	netID := func(a answer) string { m, _ := a.body.(map[string]any); s, _ := m["Id"].(string); return s }
-	overlay := "/networks?filters=" + url.QueryEscape(`{"driver":{"overlay":true}}`)
+	named := func(name string) string {
+		return "/networks?filters=" + url.QueryEscape(`{"driver":{"overlay":true},"name":{"^`+name+`$":true}}`)
+	}
 	netSpec := map[string]any{"Name": "conformance-net", "Driver": "overlay", "Attachable": true, "Labels": map[string]string{"k": "v"}}
 	dnc, fnc := both("POST /networks/create", http.MethodPost, "/networks/create", "/networks/create", netSpec, nil)
 	dn2, fn2 := netID(dnc), netID(fnc)
 	t.Cleanup(func() { _, _, _ = socketRequest(realEngineSock, http.MethodDelete, "/v1.41/networks/"+dn2, nil) })
-	both("GET /networks (overlay)", http.MethodGet, overlay, overlay, nil, nil)
+	both("GET /networks (the new one)", http.MethodGet, named("conformance-net"), named("conformance-net"), nil, nil)
+	both("GET /networks (ingress)", http.MethodGet, named("ingress"), named("ingress"), nil, nil)
 	both("GET /networks/ID", http.MethodGet, "/networks/"+dn2, "/networks/"+fn2, nil, nil)
 	both("GET /networks/ingress", http.MethodGet, "/networks/ingress", "/networks/ingress", nil, nil)
 	both("GET /networks/unknown", http.MethodGet, "/networks/nosuchnetwork", "/networks/nosuchnetwork", nil, nil)

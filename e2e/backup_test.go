@@ -25,6 +25,7 @@ type clusterState struct {
 	manager  string            // manager join token
 	nodes    []string          // node IDs
 	caRoot   string
+	networks []string // ID, name and subnets of each network
 }
 
 func readState(t *testing.T, n *node) clusterState {
@@ -64,6 +65,15 @@ func readState(t *testing.T, n *node) clusterState {
 		st.nodes = append(st.nodes, x.ID)
 	}
 	slices.Sort(st.nodes)
+	var nets []struct {
+		ID, Name string
+		IPAM     json.RawMessage
+	}
+	get("/networks", &nets)
+	for _, x := range nets {
+		st.networks = append(st.networks, x.ID+" "+x.Name+" "+string(x.IPAM))
+	}
+	slices.Sort(st.networks)
 	return st
 }
 
@@ -115,6 +125,7 @@ func TestBackupRestoreTotalLoss(t *testing.T) {
 	m1.mustCLI(t, "service", "create", "--name", "keep", "--replicas", "2", "--driver", "process", "--detach", "/bin/sleep", "1000")
 	m1.mustCLI(t, "service", "create", "--name", "idle", "--replicas", "0", "--driver", "process", "--detach", "/bin/true")
 	m1.mustCLI(t, "service", "update", "--label-add", "tier=db", "--detach", "idle")
+	m1.mustCLI(t, "network", "create", "--subnet", "10.50.0.0/24", "back")
 	before := m1.waitRunning(t, "keep", 2, 30*time.Second, nodeNames(w1))
 	procsBefore := serviceProcs("keep", w1)
 	want := readState(t, m1)
@@ -155,6 +166,9 @@ func TestBackupRestoreTotalLoss(t *testing.T) {
 	}
 	if got.worker != want.worker || got.manager != want.manager || got.caRoot != want.caRoot {
 		t.Error("join tokens or root CA differ after the restore")
+	}
+	if len(want.networks) != 2 || !slices.Equal(got.networks, want.networks) {
+		t.Errorf("networks after the restore:\n got %v\nwant %v (ingress and back)", got.networks, want.networks)
 	}
 	for _, id := range want.nodes {
 		if !slices.Contains(got.nodes, id) {

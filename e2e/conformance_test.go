@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -33,7 +34,19 @@ var conformanceAllow = map[string]string{
 	// network; flotilla's mesh needs none, and virtual addresses come
 	// with service discovery (issue 11).
 	"Endpoint.VirtualIPs": "no virtual addresses until service discovery lands",
+	// Networks. EnableIPv4 came with API 1.47, after the 20.10 engine;
+	// list items of the API types flotilla speaks have no Containers.
+	"EnableIPv4":        "a difference between Docker versions, not flotilla's",
+	"[].EnableIPv4":     "as above, in lists",
+	"[].Containers":     "a difference between Docker versions: newer list items have none",
+	"Containers":        "only the ingress network differs: the engine lists its own ingress-sbox endpoint; flotilla nodes have none",
+	"Peers":             "the overlay driver's peer nodes; flotilla has no VXLAN overlay",
+	"[].Peers":          "as above, in lists",
+	vxlanOption:         "the overlay driver's VXLAN ID; flotilla has no VXLAN overlay",
+	"[]." + vxlanOption: "as above, in lists",
 }
+
+const vxlanOption = "Options.com.docker.network.driver.overlay.vxlanid_list"
 
 // TestConformance issues the same requests to the machine's Docker Engine
 // in swarm mode and to a flotilla swarm, and compares the JSON shapes of
@@ -144,6 +157,26 @@ func TestConformance(t *testing.T) {
 	both("a port already published", http.MethodPost, "/services/create", "/services/create",
 		map[string]any{"Name": "conformance-taken", "TaskTemplate": spec["TaskTemplate"], "EndpointSpec": pub["EndpointSpec"]}, nil)
 	both("DELETE /services/ID published", http.MethodDelete, "/services/"+dp, "/services/"+fp, nil, nil)
+
+	// Networks: lists of one network each, so the first items compared
+	// are the same network (the engine also lists its local bridge, host
+	// and none, which flotilla has not, in no set order).
+	netID := func(a answer) string { m, _ := a.body.(map[string]any); s, _ := m["Id"].(string); return s }
+	named := func(name string) string {
+		return "/networks?filters=" + url.QueryEscape(`{"driver":{"overlay":true},"name":{"^`+name+`$":true}}`)
+	}
+	netSpec := map[string]any{"Name": "conformance-net", "Driver": "overlay", "Attachable": true, "Labels": map[string]string{"k": "v"}}
+	dnc, fnc := both("POST /networks/create", http.MethodPost, "/networks/create", "/networks/create", netSpec, nil)
+	dn2, fn2 := netID(dnc), netID(fnc)
+	t.Cleanup(func() { _, _, _ = socketRequest(realEngineSock, http.MethodDelete, "/v1.41/networks/"+dn2, nil) })
+	both("GET /networks (the new one)", http.MethodGet, named("conformance-net"), named("conformance-net"), nil, nil)
+	both("GET /networks (ingress)", http.MethodGet, named("ingress"), named("ingress"), nil, nil)
+	both("GET /networks/ID", http.MethodGet, "/networks/"+dn2, "/networks/"+fn2, nil, nil)
+	both("GET /networks/ingress", http.MethodGet, "/networks/ingress", "/networks/ingress", nil, nil)
+	both("GET /networks/unknown", http.MethodGet, "/networks/nosuchnetwork", "/networks/nosuchnetwork", nil, nil)
+	both("a duplicate network name", http.MethodPost, "/networks/create", "/networks/create", netSpec, nil)
+	both("DELETE /networks/unknown", http.MethodDelete, "/networks/nosuchnetwork", "/networks/nosuchnetwork", nil, nil)
+	both("DELETE /networks/ID", http.MethodDelete, "/networks/"+dn2, "/networks/"+fn2, nil, nil)
 
 	for _, f := range failures {
 		t.Error(f)

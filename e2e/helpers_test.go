@@ -142,6 +142,7 @@ type node struct {
 	// publishHost is where the node's routing mesh listens.
 	publishHost string
 	env         []string // extra daemon environment, e.g. a test-only fault switch
+	bin         string   // the daemon's binary when not flotillaBin (an older flotilla)
 	// prefix runs the daemon through another command, e.g. `ip netns
 	// exec NS` to give it a network of its own.
 	prefix []string
@@ -211,7 +212,11 @@ func (n *node) tryLaunch() error {
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "=== e2e: starting %s at %s\n", n.name, time.Now().Format(time.RFC3339Nano))
-	argv := append(slices.Clone(n.prefix), flotillaBin, "daemon", "--data-dir", n.dataDir, "-H", n.host(), "--hostname", n.name)
+	bin := flotillaBin
+	if n.bin != "" {
+		bin = n.bin
+	}
+	argv := append(slices.Clone(n.prefix), bin, "daemon", "--data-dir", n.dataDir, "-H", n.host(), "--hostname", n.name)
 	argv = append(argv, n.args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = n.dir

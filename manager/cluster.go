@@ -21,9 +21,15 @@ func (m *Manager) Bootstrap(ctx context.Context, c *state.Cluster, n *state.Node
 		return nil // already written before a restart
 	}
 	m.disp.Heartbeat(n.ID, n.Addr, n.Description)
+	ingress, err := newIngress(m.store.View())
+	if err != nil {
+		return err
+	}
+	c.IngressMade = true
 	return m.propose(ctx,
 		state.NewOp(state.TableCluster, state.ActionCreate, c, 0),
-		state.NewOp(state.TableNodes, state.ActionCreate, n, 0))
+		state.NewOp(state.TableNodes, state.ActionCreate, n, 0),
+		state.NewOp(state.TableNetworks, state.ActionCreate, ingress, 0))
 }
 
 // Cluster returns the cluster object or ErrNotInSwarm before it exists.

@@ -230,7 +230,8 @@ func (m *Manager) lead(ctx context.Context) {
 	m.readyMu.Unlock()
 	m.log.Info("this manager is now the leader")
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); m.makeIngress(ctx) }()
 	go func() { defer wg.Done(); m.disp.Run(ctx) }()
 	go func() { defer wg.Done(); m.orch.Run(ctx) }()
 	go func() { defer wg.Done(); m.removeDownNodes(ctx) }()

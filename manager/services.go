@@ -128,6 +128,9 @@ func (m *Manager) CreateService(ctx context.Context, spec swarm.ServiceSpec) (st
 	}
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
+	if err := refuseNetworks(m.store.View(), &spec); err != nil {
+		return "", err
+	}
 	if spec.Name == "" {
 		spec.Name = randomName()
 	}
@@ -172,6 +175,9 @@ func (m *Manager) UpdateService(ctx context.Context, id string, version uint64, 
 		spec = *cur.PreviousSpec
 	}
 	if err := validateServiceSpec(&spec); err != nil {
+		return err
+	}
+	if err := refuseNetworks(m.store.View(), &spec); err != nil {
 		return err
 	}
 	if spec.Name != cur.Spec.Name {

@@ -77,8 +77,9 @@ var notYetSupported = []notYet{
 }
 
 // refuseUnsupported refuses a spec that sets a field flotilla does not
-// implement yet, or that names objects (networks, secrets, configs) that
-// do not exist — none can exist yet, so any reference is to a missing one.
+// implement yet, or that names secrets or configs, which cannot exist yet,
+// so any reference is to a missing one. Networks exist: refuseNetworks
+// checks those against the store.
 func refuseUnsupported(spec *swarm.ServiceSpec) error {
 	cs := spec.TaskTemplate.ContainerSpec
 	for _, f := range notYetSupported {
@@ -89,9 +90,6 @@ func refuseUnsupported(spec *swarm.ServiceSpec) error {
 			}
 			return errdefs.Invalid("%s%s is not supported yet by flotilla; remove it from the service spec (see 'What a service spec may contain' in docs/operations.md)", f.field, how)
 		}
-	}
-	if n := spec.TaskTemplate.Networks; len(n) > 0 {
-		return errdefs.NotFound("network %s not found", n[0].Target)
 	}
 	if sr := cs.Secrets; len(sr) > 0 && sr[0] != nil {
 		return errdefs.Invalid("secret not found: %s", sr[0].SecretName)

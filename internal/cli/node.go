@@ -458,18 +458,10 @@ func newNodeRmCommand(env *cliEnv) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		var errs []error
-		for _, ref := range args {
-			if _, err := api.NodeRemove(cmd.Context(), ref, client.NodeRemoveOptions{Force: force}); err != nil {
-				if client.IsErrConnectionFailed(err) {
-					return err
-				}
-				errs = append(errs, err)
-				continue
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), ref)
-		}
-		return errors.Join(errs...)
+		return removeEach(cmd, args, func(ref string) error {
+			_, err := api.NodeRemove(cmd.Context(), ref, client.NodeRemoveOptions{Force: force})
+			return err
+		}, nil)
 	})
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force remove a node from the swarm")
 	return cmd

@@ -39,6 +39,7 @@ func NewRootCommand() *cobra.Command {
 		newSwarmCommand(env),
 		newNodeCommand(env),
 		newServiceCommand(env),
+		newNetworkCommand(env),
 		newInfoCommand(env),
 		newVersionCommand(env),
 		newCompletionCommand(),

@@ -121,18 +121,10 @@ func newServiceRmCommand(env *cliEnv) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		var errs []error
-		for _, ref := range args {
-			if _, err := api.ServiceRemove(cmd.Context(), ref, client.ServiceRemoveOptions{}); err != nil {
-				if client.IsErrConnectionFailed(err) {
-					return err
-				}
-				errs = append(errs, err)
-				continue
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), ref)
-		}
-		return errors.Join(errs...)
+		return removeEach(cmd, args, func(ref string) error {
+			_, err := api.ServiceRemove(cmd.Context(), ref, client.ServiceRemoveOptions{})
+			return err
+		}, nil)
 	})
 	return cmd
 }

@@ -49,3 +49,27 @@ func (b *backend) Tasks(ctx context.Context, upToDateOnly bool) ([]swarm.Task, e
 	}
 	return m.Tasks(upToDateOnly), nil
 }
+
+func (b *backend) NetworkCreate(ctx context.Context, spec swarm.NetworkSpec) (string, error) {
+	m, err := b.mgr()
+	if err != nil {
+		return "", err
+	}
+	return m.CreateNetwork(ctx, spec)
+}
+
+func (b *backend) Networks(ctx context.Context) ([]swarm.Network, error) {
+	m, err := b.mgr()
+	if err != nil {
+		return nil, err
+	}
+	return m.Networks(), nil
+}
+
+func (b *backend) NetworkRemove(ctx context.Context, id string) error {
+	m, err := b.mgr()
+	if err != nil {
+		return err
+	}
+	return m.RemoveNetwork(ctx, id)
+}

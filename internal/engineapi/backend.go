@@ -57,6 +57,16 @@ type Backend interface {
 	// Tasks returns every task; upToDateOnly keeps those running their
 	// service's current spec (the docker CLI's _up-to-date filter).
 	Tasks(ctx context.Context, upToDateOnly bool) ([]swarm.Task, error)
+	// NetworkCreate validates and stores a new swarm-scope network and
+	// returns its ID.
+	NetworkCreate(ctx context.Context, spec swarm.NetworkSpec) (string, error)
+	// Networks returns every network of the cluster; this package
+	// filters them and resolves names and ID prefixes.
+	Networks(ctx context.Context) ([]swarm.Network, error)
+	// NetworkRemove removes the network with the full ID id, unless a
+	// service uses it.
+	NetworkRemove(ctx context.Context, id string) error
+
 	// Logs streams the logs of a service's or a task's tasks.
 	Logs(ctx context.Context, sel LogSelector, opts LogOptions, out LogSink) error
 

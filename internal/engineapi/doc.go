@@ -12,7 +12,7 @@
 //   - decode.go: strict decoding of JSON request bodies; params.go: query
 //     parameters; filters.go: the "filters" query parameter;
 //   - system.go, hostinfo.go: /_ping, /version, /info;
-//   - swarm.go: /swarm...; nodes.go: /nodes...
+//   - swarm.go: /swarm...; nodes.go: /nodes...; networks.go: /networks...
 //
 // To add a group of routes (services, tasks, logs), add its methods to
 // Backend, write a file with a `func (a *api) xxxRoutes() []route` and list

@@ -18,6 +18,7 @@ import (
 type fakeBackend struct {
 	mu sync.Mutex
 	fakeServices
+	fakeNetworks
 
 	name  string
 	info  swarm.Info

@@ -26,6 +26,11 @@ var (
 		id:   func(s *swarm.Service) string { return s.ID },
 		name: func(s *swarm.Service) string { return s.Spec.Name },
 	}
+	networkRefs = refKind[swarm.Network]{
+		noun: "network",
+		id:   func(n *swarm.Network) string { return n.ID },
+		name: func(n *swarm.Network) string { return n.Spec.Name },
+	}
 )
 
 // resolve finds the object ref names among objs as dockerd (with swarmkit)

@@ -52,7 +52,7 @@ func forwardsToLeader(method, path string) bool {
 }
 
 func isClusterRead(path string) bool {
-	for _, p := range []string{"/swarm", "/nodes", "/services", "/tasks"} {
+	for _, p := range []string{"/swarm", "/nodes", "/services", "/tasks", "/networks"} {
 		if path == p || strings.HasPrefix(path, p+"/") {
 			return true
 		}
@@ -72,6 +72,7 @@ func NewHandler(b Backend) http.Handler {
 		a.nodeRoutes(),
 		a.serviceRoutes(),
 		a.taskRoutes(),
+		a.networkRoutes(),
 		a.backupRoutes(),
 	} {
 		routes = append(routes, group...)

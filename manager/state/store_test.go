@@ -3,6 +3,7 @@ package state_test
 import (
 	"bytes"
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -239,10 +240,16 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	c := cluster("c")
 	c.RootCAKeyPEM = []byte("key")
 	c.RemovedNodes = []string{"gone"}
+	c.IngressMade = true
+	nw := &state.Network{}
+	nw.ID = "net"
+	nw.Spec.Name = "web"
+	nw.IPAMOptions = &swarm.IPAMOptions{Configs: []swarm.IPAMConfig{{Subnet: netip.MustParsePrefix("10.0.1.0/24")}}}
 	mustApply(t, s, 10, batch(t0,
 		state.NewOp(state.TableCluster, state.ActionCreate, c, 0),
 		state.NewOp(state.TableNodes, state.ActionCreate, n, 0),
-		state.NewOp(state.TableNodes, state.ActionCreate, node("b", "host-b"), 0)))
+		state.NewOp(state.TableNodes, state.ActionCreate, node("b", "host-b"), 0),
+		state.NewOp(state.TableNetworks, state.ActionCreate, nw, 0)))
 	want := dump(t, s)
 
 	// A snapshot is a point in time: writes after it do not show.
@@ -282,8 +289,11 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		got.Version.Index != 10 || !got.CreatedAt.Equal(t0) || got.Role != swarm.NodeRoleManager {
 		t.Errorf("restored node = %+v", got)
 	}
-	if rc := r.Cluster(); string(rc.RootCAKeyPEM) != "key" || len(rc.RemovedNodes) != 1 {
+	if rc := r.Cluster(); string(rc.RootCAKeyPEM) != "key" || len(rc.RemovedNodes) != 1 || !rc.IngressMade {
 		t.Errorf("restored cluster = %+v", rc)
+	}
+	if rn := r.Network("net"); rn == nil || rn.Spec.Name != "web" || rn.IPAMOptions.Configs[0].Subnet.String() != "10.0.1.0/24" {
+		t.Errorf("restored network = %+v", rn)
 	}
 	// The restored store takes writes with versions as before.
 	u := got.Copy()
@@ -298,7 +308,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err := r.Restore(&empty); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Nodes()) != 0 || r.Cluster() != nil {
+	if len(r.Nodes()) != 0 || r.Cluster() != nil || len(r.Networks()) != 0 {
 		t.Error("restoring an empty snapshot left objects behind")
 	}
 }

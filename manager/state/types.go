@@ -32,6 +32,10 @@ type Cluster struct {
 	// removes it (0: never). Docker's swarm.Spec has no such field; the API
 	// shows it as the spec label NodeDownRemovalLabel.
 	NodeDownRemoval time.Duration `json:",omitempty"`
+	// IngressMade records that the managers made the ingress network, at
+	// init or, for a cluster from before networks, when a leader found it
+	// missing: it is made once, never again after a user removed it.
+	IngressMade bool `json:",omitempty"`
 }
 
 // Node is a cluster member. Spec.Role is the role the user asked for;

@@ -1,0 +1,285 @@
+package manager
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/internal/errdefs"
+	"github.com/flotilla-org/flotilla/manager/state"
+)
+
+// netStore is a store holding a cluster object and the given ops.
+type netStore struct {
+	t     *testing.T
+	s     *state.Store
+	index uint64
+}
+
+func newNetStore(t *testing.T) *netStore {
+	ns := &netStore{t: t, s: state.NewStore()}
+	c := &state.Cluster{}
+	c.ID = "cluster"
+	ns.apply(state.NewOp(state.TableCluster, state.ActionCreate, c, 0))
+	return ns
+}
+
+func (ns *netStore) apply(ops ...state.Op) {
+	ns.t.Helper()
+	ns.index++
+	if err := ns.s.Apply(ns.index, state.Batch{Ops: ops, Time: time.Now()}); err != nil {
+		ns.t.Fatal(err)
+	}
+}
+
+// create stores a network made from spec and returns it.
+func (ns *netStore) create(spec swarm.NetworkSpec) *state.Network {
+	ns.t.Helper()
+	n, err := newNetwork(ns.s.View(), spec)
+	if err != nil {
+		ns.t.Fatalf("create %s: %v", spec.Name, err)
+	}
+	ns.apply(state.NewOp(state.TableNetworks, state.ActionCreate, n, 0))
+	return ns.s.Network(n.ID)
+}
+
+func named(name string) swarm.NetworkSpec {
+	return swarm.NetworkSpec{Annotations: swarm.Annotations{Name: name}}
+}
+
+func withSubnet(name, subnet string) swarm.NetworkSpec {
+	s := named(name)
+	s.IPAMOptions = &swarm.IPAMOptions{Configs: []swarm.IPAMConfig{{Subnet: netip.MustParsePrefix(subnet)}}}
+	return s
+}
+
+func subnetOf(n *state.Network) string {
+	c := n.IPAMOptions.Configs[0]
+	return c.Subnet.String() + " gw " + c.Gateway.String()
+}
+
+func TestIngressAndDefaultSubnets(t *testing.T) {
+	ns := newNetStore(t)
+	ops, done, err := ingressOps(ns.s.View())
+	if err != nil || done || len(ops) != 2 {
+		t.Fatalf("ingressOps on a cluster without ingress = %d ops, done %v, %v; want the network and the cluster", len(ops), done, err)
+	}
+	ns.apply(ops...)
+	in := ingressNetwork(ns.s.View())
+	if in == nil || in.Spec.Name != "ingress" || !in.Spec.Ingress || in.DriverState.Name != "overlay" ||
+		in.Spec.Scope != "swarm" || subnetOf(in) != "10.0.0.0/24 gw 10.0.0.1" {
+		t.Fatalf("ingress = %+v", in)
+	}
+	if _, done, _ := ingressOps(ns.s.View()); !done {
+		t.Error("ingressOps wants to write again after the ingress was made")
+	}
+
+	web := ns.create(named("web"))
+	if subnetOf(web) != "10.0.1.0/24 gw 10.0.1.1" || web.DriverState.Name != "overlay" || web.Spec.Scope != "swarm" {
+		t.Errorf("web = %s, driver %q, scope %q; want 10.0.1.0/24, overlay, swarm", subnetOf(web), web.DriverState.Name, web.Spec.Scope)
+	}
+	ns.create(withSubnet("user", "10.0.2.0/23"))
+	if got := subnetOf(ns.create(named("next"))); got != "10.0.4.0/24 gw 10.0.4.1" {
+		t.Errorf("the next default subnet = %s, want 10.0.4.0/24 (10.0.2.0/23 is taken)", got)
+	}
+	gw := withSubnet("gw", "192.168.7.0/24")
+	gw.IPAMOptions.Configs[0].Gateway = netip.MustParseAddr("192.168.7.254")
+	if got := subnetOf(ns.create(gw)); got != "192.168.7.0/24 gw 192.168.7.254" {
+		t.Errorf("a given gateway: %s", got)
+	}
+
+	// Removed by the user, the ingress is not made again by a new leader.
+	ns.apply(state.NewOp(state.TableNetworks, state.ActionDelete, in, 0))
+	if ops, done, _ := ingressOps(ns.s.View()); !done || len(ops) != 0 {
+		t.Error("a removed ingress network would be made again")
+	}
+}
+
+func TestIngressOpsWaitForInitAndKeepAUserIngress(t *testing.T) {
+	if ops, done, err := ingressOps(state.NewStore().View()); ops != nil || done || err != nil {
+		t.Errorf("before swarm init: %v ops, done %v, %v; want to wait", ops, done, err)
+	}
+	ns := newNetStore(t)
+	ns.create(named("ingress")) // made through the API before the leader looked
+	ops, _, err := ingressOps(ns.s.View())
+	if err != nil || len(ops) != 1 || ops[0].Table != state.TableCluster {
+		t.Errorf("with a network named ingress: %v, %v; want only the cluster's mark", ops, err)
+	}
+}
+
+func TestNetworkSpecsRefused(t *testing.T) {
+	ns := newNetStore(t)
+	ops, _, _ := ingressOps(ns.s.View())
+	ns.apply(ops...)
+	taken := ns.create(withSubnet("taken", "172.20.0.0/16"))
+	spec := func(f func(*swarm.NetworkSpec)) swarm.NetworkSpec {
+		s := named("x")
+		f(&s)
+		return s
+	}
+	cases := []struct {
+		name string
+		spec swarm.NetworkSpec
+		kind errdefs.Kind
+		msg  string
+	}{
+		{"no name", named(""), errdefs.KindInvalid, "needs a name"},
+		{"bad name", named("a b"), errdefs.KindInvalid, "invalid network name"},
+		{"predefined", named("bridge"), errdefs.KindForbidden, "bridge is a pre-defined network"},
+		{"bridge driver", spec(func(s *swarm.NetworkSpec) { s.DriverConfiguration = &swarm.Driver{Name: "bridge"} }),
+			errdefs.KindInvalid, "only the overlay driver is supported in swarm scope"},
+		{"macvlan driver", spec(func(s *swarm.NetworkSpec) { s.DriverConfiguration = &swarm.Driver{Name: "macvlan"} }),
+			errdefs.KindInvalid, `network driver "macvlan" is not supported`},
+		{"local scope", spec(func(s *swarm.NetworkSpec) { s.Scope = "local" }), errdefs.KindInvalid, "swarm scope"},
+		{"ipv6", spec(func(s *swarm.NetworkSpec) { s.IPv6Enabled = true }), errdefs.KindInvalid, "IPv6"},
+		{"duplicate name", named("taken"), errdefs.KindConflict, "network with name taken already exists (ID " + taken.ID},
+		{"second ingress", spec(func(s *swarm.NetworkSpec) { s.Ingress = true }), errdefs.KindConflict, "ingress network (ingress"},
+		{"attachable ingress", spec(func(s *swarm.NetworkSpec) { s.Ingress, s.Attachable = true, true }), errdefs.KindInvalid, "cannot be attachable"},
+		{"overlap with ingress", withSubnet("x", "10.0.0.0/16"), errdefs.KindConflict, "overlaps with subnet 10.0.0.0/24"},
+		{"overlap with a user subnet", withSubnet("x", "172.20.5.0/24"), errdefs.KindConflict, "overlaps with subnet 172.20.0.0/16"},
+		{"host bits", withSubnet("x", "10.9.0.1/24"), errdefs.KindInvalid, "use 10.9.0.0/24"},
+		{"ipv6 subnet", withSubnet("x", "fd00::/64"), errdefs.KindInvalid, "IPv6 subnets"},
+		{"too small", withSubnet("x", "10.9.0.0/31"), errdefs.KindInvalid, "too small"},
+		{"gateway outside", spec(func(s *swarm.NetworkSpec) {
+			*s = withSubnet("x", "10.9.0.0/24")
+			s.IPAMOptions.Configs[0].Gateway = netip.MustParseAddr("10.8.0.1")
+		}), errdefs.KindInvalid, "invalid gateway 10.8.0.1"},
+		{"ipam driver", spec(func(s *swarm.NetworkSpec) { s.IPAMOptions = &swarm.IPAMOptions{Driver: swarm.Driver{Name: "dhcp"}} }),
+			errdefs.KindInvalid, `IPAM driver "dhcp"`},
+	}
+	before := len(ns.s.Networks())
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := newNetwork(ns.s.View(), tc.spec)
+			if err == nil || errdefs.KindOf(err) != tc.kind || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("err = %v (kind %v), want kind %v containing %q", err, errdefs.KindOf(err), tc.kind, tc.msg)
+			}
+		})
+	}
+	if len(ns.s.Networks()) != before {
+		t.Error("a refused spec changed the networks")
+	}
+}
+
+func TestNextSubnetPoolExhausted(t *testing.T) {
+	if _, err := nextSubnet([]netip.Prefix{defaultPool}); err == nil || !strings.Contains(err.Error(), "--subnet") {
+		t.Errorf("a full pool: %v; want an error suggesting --subnet", err)
+	}
+}
+
+func TestNetworkInUse(t *testing.T) {
+	ns := newNetStore(t)
+	ops, _, _ := ingressOps(ns.s.View())
+	ns.apply(ops...)
+	ingress := ingressNetwork(ns.s.View())
+	back := ns.create(named("back"))
+	free := ns.create(named("free"))
+
+	svc := func(id string, f func(*swarm.ServiceSpec)) *state.Service {
+		s := &state.Service{}
+		s.ID = id
+		s.Spec.Name = id
+		s.Spec.TaskTemplate.ContainerSpec = &swarm.ContainerSpec{Image: "img"}
+		f(&s.Spec)
+		return s
+	}
+	ns.apply(
+		state.NewOp(state.TableServices, state.ActionCreate, svc("byid", func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Target: back.ID}}
+		}), 0),
+		state.NewOp(state.TableServices, state.ActionCreate, svc("hostport", func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, PublishMode: swarm.PortConfigPublishModeHost}}}
+		}), 0))
+	v := ns.s.View()
+	if err := networkInUse(v, back); !errdefs.Is(err, errdefs.KindConflict) || !strings.Contains(err.Error(), "network back is in use by service byid") {
+		t.Errorf("a network a service names by ID: %v", err)
+	}
+	if err := networkInUse(v, free); err != nil {
+		t.Errorf("a network nothing uses: %v", err)
+	}
+	if err := networkInUse(v, ingress); err != nil {
+		t.Errorf("ingress with only host-mode ports: %v", err)
+	}
+
+	// By name too, and the ingress while a port goes through the mesh.
+	ns.apply(state.NewOp(state.TableServices, state.ActionCreate, svc("web", func(s *swarm.ServiceSpec) {
+		s.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Target: "free"}}
+		s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 80}}}
+	}), 0))
+	v = ns.s.View()
+	if err := networkInUse(v, free); err == nil || !strings.Contains(err.Error(), "in use by service web") {
+		t.Errorf("a network a service names by name: %v", err)
+	}
+	if err := networkInUse(v, ingress); !errdefs.Is(err, errdefs.KindConflict) ||
+		!strings.Contains(err.Error(), "ingress network cannot be removed because service web depends on it") {
+		t.Errorf("ingress while a service publishes an ingress port: %v", err)
+	}
+
+	// A live task that still runs on a network holds it; an ended one not.
+	other := ns.create(named("other"))
+	task := &state.Task{}
+	task.ID = "task1"
+	task.ServiceID = "byid"
+	task.Spec.Networks = []swarm.NetworkAttachmentConfig{{Target: other.ID}}
+	task.Status.State = swarm.TaskStateRunning
+	ns.apply(state.NewOp(state.TableTasks, state.ActionCreate, task, 0))
+	if err := networkInUse(ns.s.View(), other); err == nil || !strings.Contains(err.Error(), "in use by task task1") {
+		t.Errorf("a network a running task is on: %v", err)
+	}
+	task.Status.State = swarm.TaskStateShutdown
+	ns.apply(state.NewOp(state.TableTasks, state.ActionUpdate, task, 0))
+	if err := networkInUse(ns.s.View(), other); err != nil {
+		t.Errorf("a network only an ended task was on: %v", err)
+	}
+}
+
+func TestServicesOnNetworksRefused(t *testing.T) {
+	ns := newNetStore(t)
+	web := ns.create(named("web"))
+	spec := func(target string) *swarm.ServiceSpec {
+		return &swarm.ServiceSpec{TaskTemplate: swarm.TaskSpec{Networks: []swarm.NetworkAttachmentConfig{{Target: target}}}}
+	}
+	v := ns.s.View()
+	if err := refuseNetworks(v, spec("nosuch")); !errdefs.Is(err, errdefs.KindNotFound) || err.Error() != "network nosuch not found" {
+		t.Errorf("an unknown network: %v", err)
+	}
+	for _, ref := range []string{"web", web.ID} {
+		if err := refuseNetworks(v, spec(ref)); !errdefs.Is(err, errdefs.KindInvalid) ||
+			!strings.Contains(err.Error(), "attaching services to networks is not supported yet") {
+			t.Errorf("an existing network (%s): %v", ref, err)
+		}
+	}
+	if err := refuseNetworks(v, &swarm.ServiceSpec{}); err != nil {
+		t.Errorf("no network: %v", err)
+	}
+}
+
+// The store keeps networks through a snapshot and its restore.
+func TestNetworksSurviveSnapshot(t *testing.T) {
+	ns := newNetStore(t)
+	ops, _, _ := ingressOps(ns.s.View())
+	ns.apply(ops...)
+	web := ns.create(withSubnet("web", "10.5.0.0/16"))
+	var buf strings.Builder
+	if err := ns.s.WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	r := state.NewStore()
+	if err := r.Restore(strings.NewReader(buf.String())); err != nil {
+		t.Fatal(err)
+	}
+	got := r.Network(web.ID)
+	if got == nil || subnetOf(got) != "10.5.0.0/16 gw 10.5.0.1" || got.Version.Index != web.Version.Index {
+		t.Fatalf("restored web = %+v", got)
+	}
+	if ingressNetwork(r.View()) == nil || !r.Cluster().IngressMade {
+		t.Error("the ingress network or the cluster's mark did not survive")
+	}
+	// A restored store still refuses an overlapping subnet.
+	if _, err := newNetwork(r.View(), withSubnet("x", "10.5.1.0/24")); !errdefs.Is(err, errdefs.KindConflict) {
+		t.Errorf("overlap after restore: %v", err)
+	}
+}

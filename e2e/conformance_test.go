@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The real engine's socket: the conformance run is the one place a test
@@ -153,6 +155,14 @@ func TestConformance(t *testing.T) {
 	dc, fc = both("POST /services/create published", http.MethodPost, "/services/create", "/services/create", pub, nil)
 	dp, fp := idOf(dc), idOf(fc)
 	t.Cleanup(func() { _, _, _ = socketRequest(realEngineSock, http.MethodDelete, "/v1.41/services/"+dp, nil) })
+	// Docker's allocator fills Endpoint a moment after the create.
+	eventually(t, 10*time.Second, func() error {
+		_, b, err := socketRequest(realEngineSock, http.MethodGet, "/v1.41/services/"+dp, nil)
+		if err != nil || !bytes.Contains(b, []byte(`"VirtualIPs"`)) {
+			return fmt.Errorf("docker has not allocated the published service's endpoint yet (%v)", err)
+		}
+		return nil
+	})
 	both("GET /services/ID published", http.MethodGet, "/services/"+dp, "/services/"+fp, nil, nil)
 	both("a port already published", http.MethodPost, "/services/create", "/services/create",
 		map[string]any{"Name": "conformance-taken", "TaskTemplate": spec["TaskTemplate"], "EndpointSpec": pub["EndpointSpec"]}, nil)

@@ -1,0 +1,218 @@
+// Package netrules keeps the node's nat rules that send TCP for swarm
+// networks' subnets to the routing mesh's capture port: one chain of
+// flotilla's own in the nat table (Chain), jumped to from OUTPUT (host
+// processes, process tasks) and PREROUTING (containers on engine
+// bridges), with one REDIRECT rule per subnet. The subnets' addresses are
+// configured on no interface: the redirect is what makes them answer.
+//
+// The rules are made by running iptables, so they sit next to the
+// engine's own and show in iptables-save.
+package netrules
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+)
+
+// Chain is flotilla's chain in the nat table.
+const Chain = "FLOTILLA-CAPTURE"
+
+// hooks are the built-in chains that jump to Chain: OUTPUT for
+// connections made on the node, PREROUTING for those routed in from a
+// bridge.
+var hooks = []string{"OUTPUT", "PREROUTING"}
+
+// Rules manages Chain with one iptables command.
+type Rules struct {
+	// Bin is the iptables command; Detect chooses one.
+	Bin string
+	// In limits the PREROUTING jump to packets that came in on these
+	// interfaces (iptables -i syntax: "br-+" for a prefix); "" is any.
+	// Without it, a host that routes a swarm subnet to this node reaches
+	// its services too.
+	In string
+
+	mu sync.Mutex
+}
+
+// Detect chooses the iptables command. REDIRECT from either backend
+// takes effect for both local processes and bridged containers (the
+// kernel runs the legacy and the nf_tables nat hooks alike, and the
+// first to set up a translation wins; netrules_test shows both), so the
+// choice is about one place to look: the backend the engine writes to.
+// Docker uses iptables-legacy on hosts where its nat table is already
+// loaded, as on this project's machines, while "iptables" may be the
+// nf_tables one; so iptables-legacy when the kernel lists a legacy nat
+// table (/proc/net/ip_tables_names, read without loading anything), and
+// the distribution's iptables otherwise.
+func Detect() (string, error) {
+	if b, err := os.ReadFile("/proc/net/ip_tables_names"); err == nil {
+		for _, t := range strings.Fields(string(b)) {
+			if t == "nat" {
+				if _, err := exec.LookPath("iptables-legacy"); err == nil {
+					return "iptables-legacy", nil
+				}
+			}
+		}
+	}
+	if _, err := exec.LookPath("iptables"); err != nil {
+		return "", errors.New("netrules: iptables not found in PATH: install iptables (the node redirects swarm networks' traffic to its mesh with it)")
+	}
+	return "iptables", nil
+}
+
+// Apply makes Chain hold exactly one REDIRECT to port per subnet, and
+// makes OUTPUT and PREROUTING jump to it. Running it again with the same
+// arguments changes nothing. The chain is rewritten in one
+// iptables-restore, so no connection meets it half done; connections
+// already redirected keep their translation.
+func (r *Rules) Apply(subnets []netip.Prefix, port int) error {
+	if port < 1 || port > 65535 {
+		return fmt.Errorf("netrules: capture port %d out of range", port)
+	}
+	var b strings.Builder
+	b.WriteString("*nat\n:" + Chain + " - [0:0]\n")
+	seen := map[netip.Prefix]bool{}
+	for _, p := range subnets {
+		if !p.IsValid() || !p.Addr().Is4() {
+			return fmt.Errorf("netrules: cannot capture %s: only IPv4 subnets are captured (IPv6 needs ip6tables, not done)", p)
+		}
+		p = p.Masked()
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		fmt.Fprintf(&b, "-A %s -d %s -p tcp -j REDIRECT --to-ports %d\n", Chain, p, port)
+	}
+	b.WriteString("COMMIT\n")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// --noflush keeps the other chains; a chain declared in the input is
+	// flushed and refilled (and made if missing), atomically.
+	if _, err := r.run(b.String(), r.Bin+"-restore", "-w", "--noflush"); err != nil {
+		return err
+	}
+	for _, hook := range hooks {
+		if err := r.jump(hook); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// jumpSpec is the rule in hook that jumps to Chain.
+func (r *Rules) jumpSpec(hook string) []string {
+	spec := []string{hook}
+	if hook == "PREROUTING" && r.In != "" {
+		spec = append(spec, "-i", r.In)
+	}
+	return append(spec, "-j", Chain)
+}
+
+// jump makes hook jump to Chain exactly once, first (before the engine's
+// rules: these subnets are flotilla's), removing jumps of another shape
+// (In changed).
+func (r *Rules) jump(hook string) error {
+	jumps, err := r.jumps(hook)
+	if err != nil {
+		return err
+	}
+	want := r.jumpSpec(hook)
+	if len(jumps) == 1 {
+		if _, err := r.iptables(append([]string{"-C"}, want...)...); err == nil {
+			return nil
+		}
+	}
+	for _, j := range jumps {
+		if _, err := r.iptables(append([]string{"-D"}, j...)...); err != nil {
+			return err
+		}
+	}
+	_, err = r.iptables(append([]string{"-I", hook, "1"}, want[1:]...)...)
+	return err
+}
+
+// jumps are hook's rules that jump to Chain, as -S prints them without
+// "-A" (so "-D" deletes them).
+func (r *Rules) jumps(hook string) ([][]string, error) {
+	out, err := r.iptables("-S", hook)
+	if err != nil {
+		return nil, err
+	}
+	var js [][]string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 2 && f[0] == "-A" && f[len(f)-2] == "-j" && f[len(f)-1] == Chain {
+			js = append(js, f[1:])
+		}
+	}
+	return js, nil
+}
+
+// Remove takes the jumps and Chain away (the node leaves the cluster).
+// Nothing to remove is not an error.
+func (r *Rules) Remove() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, hook := range hooks {
+		jumps, err := r.jumps(hook)
+		if err != nil {
+			return err
+		}
+		for _, j := range jumps {
+			if _, err := r.iptables(append([]string{"-D"}, j...)...); err != nil {
+				return err
+			}
+		}
+	}
+	out, err := r.iptables("-S")
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(out+"\n", "-N "+Chain+"\n") {
+		return nil
+	}
+	if _, err := r.iptables("-F", Chain); err != nil {
+		return err
+	}
+	_, err = r.iptables("-X", Chain)
+	return err
+}
+
+// iptables runs Bin on the nat table.
+func (r *Rules) iptables(args ...string) (string, error) {
+	return r.run("", r.Bin, append([]string{"-w", "-t", "nat"}, args...)...)
+}
+
+// run runs an iptables command, with stdin when given, and says what to
+// do when it fails.
+func (r *Rules) run(stdin, bin string, args ...string) (string, error) {
+	if r.Bin == "" {
+		return "", errors.New("netrules: no iptables command set (see Detect)")
+	}
+	cmd := exec.Command(bin, args...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err == nil {
+		return stdout.String(), nil
+	}
+	what := bin + " " + strings.Join(args, " ")
+	if errors.Is(err, exec.ErrNotFound) {
+		return "", fmt.Errorf("netrules: %s not found in PATH: install iptables (the node redirects swarm networks' traffic to its mesh with it)", bin)
+	}
+	msg := strings.TrimSpace(stderr.String())
+	if os.Geteuid() != 0 || strings.Contains(msg, "Permission denied") {
+		return "", fmt.Errorf("netrules: %s: %s (%v): run the node as root, or with CAP_NET_ADMIN", what, msg, err)
+	}
+	return "", fmt.Errorf("netrules: %s: %s (%v)", what, msg, err)
+}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -97,7 +98,7 @@ func TestCaptureInNamespace(t *testing.T) {
 				ipCmd(t, args...)
 			}
 			cmd := exec.Command("ip", "netns", "exec", node, exe, "-test.run=^TestCaptureInner$", "-test.v", "-test.count=1")
-			cmd.Env = append(os.Environ(), envInner+"="+c.bin, envMixed+"="+c.mixed, envCtr+"="+ctr, envRootNS+"="+rootNS)
+			cmd.Env = childEnv(envInner+"="+c.bin, envMixed+"="+c.mixed, envCtr+"="+ctr, envRootNS+"="+rootNS)
 			out, err := cmd.CombinedOutput()
 			t.Logf("inner half:\n%s", out)
 			if err != nil || !strings.Contains(string(out), "--- PASS: TestCaptureInner") {
@@ -108,6 +109,12 @@ func TestCaptureInNamespace(t *testing.T) {
 	if !ran {
 		t.Skip("needs iptables-legacy and iptables-nft")
 	}
+}
+
+// childEnv is the environment of a half run in a namespace. The race
+// detector waits a second as a process exits, unless told not to.
+func childEnv(vars ...string) []string {
+	return append(os.Environ(), append(vars, "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")...)
 }
 
 func ipCmd(t *testing.T, args ...string) {
@@ -188,7 +195,7 @@ func TestCaptureInner(t *testing.T) {
 			return "", err
 		}
 		cmd := exec.Command("ip", "netns", "exec", os.Getenv(envCtr), exe, "-test.run=^TestCaptureDial$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), envInner+"=", envDial+"="+addr)
+		cmd.Env = childEnv(envInner+"=", envDial+"="+addr)
 		out, err := cmd.CombinedOutput()
 		if i := strings.Index(string(out), "dst="); i >= 0 {
 			return string(out[i:]), nil
@@ -295,6 +302,32 @@ func TestCaptureInner(t *testing.T) {
 	if err := (&Rules{Bin: bin}).Apply(pfx("fd00::/64"), port); err == nil {
 		t.Fatal("Apply took an IPv6 subnet")
 	}
+
+	// Detect goes with the legacy tables once they hold nat rules.
+	wantBin := "iptables"
+	if bin == "iptables-legacy" || os.Getenv(envMixed) != "" {
+		wantBin = "iptables-legacy"
+	}
+	if got, err := Detect(); got != wantBin || err != nil {
+		t.Fatalf("Detect: %s, %v; want %s", got, err, wantBin)
+	}
+
+	// IPv6: Rules does not make these rules yet, but the listener reads
+	// the original destination of a connection ip6tables redirected.
+	ip6 := "ip6" + strings.TrimPrefix(bin, "ip")
+	if _, err := exec.LookPath(ip6); err != nil {
+		t.Logf("IPv6 not tried: %v", err)
+		return
+	}
+	if b, err := os.ReadFile("/proc/sys/net/ipv6/conf/flt-d0/disable_ipv6"); err != nil || strings.TrimSpace(string(b)) != "0" {
+		t.Logf("IPv6 not tried: it is disabled in the namespace")
+		return
+	}
+	run("ip", "addr", "add", "fd00:1::1/64", "dev", "flt-d0", "nodad")
+	run("ip", "-6", "route", "add", "default", "dev", "flt-d0")
+	run(ip6, "-w", "-t", "nat", "-A", "OUTPUT", "-d", "fd00:99::/64", "-p", "tcp", "-j", "REDIRECT", "--to-ports", strconv.Itoa(port))
+	expect(fromNode, "[fd00:99::7]:8080")
+	t.Logf("IPv6: captured [fd00:99::7]:8080")
 }
 
 // TestCaptureDial is run by TestCaptureInner in the container namespace:

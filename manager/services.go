@@ -53,6 +53,9 @@ func validateServiceSpec(spec *swarm.ServiceSpec) error {
 	if err := validateSpecCounts(spec); err != nil {
 		return err
 	}
+	if err := validateHealthcheck(cs.Healthcheck); err != nil {
+		return err
+	}
 	if err := refuseUnsupported(spec); err != nil {
 		return err
 	}

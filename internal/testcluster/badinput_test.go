@@ -127,9 +127,21 @@ func testBadInput(t *testing.T, c *testcluster.Cluster, leader *testcluster.Node
 		{"PublishedPort", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080}}}
 		}), http.StatusBadRequest, "EndpointSpec.Ports (--publish) is not supported yet"},
-		{"HealthCheck", create, specJSON(func(s *swarm.ServiceSpec) {
-			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD", "true"}}
-		}), http.StatusBadRequest, "ContainerSpec.Healthcheck (--health-cmd) is not supported yet"},
+		{"HealthIntervalTooShort", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD", "true"}, Interval: time.Microsecond}
+		}), http.StatusBadRequest, "ContainerSpec.Healthcheck.Interval 1µs cannot be less than 1ms"},
+		{"HealthNegativeTimeout", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD", "true"}, Timeout: -time.Second}
+		}), http.StatusBadRequest, "ContainerSpec.Healthcheck.Timeout -1s must not be negative"},
+		{"HealthNegativeRetries", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD", "true"}, Retries: -1}
+		}), http.StatusBadRequest, "Retries -1 must not be negative"},
+		{"HealthBadTest", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"curl", "localhost"}}
+		}), http.StatusBadRequest, `unknown form "curl"`},
+		{"HealthShellTwoArgs", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD-SHELL", "true", "false"}}
+		}), http.StatusBadRequest, "exactly one non-empty shell command"},
 		{"BindMount", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: "/tmp", Target: "/data"}}
 		}), http.StatusBadRequest, "ContainerSpec.Mounts (--mount) is not supported yet"},

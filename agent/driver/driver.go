@@ -49,6 +49,9 @@ type Spec struct {
 	// share the node's network; "" for the engine's default bridge).
 	// The process driver always runs on the node's network.
 	Network string
+	// Healthcheck is the spec's health check; nil leaves docker tasks to
+	// their image's HEALTHCHECK and process tasks unchecked.
+	Healthcheck *HealthCheck
 }
 
 // Validate checks what every driver needs: a task ID, and an image or a

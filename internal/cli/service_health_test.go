@@ -95,3 +95,30 @@ func TestServiceHealthFlagsRefuseBadValues(t *testing.T) {
 		}
 	}
 }
+
+func TestServicePsShowsHealth(t *testing.T) {
+	web := testService(svcWebID, "web", "app:1", 3)
+	web.Spec.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD-SHELL", "check"}}
+	f := newFakeAPI(t)
+	f.reply("GET /services", http.StatusOK, []swarm.Service{web})
+	f.reply("GET /nodes", http.StatusOK, progressNodes())
+	f.reply("GET /info", http.StatusOK, managerInfo())
+	f.handle("GET /tasks", func(w http.ResponseWriter, _ *http.Request) {
+		starting := testTask("task1starting000000000000", web, 1, nodeA, swarm.TaskStateRunning, swarm.TaskStateStarting, time.Minute)
+		healthy := testTask("task2healthy0000000000000", web, 2, nodeA, swarm.TaskStateRunning, swarm.TaskStateRunning, time.Minute)
+		healthy.Status.Message = "healthy"
+		sick := withErr(testTask("task3sick0000000000000000", web, 3, nodeA, swarm.TaskStateShutdown, swarm.TaskStateFailed, time.Minute),
+			"task: unhealthy container")
+		sick.Status.Message = "unhealthy"
+		for _, tk := range []*swarm.Task{&starting, &healthy, &sick} {
+			tk.Spec = web.Spec.TaskTemplate
+		}
+		writeJSON(w, http.StatusOK, []swarm.Task{starting, healthy, sick})
+	})
+	r := mustRun(t, f.host, "service", "ps", "--format", "{{.Name}} {{.CurrentState}}", "web")
+	for _, want := range []string{"web.1 Starting (health: starting) ", "web.2 Running (healthy) ", "web.3 Failed (unhealthy) "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("service ps printed:\n%s\nwant a line starting %q", r.stdout, want)
+		}
+	}
+}

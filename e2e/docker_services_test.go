@@ -116,15 +116,19 @@ func TestDockerCLIServices(t *testing.T) {
 
 	// What flotilla does not do yet is refused with the field named, and
 	// nothing is created (it was accepted and silently dropped).
-	for _, flags := range [][]string{
-		{"-p", "8080:80"},
-		{"--health-cmd", "true"},
-		{"--mount", "type=bind,source=/tmp,target=/data"},
+	// A bad value is refused with what is wrong.
+	for _, tc := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"-p", "8080:80"}, "not supported yet"},
+		{[]string{"--mount", "type=bind,source=/tmp,target=/data"}, "not supported yet"},
+		{[]string{"--health-cmd", "true", "--health-interval", "500us"}, "Healthcheck.Interval 500µs cannot be less than 1ms"},
 	} {
-		args := append([]string{"service", "create", "--name", "refused", "--container-label", "com.flotilla.driver=process"}, flags...)
+		args := append([]string{"service", "create", "--name", "refused", "--container-label", "com.flotilla.driver=process"}, tc.flags...)
 		r := docker(cliTimeout, append(args, "/bin/sleep", "1000")...)
-		if r.err == nil || !strings.Contains(r.stderr, "not supported yet") {
-			t.Errorf("docker service create %v: err %v, stderr %q; want a refusal saying it is not supported yet", flags, r.err, r.stderr)
+		if r.err == nil || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("docker service create %v: err %v, stderr %q; want a refusal saying %q", tc.flags, r.err, r.stderr, tc.want)
 		}
 	}
 	if out := must(cliTimeout, "service", "ls", "-q"); strings.TrimSpace(out) != "" {

@@ -270,20 +270,7 @@ func TestDockerDriverService(t *testing.T) {
 	ours := func() client.Filters {
 		return client.Filters{}.Add("label", "com.flotilla.managed=true", runLabel+"="+runID)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		res, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: ours()})
-		if err != nil {
-			t.Errorf("cleanup: listing containers: %v", err)
-			return
-		}
-		for _, ct := range res.Items {
-			if _, err := api.ContainerRemove(ctx, ct.ID, client.ContainerRemoveOptions{Force: true}); err != nil {
-				t.Errorf("cleanup: removing container %s: %v", ct.ID, err)
-			}
-		}
-	})
+	removeContainersAtEnd(t, api, ours())
 
 	c := newCluster(t, 1, 1) // no --no-docker: the nodes offer the docker driver
 	m1 := c.managers[0]

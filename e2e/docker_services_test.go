@@ -209,8 +209,13 @@ func TestDockerCLIServices(t *testing.T) {
 	})
 
 	// The docker CLI sends a bare program name as NAME:latest; the process
-	// driver runs NAME.
-	must(cliTimeout, "service", "create", "-d", "--name", "bare", "--container-label", "com.flotilla.driver=process", "sleep", "1000")
+	// driver runs NAME. Its health flags arrive as Docker sends them, and
+	// the task runs once the check passed.
+	must(cliTimeout, "service", "create", "-d", "--name", "bare", "--container-label", "com.flotilla.driver=process",
+		"--health-cmd", "true", "--health-interval", "100ms", "--health-retries", "2", "sleep", "1000")
+	if hc := strings.TrimSpace(must(cliTimeout, "service", "inspect", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck}}", "bare")); hc != `{"Test":["CMD-SHELL","true"],"Interval":100000000,"Retries":2}` {
+		t.Errorf("docker service create --health-*: Healthcheck %s", hc)
+	}
 	running("bare", 1)
 	if p := procsOf("bare", 1)[0]; progName(p.args[0]) != "sleep" || !slices.Equal(p.args[1:], []string{"1000"}) {
 		t.Errorf("docker service create sleep 1000 runs %v", p)

@@ -42,7 +42,7 @@ type Executor struct {
 	FormerNodeIDs []string
 	Log           *slog.Logger
 	// HealthPoll is how often a checked task's health is read from its
-	// driver (0: defaultHealthPoll).
+	// driver (0: from the check's interval, see healthPoll).
 	HealthPoll time.Duration
 
 	mu      sync.Mutex

@@ -18,9 +18,29 @@ const (
 	MessageUnhealthy = "unhealthy" // failed because its health check did
 )
 
-// defaultHealthPoll is how often the agent reads a checked task's health
-// from its driver (the driver's runner, not the agent, runs the checks).
-const defaultHealthPoll = 250 * time.Millisecond
+// How often the agent reads a checked task's health from its driver (the
+// driver's runner, not the agent, runs the checks): a quarter of the
+// check's interval, within these bounds, so a result is seen soon after
+// it is made without asking an engine about every container all the time.
+const (
+	minHealthPoll = 50 * time.Millisecond
+	maxHealthPoll = time.Second
+)
+
+// healthPoll is the poll period for a task (HealthPoll if set).
+func (e *Executor) healthPoll(t swarm.Task) time.Duration {
+	if e.HealthPoll > 0 {
+		return e.HealthPoll
+	}
+	interval := driver.DefaultHealthInterval
+	if cs := t.Spec.ContainerSpec; cs != nil && cs.Healthcheck != nil && cs.Healthcheck.Interval > 0 {
+		interval = cs.Healthcheck.Interval
+	}
+	if cs := t.Spec.ContainerSpec; cs != nil && cs.Healthcheck != nil && cs.Healthcheck.StartInterval > 0 {
+		interval = min(interval, cs.Healthcheck.StartInterval)
+	}
+	return min(max(interval/4, minHealthPoll), maxHealthPoll)
+}
 
 func healthCheckOf(h *container.HealthConfig) *driver.HealthCheck {
 	if h == nil {
@@ -53,10 +73,7 @@ func (e *Executor) watchHealth(r *record, d driver.Driver) {
 		return
 	}
 	h, id := *r.Handle, r.Task.ID
-	poll := e.HealthPoll
-	if poll <= 0 {
-		poll = defaultHealthPoll
-	}
+	poll := e.healthPoll(r.Task)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()

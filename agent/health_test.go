@@ -130,3 +130,23 @@ func TestExecutorHealthAcrossRestart(t *testing.T) {
 	b.waitState("healthy", swarm.TaskStateFailed)
 	eventually(t, "the unhealthy task stopped", func() bool { running, _, _ := drv.Stats(); return running == 1 })
 }
+
+func TestHealthPollFollowsTheCheck(t *testing.T) {
+	e := &Executor{}
+	for _, tc := range []struct {
+		hc   *container.HealthConfig
+		want time.Duration
+	}{
+		{nil, time.Second}, // the image's own check: unknown interval
+		{&container.HealthConfig{Test: []string{"CMD", "x"}}, time.Second},
+		{&container.HealthConfig{Interval: 2 * time.Second}, 500 * time.Millisecond},
+		{&container.HealthConfig{Interval: 2 * time.Second, StartInterval: 400 * time.Millisecond}, 100 * time.Millisecond},
+		{&container.HealthConfig{Interval: time.Millisecond}, 50 * time.Millisecond},
+	} {
+		tk := mkTask("t", 1, swarm.TaskStateRunning)
+		tk.Spec.ContainerSpec.Healthcheck = tc.hc
+		if got := e.healthPoll(tk); got != tc.want {
+			t.Errorf("%+v: poll every %s, want %s", tc.hc, got, tc.want)
+		}
+	}
+}

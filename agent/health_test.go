@@ -3,6 +3,7 @@ package agent
 import (
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -148,5 +149,37 @@ func TestHealthPollFollowsTheCheck(t *testing.T) {
 		if got := e.healthPoll(tk); got != tc.want {
 			t.Errorf("%+v: poll every %s, want %s", tc.hc, got, tc.want)
 		}
+	}
+}
+
+// An agent that restarts while it stops an unhealthy task stops it again:
+// nobody else would (the task is failed, so the managers ask nothing).
+func TestExecutorStopsUnhealthyTaskAfterRestart(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tasks.json")
+	drv := fake.New()
+	var mu sync.Mutex
+	stops := 0
+	drv.OnStop = func(driver.Handle) { mu.Lock(); stops++; mu.Unlock() }
+	stopCount := func() int { mu.Lock(); defer mu.Unlock(); return stops }
+	a := newHealthExec(t, drv, db)
+	tk := checkedTask("t1", 1)
+	tk.Spec.ContainerSpec.Env = []string{"FAKE_IGNORE_TERM=1"}
+	long := time.Hour
+	tk.Spec.ContainerSpec.StopGracePeriod = &long
+	a.e.Sync(assigned(tk))
+	waitStarted(t, a, "t1")
+	setHealth(t, drv, "t1", driver.Health{Status: driver.HealthUnhealthy, FailingStreak: 2})
+	a.waitState("t1", swarm.TaskStateFailed)
+	eventually(t, "the first stop", func() bool { return stopCount() == 1 })
+	a.stop() // the stop is cut short: the task still runs
+
+	if running, _, _ := drv.Stats(); running != 1 {
+		t.Fatalf("%d tasks running after the interrupted stop, want 1", running)
+	}
+	b := newHealthExec(t, drv, db)
+	eventually(t, "the restarted agent stopping the unhealthy task", func() bool { return stopCount() == 2 })
+	b.drain()
+	if st, ok := b.hist["t1"]; ok {
+		t.Errorf("the failed task was reported again: %+v", st)
 	}
 }

@@ -1,9 +1,12 @@
 package docker_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/client"
 
 	"github.com/flotilla-org/flotilla/agent/driver"
 	"github.com/flotilla-org/flotilla/agent/driver/docker"
@@ -75,6 +78,23 @@ func TestImageHealthCheck(t *testing.T) {
 	}
 	if got, err := d.Health(ctx, hNone); err != nil || got != (driver.Health{}) {
 		t.Errorf("--no-healthcheck on an image with a HEALTHCHECK: health %+v %v, want none", got, err)
+	}
+
+	// Timings alone keep the image's command (the engine merges them).
+	s = spec(t) // no HEALTHY_FOR: the image's check fails
+	s.Image, s.Healthcheck = healthImage, &driver.HealthCheck{Interval: 50 * time.Millisecond, Retries: 1}
+	hTimed, err := d.Start(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitHealth(t, d, hTimed, driver.HealthUnhealthy)
+	ins, err := d.Client().ContainerInspect(ctx, hTimed.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc := ins.Container.Config.Healthcheck; hc == nil || !slices.Equal(hc.Test, []string{"CMD", "/app", "healthcheck"}) ||
+		hc.Interval != 50*time.Millisecond || hc.Retries != 1 {
+		t.Errorf("spec timings on the image's check: container's check %+v, want the image's command with the spec's timings", hc)
 	}
 
 	// An image without one, and no check in the spec: no health at all.

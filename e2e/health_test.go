@@ -106,3 +106,66 @@ func TestProcessHealthCheck(t *testing.T) {
 		t.Errorf("no task of the never-healthy spec failed as unhealthy: %v", all)
 	}
 }
+
+// TestProcessHealthAcrossAgentRestart: the shim runs the checks, so a
+// worker's daemon restarted while its task is still starting finds the
+// task's health where the checks left it: the task turns running once
+// healthy and later fails as unhealthy, without being started again.
+func TestProcessHealthAcrossAgentRestart(t *testing.T) {
+	c := processCluster(t, 1, 1)
+	m1, w1 := c.managers[0], c.workers[0]
+	okFile := filepath.Join(tempDir(t), "ok")
+	m1.mustCLI(t, "service", "create", "-d", "--name", "hr", "--driver", "process", "--constraint", "node.role==worker",
+		"--health-cmd", "test -f "+okFile, "--health-interval", "100ms", "--health-retries", "2",
+		// Failures before the first success do not count for a minute:
+		// the task stays starting while its agent restarts.
+		"--health-start-period", "1m", "--health-start-interval", "100ms",
+		"--restart-condition", "none", "/bin/sleep", "1000")
+	var task psRow
+	eventually(t, convergeTimeout, func() error {
+		rows, err := m1.servicePs("hr")
+		if err != nil || len(rows) != 1 || !strings.HasPrefix(rows[0].Current, "Starting (health: starting)") {
+			return fmt.Errorf("want one task starting, waiting for its check: %v %v", rows, err)
+		}
+		task = rows[0]
+		return nil
+	})
+	var proc taskProc
+	eventually(t, 10*time.Second, func() error {
+		procs := serviceProcs("hr", w1)
+		if len(procs) != 1 {
+			return fmt.Errorf("%d programs of hr run, want 1", len(procs))
+		}
+		proc = procs[0]
+		return nil
+	})
+
+	w1.Stop()
+	if err := os.WriteFile(okFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w1.Start()
+	c.waitReady(m1, convergeTimeout)
+	rows := m1.waitRunning(t, "hr", 1, convergeTimeout, nil)
+	if rows[0].ID != task.ID || !strings.HasPrefix(rows[0].Current, "Running (healthy)") {
+		t.Errorf("after the agent restart: %v, want task %s running (healthy)", rows[0], task.ID)
+	}
+	if p := serviceProcs("hr", w1); len(p) != 1 || p[0].pid != proc.pid {
+		t.Errorf("after the agent restart the programs of hr are %v, want the same pid %d", p, proc.pid)
+	}
+
+	// Still followed: unhealthy fails it (and with restart none, for good).
+	if err := os.Remove(okFile); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		rows, err := m1.servicePs("hr")
+		if err != nil || len(rows) != 1 || !strings.HasPrefix(rows[0].Current, "Failed (unhealthy)") {
+			return fmt.Errorf("want the task failed as unhealthy: %v %v", rows, err)
+		}
+		if alive(proc.pid) {
+			return fmt.Errorf("the unhealthy task's program %v still runs", proc)
+		}
+		return nil
+	})
+}

@@ -40,7 +40,10 @@ type Executor struct {
 	// FormerNodeIDs are identities this node's data dir had before (it
 	// left and joined again): their tasks are never this node's to keep.
 	FormerNodeIDs []string
-	Log           *slog.Logger
+	// PublishHost is where tasks bind ports published in host mode (""
+	// for all of the node's addresses).
+	PublishHost string
+	Log         *slog.Logger
 	// HealthPoll is how often a checked task's health is read from its
 	// driver (0: from the check's interval, see healthPoll).
 	HealthPoll time.Duration
@@ -60,6 +63,7 @@ type record struct {
 	Driver      string
 	Handle      *driver.Handle `json:",omitempty"`
 	Status      swarm.TaskStatus
+	Ports       []swarm.PortConfig `json:",omitempty"`
 	// Unhealthy: failed by its health check and stopped by the agent.
 	Unhealthy bool `json:",omitempty"`
 	stopping  bool
@@ -196,7 +200,7 @@ func (e *Executor) Sync(assigned []nodeapi.Assignment) {
 		wantRun := t.DesiredState == swarm.TaskStateRunning
 		switch {
 		case r == nil && wantRun && !terminal(t.Status.State):
-			r = &record{Task: t, ServiceName: a.ServiceName, Status: t.Status}
+			r = &record{Task: t, ServiceName: a.ServiceName, Status: t.Status, Ports: a.Ports}
 			e.tasks[t.ID] = r
 			e.launch(r)
 		case r == nil:
@@ -275,6 +279,7 @@ func (e *Executor) launch(r *record) {
 	ctx, cancel := context.WithCancel(e.ctx)
 	r.cancel = cancel
 	spec := specOf(e.NodeID, e.Hostname, r.ServiceName, r.Task)
+	spec.Ports = targetPorts(r.Ports, e.PublishHost)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -433,6 +438,9 @@ func (e *Executor) setStatus(r *record, st swarm.TaskState, msg, errMsg string, 
 	r.Status = swarm.TaskStatus{Timestamp: time.Now().UTC(), State: st, Message: msg, Err: errMsg, ContainerStatus: cst}
 	if cst == nil && r.Handle != nil {
 		r.Status.ContainerStatus = &swarm.ContainerStatus{ContainerID: r.Handle.ID, PID: r.Handle.PID}
+	}
+	if r.Handle != nil {
+		r.Status.PortStatus = hostPortStatus(r.Ports)
 	}
 	e.reports[r.Task.ID] = r.Status
 	select {

@@ -6,6 +6,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -13,7 +14,7 @@ import (
 
 	"github.com/moby/moby/api/types/swarm"
 
-	"github.com/flotilla-org/flotilla/internal/errdefs"
+	"github.com/flotilla-org/flotilla/agent/mesh"
 	"github.com/flotilla-org/flotilla/internal/nodeapi"
 )
 
@@ -28,7 +29,8 @@ type Hooks struct {
 	Managers func([]swarm.Peer)
 	// Role is called when the managers want this node in another role.
 	Role func(swarm.NodeRole)
-	// Removed is called once when the managers say the node was removed.
+	// Removed is called once when the managers say the node was removed
+	// (nodeapi.ErrNodeRemoved).
 	Removed func(error)
 	// Refresh returns the addresses to try after every manager failed in
 	// a row (a manager node also knows the Raft members).
@@ -45,6 +47,9 @@ type Session struct {
 	Log      *slog.Logger
 	// Executor runs the node's tasks; nil for a session without tasks.
 	Executor *Executor
+	// Mesh is the node's routing mesh, fed with the managers' table; nil
+	// for none.
+	Mesh *mesh.Mesh
 
 	mu       sync.Mutex
 	moved    chan struct{}
@@ -109,20 +114,18 @@ func (s *Session) prefer(addr string) {
 // signalMoved tells the task loop its long-poll now goes to the wrong
 // manager (mu held).
 func (s *Session) signalMoved() {
-	if s.moved == nil {
-		s.moved = make(chan struct{}, 1)
+	// Closed, not sent on: every long-poll (tasks, routes) must move.
+	if s.moved != nil {
+		close(s.moved)
 	}
-	select {
-	case s.moved <- struct{}{}:
-	default:
-	}
+	s.moved = make(chan struct{})
 }
 
 func (s *Session) movedCh() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.moved == nil {
-		s.moved = make(chan struct{}, 1)
+		s.moved = make(chan struct{})
 	}
 	return s.moved
 }
@@ -136,19 +139,27 @@ func (s *Session) next() {
 	}
 }
 
+// background runs loop until the returned stop is called.
+func (s *Session) background(ctx context.Context, loop func(context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		loop(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
 // Run beats until ctx ends or the node is removed.
 func (s *Session) Run(ctx context.Context) {
 	if s.Executor != nil {
-		tctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			s.runTasks(tctx)
-		}()
-		defer func() {
-			cancel()
-			<-done
-		}()
+		defer s.background(ctx, s.runTasks)()
+	}
+	if s.Mesh != nil {
+		defer s.background(ctx, s.runRoutes)()
 	}
 	period := time.Second
 	failures := 0
@@ -186,8 +197,12 @@ func (s *Session) Run(ctx context.Context) {
 				if resp.LeaderAddr != "" {
 					s.prefer(resp.LeaderAddr)
 				}
-			case errdefs.Is(err, errdefs.KindForbidden):
-				s.Log.Error("the managers refused this node", "err", err)
+			case errors.Is(err, nodeapi.ErrNodeRemoved):
+				// Only the removal answer: another Forbidden (a
+				// certificate problem, a manager misconfigured) must not
+				// make the node drop its tasks; it is retried as any
+				// failure.
+				s.Log.Error("the managers say this node was removed", "err", err)
 				if s.Hooks.Removed != nil {
 					s.Hooks.Removed(err)
 				}

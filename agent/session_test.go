@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
@@ -332,7 +333,7 @@ func TestSessionStopsWhenRemoved(t *testing.T) {
 		Role:     func(swarm.NodeRole) { mu.Lock(); other++; mu.Unlock() },
 	}
 	m.setFail("m1", errdefs.Unavailable("down"))
-	m.setFail("m2", errdefs.Forbidden("node node-1 was removed from the swarm"))
+	m.setFail("m2", nodeapi.ErrNodeRemoved)
 	done := run(t, s, m)
 	select {
 	case <-done:
@@ -341,8 +342,8 @@ func TestSessionStopsWhenRemoved(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(removed) != 1 || !errdefs.Is(removed[0], errdefs.KindForbidden) {
-		t.Errorf("Removed hook calls %v, want one with the Forbidden error", removed)
+	if len(removed) != 1 || !errors.Is(removed[0], nodeapi.ErrNodeRemoved) {
+		t.Errorf("Removed hook calls %v, want one with the removal error", removed)
 	}
 	if other != 0 {
 		t.Errorf("%d other hook calls", other)
@@ -352,13 +353,23 @@ func TestSessionStopsWhenRemoved(t *testing.T) {
 	}
 }
 
-// Other errors, Unauthorized included, are not a removal.
+// Other errors, Unauthorized and a Forbidden for another reason included,
+// are not a removal.
 func TestSessionKeepsGoingOnOtherErrors(t *testing.T) {
+	for _, err := range []error{
+		errdefs.Unauthorized("certificate expired"),
+		errdefs.Forbidden("certificate refused: issued for another role"),
+	} {
+		t.Run(err.Error(), func(t *testing.T) { testSessionKeepsGoing(t, err) })
+	}
+}
+
+func testSessionKeepsGoing(t *testing.T, fail error) {
 	m := newFakeManagers()
 	s := newSession(m, "m1")
 	removed := make(chan error, 1)
 	s.Hooks.Removed = func(err error) { removed <- err }
-	m.setFail("m1", errdefs.Unauthorized("certificate expired"))
+	m.setFail("m1", fail)
 	done := run(t, s, m)
 	eventually(t, "a few failed beats", func() bool { return m.beatsTo("m1") >= 3 })
 	m.setFail("m1", nil)

@@ -15,41 +15,62 @@ func (s *Session) runTasks(ctx context.Context) {
 		defer close(done)
 		s.reportLoop(ctx)
 	}()
+	s.longPoll(ctx, "assignments", func(ctx context.Context, addr, known string) (string, error) {
+		var resp nodeapi.AssignmentsResponse
+		err := s.Client.Call(ctx, addr, nodeapi.PathAssignments, nodeapi.AssignmentsRequest{Known: known}, &resp)
+		if err == nil && resp.Fingerprint != known {
+			s.Executor.Sync(resp.Tasks)
+		}
+		return resp.Fingerprint, err
+	})
+	<-done
+}
+
+// runRoutes keeps the routing mesh's table in step with the managers'.
+func (s *Session) runRoutes(ctx context.Context) {
+	s.longPoll(ctx, "routes", func(ctx context.Context, addr, known string) (string, error) {
+		var resp nodeapi.RoutesResponse
+		err := s.Client.Call(ctx, addr, nodeapi.PathRoutes, nodeapi.RoutesRequest{Known: known}, &resp)
+		if err == nil && resp.Fingerprint != known {
+			s.Mesh.Update(resp.Services)
+		}
+		return resp.Fingerprint, err
+	})
+}
+
+// longPoll repeats a long-poll to the current manager until ctx ends: ask
+// sends the fingerprint known and returns the new one. A poll is re-issued
+// at once when the session moves to another manager (the leader).
+func (s *Session) longPoll(ctx context.Context, what string, ask func(ctx context.Context, addr, known string) (string, error)) {
 	known := ""
 	for ctx.Err() == nil {
+		moved := s.movedCh()
 		addr, ok := s.target()
 		if !ok {
 			sleepCtx(ctx, 200*time.Millisecond)
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 40*time.Second)
-		moved := s.movedCh()
 		go func() {
-			// Re-issue the long-poll when the session moves to the leader.
 			select {
 			case <-moved:
 				cancel()
 			case <-cctx.Done():
 			}
 		}()
-		var resp nodeapi.AssignmentsResponse
-		err := s.Client.Call(cctx, addr, nodeapi.PathAssignments, nodeapi.AssignmentsRequest{Known: known}, &resp)
+		fp, err := ask(cctx, addr, known)
 		moveCancelled := cctx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if err != nil && moveCancelled {
 			continue
 		}
 		if err != nil {
-			s.Log.Debug("assignments", "manager", addr, "err", err)
+			s.Log.Debug(what, "manager", addr, "err", err)
 			sleepCtx(ctx, 200*time.Millisecond)
 			continue
 		}
-		if resp.Fingerprint != known {
-			s.Executor.Sync(resp.Tasks)
-			known = resp.Fingerprint
-		}
+		known = fp
 	}
-	<-done
 }
 
 func (s *Session) reportLoop(ctx context.Context) {

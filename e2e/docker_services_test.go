@@ -121,7 +121,7 @@ func TestDockerCLIServices(t *testing.T) {
 		flags []string
 		want  string
 	}{
-		{[]string{"-p", "8080:80"}, "not supported yet"},
+		{[]string{"-p", "8080:80/sctp"}, "not supported yet"},
 		{[]string{"--mount", "type=bind,source=/tmp,target=/data"}, "not supported yet"},
 		{[]string{"--health-cmd", "true", "--health-interval", "500us"}, "Healthcheck.Interval 500µs cannot be less than 1ms"},
 	} {
@@ -279,8 +279,10 @@ func TestDockerDriverService(t *testing.T) {
 
 	c := newCluster(t, 1, 1) // no --no-docker: the nodes offer the docker driver
 	m1 := c.managers[0]
+	port := freePort(t)
 	r := m1.mustService(t, "service", "create", "--name", "dsvc", "--driver", "docker", "--replicas", "2",
-		"--limit-memory", "64M", "--container-label", runLabel+"="+runID, "--update-monitor", "1s", image)
+		"--limit-memory", "64M", "--container-label", runLabel+"="+runID, "--update-monitor", "1s",
+		"-p", fmt.Sprintf("%d:80", port), "-e", "E2E_SERVE=1", image)
 	t.Logf("service create (docker driver, 2 replicas) converged in %s", r.elapsed.Round(time.Millisecond))
 	serviceID := strings.TrimSpace(strings.SplitN(r.stdout, "\n", 2)[0])
 	rows, err := m1.runningTasks("dsvc", 2, nil)
@@ -320,6 +322,21 @@ func TestDockerDriverService(t *testing.T) {
 		}
 	}
 
+	// The published port reaches both containers from either node, on
+	// their bridge addresses: no host port is opened for them.
+	for _, n := range c.nodes {
+		eventually(t, convergeTimeout, func() error {
+			seen, err := meshNodes(n.publishHost, uint32(port), 8)
+			if err != nil {
+				return err
+			}
+			if len(seen) != 2 {
+				return fmt.Errorf("connections to %s:%d reached tasks on %v; want both nodes", n.publishHost, port, seen)
+			}
+			return nil
+		})
+	}
+
 	line := regexp.MustCompile(`^dsvc\.(\d+)\.([0-9a-z]+)@(\S+)\s+\| hello from the flotilla e2e app, slot (\d+)$`)
 	eventually(t, 10*time.Second, func() error {
 		out, _, err := m1.CLI("service", "logs", "dsvc")
@@ -357,9 +374,8 @@ func TestDockerDriverService(t *testing.T) {
 	})
 }
 
-// buildE2EImage compiles testdata/e2eapp statically and imports it as ref,
-// with /app as the entrypoint (there is no registry to pull from).
-func buildE2EImage(ctx context.Context, t *testing.T, api *client.Client, ref string) {
+// buildE2EApp compiles testdata/e2eapp statically and returns its path.
+func buildE2EApp(ctx context.Context, t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(tempDir(t), "app")
 	// go test puts its own GOROOT/bin first on the PATH of the tests it runs.
@@ -368,6 +384,14 @@ func buildE2EImage(ctx context.Context, t *testing.T, api *client.Client, ref st
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./testdata/e2eapp: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// buildE2EImage compiles testdata/e2eapp statically and imports it as ref,
+// with /app as the entrypoint (there is no registry to pull from).
+func buildE2EImage(ctx context.Context, t *testing.T, api *client.Client, ref string) {
+	t.Helper()
+	bin := buildE2EApp(ctx, t)
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		t.Fatal(err)

@@ -139,7 +139,9 @@ type node struct {
 	addr    string   // cluster address, 127.0.0.1:port
 	id      string   // node ID, once in a swarm
 	args    []string // extra daemon flags, e.g. --no-docker
-	env     []string // extra daemon environment, e.g. a test-only fault switch
+	// publishHost is where the node's routing mesh listens.
+	publishHost string
+	env         []string // extra daemon environment, e.g. a test-only fault switch
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -363,7 +365,8 @@ func (n *node) apiRequest(method, path string, body any) (int, []byte, error) {
 	return socketRequest(n.sock, method, path, body)
 }
 
-// socketRequest sends one Engine API request to the unix socket sock.
+// socketRequest sends one Engine API request to the unix socket sock. A
+// body that is an io.Reader is sent as it is, others as JSON.
 func socketRequest(sock, method, path string, body any) (int, []byte, error) {
 	c := http.Client{
 		Timeout: cliTimeout,
@@ -374,12 +377,16 @@ func socketRequest(sock, method, path string, body any) (int, []byte, error) {
 	}
 	defer c.CloseIdleConnections()
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	switch b := body.(type) {
+	case nil:
+	case io.Reader:
+		rd = b
+	default:
+		data, err := json.Marshal(b)
 		if err != nil {
 			return 0, nil, err
 		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(data)
 	}
 	req, err := http.NewRequest(method, "http://flotilla"+path, rd)
 	if err != nil {
@@ -623,7 +630,10 @@ func newClusterArgs(t *testing.T, managers, workers int, daemonArgs ...string) *
 
 func (c *cluster) newNode(name string) *node {
 	n := newNode(c.t, c.base, name)
-	n.args = c.args
+	// Each node's routing mesh listens on its own loopback address, as
+	// separate machines would on theirs.
+	n.publishHost = fmt.Sprintf("127.0.0.%d", len(c.nodes)+2)
+	n.args = append(slices.Clone(c.args), "--publish-addr", n.publishHost)
 	c.nodes = append(c.nodes, n)
 	return n
 }

@@ -62,10 +62,13 @@ type Manager struct {
 	readyMu sync.Mutex
 	ready   chan struct{}
 
-	// barrier and leading are the Raft calls lead() makes, as fields so
-	// a test can make the barrier fail.
-	barrier func(time.Duration) error
-	leading func() bool
+	// barrier, leading, leaderCh and raftTerm are the Raft calls
+	// watchLeadership and lead() make, as fields so a test can make the
+	// barrier fail or leadership come and go.
+	barrier  func(time.Duration) error
+	leading  func() bool
+	leaderCh <-chan bool
+	raftTerm func() uint64
 
 	stop chan struct{}
 	done chan struct{}
@@ -83,7 +86,7 @@ func Start(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{cfg: cfg, store: store, raft: rn, log: cfg.Log, stop: make(chan struct{}), done: make(chan struct{}),
-		barrier: rn.Barrier, leading: rn.IsLeader}
+		barrier: rn.Barrier, leading: rn.IsLeader, leaderCh: rn.Raft.LeaderCh(), raftTerm: rn.Raft.CurrentTerm}
 	m.disp = dispatcher.New(store, m.raft.ProposeAll, cfg.Log)
 	m.orch = orchestrator.New(store, m.proposeChunked, scheduler.Scheduler{}, cfg.Log)
 	go m.watchLeadership()
@@ -158,14 +161,14 @@ func (m *Manager) watchLeadership() {
 		select {
 		case <-m.stop:
 			return
-		case <-m.raft.Raft.LeaderCh():
+		case <-m.leaderCh:
 		case <-tick.C:
 		}
-		leading := m.raft.IsLeader()
+		leading := m.leading()
 		switch {
 		case leading && term == nil:
 			term = m.beginTerm()
-		case leading && m.raft.Raft.CurrentTerm() != term.raftTerm:
+		case leading && m.raftTerm() != term.raftTerm:
 			// Lost and regained between two looks (LeaderCh keeps only
 			// the latest value): a new term needs its own barrier.
 			m.endTerm(term)
@@ -186,7 +189,7 @@ type leaderTerm struct {
 
 func (m *Manager) beginTerm() *leaderTerm {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &leaderTerm{cancel: cancel, raftTerm: m.raft.Raft.CurrentTerm()}
+	t := &leaderTerm{cancel: cancel, raftTerm: m.raftTerm()}
 	m.readyMu.Lock()
 	m.ready = make(chan struct{})
 	m.readyMu.Unlock()

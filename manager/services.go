@@ -53,6 +53,9 @@ func validateServiceSpec(spec *swarm.ServiceSpec) error {
 	if err := validateSpecCounts(spec); err != nil {
 		return err
 	}
+	if err := validatePorts(spec); err != nil {
+		return err
+	}
 	if err := validateHealthcheck(cs.Healthcheck); err != nil {
 		return err
 	}
@@ -134,9 +137,14 @@ func (m *Manager) CreateService(ctx context.Context, spec swarm.ServiceSpec) (st
 	if s := m.serviceByName(spec.Name); s != nil {
 		return "", errdefs.Conflict("name conflicts with an existing object: service %s already exists (ID %s); choose another --name or remove it first", spec.Name, s.ID)
 	}
+	ep, err := endpointFor(m.store.Services(), "", spec, nil)
+	if err != nil {
+		return "", err
+	}
 	s := &state.Service{SpecVersion: 1}
 	s.ID = ids.New()
 	s.Spec = spec
+	s.Endpoint = ep
 	if err := m.propose(ctx, state.NewOp(state.TableServices, state.ActionCreate, s, 0)); err != nil {
 		return "", err
 	}
@@ -175,8 +183,17 @@ func (m *Manager) UpdateService(ctx context.Context, id string, version uint64, 
 	if (spec.Mode.Global != nil) != (cur.Spec.Mode.Global != nil) {
 		return errdefs.Invalid("service mode change is not allowed")
 	}
+	ep, err := endpointFor(m.store.Services(), id, spec, &cur.Endpoint)
+	if err != nil {
+		return err
+	}
+	u.Endpoint = ep
+	// Tasks are remade when what they run changes, or the ports they must
+	// expose; published ports alone only move the mesh's listeners.
+	sameTasks := sameJSON(spec.TaskTemplate, cur.Spec.TaskTemplate) &&
+		slices.Equal(targetPorts(spec.EndpointSpec), targetPorts(cur.Spec.EndpointSpec))
 	switch {
-	case sameJSON(spec.TaskTemplate, cur.Spec.TaskTemplate):
+	case sameTasks:
 		prev := cur.Spec
 		u.PreviousSpec, u.Spec = &prev, spec // same tasks: no new version
 		u.PreviousSpecVersion = cur.SpecVersion
@@ -185,7 +202,7 @@ func (m *Manager) UpdateService(ctx context.Context, id string, version uint64, 
 	default:
 		u.NextSpec(spec)
 	}
-	if !sameJSON(spec.TaskTemplate, cur.Spec.TaskTemplate) {
+	if !sameTasks {
 		now := time.Now().UTC()
 		st := swarm.UpdateStateUpdating
 		msg := "update in progress"

@@ -15,9 +15,6 @@ import (
 	"github.com/flotilla-org/flotilla/manager/state"
 )
 
-// ErrRemoved is returned to a node that was removed from the swarm.
-var ErrRemoved = errdefs.Forbidden("this node was removed from the swarm; run 'flotilla swarm leave' on it and join again with a current token")
-
 // IsRemoved reports whether a node ID was removed from the cluster.
 func (m *Manager) IsRemoved(nodeID string) bool {
 	c := m.store.Cluster()
@@ -26,7 +23,7 @@ func (m *Manager) IsRemoved(nodeID string) bool {
 
 func (m *Manager) liveNode(nodeID string) (*state.Node, error) {
 	if m.IsRemoved(nodeID) {
-		return nil, ErrRemoved
+		return nil, nodeapi.ErrNodeRemoved
 	}
 	n := m.store.Node(nodeID)
 	if n == nil {

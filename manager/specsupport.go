@@ -3,6 +3,7 @@ package manager
 import (
 	"fmt"
 
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/flotilla-org/flotilla/internal/errdefs"
@@ -20,8 +21,8 @@ type notYet struct {
 }
 
 var notYetSupported = []notYet{
-	{"EndpointSpec.Ports", "--publish", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool {
-		return s.EndpointSpec != nil && len(s.EndpointSpec.Ports) > 0
+	{"EndpointSpec.Ports Protocol sctp", "--publish protocol=sctp", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool {
+		return anyPort(s, func(p swarm.PortConfig) bool { return p.Protocol == network.SCTP })
 	}},
 	{"EndpointSpec.Mode", "--endpoint-mode", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool {
 		return s.EndpointSpec != nil && s.EndpointSpec.Mode != "" && s.EndpointSpec.Mode != swarm.ResolutionModeVIP
@@ -94,4 +95,16 @@ func refuseUnsupported(spec *swarm.ServiceSpec) error {
 		return errdefs.Invalid("config not found: %s", cr[0].ConfigName)
 	}
 	return nil
+}
+
+func anyPort(s *swarm.ServiceSpec, match func(swarm.PortConfig) bool) bool {
+	if s.EndpointSpec == nil {
+		return false
+	}
+	for _, p := range s.EndpointSpec.Ports {
+		if match(p) {
+			return true
+		}
+	}
+	return false
 }

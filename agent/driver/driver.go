@@ -49,9 +49,32 @@ type Spec struct {
 	// share the node's network; "" for the engine's default bridge).
 	// The process driver always runs on the node's network.
 	Network string
+	// Ports are the target ports the routing mesh reaches the task on.
+	Ports []Port
 	// Healthcheck is the spec's health check; nil leaves docker tasks to
 	// their image's HEALTHCHECK and process tasks unchecked.
 	Healthcheck *HealthCheck
+}
+
+// Port is a target port of a task, e.g. 80/tcp. A port published in host
+// mode is also bound on the node, at HostIP:Published (HostIP "" for all
+// addresses; Published 0 for a free port).
+type Port struct {
+	Target    uint32
+	Proto     string // "tcp"
+	Host      bool
+	HostIP    string
+	Published uint32
+}
+
+// String is the target port and protocol, "80/tcp".
+func (p Port) String() string { return fmt.Sprintf("%d/%s", p.Target, p.Proto) }
+
+// Endpointer is a driver whose tasks the routing mesh can reach: Endpoint
+// is the address (host:port) on this node where the task listens on a
+// target port.
+type Endpointer interface {
+	Endpoint(ctx context.Context, h Handle, p Port) (string, error)
 }
 
 // Validate checks what every driver needs: a task ID, and an image or a

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/flotilla-org/flotilla/security/ca"
 )
 
 // tlsOptions are the CLI's TLS flags, docker's names and meaning: --tls
@@ -62,13 +63,9 @@ func (o tlsOptions) httpClient() (*http.Client, error) {
 	}
 	conf := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.verify {
-		pem, err := os.ReadFile(o.caCert)
+		pool, err := ca.LoadPool(o.caCert)
 		if err != nil {
-			return nil, fmt.Errorf("--tlsverify: cannot read the CA certificate: %w (set --tlscacert or DOCKER_CERT_PATH)", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--tlscacert %s: no PEM certificate in it", o.caCert)
+			return nil, fmt.Errorf("--tlsverify: %w (set --tlscacert or DOCKER_CERT_PATH)", err)
 		}
 		conf.RootCAs = pool
 	} else {

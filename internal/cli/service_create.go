@@ -21,6 +21,8 @@ type createOpts struct {
 	containerLabels []string
 	constraints     []string
 	placementPrefs  []string
+	publish         []string
+	endpointMode    string
 }
 
 func newServiceCreateCommand(env *cliEnv) *cobra.Command {
@@ -67,6 +69,8 @@ func newServiceCreateCommand(env *cliEnv) *cobra.Command {
 	flags.StringArrayVar(&o.containerLabels, "container-label", nil, "Container labels (key=value)")
 	flags.StringArrayVar(&o.constraints, "constraint", nil, "Placement constraints (e.g. node.role==worker)")
 	flags.StringArrayVar(&o.placementPrefs, "placement-pref", nil, "Placement preference (spread=node.labels.LABEL)")
+	flags.StringArrayVarP(&o.publish, "publish", "p", nil, "Publish a port on every node: [PUBLISHED:]TARGET[/PROTOCOL] or published=P,target=T")
+	flags.StringVar(&o.endpointMode, "endpoint-mode", "vip", `Endpoint mode ("vip" or "dnsrr")`)
 	o.serviceOpts.register(flags)
 	return cmd
 }
@@ -114,6 +118,17 @@ func (o *createOpts) spec(flags *pflag.FlagSet, args []string) (swarm.ServiceSpe
 			return spec, err
 		}
 		prefs = append(prefs, pref)
+	}
+
+	ports, err := parsePublishes(o.publish)
+	if err != nil {
+		return spec, err
+	}
+	if err := validateEndpointMode(o.endpointMode); err != nil {
+		return spec, err
+	}
+	if len(ports) > 0 || flags.Changed("endpoint-mode") {
+		spec.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionMode(o.endpointMode), Ports: ports}
 	}
 
 	spec.Name = o.name

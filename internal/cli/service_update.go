@@ -23,6 +23,8 @@ type updateOpts struct {
 	containerLabelAdd, containerLabelRm []string
 	constraintAdd, constraintRm         []string
 	placementPrefAdd, placementPrefRm   []string
+	publishAdd, publishRm               []string
+	endpointMode                        string
 	force, rollback                     bool
 
 	// Parsed by validate.
@@ -30,6 +32,7 @@ type updateOpts struct {
 	env                     []string
 	labels, containerLabels map[string]string
 	prefsAdd, prefsRm       []swarm.PlacementPreference
+	portsAdd                []swarm.PortConfig
 }
 
 func newServiceUpdateCommand(env *cliEnv) *cobra.Command {
@@ -91,6 +94,9 @@ func newServiceUpdateCommand(env *cliEnv) *cobra.Command {
 	flags.StringArrayVar(&o.constraintRm, "constraint-rm", nil, "Remove a placement constraint")
 	flags.StringArrayVar(&o.placementPrefAdd, "placement-pref-add", nil, "Add a placement preference (spread=node.labels.LABEL)")
 	flags.StringArrayVar(&o.placementPrefRm, "placement-pref-rm", nil, "Remove a placement preference")
+	flags.StringArrayVar(&o.publishAdd, "publish-add", nil, "Add or update a published port: [PUBLISHED:]TARGET[/PROTOCOL] or published=P,target=T")
+	flags.StringArrayVar(&o.publishRm, "publish-rm", nil, "Remove a published port by its target port (80 or 80/udp)")
+	flags.StringVar(&o.endpointMode, "endpoint-mode", "", `Endpoint mode ("vip" or "dnsrr")`)
 	flags.BoolVar(&o.force, "force", false, "Force update even if no changes require it")
 	flags.BoolVar(&o.rollback, "rollback", false, "Rollback to previous specification")
 	o.serviceOpts.register(flags)
@@ -140,6 +146,14 @@ func (o *updateOpts) validateUpdate(flags, local *pflag.FlagSet) error {
 	}
 	for _, c := range o.constraintAdd {
 		if err := validateConstraint(c); err != nil {
+			return err
+		}
+	}
+	if o.portsAdd, err = parsePublishes(o.publishAdd); err != nil {
+		return err
+	}
+	if flags.Changed("endpoint-mode") {
+		if err := validateEndpointMode(o.endpointMode); err != nil {
 			return err
 		}
 	}
@@ -203,6 +217,14 @@ func (o *updateOpts) edit(flags *pflag.FlagSet, spec *swarm.ServiceSpec) error {
 			})
 		})
 		p.Preferences = append(p.Preferences, o.prefsAdd...)
+	}
+	if anyChanged(flags, "publish-add", "publish-rm", "endpoint-mode") {
+		if err := editPorts(&spec.EndpointSpec, o.publishRm, o.portsAdd); err != nil {
+			return err
+		}
+		if flags.Changed("endpoint-mode") {
+			spec.EndpointSpec.Mode = swarm.ResolutionMode(o.endpointMode)
+		}
 	}
 	o.apply(flags, spec)
 	if o.force {

@@ -1,5 +1,6 @@
 // Package clusterport serves every node-to-node protocol on one TCP port
-// (2377 by default), split by TLS ALPN: Raft traffic and the node RPC API.
+// (2377 by default), split by TLS ALPN: Raft traffic, the node RPC API and
+// the routing mesh.
 // One port means one firewall rule and one address per manager, as in swarm.
 package clusterport
 
@@ -16,6 +17,9 @@ import (
 const (
 	ProtoRaft = "flotilla-raft/1"
 	ProtoRPC  = "flotilla-rpc/1"
+	// ProtoMesh carries the routing mesh's connections to another node's
+	// tasks.
+	ProtoMesh = "flotilla-mesh/1"
 )
 
 // handshakeTimeout bounds a peer that connects and says nothing.
@@ -47,7 +51,7 @@ func Listen(addr string, cfg *tls.Config, log *slog.Logger) (*Mux, error) {
 // Serve starts accepting on an already open listener.
 func Serve(ln net.Listener, cfg *tls.Config, log *slog.Logger) *Mux {
 	c := cfg.Clone()
-	c.NextProtos = []string{ProtoRaft, ProtoRPC}
+	c.NextProtos = []string{ProtoRaft, ProtoRPC, ProtoMesh}
 	m := &Mux{ln: ln, tls: c, subs: map[string]*subListener{}, log: log, done: make(chan struct{})}
 	go m.accept()
 	return m

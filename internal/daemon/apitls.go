@@ -2,11 +2,11 @@ package daemon
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
-	"os"
 	"strings"
+
+	"github.com/flotilla-org/flotilla/security/ca"
 )
 
 // APITLSConfig protects tcp:// API listeners, with dockerd's flags: with
@@ -55,13 +55,9 @@ func (c APITLSConfig) serverConfig() (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--tlscert %s / --tlskey %s: %w", c.Cert, c.Key, err)
 	}
-	pem, err := os.ReadFile(c.CACert)
+	pool, err := ca.LoadPool(c.CACert)
 	if err != nil {
 		return nil, fmt.Errorf("--tlscacert: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--tlscacert %s: no PEM certificate in it", c.CACert)
 	}
 	return &tls.Config{
 		Certificates: []tls.Certificate{cert},

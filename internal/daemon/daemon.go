@@ -28,10 +28,12 @@ type Config struct {
 	Hosts    []string     // unix:///path or tcp://127.0.0.1:port
 	APITLS   APITLSConfig // protects tcp:// Hosts
 	Hostname string
-	Timing   raftnode.Timing // zero: defaults
-	Drivers  DriverConfig
-	Join     JoinConfig // join or form a swarm by itself at start
-	Log      *slog.Logger
+	// PublishAddr is where published ports listen ("" for all addresses).
+	PublishAddr string
+	Timing      raftnode.Timing // zero: defaults
+	Drivers     DriverConfig
+	Join        JoinConfig // join or form a swarm by itself at start
+	Log         *slog.Logger
 	// Bootstrap forms or joins a swarm without a human (--bootstrap).
 	Bootstrap BootstrapConfig
 }

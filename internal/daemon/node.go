@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/flotilla-org/flotilla/agent"
+	"github.com/flotilla-org/flotilla/agent/mesh"
 	"github.com/flotilla-org/flotilla/internal/clusterport"
 	"github.com/flotilla-org/flotilla/internal/nodeapi"
 	"github.com/flotilla-org/flotilla/manager"
@@ -39,6 +40,7 @@ type clusterNode struct {
 	err     string // shown in info, e.g. "removed from the swarm"
 	session *agent.Session
 	exec    *agent.Executor
+	mesh    *mesh.Mesh
 	keys    nodeKeys // on managers: the Raft DEK and the autolock KEK
 
 	rpcCancel context.CancelFunc
@@ -169,6 +171,7 @@ func (n *clusterNode) startSession(ctx context.Context) {
 		Drivers:       n.d.drivers,
 		Default:       n.d.defaultDriver,
 		DBPath:        filepath.Join(n.d.paths.swarmDir(), "tasks.json"),
+		PublishHost:   n.d.cfg.PublishAddr,
 		Log:           n.log,
 	}
 	if err := n.exec.Start(ctx); err != nil {
@@ -176,6 +179,8 @@ func (n *clusterNode) startSession(ctx context.Context) {
 	} else {
 		s.Executor = n.exec
 	}
+	n.startMesh()
+	s.Mesh = n.mesh
 	s.SetManagers(n.managerAddrs())
 	n.session = s
 	n.wg.Add(1)
@@ -356,6 +361,9 @@ func (n *clusterNode) stop() {
 		}
 		n.rpcCancel()
 		n.wg.Wait()
+		if n.mesh != nil {
+			n.mesh.Close()
+		}
 		if n.exec != nil {
 			n.exec.Wait()
 		}

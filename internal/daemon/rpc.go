@@ -62,6 +62,13 @@ func (n *clusterNode) rpcHandler() http.Handler {
 		}
 		return m.Assignments(ctx, peer, req)
 	}))
+	mux.HandleFunc("POST "+nodeapi.PathRoutes, n.leaderRPC(true, func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
+		var req nodeapi.RoutesRequest
+		if err := decodeRPC(body, &req); err != nil {
+			return nil, err
+		}
+		return m.Routes(ctx, peer, req)
+	}))
 	mux.HandleFunc("POST "+nodeapi.PathTaskStatus, n.leaderRPC(true, func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
 		var req nodeapi.TaskStatusRequest
 		if err := decodeRPC(body, &req); err != nil {
@@ -97,7 +104,7 @@ func (n *clusterNode) peerOf(r *http.Request) (ca.Identity, error) {
 	// Removal is checked on every request: a removed node's connection
 	// must stop working at once, not at its next handshake.
 	if m := n.manager(); m != nil && m.IsRemoved(id.NodeID) {
-		return ca.Identity{}, manager.ErrRemoved
+		return ca.Identity{}, nodeapi.ErrNodeRemoved
 	}
 	if fwd := r.Header.Get(nodeapi.HeaderPeer); fwd != "" && id.Role == ca.RoleManager {
 		return ca.Identity{NodeID: fwd, Role: "forwarded", ClusterID: id.ClusterID}, nil

@@ -32,12 +32,12 @@ func (t *tlsState) set(c certFiles) error {
 	if err != nil {
 		return fmt.Errorf("root CA: %w", err)
 	}
-	server, err := ca.ServerTLSConfig(c.cert, c.key, root, []string{clusterport.ProtoRaft, clusterport.ProtoRPC})
+	server, err := ca.ServerTLSConfig(c.cert, c.key, root, []string{clusterport.ProtoRaft, clusterport.ProtoRPC, clusterport.ProtoMesh})
 	if err != nil {
 		return fmt.Errorf("node certificate: %w", err)
 	}
 	client := map[string]*tls.Config{}
-	for _, p := range []string{clusterport.ProtoRaft, clusterport.ProtoRPC} {
+	for _, p := range []string{clusterport.ProtoRaft, clusterport.ProtoRPC, clusterport.ProtoMesh} {
 		if client[p], err = ca.ClientTLSConfig(c.cert, c.key, root, p); err != nil {
 			return fmt.Errorf("node certificate: %w", err)
 		}
@@ -73,7 +73,7 @@ func (t *tlsState) certs() certFiles {
 func (t *tlsState) serverConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
-		NextProtos: []string{clusterport.ProtoRaft, clusterport.ProtoRPC},
+		NextProtos: []string{clusterport.ProtoRaft, clusterport.ProtoRPC, clusterport.ProtoMesh},
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			t.mu.RLock()
 			defer t.mu.RUnlock()

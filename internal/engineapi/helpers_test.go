@@ -59,3 +59,32 @@ func wantStatus(t *testing.T, rec *httptest.ResponseRecorder, code int) {
 		t.Fatalf("status = %d, want %d; body %q", rec.Code, code, rec.Body.String())
 	}
 }
+
+// refCase is a reference to one object and the answer to a GET of it: the
+// object's ID, or an error status and message.
+type refCase struct {
+	ref    string
+	wantID string
+	code   int
+	msg    string
+}
+
+// wantResolved checks the answer to a GET of one object by reference: the
+// error status and message when code is set, else 200 and the object with
+// the ID wantID.
+func wantResolved(t *testing.T, rec *httptest.ResponseRecorder, code int, msg, wantID string) {
+	t.Helper()
+	if code != 0 {
+		wantStatus(t, rec, code)
+		if got := errorMessage(t, rec); got != msg {
+			t.Errorf("message = %q, want %q", got, msg)
+		}
+		return
+	}
+	wantStatus(t, rec, 200)
+	var obj struct{ ID string }
+	decodeJSON(t, rec, &obj)
+	if obj.ID != wantID {
+		t.Errorf("resolved to %s, want %s", obj.ID, wantID)
+	}
+}

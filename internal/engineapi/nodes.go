@@ -109,39 +109,13 @@ func (a *api) getNodes(w http.ResponseWriter, r *http.Request, _ map[string]stri
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// resolveNode finds the node ref names, in dockerd's order: a full ID, then
-// an exact hostname, then an ID prefix. Several nodes matching the first
-// kind that matches is an ambiguity (400).
+// resolveNode finds the node ref names (see resolve).
 func (a *api) resolveNode(ctx context.Context, ref string) (swarm.Node, error) {
 	nodes, err := a.b.Nodes(ctx)
 	if err != nil {
 		return swarm.Node{}, err
 	}
-	for _, n := range nodes {
-		if n.ID == ref {
-			return n, nil
-		}
-	}
-	for _, match := range []func(*swarm.Node) bool{
-		func(n *swarm.Node) bool { return n.Description.Hostname == ref },
-		func(n *swarm.Node) bool { return strings.HasPrefix(n.ID, ref) },
-	} {
-		var found []int
-		for i := range nodes {
-			if match(&nodes[i]) {
-				found = append(found, i)
-			}
-		}
-		switch len(found) {
-		case 0:
-			continue
-		case 1:
-			return nodes[found[0]], nil
-		default:
-			return swarm.Node{}, errdefs.Invalid("node %s is ambiguous (%d matches found)", ref, len(found))
-		}
-	}
-	return swarm.Node{}, errdefs.NotFound("node %s not found", ref)
+	return resolve(nodeRefs, nodes, ref)
 }
 
 func (a *api) getNode(w http.ResponseWriter, r *http.Request, vars map[string]string) error {

@@ -118,12 +118,7 @@ func clusterWithNameClash() *fakeBackend {
 }
 
 func TestNodeResolution(t *testing.T) {
-	for _, tc := range []struct {
-		ref    string
-		wantID string
-		code   int
-		msg    string
-	}{
+	for _, tc := range []refCase{
 		{ref: idA, wantID: idA},
 		{ref: "node-b", wantID: idB},
 		{ref: "b7x9", wantID: idC},
@@ -141,19 +136,7 @@ func TestNodeResolution(t *testing.T) {
 	} {
 		t.Run(tc.ref, func(t *testing.T) {
 			rec := serve(t, NewHandler(clusterWithNameClash()), "GET", "/v1.47/nodes/"+tc.ref, "")
-			if tc.code != 0 {
-				wantStatus(t, rec, tc.code)
-				if got := errorMessage(t, rec); got != tc.msg {
-					t.Errorf("message = %q, want %q", got, tc.msg)
-				}
-				return
-			}
-			wantStatus(t, rec, 200)
-			var n swarm.Node
-			decodeJSON(t, rec, &n)
-			if n.ID != tc.wantID {
-				t.Errorf("resolved to %s, want %s", n.ID, tc.wantID)
-			}
+			wantResolved(t, rec, tc.code, tc.msg, tc.wantID)
 		})
 	}
 }

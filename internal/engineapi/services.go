@@ -3,7 +3,6 @@ package engineapi
 import (
 	"context"
 	"net/http"
-	"strings"
 
 	"github.com/moby/moby/api/types/swarm"
 
@@ -97,38 +96,13 @@ func (a *api) getServices(w http.ResponseWriter, r *http.Request, _ map[string]s
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// resolveService finds a service as dockerd does: full ID, then exact
-// name, then unique ID prefix.
+// resolveService finds the service ref names (see resolve).
 func (a *api) resolveService(ctx context.Context, ref string) (swarm.Service, error) {
-	services, err := a.b.Services(ctx, true)
+	services, err := a.b.Services(ctx, false)
 	if err != nil {
 		return swarm.Service{}, err
 	}
-	for _, s := range services {
-		if s.ID == ref {
-			return s, nil
-		}
-	}
-	for _, match := range []func(*swarm.Service) bool{
-		func(s *swarm.Service) bool { return s.Spec.Name == ref },
-		func(s *swarm.Service) bool { return strings.HasPrefix(s.ID, ref) },
-	} {
-		var found []int
-		for i := range services {
-			if match(&services[i]) {
-				found = append(found, i)
-			}
-		}
-		switch len(found) {
-		case 0:
-			continue
-		case 1:
-			return services[found[0]], nil
-		default:
-			return swarm.Service{}, errdefs.Invalid("service %s is ambiguous (%d matches found)", ref, len(found))
-		}
-	}
-	return swarm.Service{}, errdefs.NotFound("service %s not found", ref)
+	return resolve(serviceRefs, services, ref)
 }
 
 func (a *api) getService(w http.ResponseWriter, r *http.Request, vars map[string]string) error {

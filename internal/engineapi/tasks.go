@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/moby/moby/api/types/swarm"
 
@@ -52,22 +51,22 @@ func (a *api) newTaskFilter(ctx context.Context, args filterArgs) (taskFilter, m
 	if err != nil {
 		return taskFilter{}, nil, err
 	}
-	byID := make(map[string]swarm.Service, len(services))
-	for _, s := range services {
-		byID[s.ID] = s
-	}
+	byID := servicesByID(services)
 	if refs := args.get("service"); len(refs) > 0 {
 		f.services = map[string]bool{}
 		for _, ref := range refs {
-			if s, err := a.resolveService(ctx, ref); err == nil {
+			if s, err := resolve(serviceRefs, services, ref); err == nil {
 				f.services[s.ID] = true
 			}
 		}
 	}
 	if refs := args.get("node"); len(refs) > 0 {
+		// Without the node list, every reference is taken as a node ID,
+		// as one that names no node is.
+		nodes, _ := a.b.Nodes(ctx)
 		f.nodes = map[string]bool{}
 		for _, ref := range refs {
-			if n, err := a.resolveNode(ctx, ref); err == nil {
+			if n, err := resolve(nodeRefs, nodes, ref); err == nil {
 				f.nodes[n.ID] = true
 			} else {
 				f.nodes[ref] = true
@@ -136,27 +135,37 @@ func (a *api) getTasks(w http.ResponseWriter, r *http.Request, _ map[string]stri
 	return writeJSON(w, http.StatusOK, out)
 }
 
+func servicesByID(services []swarm.Service) map[string]swarm.Service {
+	byID := make(map[string]swarm.Service, len(services))
+	for _, s := range services {
+		byID[s.ID] = s
+	}
+	return byID
+}
+
+// taskRefs resolves task references. A task's name is swarmkit's,
+// <service>.<slot or node ID>.<task ID>, which is also its container's:
+// dockerd takes it as a reference, so a name copied from `docker ps` on a
+// node works.
+func taskRefs(services map[string]swarm.Service) refKind[swarm.Task] {
+	return refKind[swarm.Task]{
+		noun: "task",
+		id:   func(t *swarm.Task) string { return t.ID },
+		name: func(t *swarm.Task) string { return TaskName(services[t.ServiceID].Spec.Name, t) + "." + t.ID },
+	}
+}
+
+// resolveTask finds the task ref names (see resolve).
 func (a *api) resolveTask(ctx context.Context, ref string) (swarm.Task, error) {
 	tasks, err := a.b.Tasks(ctx, false)
 	if err != nil {
 		return swarm.Task{}, err
 	}
-	var found []int
-	for i := range tasks {
-		if tasks[i].ID == ref {
-			return tasks[i], nil
-		}
-		if strings.HasPrefix(tasks[i].ID, ref) {
-			found = append(found, i)
-		}
+	services, err := a.b.Services(ctx, false)
+	if err != nil {
+		return swarm.Task{}, err
 	}
-	switch len(found) {
-	case 0:
-		return swarm.Task{}, errdefs.NotFound("task %s not found", ref)
-	case 1:
-		return tasks[found[0]], nil
-	}
-	return swarm.Task{}, errdefs.Invalid("task %s is ambiguous (%d matches found)", ref, len(found))
+	return resolve(taskRefs(servicesByID(services)), tasks, ref)
 }
 
 func (a *api) getTask(w http.ResponseWriter, r *http.Request, vars map[string]string) error {

@@ -1,6 +1,7 @@
 // Package errdefs classifies errors by what the caller should do about them.
-// The API layer maps each class to the HTTP status Docker uses, so every
-// package can say "not found" or "conflict" without knowing about HTTP.
+// HTTPStatus and FromHTTPStatus map each class to and from the HTTP status
+// Docker uses, so every other package can say "not found" or "conflict"
+// without knowing about HTTP.
 package errdefs
 
 import (

@@ -112,7 +112,10 @@ func DecodeResponse(resp *http.Response, out any) error {
 		if json.Unmarshal(data, &e) != nil || e.Message == "" {
 			e.Message = fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(data))
 		}
-		return errdefs.WithKind(KindForStatus(resp.StatusCode), fmt.Errorf("%s", e.Message))
+		if e.Code == CodeNodeRemoved {
+			return errdefs.WithKind(errdefs.KindOf(errdefs.FromHTTPStatus(resp.StatusCode, "")), removedError{e.Message})
+		}
+		return errdefs.FromHTTPStatus(resp.StatusCode, e.Message)
 	}
 	if out == nil || len(data) == 0 {
 		return nil
@@ -120,49 +123,11 @@ func DecodeResponse(resp *http.Response, out any) error {
 	return json.Unmarshal(data, out)
 }
 
-// KindForStatus maps an HTTP status back to an error class.
-func KindForStatus(code int) errdefs.Kind {
-	switch code {
-	case http.StatusBadRequest:
-		return errdefs.KindInvalid
-	case http.StatusUnauthorized:
-		return errdefs.KindUnauthorized
-	case http.StatusForbidden:
-		return errdefs.KindForbidden
-	case http.StatusNotFound:
-		return errdefs.KindNotFound
-	case http.StatusConflict:
-		return errdefs.KindConflict
-	case http.StatusServiceUnavailable:
-		return errdefs.KindUnavailable
-	}
-	return errdefs.KindUnknown
-}
-
-// StatusForKind maps an error class to its HTTP status.
-func StatusForKind(k errdefs.Kind) int {
-	switch k {
-	case errdefs.KindInvalid:
-		return http.StatusBadRequest
-	case errdefs.KindUnauthorized:
-		return http.StatusUnauthorized
-	case errdefs.KindForbidden:
-		return http.StatusForbidden
-	case errdefs.KindNotFound:
-		return http.StatusNotFound
-	case errdefs.KindConflict:
-		return http.StatusConflict
-	case errdefs.KindUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 // WriteError writes err as the JSON error body with its status.
 func WriteError(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(StatusForKind(errdefs.KindOf(err)))
-	_ = json.NewEncoder(w).Encode(Error{Message: err.Error()})
+	w.WriteHeader(errdefs.HTTPStatus(err))
+	_ = json.NewEncoder(w).Encode(Error{Message: err.Error(), Code: codeOf(err)})
 }
 
 // WriteJSON writes v with status 200.

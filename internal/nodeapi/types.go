@@ -94,9 +94,11 @@ type RaftJoinRequest struct {
 	Addr string
 }
 
-// Error is the JSON error body, as the Engine API's.
+// Error is the JSON error body, as the Engine API's. Code, when set, names
+// an answer the caller must tell apart from others of the same status.
 type Error struct {
 	Message string `json:"message"`
+	Code    string `json:"code,omitempty"`
 }
 
 // Paths of the task session.
@@ -104,6 +106,7 @@ const (
 	PathAssignments = "/rpc/assignments"
 	PathTaskStatus  = "/rpc/taskstatus"
 	PathLogs        = "/rpc/logs" // served by every node: its tasks' logs
+	PathRoutes      = "/rpc/routes"
 )
 
 // AssignmentsRequest long-polls for the node's tasks: the answer comes as
@@ -116,6 +119,8 @@ type AssignmentsRequest struct {
 type Assignment struct {
 	Task        swarm.Task
 	ServiceName string
+	// Ports the node exposes the task on to the routing mesh.
+	Ports []swarm.PortConfig `json:",omitempty"`
 }
 
 // AssignmentsResponse is the node's whole task set.
@@ -150,4 +155,35 @@ type LogLine struct {
 	Stream int
 	Time   time.Time
 	Line   []byte
+}
+
+// RoutesRequest long-polls for the routing mesh's table: the answer comes
+// as soon as it differs from Known (a fingerprint), or after a while anyway.
+type RoutesRequest struct {
+	Known string
+}
+
+// RoutesResponse is the whole table: every service with published ingress
+// ports, and the tasks that may take its connections.
+type RoutesResponse struct {
+	Fingerprint string
+	Services    []Route
+}
+
+// Route is one service in the mesh.
+type Route struct {
+	ServiceID   string
+	ServiceName string
+	Ports       []swarm.PortConfig // ingress ports, published port assigned
+	// ProxyProtocol is "", "v1" or "v2": the mesh sends a PROXY protocol
+	// header with the client's address before the payload.
+	ProxyProtocol string `json:",omitempty"`
+	Backends      []Backend
+}
+
+// Backend is a task that is running on a Ready node.
+type Backend struct {
+	TaskID   string
+	NodeID   string
+	NodeAddr string // the node's cluster address (host:port)
 }

@@ -124,9 +124,27 @@ func testBadInput(t *testing.T, c *testcluster.Cluster, leader *testcluster.Node
 		{"EmptySpreadLabel", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.Placement = &swarm.Placement{Preferences: []swarm.PlacementPreference{{Spread: &swarm.SpreadOver{SpreadDescriptor: "node.labels."}}}}
 		}), http.StatusBadRequest, "preference"},
-		{"PublishedPort", create, specJSON(func(s *swarm.ServiceSpec) {
-			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080}}}
-		}), http.StatusBadRequest, "EndpointSpec.Ports (--publish) is not supported yet"},
+		{"PublishedSCTPPort", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, Protocol: "sctp"}}}
+		}), http.StatusBadRequest, "Protocol sctp (--publish protocol=sctp) is not supported yet"},
+		{"BadPublishMode", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, PublishMode: "bridge"}}}
+		}), http.StatusBadRequest, "invalid publish mode \"bridge\""},
+		{"PortZeroTarget", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{PublishedPort: 8080}}}
+		}), http.StatusBadRequest, "invalid target port 0"},
+		{"PortTooBig", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 70000}}}
+		}), http.StatusBadRequest, "invalid published port 70000"},
+		{"PortTwice", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080}, {TargetPort: 81, PublishedPort: 8080}}}
+		}), http.StatusBadRequest, "published port 8080/tcp is given twice"},
+		{"BadProtocol", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, Protocol: "icmp"}}}
+		}), http.StatusBadRequest, "invalid protocol \"icmp\""},
+		{"IngressWithDNSRR", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR, Ports: []swarm.PortConfig{{TargetPort: 80}}}
+		}), http.StatusBadRequest, "can't be used with dnsrr mode"},
 		{"HealthIntervalTooShort", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD", "true"}, Interval: time.Microsecond}
 		}), http.StatusBadRequest, "ContainerSpec.Healthcheck.Interval 1µs cannot be less than 1ms"},

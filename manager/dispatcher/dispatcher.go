@@ -12,6 +12,7 @@ import (
 
 	"github.com/moby/moby/api/types/swarm"
 
+	"github.com/flotilla-org/flotilla/internal/nodeapi"
 	"github.com/flotilla-org/flotilla/manager/state"
 )
 
@@ -38,6 +39,10 @@ type Dispatcher struct {
 	reported map[string]report    // news to write: node came up or changed address
 	statuses map[string]statusReport
 	kick     chan struct{}
+
+	routesMu    sync.Mutex
+	routesAt    uint64 // the store index routesCache was built from
+	routesCache nodeapi.RoutesResponse
 }
 
 type report struct {

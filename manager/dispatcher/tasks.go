@@ -39,7 +39,15 @@ func (d *Dispatcher) Assignments(ctx context.Context, nodeID, known string) node
 }
 
 func (d *Dispatcher) assignments(nodeID string) nodeapi.AssignmentsResponse {
-	tasks := d.store.TasksByNode(nodeID)
+	return assignmentsIn(d.store.View(), nodeID)
+}
+
+// assignmentsIn computes a node's assignment set from one view, so its
+// tasks and the services they name are of the same moment: read in
+// separate transactions, a service removed in between left a task without
+// its service's name.
+func assignmentsIn(v *state.View, nodeID string) nodeapi.AssignmentsResponse {
+	tasks := v.TasksByNode(nodeID)
 	sort.Slice(tasks, func(i, j int) bool { return tasks[i].ID < tasks[j].ID })
 	h := sha256.New()
 	resp := nodeapi.AssignmentsResponse{Tasks: make([]nodeapi.Assignment, 0, len(tasks))}
@@ -55,12 +63,12 @@ func (d *Dispatcher) assignments(nodeID string) nodeapi.AssignmentsResponse {
 		fmt.Fprintf(h, "%s/%s;", t.ID, t.DesiredState)
 		name, ok := names[t.ServiceID]
 		if !ok {
-			if s := d.store.Service(t.ServiceID); s != nil {
+			if s := v.Service(t.ServiceID); s != nil {
 				name = s.Spec.Name
 			}
 			names[t.ServiceID] = name
 		}
-		resp.Tasks = append(resp.Tasks, nodeapi.Assignment{Task: t.Task, ServiceName: name})
+		resp.Tasks = append(resp.Tasks, nodeapi.Assignment{Task: t.Task, ServiceName: name, Ports: t.Ports})
 	}
 	resp.Fingerprint = hex.EncodeToString(h.Sum(nil)[:12])
 	return resp

@@ -16,6 +16,7 @@ func newTask(v *view, s *state.Service, slot int, nodeID string) state.Op {
 	t.Slot = slot
 	t.NodeID = nodeID
 	t.Spec = s.Spec.TaskTemplate
+	t.Ports = s.Endpoint.Ports
 	t.Annotations = swarm.Annotations{Labels: s.Spec.Labels}
 	t.DesiredState = swarm.TaskStateRunning
 	t.Status = swarm.TaskStatus{Timestamp: v.now.UTC(), State: swarm.TaskStatePending, Message: "pending task scheduling"}

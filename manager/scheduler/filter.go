@@ -62,6 +62,29 @@ type nodeInfo struct {
 	freeCPU int64 // capacity minus reservations of the tasks on the node
 	freeMem int64
 	total   int // active tasks on the node
+	// hostPorts are the ports tasks on the node publish in host mode
+	// ("8080/tcp"): a second task cannot bind them.
+	hostPorts map[string]bool
+}
+
+func (ni *nodeInfo) takeHostPorts(ports []string) {
+	for _, p := range ports {
+		if ni.hostPorts == nil {
+			ni.hostPorts = map[string]bool{}
+		}
+		ni.hostPorts[p] = true
+	}
+}
+
+// hostPorts lists the ports a task publishes in host mode on its node.
+func hostPorts(t *state.Task) []string {
+	var out []string
+	for _, p := range t.Ports {
+		if p.PublishMode == swarm.PortConfigPublishModeHost && p.PublishedPort != 0 {
+			out = append(out, fmt.Sprintf("%d/%s", p.PublishedPort, p.Protocol))
+		}
+	}
+	return out
 }
 
 func newNodeInfo(n *state.Node) *nodeInfo {
@@ -96,6 +119,7 @@ const (
 	filterPlatform
 	filterResources
 	filterMaxReplicas
+	filterHostPorts
 	numFilters
 )
 
@@ -120,6 +144,8 @@ func explain(f, n int, g *group) string {
 		return fmt.Sprintf("insufficient resources on %d %s", n, nodes)
 	case filterMaxReplicas:
 		return fmt.Sprintf("max replicas per node limit reached on %d %s", n, nodes)
+	case filterHostPorts:
+		return fmt.Sprintf("host-mode port already in use on %d %s", n, nodes)
 	}
 	return ""
 }
@@ -151,6 +177,11 @@ func (g *group) dynamicCheck(ni *nodeInfo, serviceCount int) int {
 	}
 	if g.maxReplicas > 0 && uint64(serviceCount) >= g.maxReplicas {
 		return filterMaxReplicas
+	}
+	for _, p := range g.hostPorts {
+		if ni.hostPorts[p] {
+			return filterHostPorts
+		}
 	}
 	return -1
 }

@@ -200,6 +200,7 @@ func newSched(in Input) *sched {
 			cpu, mem := reservations(&t.Spec)
 			ni.freeCPU -= cpu
 			ni.freeMem -= mem
+			ni.takeHostPorts(hostPorts(t))
 		}
 		if active {
 			ni.total++
@@ -222,6 +223,7 @@ func (s *sched) serviceCounts(serviceID string) map[*nodeInfo]int {
 func (s *sched) assign(g *group, ni *nodeInfo, counts map[*nodeInfo]int) {
 	ni.freeCPU -= g.cpu
 	ni.freeMem -= g.mem
+	ni.takeHostPorts(g.hostPorts)
 	ni.total++
 	counts[ni]++
 }
@@ -254,6 +256,7 @@ type group struct {
 	maxReplicas uint64
 	cpu, mem    int64
 	driver      string
+	hostPorts   []string // published in host mode: one task per node
 }
 
 type spreadPref struct {
@@ -262,7 +265,7 @@ type spreadPref struct {
 }
 
 func newGroup(key string, t *state.Task) *group {
-	g := &group{key: key, serviceID: t.ServiceID, driver: TaskDriver(t)}
+	g := &group{key: key, serviceID: t.ServiceID, driver: TaskDriver(t), hostPorts: hostPorts(t)}
 	g.cpu, g.mem = reservations(&t.Spec)
 	var constraints []string
 	if p := t.Spec.Placement; p != nil {
@@ -306,6 +309,10 @@ func groupKey(t *state.Task) string {
 	b.WriteByte(0)
 	b.WriteString(TaskDriver(t))
 	cpu, mem := reservations(&t.Spec)
+	for _, p := range hostPorts(t) {
+		b.WriteByte(4)
+		b.WriteString(p)
+	}
 	b.WriteByte(0)
 	b.WriteString(strconv.FormatInt(cpu, 10))
 	b.WriteByte(0)

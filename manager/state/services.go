@@ -55,6 +55,9 @@ type Task struct {
 	// written: restart delays and update monitors are timed with it, not
 	// with the worker's clock in Status.Timestamp.
 	StatusAt time.Time `json:",omitempty"`
+	// Ports are the service's ports when the task was made: the node
+	// exposes the task on their target ports to the routing mesh.
+	Ports []swarm.PortConfig `json:",omitempty"`
 }
 
 // Why a manager set a task's desired state to shutdown: the restart

@@ -166,22 +166,28 @@ func (d *Driver) Start(ctx context.Context, spec driver.Spec) (driver.Handle, er
 		LabelManaged:     "true",
 	})
 	stopSecs := graceSeconds(spec.GracePeriod())
+	exposed, bindings, err := hostBindings(spec.Ports)
+	if err != nil {
+		return driver.Handle{}, err
+	}
 	cfg := &container.Config{
-		Image:       spec.Image,
-		Entrypoint:  spec.Command,
-		Cmd:         spec.Args,
-		Env:         spec.Env,
-		WorkingDir:  spec.Dir,
-		Labels:      labels,
-		Hostname:    spec.Hostname,
-		User:        spec.User,
-		StopTimeout: &stopSecs,
-		Healthcheck: healthConfig(spec.Healthcheck),
+		ExposedPorts: exposed,
+		Image:        spec.Image,
+		Entrypoint:   spec.Command,
+		Cmd:          spec.Args,
+		Env:          spec.Env,
+		WorkingDir:   spec.Dir,
+		Labels:       labels,
+		Hostname:     spec.Hostname,
+		User:         spec.User,
+		StopTimeout:  &stopSecs,
+		Healthcheck:  healthConfig(spec.Healthcheck),
 	}
 	hc := &container.HostConfig{
 		Resources:     container.Resources{NanoCPUs: spec.NanoCPUs, Memory: spec.MemoryBytes},
 		NetworkMode:   container.NetworkMode(spec.Network),
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		PortBindings:  bindings,
 	}
 	created, err := d.c.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hc})
 	if err != nil {

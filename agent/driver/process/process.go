@@ -127,6 +127,11 @@ func (d *Driver) Start(ctx context.Context, spec driver.Spec) (driver.Handle, er
 		full := hc.WithDefaults()
 		cfg.Health = &full
 	}
+	ports, portEnv, err := allocatePorts(spec.Ports)
+	if err != nil {
+		return driver.Handle{}, fmt.Errorf("task %s: %w", spec.TaskID, err)
+	}
+	cfg.Env = append(cfg.Env, portEnv...)
 
 	dir := filepath.Join(d.root, spec.TaskID)
 	if err := os.Mkdir(dir, 0o700); err != nil {
@@ -139,6 +144,12 @@ func (d *Driver) Start(ctx context.Context, spec driver.Spec) (driver.Handle, er
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return driver.Handle{}, err
+	}
+	for k, v := range ports {
+		if h.Extra == nil {
+			h.Extra = map[string]string{}
+		}
+		h.Extra[k] = v
 	}
 	return h, nil
 }

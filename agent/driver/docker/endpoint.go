@@ -1,0 +1,34 @@
+package docker
+
+import (
+	"context"
+	"net"
+	"strconv"
+
+	"github.com/flotilla-org/flotilla/agent/driver"
+	"github.com/flotilla-org/flotilla/internal/errdefs"
+)
+
+// Endpoint says where the routing mesh reaches a container on a target
+// port: its address on its bridge network (reachable from the node, so no
+// host port is opened), or the node's loopback for a container on the
+// host's network. It asks the engine each time: a container's address
+// changes when it restarts.
+func (d *Driver) Endpoint(ctx context.Context, h driver.Handle, p driver.Port) (string, error) {
+	ins, err := d.inspectManaged(ctx, h.ID)
+	if err != nil {
+		return "", err
+	}
+	port := strconv.Itoa(int(p.Target))
+	if ins.HostConfig != nil && ins.HostConfig.NetworkMode.IsHost() {
+		return net.JoinHostPort("127.0.0.1", port), nil
+	}
+	if ns := ins.NetworkSettings; ns != nil {
+		for _, ep := range ns.Networks {
+			if ep != nil && ep.IPAddress.IsValid() {
+				return net.JoinHostPort(ep.IPAddress.String(), port), nil
+			}
+		}
+	}
+	return "", errdefs.Unavailable("container %s has no network address yet", h.ID)
+}

@@ -1,0 +1,318 @@
+// Package mesh is the routing mesh: every node accepts connections on
+// every published ingress port and hands each to a running task of the
+// service, on this node or another. It is a user-space TCP proxy: on Linux
+// io.Copy between two TCP connections uses splice(2), and the payload is
+// never rewritten. To reach a task on another node it goes through that
+// node's cluster port (mutual TLS, ALPN flotilla-mesh/1), where the node
+// connects to its own task; tasks are never exposed on a host port.
+//
+// The table of services and tasks comes from the managers (Update): a task
+// is in it only while it runs on a Ready node, and connections open to a
+// task that leaves it are closed.
+package mesh
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/agent/driver"
+	"github.com/flotilla-org/flotilla/internal/nodeapi"
+)
+
+// dialTimeout bounds connecting to one task; maxTries is how many tasks a
+// connection tries before it is refused (a task may have just died).
+const (
+	dialTimeout = 2 * time.Second
+	maxTries    = 3
+)
+
+// Config is what a node's mesh needs.
+type Config struct {
+	NodeID string
+	// BindHost is the address published ports listen on ("" for all of
+	// the node's addresses).
+	BindHost string
+	// Local is where a task of this node listens on a target port.
+	Local func(ctx context.Context, taskID string, p driver.Port) (string, error)
+	// DialPeer opens a mesh connection to another node's cluster port.
+	DialPeer func(ctx context.Context, addr string) (net.Conn, error)
+	Log      *slog.Logger
+}
+
+// Mesh is one node's routing mesh.
+type Mesh struct {
+	cfg Config
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[uint32]*listener      // by published port (tcp)
+	conns     map[string]map[*pair]bool // open connections by task
+	relayed   map[string]map[*pair]bool // connections other nodes relayed here, by task
+	backends  map[string]bool           // tasks in the table
+	failed    map[uint32]string         // published ports that could not be opened, and why
+	udp       map[int]*udpListener      // by published port
+}
+
+type listener struct {
+	ln    net.Listener
+	route atomic.Pointer[route]
+}
+
+// route is one published port's current backends.
+type route struct {
+	service  string
+	target   driver.Port
+	proxy    string
+	backends []nodeapi.Backend
+	next     atomic.Uint64
+}
+
+// pair is a proxied connection: the client's and the task's side.
+type pair struct{ client, upstream net.Conn }
+
+func (p *pair) close() {
+	p.client.Close()
+	if p.upstream != nil {
+		p.upstream.Close()
+	}
+}
+
+// New returns an empty mesh; Update opens its listeners.
+func New(cfg Config) *Mesh {
+	return &Mesh{cfg: cfg, listeners: map[uint32]*listener{}, conns: map[string]map[*pair]bool{},
+		relayed: map[string]map[*pair]bool{}, backends: map[string]bool{}, failed: map[uint32]string{},
+		udp: map[int]*udpListener{}}
+}
+
+// Update applies a new table: listeners open and close with published
+// ports, and connections to tasks no longer in the table are closed.
+func (m *Mesh) Update(routes []nodeapi.Route) {
+	want, wantUDP := map[uint32]*route{}, map[uint32]*route{}
+	backends := map[string]bool{}
+	for _, r := range routes {
+		for _, p := range r.Ports {
+			if p.PublishMode != swarm.PortConfigPublishModeIngress {
+				continue
+			}
+			rt := &route{service: r.ServiceName, target: driver.Port{Target: p.TargetPort, Proto: "tcp"},
+				proxy: r.ProxyProtocol, backends: r.Backends}
+			switch p.Protocol {
+			case "", "tcp":
+				want[p.PublishedPort] = rt
+			case "udp":
+				rt.target.Proto, rt.proxy = "udp", "" // PROXY headers are for streams
+				wantUDP[p.PublishedPort] = rt
+			}
+		}
+		for _, b := range r.Backends {
+			backends[b.TaskID] = true
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	for port, l := range m.listeners {
+		if want[port] == nil {
+			l.ln.Close()
+			delete(m.listeners, port)
+		}
+	}
+	for port := range m.failed {
+		if want[port] == nil {
+			delete(m.failed, port)
+		}
+	}
+	for port, r := range want {
+		l := m.listeners[port]
+		if l == nil {
+			addr := net.JoinHostPort(m.cfg.BindHost, strconv.Itoa(int(port)))
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				// Tried again with every table the managers send.
+				if m.failed[port] != err.Error() {
+					m.cfg.Log.Warn("routing mesh: cannot listen on a published port", "addr", addr, "service", r.service, "err", err)
+				}
+				m.failed[port] = err.Error()
+				continue
+			}
+			delete(m.failed, port)
+			l = &listener{ln: ln}
+			m.listeners[port] = l
+			go m.serve(l)
+		}
+		l.route.Store(r)
+	}
+	m.updateUDP(wantUDP)
+	m.backends = backends
+	for task, ps := range m.conns {
+		if !backends[task] {
+			for p := range ps {
+				p.close()
+			}
+		}
+	}
+}
+
+// Ports are the published ports this node listens on.
+func (m *Mesh) Ports() []uint32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]uint32, 0, len(m.listeners))
+	for p := range m.listeners {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Close stops every listener and connection.
+func (m *Mesh) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	for port, l := range m.listeners {
+		l.ln.Close()
+		delete(m.listeners, port)
+	}
+	for port, l := range m.udp {
+		l.pc.Close()
+		delete(m.udp, port)
+	}
+	for _, conns := range []map[string]map[*pair]bool{m.conns, m.relayed} {
+		for _, ps := range conns {
+			for p := range ps {
+				p.close()
+			}
+		}
+	}
+}
+
+func (m *Mesh) serve(l *listener) {
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			return // closed
+		}
+		go m.handle(l.route.Load(), c)
+	}
+}
+
+// handle proxies one client connection to a backend, trying the next one
+// when a task cannot be reached.
+func (m *Mesh) handle(r *route, client net.Conn) {
+	n := uint64(len(r.backends))
+	if n == 0 {
+		client.Close() // nothing runs: refuse rather than hang
+		return
+	}
+	start := r.next.Add(1)
+	for i := uint64(0); i < min(n, maxTries); i++ {
+		b := r.backends[(start+i)%n]
+		p := &pair{client: client}
+		if !m.track(b.TaskID, p, true) {
+			continue // left the table since this route was read
+		}
+		up, err := m.dial(b, r, client)
+		if err != nil {
+			m.untrack(b.TaskID, p)
+			m.cfg.Log.Debug("routing mesh: task unreachable, trying another", "service", r.service, "task", b.TaskID, "err", err)
+			continue
+		}
+		m.mu.Lock()
+		p.upstream = up
+		stillIn := m.conns[b.TaskID][p]
+		m.mu.Unlock()
+		if !stillIn {
+			up.Close() // the task left the table while we dialled
+			break
+		}
+		splice(client, up)
+		m.untrack(b.TaskID, p)
+		return
+	}
+	client.Close()
+}
+
+// track records an open connection to task; inTable says the task must be
+// in this node's table (the relay side checks only that the task runs
+// here: its own table may lag the caller's).
+func (m *Mesh) track(task string, p *pair, inTable bool) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed || (inTable && !m.backends[task]) {
+		return false
+	}
+	conns := m.conns
+	if !inTable {
+		conns = m.relayed
+	}
+	if conns[task] == nil {
+		conns[task] = map[*pair]bool{}
+	}
+	conns[task][p] = true
+	return true
+}
+
+func (m *Mesh) untrack(task string, p *pair) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, conns := range []map[string]map[*pair]bool{m.conns, m.relayed} {
+		delete(conns[task], p)
+		if len(conns[task]) == 0 {
+			delete(conns, task)
+		}
+	}
+}
+
+// dial connects to a backend: directly when the task is on this node,
+// through its node's mesh relay otherwise.
+func (m *Mesh) dial(b nodeapi.Backend, r *route, client net.Conn) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	defer cancel()
+	if b.NodeID == m.cfg.NodeID {
+		return m.dialLocal(ctx, relayHeader{Task: b.TaskID, Port: r.target, Proxy: r.proxy,
+			Client: client.RemoteAddr().String(), Dst: client.LocalAddr().String()})
+	}
+	return m.dialRelay(ctx, b.NodeAddr, relayHeader{Task: b.TaskID, Port: r.target, Proxy: r.proxy,
+		Client: client.RemoteAddr().String(), Dst: client.LocalAddr().String()})
+}
+
+// dialLocal connects to a task of this node and sends the PROXY header
+// the service asked for.
+func (m *Mesh) dialLocal(ctx context.Context, h relayHeader) (net.Conn, error) {
+	addr, err := m.cfg.Local(ctx, h.Task, h.Port)
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	up, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("task %s at %s: %w", h.Task, addr, err)
+	}
+	hdr, err := proxyHeader(h.Proxy, tcpAddr(h.Client), tcpAddr(h.Dst))
+	if err == nil && hdr != nil {
+		_, err = up.Write(hdr)
+	}
+	if err != nil {
+		up.Close()
+		return nil, err
+	}
+	return up, nil
+}
+
+func tcpAddr(s string) net.Addr {
+	a, err := net.ResolveTCPAddr("tcp", s)
+	if err != nil {
+		return nil
+	}
+	return a
+}

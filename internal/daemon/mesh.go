@@ -1,0 +1,60 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+
+	"github.com/flotilla-org/flotilla/agent/mesh"
+	"github.com/flotilla-org/flotilla/internal/clusterport"
+)
+
+// startMesh starts the node's routing mesh: it listens on the published
+// ports the managers' table names, and takes connections other nodes
+// relay to its tasks on the cluster port.
+func (n *clusterNode) startMesh() {
+	n.mesh = mesh.New(mesh.Config{
+		NodeID:   n.st.NodeID,
+		BindHost: n.d.cfg.PublishAddr,
+		Local:    n.exec.Endpoint,
+		DialPeer: n.dialMesh,
+		Log:      n.log.With("component", "mesh"),
+	})
+	ln := n.mux.Sub(clusterport.ProtoMesh)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if !n.acceptMeshPeer(c) {
+				c.Close()
+				continue
+			}
+			go n.mesh.ServeRelay(c)
+		}
+	}()
+}
+
+// acceptMeshPeer lets only nodes of this cluster that were not removed
+// reach this node's tasks.
+func (n *clusterNode) acceptMeshPeer(c net.Conn) bool {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return false
+	}
+	id, err := n.tls.rootCA().VerifyPeer(tc.ConnectionState().PeerCertificates)
+	if err != nil {
+		n.log.Warn("refused routing mesh connection", "remote", c.RemoteAddr(), "err", err)
+		return false
+	}
+	if m := n.manager(); m != nil && m.IsRemoved(id.NodeID) {
+		return false
+	}
+	return true
+}
+
+func (n *clusterNode) dialMesh(ctx context.Context, addr string) (net.Conn, error) {
+	d := &tls.Dialer{Config: n.tls.clientConfig(clusterport.ProtoMesh)}
+	return d.DialContext(ctx, "tcp", addr)
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -68,12 +67,7 @@ func TestDockerHealthCheck(t *testing.T) {
 	runID := randHex(6)
 	good, bad := "flotilla-e2e/health:"+runID, "flotilla-e2e/health:"+runID+"-bad"
 	const runLabel = "com.flotilla.e2e"
-	bin := filepath.Join(tempDir(t), "app")
-	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags=-s -w", "-o", bin, "./testdata/e2eapp")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./testdata/e2eapp: %v\n%s", err, out)
-	}
+	bin := buildE2EApp(ctx, t)
 	// Cleanups run last-registered first: the daemons go, then their
 	// containers, then the images.
 	t.Cleanup(func() {

@@ -1,13 +1,17 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/api/types/container"
 )
 
 // TestProcessHealthCheck runs a process service whose health check looks
@@ -165,6 +169,124 @@ func TestProcessHealthAcrossAgentRestart(t *testing.T) {
 		}
 		if alive(proc.pid) {
 			return fmt.Errorf("the unhealthy task's program %v still runs", proc)
+		}
+		return nil
+	})
+}
+
+// TestHealthRotation: through the routing mesh, connections reach only
+// healthy tasks. A task whose check starts failing leaves rotation on
+// every node as soon as it is reported unhealthy; its replacement gets
+// no connection while it is still starting, and joins once healthy.
+func TestHealthRotation(t *testing.T) {
+	c := newCluster(t, 1, 1)
+	m1, w1 := c.managers[0], c.workers[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	app := buildE2EApp(ctx, t)
+	port := uint32(freePort(t))
+	dir := tempDir(t)
+	okFile := func(slot int) string { return filepath.Join(dir, fmt.Sprintf("ok-%d", slot)) }
+	for _, slot := range []int{1, 2} {
+		if err := os.WriteFile(okFile(slot), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := meshServiceSpec("hw", app, port, 2, nil)
+	// Failures before the first success do not count for a minute, so a
+	// replacement stays starting while its file is missing.
+	spec.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{
+		Test:     []string{"CMD-SHELL", "test -f " + filepath.Join(dir, "ok-$FLOTILLA_TASK_SLOT")},
+		Interval: 100 * time.Millisecond, Retries: 2, StartPeriod: time.Minute, StartInterval: 100 * time.Millisecond,
+	}
+	if status, body, err := m1.apiRequest(http.MethodPost, "/services/create", spec); err != nil || status != http.StatusCreated {
+		t.Fatalf("create hw: %d %s %v", status, body, err)
+	}
+	rows := m1.waitRunning(t, "hw", 2, convergeTimeout, nil)
+	slot1 := rows[slices.IndexFunc(rows, func(r psRow) bool { return r.Name == "hw.1" })]
+
+	// answers asks every node n times and counts the tasks that answered.
+	answers := func(n int) (map[string]int, error) {
+		seen := map[string]int{}
+		for _, via := range []*node{m1, w1} {
+			for range n {
+				a, err := askMesh(via.publishHost, port)
+				if err != nil {
+					return seen, err
+				}
+				a.conn.Close()
+				seen[a.task]++
+			}
+		}
+		return seen, nil
+	}
+	eventually(t, convergeTimeout, func() error {
+		seen, err := answers(6)
+		if err != nil || len(seen) != 2 {
+			return fmt.Errorf("want both tasks answering, got %v (%v)", seen, err)
+		}
+		return nil
+	})
+
+	if err := os.Remove(okFile(1)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		all, err := m1.servicePs("hw")
+		if err != nil {
+			return err
+		}
+		if i := slices.IndexFunc(all, func(r psRow) bool { return r.ID == slot1.ID }); i < 0 || !strings.HasPrefix(all[i].Current, "Failed (unhealthy)") {
+			return fmt.Errorf("task %s has not failed as unhealthy: %v", slot1.ID, all)
+		}
+		return nil
+	})
+	start := time.Now()
+	// Out of rotation everywhere within the time the managers' news takes
+	// to reach each node's mesh; the replacement, still starting, never
+	// gets a connection.
+	eventually(t, 5*time.Second, func() error {
+		seen, err := answers(4)
+		if err != nil {
+			return err
+		}
+		if len(seen) != 1 || seen[slot1.ID] > 0 {
+			return fmt.Errorf("connections reached %v; want only slot 2's task", seen)
+		}
+		return nil
+	})
+	t.Logf("the unhealthy task left rotation on every node %s after service ps showed it failed", time.Since(start).Round(time.Millisecond))
+	var replacement psRow
+	eventually(t, convergeTimeout, func() error {
+		all, err := m1.servicePs("hw", "--filter", "desired-state=running")
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(all, func(r psRow) bool { return r.Name == "hw.1" })
+		if i < 0 || !strings.HasPrefix(all[i].Current, "Starting (health: starting)") {
+			return fmt.Errorf("want slot 1's replacement starting: %v", all)
+		}
+		replacement = all[i]
+		return nil
+	})
+	consistently(t, 2*time.Second, func() error {
+		seen, err := answers(2)
+		if err != nil {
+			return err
+		}
+		if seen[replacement.ID] > 0 || seen[slot1.ID] > 0 {
+			return fmt.Errorf("connections reached %v; the replacement %s is not healthy yet", seen, replacement.ID)
+		}
+		return nil
+	})
+
+	if err := os.WriteFile(okFile(1), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, convergeTimeout, func() error {
+		seen, err := answers(6)
+		if err != nil || seen[replacement.ID] == 0 || len(seen) != 2 {
+			return fmt.Errorf("want the healthy replacement %s in rotation beside slot 2: %v (%v)", replacement.ID, seen, err)
 		}
 		return nil
 	})

@@ -143,6 +143,15 @@ func TestProcessHealthAcrossAgentRestart(t *testing.T) {
 		proc = procs[0]
 		return nil
 	})
+	// Once the shim has recorded a check, the agent has long recorded the
+	// task as started (stopped before that, it would start it afresh).
+	eventually(t, 10*time.Second, func() error {
+		b, err := os.ReadFile(filepath.Join(w1.dataDir, "tasks", task.ID, "health.json"))
+		if err != nil || !strings.Contains(string(b), `"log"`) {
+			return fmt.Errorf("no health check result recorded yet: %s %v", b, err)
+		}
+		return nil
+	})
 
 	w1.Stop()
 	if err := os.WriteFile(okFile, nil, 0o644); err != nil {

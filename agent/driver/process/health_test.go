@@ -155,3 +155,22 @@ func TestNoHealthCheck(t *testing.T) {
 		}
 	}
 }
+
+// The check runs as the task's user, not the agent's.
+func TestHealthCheckRunsAsTheTaskUser(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to switch users")
+	}
+	d, _ := newDriver(t)
+	ctx := ctxT(t, 30*time.Second)
+	spec := sh("hu", "exec sleep 1000")
+	spec.User = "65534:65534"
+	spec.Healthcheck = &driver.HealthCheck{Test: []string{"CMD-SHELL", `test "$(id -u):$(id -g)" = 65534:65534`},
+		Interval: 20 * time.Millisecond, Retries: 1}
+	h, err := d.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Remove(ctx, h)
+	waitHealth(t, d, h, driver.HealthHealthy, 10*time.Second)
+}

@@ -89,7 +89,7 @@ func (e *Executor) watchHealth(r *record, d driver.Driver) {
 				e.mu.Unlock()
 				return
 			}
-			done := false
+			done, before := false, r.Status.State
 			switch {
 			case err != nil:
 				// The task may be gone: watch reports that. Else ask again.
@@ -103,7 +103,9 @@ func (e *Executor) watchHealth(r *record, d driver.Driver) {
 				e.unhealthy(r, d, hs)
 				done = true
 			}
-			e.saveLocked()
+			if r.Status.State != before {
+				e.saveLocked() // the record on disk changes only with the state
+			}
 			e.mu.Unlock()
 			if done {
 				return

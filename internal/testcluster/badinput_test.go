@@ -196,6 +196,11 @@ func testBadInput(t *testing.T, c *testcluster.Cluster, leader *testcluster.Node
 				s.Name = "target"
 				s.TaskTemplate.Placement = &swarm.Placement{Constraints: []string{"node.role=worker"}}
 			}), http.StatusBadRequest, "constraint"},
+		{"HealthIntervalOnUpdate", fmt.Sprintf("/v1.47/services/%s/update?version=%d", id, cur.Version.Index),
+			specJSON(func(s *swarm.ServiceSpec) {
+				s.Name = "target"
+				s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD-SHELL", "true"}, Interval: -time.Second}
+			}), http.StatusBadRequest, "Healthcheck.Interval -1s must not be negative"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -50,11 +50,30 @@ func (e *Executor) Endpoint(ctx context.Context, taskID string, p driver.Port) (
 		e.mu.Unlock()
 		return "", errdefs.NotFound("task %s is not running on this node", taskID)
 	}
+	if a := r.endpoints[p.String()]; a != "" {
+		e.mu.Unlock()
+		return a, nil
+	}
 	name, h := r.Driver, *r.Handle
 	e.mu.Unlock()
 	ep, ok := e.Drivers[name].(driver.Endpointer)
 	if !ok {
 		return "", errdefs.Invalid("task %s: driver %s cannot expose ports to the routing mesh", taskID, name)
 	}
-	return ep.Endpoint(ctx, h, p)
+	a, err := ep.Endpoint(ctx, h, p)
+	if err != nil {
+		return "", err
+	}
+	// A running task's address does not change (its container is never
+	// restarted in place), and asking the engine on every connection
+	// would cost a round trip each.
+	e.mu.Lock()
+	if r.Handle != nil && r.Handle.ID == h.ID {
+		if r.endpoints == nil {
+			r.endpoints = map[string]string{}
+		}
+		r.endpoints[p.String()] = a
+	}
+	e.mu.Unlock()
+	return a, nil
 }

@@ -67,6 +67,7 @@ type record struct {
 	// Unhealthy: failed by its health check and stopped by the agent.
 	Unhealthy bool `json:",omitempty"`
 	stopping  bool
+	endpoints map[string]string // where the task listens, by port ("80/tcp")
 	cancel    context.CancelFunc
 }
 

@@ -29,6 +29,10 @@ var conformanceAllow = map[string]string{
 	"Spec.TaskTemplate.Runtime":                    "docker's default value, not stored by flotilla",
 	"[].Spec.TaskTemplate.ContainerSpec.Isolation": "as above, in lists",
 	"[].Spec.TaskTemplate.Runtime":                 "as above, in lists",
+	// Docker gives a published service an address on its ingress
+	// network; flotilla's mesh needs none, and virtual addresses come
+	// with service discovery (issue 11).
+	"Endpoint.VirtualIPs": "no virtual addresses until service discovery lands",
 }
 
 // TestConformance issues the same requests to the machine's Docker Engine
@@ -127,6 +131,19 @@ func TestConformance(t *testing.T) {
 	conformanceAllow["status of a stale node update"] = conformanceAllow["status of a stale update"]
 	both("a stale node update", http.MethodPost, "/nodes/"+idOf(dn)+"/update?version=1", "/nodes/"+idOf(fn)+"/update?version=1", nodeSpec, nil)
 	both("DELETE /services/ID", http.MethodDelete, "/services/"+ds, "/services/"+fs, nil, nil)
+
+	// A published port: Endpoint as Docker shows it.
+	port := freePort(t)
+	pub := map[string]any{"Name": "conformance-published", "Mode": map[string]any{"Replicated": map[string]any{"Replicas": 0}},
+		"TaskTemplate": spec["TaskTemplate"],
+		"EndpointSpec": map[string]any{"Ports": []map[string]any{{"TargetPort": 80, "PublishedPort": port}}}}
+	dc, fc = both("POST /services/create published", http.MethodPost, "/services/create", "/services/create", pub, nil)
+	dp, fp := idOf(dc), idOf(fc)
+	t.Cleanup(func() { _, _, _ = socketRequest(realEngineSock, http.MethodDelete, "/v1.41/services/"+dp, nil) })
+	both("GET /services/ID published", http.MethodGet, "/services/"+dp, "/services/"+fp, nil, nil)
+	both("a port already published", http.MethodPost, "/services/create", "/services/create",
+		map[string]any{"Name": "conformance-taken", "TaskTemplate": spec["TaskTemplate"], "EndpointSpec": pub["EndpointSpec"]}, nil)
+	both("DELETE /services/ID published", http.MethodDelete, "/services/"+dp, "/services/"+fp, nil, nil)
 
 	for _, f := range failures {
 		t.Error(f)

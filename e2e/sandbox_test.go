@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -47,8 +51,9 @@ func TestSandbox(t *testing.T) {
 	// Whatever happened, learn which daemons it started.
 	var state struct {
 		Nodes []struct {
-			Name string `json:"name"`
-			PID  int    `json:"pid"`
+			Name        string `json:"name"`
+			PID         int    `json:"pid"`
+			PublishHost string `json:"publish_host"`
 		} `json:"nodes"`
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "sandbox.json")); err == nil {
@@ -97,6 +102,28 @@ func TestSandbox(t *testing.T) {
 		if !strings.Contains(ls.stdout, " "+name+" ") {
 			t.Errorf("sandbox: node ls does not list %s:\n%s", name, ls.stdout)
 		}
+	}
+
+	// The sample service is published on port 8080 of every node, and
+	// each node's answers come from the tasks on all of them.
+	for _, n := range state.Nodes {
+		eventually(t, convergeTimeout, func() error {
+			seen := map[string]bool{}
+			for range 10 {
+				body, err := httpGet("http://" + net.JoinHostPort(n.PublishHost, "8080") + "/")
+				if err != nil {
+					return err
+				}
+				if !strings.HasPrefix(body, "hello from web.") {
+					return fmt.Errorf("%s answered %q", n.Name, body)
+				}
+				seen[strings.Fields(body)[2]] = true
+			}
+			if len(seen) < 2 {
+				return fmt.Errorf("10 requests to %s reached only %v", n.Name, seen)
+			}
+			return nil
+		})
 	}
 
 	down := run(time.Minute, env, flotillaBin, "sandbox", "down", "--dir", dir)
@@ -153,4 +180,19 @@ func processesMentioning(s string) []string {
 		}
 	}
 	return out
+}
+
+// httpGet fetches url on a new connection and returns the body.
+func httpGet(url string) (string, error) {
+	c := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	res, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err == nil && res.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: %s", url, res.Status)
+	}
+	return string(b), err
 }

@@ -76,19 +76,10 @@ func (m *Mesh) ServeRelay(c net.Conn) {
 		m.relayUDP(c, h)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-	up, err := m.dialLocal(ctx, h)
-	cancel()
-	if err != nil {
-		writeRelayError(c, err)
+	up, ok := answerRelay(c, h, m.dialLocal)
+	if !ok {
 		return
 	}
-	if _, err := io.WriteString(c, "ok\n"); err != nil {
-		c.Close()
-		up.Close()
-		return
-	}
-	_ = c.SetDeadline(time.Time{})
 	p := &pair{client: c, upstream: up}
 	if !m.track(h.Task, p, false) {
 		p.close()
@@ -96,6 +87,25 @@ func (m *Mesh) ServeRelay(c net.Conn) {
 	}
 	splice(c, up)
 	m.untrack(h.Task, p)
+}
+
+// answerRelay connects a relayed connection's task with dial and tells
+// the caller how it went: "ok", or the error (and the connection closes).
+func answerRelay[T io.Closer](c net.Conn, h relayHeader, dial func(context.Context, relayHeader) (T, error)) (T, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	up, err := dial(ctx, h)
+	cancel()
+	if err != nil {
+		writeRelayError(c, err)
+		return up, false
+	}
+	if _, err := io.WriteString(c, "ok\n"); err != nil {
+		c.Close()
+		up.Close()
+		return up, false
+	}
+	_ = c.SetDeadline(time.Time{})
+	return up, true
 }
 
 // writeRelayError tells the caller why its task cannot be reached, and

@@ -247,19 +247,10 @@ func (m *Mesh) dialLocalUDP(ctx context.Context, h relayHeader) (datagramConn, e
 // relayUDP serves a relayed UDP flow: framed datagrams from the stream to
 // the local task and back, until either side ends.
 func (m *Mesh) relayUDP(c net.Conn, h relayHeader) {
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-	up, err := m.dialLocalUDP(ctx, h)
-	cancel()
-	if err != nil {
-		writeRelayError(c, err)
+	up, ok := answerRelay(c, h, m.dialLocalUDP)
+	if !ok {
 		return
 	}
-	if _, err := io.WriteString(c, "ok\n"); err != nil {
-		c.Close()
-		up.Close()
-		return
-	}
-	_ = c.SetDeadline(time.Time{})
 	stream := &framedConn{Conn: c}
 	done := make(chan struct{}, 2)
 	pump := func(from, to datagramConn) {

@@ -42,7 +42,47 @@ func NewCommand() *cobra.Command {
 	}
 	failover.Flags().IntVar(&rounds, "rounds", 10, "how many times to kill the leader")
 	failover.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary one)")
-	cmd.AddCommand(failover, newConvergeCommand(), newRecoveryCommand(), newEngineCommand())
+	cmd.AddCommand(failover, newConvergeCommand(), newRecoveryCommand(), newEngineCommand(), newMeshCommand(), newBackendCommand())
+	return cmd
+}
+
+func newMeshCommand() *cobra.Command {
+	var o MeshOptions
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "mesh",
+		Short: "A manager and a worker: HTTP requests and a bulk stream sent to a task directly, through its node's routing mesh and relayed through another node's; then task deaths timed out of rotation",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			bin, dir, cleanup, err := setup(dir)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			o.Binary, o.Dir, o.Out = bin, dir, cmd.OutOrStdout()
+			res, err := RunMesh(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			pct := func(a, b float64) float64 { return 100 * a / b }
+			fmt.Fprintf(out, "\nthrough the mesh, as a share of direct (%d clients, keep-alive, 1 KiB answers):\n", o.Clients)
+			fmt.Fprintf(out, "  same node: %5.1f%% of requests/s, p50 +%v, p99 +%v; bulk %5.1f%%\n", pct(res.Local.Rate, res.Direct.Rate),
+				(res.Local.P50 - res.Direct.P50).Round(time.Microsecond), (res.Local.P99 - res.Direct.P99).Round(time.Microsecond), pct(res.BulkLocal, res.BulkDirect))
+			fmt.Fprintf(out, "  relayed:   %5.1f%% of requests/s, p50 +%v, p99 +%v; bulk %5.1f%%\n", pct(res.Relay.Rate, res.Direct.Rate),
+				(res.Relay.P50 - res.Direct.P50).Round(time.Microsecond), (res.Relay.P99 - res.Direct.P99).Round(time.Microsecond), pct(res.BulkRelay, res.BulkDirect))
+			if len(res.Rotation) > 0 {
+				m, w := Summary(res.Rotation)
+				fmt.Fprintf(out, "task killed -> out of rotation: median %v, worst %v over %d rounds; %d requests failed meanwhile\n",
+					m.Round(time.Millisecond), w.Round(time.Millisecond), len(res.Rotation), res.Failed)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&o.Clients, "clients", 16, "concurrent keep-alive clients")
+	cmd.Flags().DurationVar(&o.Duration, "duration", 5*time.Second, "length of each measurement")
+	cmd.Flags().IntVar(&o.Rounds, "rounds", 5, "task deaths to time")
+	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary one)")
 	return cmd
 }
 

@@ -15,7 +15,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/flotilla-org/flotilla/agent/driver/fake"
-	"github.com/flotilla-org/flotilla/internal/cli"
+	"github.com/flotilla-org/flotilla/internal/sandbox"
 	"github.com/flotilla-org/flotilla/security/ca"
 )
 
@@ -47,7 +47,7 @@ type ConvergeResult struct {
 	CPU []time.Duration
 }
 
-func cpuLine(used []time.Duration, mgrs []cli.SandboxNode) string {
+func cpuLine(used []time.Duration, mgrs []sandbox.Node) string {
 	var total time.Duration
 	parts := []string{}
 	for i, u := range used {
@@ -66,11 +66,11 @@ func cpuLine(used []time.Duration, mgrs []cli.SandboxNode) string {
 // tasks and measures until all of them run.
 func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error) {
 	var res ConvergeResult
-	sb, err := cli.SandboxUp(ctx, cli.SandboxOptions{Dir: o.Dir, Managers: 3, Binary: o.Binary, DaemonArgs: o.DaemonArgs, Out: io.Discard, Timeout: 2 * time.Minute})
+	sb, err := sandbox.Up(ctx, sandbox.Options{Dir: o.Dir, Managers: 3, Binary: o.Binary, DaemonArgs: o.DaemonArgs, Out: io.Discard, Timeout: 2 * time.Minute})
 	if err != nil {
 		return res, err
 	}
-	defer cli.SandboxDown(o.Dir)
+	defer sandbox.Down(o.Dir)
 	mgrs := sb.Managers()
 	api, err := client.New(client.WithHost(mgrs[0].Host))
 	if err != nil {
@@ -292,7 +292,7 @@ func runningTasks(ctx context.Context, api *client.Client) (int, error) {
 
 // leaderMemory reads the leader process's resident and peak memory.
 // It waits a little for a leader: there may be an election under way.
-func leaderMemory(ctx context.Context, mgrs []cli.SandboxNode, api *client.Client) (rss, peak int64) {
+func leaderMemory(ctx context.Context, mgrs []sandbox.Node, api *client.Client) (rss, peak int64) {
 	_ = poll(ctx, 10*time.Second, func() error {
 		res, err := api.NodeList(ctx, client.NodeListOptions{})
 		if err != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 
-	"github.com/flotilla-org/flotilla/internal/cli"
+	"github.com/flotilla-org/flotilla/internal/sandbox"
 )
 
 // EngineOptions configures RunEngine.
@@ -30,7 +30,7 @@ func RunEngine(ctx context.Context, o EngineOptions) (time.Duration, error) {
 	if o.DockerHost == "" {
 		o.DockerHost = "unix:///var/run/docker.sock"
 	}
-	if err := cli.StaticBinary(o.Binary); err != nil {
+	if err := sandbox.StaticBinary(o.Binary); err != nil {
 		return 0, err
 	}
 	engine, err := client.New(client.WithHost(o.DockerHost))
@@ -42,18 +42,18 @@ func RunEngine(ctx context.Context, o EngineOptions) (time.Duration, error) {
 		return 0, fmt.Errorf("no Docker Engine answers at %s: %w", o.DockerHost, err)
 	}
 	image := fmt.Sprintf("flotilla-bench/sample:%d", os.Getpid())
-	if err := cli.ImportBinaryImage(ctx, engine, o.Binary, image); err != nil {
+	if err := sandbox.ImportBinaryImage(ctx, engine, o.Binary, image); err != nil {
 		return 0, err
 	}
 	defer func() {
 		_, _ = engine.ImageRemove(context.Background(), image, client.ImageRemoveOptions{Force: true, PruneChildren: true})
 	}()
-	sb, err := cli.SandboxUp(ctx, cli.SandboxOptions{Dir: o.Dir, Managers: 1, Binary: o.Binary, Out: io.Discard,
+	sb, err := sandbox.Up(ctx, sandbox.Options{Dir: o.Dir, Managers: 1, Binary: o.Binary, Out: io.Discard,
 		DaemonArgs: []string{"--docker-host", o.DockerHost}})
 	if err != nil {
 		return 0, err
 	}
-	defer cli.SandboxDown(o.Dir)
+	defer sandbox.Down(o.Dir)
 	api, err := client.New(client.WithHost(sb.Host()))
 	if err != nil {
 		return 0, err

@@ -18,7 +18,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 
-	"github.com/flotilla-org/flotilla/internal/cli"
+	"github.com/flotilla-org/flotilla/internal/sandbox"
 )
 
 // FailoverResult is one kill -9 of the leader.
@@ -38,11 +38,11 @@ type FailoverOptions struct {
 // RunFailover starts a 3-manager sandbox and kills its leader Rounds times,
 // restarting it after each measurement.
 func RunFailover(ctx context.Context, o FailoverOptions) ([]FailoverResult, error) {
-	sb, err := cli.SandboxUp(ctx, cli.SandboxOptions{Dir: o.Dir, Managers: 3, Binary: o.Binary, Out: io.Discard})
+	sb, err := sandbox.Up(ctx, sandbox.Options{Dir: o.Dir, Managers: 3, Binary: o.Binary, Out: io.Discard})
 	if err != nil {
 		return nil, err
 	}
-	defer cli.SandboxDown(o.Dir)
+	defer sandbox.Down(o.Dir)
 	nodes := sb.Managers()
 	clients := map[string]*client.Client{}
 	for _, n := range nodes {
@@ -65,7 +65,7 @@ func RunFailover(ctx context.Context, o FailoverOptions) ([]FailoverResult, erro
 		if err != nil {
 			return out, err
 		}
-		var survivor cli.SandboxNode
+		var survivor sandbox.Node
 		for _, n := range nodes {
 			if n.Name != leader.Name {
 				survivor = n
@@ -112,8 +112,8 @@ func RunFailover(ctx context.Context, o FailoverOptions) ([]FailoverResult, erro
 	return out, nil
 }
 
-func findLeader(ctx context.Context, nodes []cli.SandboxNode, clients map[string]*client.Client) (cli.SandboxNode, error) {
-	var leader cli.SandboxNode
+func findLeader(ctx context.Context, nodes []sandbox.Node, clients map[string]*client.Client) (sandbox.Node, error) {
+	var leader sandbox.Node
 	err := poll(ctx, 30*time.Second, func() error {
 		for _, n := range nodes {
 			res, err := clients[n.Name].NodeList(ctx, client.NodeListOptions{})
@@ -198,7 +198,7 @@ func allReady(ctx context.Context, c *client.Client, managers int) error {
 	return nil
 }
 
-func restart(n cli.SandboxNode, binary string) (int, error) {
+func restart(n sandbox.Node, binary string) (int, error) {
 	logf, err := os.OpenFile(n.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return 0, err

@@ -10,7 +10,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 
-	"github.com/flotilla-org/flotilla/internal/cli"
+	"github.com/flotilla-org/flotilla/internal/sandbox"
 )
 
 // RecoveryOptions configures RunRecovery.
@@ -26,11 +26,11 @@ type RecoveryOptions struct {
 // service takes to be back at full count on other nodes after kill -9 of a
 // worker that runs part of it (3 managers, 3 workers, process driver).
 func RunRecovery(ctx context.Context, o RecoveryOptions) ([]time.Duration, error) {
-	sb, err := cli.SandboxUp(ctx, cli.SandboxOptions{Dir: o.Dir, Managers: 3, Workers: 3, Binary: o.Binary, Out: io.Discard})
+	sb, err := sandbox.Up(ctx, sandbox.Options{Dir: o.Dir, Managers: 3, Workers: 3, Binary: o.Binary, Out: io.Discard})
 	if err != nil {
 		return nil, err
 	}
-	defer cli.SandboxDown(o.Dir)
+	defer sandbox.Down(o.Dir)
 	api, err := client.New(client.WithHost(sb.Host()))
 	if err != nil {
 		return nil, err

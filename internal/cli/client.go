@@ -1,6 +1,7 @@
 // Package cli implements the flotilla command line: docker's grammar for the
 // swarm subset (swarm, node, info, version) spoken to a flotilla daemon over
-// the Docker Engine API, plus a local multi-daemon sandbox.
+// the Docker Engine API, plus the commands of the local multi-daemon
+// sandbox (package sandbox).
 package cli
 
 import (

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/flotilla-org/flotilla/internal/cli"
+	"github.com/flotilla-org/flotilla/internal/sandbox/sandboxtest"
 )
 
 // fakeAPIVersion is the API version the fake daemons announce on /_ping.
@@ -63,17 +63,8 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	return f
 }
 
-// shortTempDir is a fresh directory with a short path (unix socket paths
-// are limited to about 100 bytes; t.TempDir embeds the test name).
-func shortTempDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "flcli")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
+// shortTempDir is a fresh directory with a short path, for unix sockets.
+var shortTempDir = sandboxtest.ShortTempDir
 
 func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
@@ -159,15 +150,8 @@ func (f *fakeAPI) routesCalled() []string {
 	return out
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeAPIError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"message": msg})
-}
+// The fake daemons' answers, under the names these tests use.
+var writeJSON, writeAPIError = sandboxtest.WriteJSON, sandboxtest.WriteAPIError
 
 // result is what a user sees from one command.
 type result struct {

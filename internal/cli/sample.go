@@ -12,11 +12,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-)
 
-// SamplePortBase is where the sandbox's sample service listens: task slot
-// N serves on 127.0.0.1:SamplePortBase+N.
-const SamplePortBase = 18080
+	"github.com/flotilla-org/flotilla/internal/sandbox"
+)
 
 // newSampleWebCommand is the sandbox's sample service: a tiny web server
 // that says which task and node answered. Hidden: it is a program for
@@ -31,6 +29,9 @@ func newSampleWebCommand() *cobra.Command {
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			slot, _ := strconv.Atoi(os.Getenv("FLOTILLA_TASK_SLOT"))
+			if addr == "" {
+				addr = os.Getenv("FLOTILLA_ADDR_80") // published: the process driver's address for port 80
+			}
 			if addr == "" {
 				addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(base+slot))
 			}
@@ -61,7 +62,7 @@ func newSampleWebCommand() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().IntVar(&base, "port-base", SamplePortBase, "listen on 127.0.0.1:port-base+slot")
-	cmd.Flags().StringVar(&addr, "addr", "", "listen address (overrides --port-base)")
+	cmd.Flags().IntVar(&base, "port-base", sandbox.SamplePortBase, "listen on 127.0.0.1:port-base+slot")
+	cmd.Flags().StringVar(&addr, "addr", "", "listen address (default: $FLOTILLA_ADDR_80 when set, else 127.0.0.1:port-base+slot)")
 	return cmd
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"sort"
-	"time"
 
 	"github.com/moby/moby/api/types/swarm"
 
@@ -22,22 +21,10 @@ const LabelProxyProtocol = "com.flotilla.proxy-protocol"
 // differs from what the node has (known fingerprint). Every node asks:
 // every node accepts connections on every published ingress port.
 func (d *Dispatcher) Routes(ctx context.Context, known string) nodeapi.RoutesResponse {
-	deadline := time.NewTimer(longPoll)
-	defer deadline.Stop()
-	for {
-		changed := d.store.Changed()
-		resp := d.routes()
-		if resp.Fingerprint != known {
-			return resp
-		}
-		select {
-		case <-ctx.Done():
-			return resp
-		case <-deadline.C:
-			return resp
-		case <-changed:
-		}
-	}
+	return waitChange(ctx, known, d.store.Changed, func() (nodeapi.RoutesResponse, string) {
+		r := d.routes()
+		return r, r.Fingerprint
+	})
 }
 
 // routes is Routes of the current state, computed once per state change

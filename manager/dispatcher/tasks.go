@@ -20,12 +20,24 @@ const longPoll = 20 * time.Second
 // Assignments answers a node's long-poll with its task set once it
 // differs from what the node has (known fingerprint).
 func (d *Dispatcher) Assignments(ctx context.Context, nodeID, known string) nodeapi.AssignmentsResponse {
+	return waitChange(ctx, known, func() <-chan struct{} { return d.store.NodeTasksChanged(nodeID) },
+		func() (nodeapi.AssignmentsResponse, string) {
+			r := d.assignments(nodeID)
+			return r, r.Fingerprint
+		})
+}
+
+// waitChange answers a long-poll: build's answer as soon as its
+// fingerprint differs from known, re-built whenever changed fires, or the
+// last one after longPoll anyway. changed is taken before each build, so
+// a change in between is never missed.
+func waitChange[T any](ctx context.Context, known string, changed func() <-chan struct{}, build func() (T, string)) T {
 	deadline := time.NewTimer(longPoll)
 	defer deadline.Stop()
 	for {
-		changed := d.store.NodeTasksChanged(nodeID)
-		resp := d.assignments(nodeID)
-		if resp.Fingerprint != known {
+		ch := changed()
+		resp, fp := build()
+		if fp != known {
 			return resp
 		}
 		select {
@@ -33,7 +45,7 @@ func (d *Dispatcher) Assignments(ctx context.Context, nodeID, known string) node
 			return resp
 		case <-deadline.C:
 			return resp
-		case <-changed:
+		case <-ch:
 		}
 	}
 }

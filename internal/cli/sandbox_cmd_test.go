@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -11,77 +10,28 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/flotilla-org/flotilla/internal/cli"
+	"github.com/flotilla-org/flotilla/internal/sandbox"
+	"github.com/flotilla-org/flotilla/internal/sandbox/sandboxtest"
 )
 
-// useFakeDaemons makes SandboxUp's daemons (this test binary) fake ones, and
-// returns the directory where they record their PIDs.
-func useFakeDaemons(t *testing.T) string {
-	t.Helper()
-	pidDir := t.TempDir()
-	t.Setenv(fakeDaemonEnv, "1")
-	t.Setenv(fakePIDDirEnv, pidDir)
-	return pidDir
-}
-
-func testBinary(t *testing.T) string {
-	t.Helper()
-	bin, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
-
-// waitGone waits until pid no longer exists (its zombie reaped), or fails.
-func waitGone(t *testing.T, name string, pid int) {
-	t.Helper()
-	if pid <= 0 {
-		t.Fatalf("%s: bad pid %d", name, pid)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s (pid %d) is still running", name, pid)
-		}
-		time.Sleep(delay) // polling interval, bounded by the deadline
-	}
-}
-
-func readJSONFile[T any](t *testing.T, path string) T {
-	t.Helper()
-	var v T
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return v
-}
-
 func TestSandboxUpDownCLI(t *testing.T) {
-	useFakeDaemons(t)
+	sandboxtest.UseFakeDaemons(t)
 	dir := filepath.Join(shortTempDir(t), "sb")
 
 	r := runArgs(t, "sandbox", "up", "--dir", dir, "--timeout", "30s", "--sample-service=false")
 	if r.err != nil {
 		t.Fatalf("sandbox up: %v\nstdout:\n%s\nstderr:\n%s", r.err, r.stdout, r.stderr)
 	}
-	t.Cleanup(func() { _ = cli.SandboxDown(dir) })
+	t.Cleanup(func() { _ = sandbox.Down(dir) })
 
-	sb, err := cli.LoadSandbox(dir)
+	sb, err := sandbox.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var names []string
 	ports := map[int]bool{}
+	publish := map[string]bool{}
 	for _, n := range sb.Nodes {
 		names = append(names, n.Name)
 		if n.PID <= 0 || syscall.Kill(n.PID, 0) != nil {
@@ -94,8 +44,12 @@ func TestSandboxUpDownCLI(t *testing.T) {
 		if n.NodeID != "id-"+n.Name {
 			t.Errorf("%s: node ID %q not recorded", n.Name, n.NodeID)
 		}
-		args := readJSONFile[[]string](t, filepath.Join(n.DataDir, "args.json"))
-		want := []string{"--data-dir", filepath.Join(dir, n.Name), "-H", "unix://" + filepath.Join(dir, n.Name, "api.sock"), "--hostname", n.Name}
+		args := sandboxtest.ReadJSON[[]string](t, filepath.Join(n.DataDir, "args.json"))
+		want := []string{"--data-dir", filepath.Join(dir, n.Name), "-H", "unix://" + filepath.Join(dir, n.Name, "api.sock"), "--hostname", n.Name, "--publish-addr", n.PublishHost}
+		if publish[n.PublishHost] || !strings.HasPrefix(n.PublishHost, "127.") {
+			t.Errorf("%s: publish address %q reused or not loopback", n.Name, n.PublishHost)
+		}
+		publish[n.PublishHost] = true
 		if !slices.Equal(args, want) {
 			t.Errorf("%s started with %q, want %q", n.Name, args, want)
 		}
@@ -121,7 +75,7 @@ func TestSandboxUpDownCLI(t *testing.T) {
 		{"worker-2", []string{m[0].SwarmAddr, m[1].SwarmAddr, m[2].SwarmAddr}, "SWMTKN-1-w-"},
 	} {
 		n, _ := sb.Node(tc.name)
-		j := readJSONFile[fakeJoin](t, filepath.Join(n.DataDir, "join.json"))
+		j := sandboxtest.ReadJSON[sandboxtest.Join](t, filepath.Join(n.DataDir, "join.json"))
 		if !slices.Equal(j.Request.RemoteAddrs, tc.remotes) {
 			t.Errorf("%s joined with RemoteAddrs %v, want %v", tc.name, j.Request.RemoteAddrs, tc.remotes)
 		}
@@ -161,8 +115,8 @@ func TestSandboxUpDownCLI(t *testing.T) {
 	if again.err == nil || !strings.Contains(again.stderr, "a sandbox is already running in "+dir) {
 		t.Errorf("second sandbox up: err=%v stderr=%q", again.err, again.stderr)
 	}
-	if _, err := cli.SandboxUp(t.Context(), cli.SandboxOptions{Dir: dir, Managers: 1, Binary: testBinary(t)}); !errors.Is(err, cli.ErrSandboxRunning) {
-		t.Errorf("SandboxUp on a running sandbox: %v", err)
+	if _, err := sandbox.Up(t.Context(), sandbox.Options{Dir: dir, Managers: 1, Binary: sandboxtest.Binary(t)}); !errors.Is(err, sandbox.ErrRunning) {
+		t.Errorf("sandbox.Up on a running sandbox: %v", err)
 	}
 
 	down := mustRun(t, "", "sandbox", "down", "--dir", dir)
@@ -170,7 +124,7 @@ func TestSandboxUpDownCLI(t *testing.T) {
 		t.Errorf("sandbox down printed %q", down.stdout)
 	}
 	for _, n := range sb.Nodes {
-		waitGone(t, n.Name, n.PID)
+		sandboxtest.WaitGone(t, n.Name, n.PID)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("%s still exists after down: %v", dir, err)
@@ -179,74 +133,5 @@ func TestSandboxUpDownCLI(t *testing.T) {
 	down = mustRun(t, "", "sandbox", "down", "--dir", dir)
 	if down.stdout != "No sandbox in "+dir+"; nothing to do.\n" {
 		t.Errorf("second sandbox down printed %q", down.stdout)
-	}
-}
-
-func TestSandboxUpLibrary(t *testing.T) {
-	useFakeDaemons(t)
-	dir := filepath.Join(shortTempDir(t), "lib")
-	sb, err := cli.SandboxUp(t.Context(), cli.SandboxOptions{
-		Dir: dir, Managers: 1, Workers: 1, Binary: testBinary(t),
-		DaemonArgs: []string{"--fake-flag=hello"}, Timeout: 30 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cli.SandboxDown(dir) })
-	if len(sb.Managers()) != 1 || len(sb.Workers()) != 1 {
-		t.Fatalf("sandbox = %+v", sb)
-	}
-	w, _ := sb.Node("worker-1")
-	args := readJSONFile[[]string](t, filepath.Join(w.DataDir, "args.json"))
-	if args[len(args)-1] != "--fake-flag=hello" {
-		t.Errorf("DaemonArgs not passed: %q", args)
-	}
-	if err := cli.SandboxDown(dir); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range sb.Nodes {
-		waitGone(t, n.Name, n.PID)
-	}
-	if err := cli.SandboxDown(dir); err != nil {
-		t.Errorf("second SandboxDown: %v", err)
-	}
-}
-
-func TestSandboxUpFailureStopsEverything(t *testing.T) {
-	pidDir := useFakeDaemons(t)
-	dir := filepath.Join(shortTempDir(t), "fail")
-	_, err := cli.SandboxUp(t.Context(), cli.SandboxOptions{
-		Dir: dir, Managers: 2, Workers: 2, Binary: testBinary(t),
-		DaemonArgs: []string{"--fake-fail-on=worker-1"}, Timeout: 30 * time.Second,
-	})
-	if err == nil {
-		_ = cli.SandboxDown(dir)
-		t.Fatal("SandboxUp succeeded with a daemon that exits at once")
-	}
-	for _, want := range []string{"worker-1 exited before its API came up", "fake daemon: failing on purpose"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q: %v", want, err)
-		}
-	}
-	// The nodes before worker-1 answered their pings, so they certainly ran
-	// far enough to record their PID; worker-2 may have been stopped
-	// before it got that far.
-	for _, name := range []string{"manager-1", "manager-2", "worker-1", "worker-2"} {
-		b, err := os.ReadFile(filepath.Join(pidDir, name+".pid"))
-		if err != nil {
-			if name != "worker-2" {
-				t.Errorf("%s never started: %v", name, err)
-			}
-			continue
-		}
-		pid, err := strconv.Atoi(string(b))
-		if err != nil || pid <= 0 {
-			t.Errorf("%s: bad pid file %q", name, b)
-			continue
-		}
-		waitGone(t, name, pid)
-	}
-	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("%s left behind after a failed up: %v", dir, err)
 	}
 }

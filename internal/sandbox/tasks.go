@@ -1,6 +1,6 @@
 //go:build unix
 
-package cli
+package sandbox
 
 import (
 	"context"
@@ -21,9 +21,9 @@ import (
 // removed first, while the managers still run, and any task process left
 // under the sandbox's data dirs is stopped after.
 
-// removeSandboxServices removes every service and waits (briefly) for the
+// removeServices removes every service and waits (briefly) for the
 // nodes to stop their tasks; errors only mean the cleanup below does more.
-func removeSandboxServices(sb *Sandbox, out io.Writer) {
+func removeServices(sb *Cluster, out io.Writer) {
 	if len(sb.Nodes) == 0 {
 		return
 	}

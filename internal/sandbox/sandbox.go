@@ -1,7 +1,10 @@
-package cli
+// Package sandbox runs a local cluster: several flotilla daemons on this
+// machine, each with its own data directory, API socket and loopback
+// cluster port, formed into one swarm through the public API, as a user
+// would. `flotilla sandbox` and the bench commands use it.
+package sandbox
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,50 +14,47 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
-	"github.com/spf13/cobra"
 )
 
 // Defaults of `flotilla sandbox up`.
 const (
-	DefaultSandboxManagers = 3
-	DefaultSandboxWorkers  = 2
-	// DefaultSandboxTimeout bounds each wait of SandboxUp: a daemon's API
-	// coming up, and the cluster converging once every node has joined.
-	DefaultSandboxTimeout = 60 * time.Second
-	// SandboxStateFile is the name of the state file inside the sandbox
+	DefaultManagers = 3
+	DefaultWorkers  = 2
+	// DefaultTimeout bounds each wait of Up: a daemon's API coming up,
+	// and the cluster converging once every node has joined.
+	DefaultTimeout = 60 * time.Second
+	// StateFile is the name of the state file inside the sandbox
 	// directory.
-	SandboxStateFile = "sandbox.json"
+	StateFile = "sandbox.json"
 
-	sandboxLockFile  = "sandbox.lock"
-	sandboxMaxNodes  = 64
-	sandboxStopGrace = 10 * time.Second
-	sandboxKillWait  = 5 * time.Second
+	lockFile  = "sandbox.lock"
+	maxNodes  = 64
+	stopGrace = 10 * time.Second
+	killWait  = 5 * time.Second
 	// maxUnixSocketPath is the longest socket path every unix accepts
 	// (sun_path is 104 bytes on the BSDs, 108 on Linux, NUL included).
 	maxUnixSocketPath = 103
 )
 
-// ErrSandboxRunning is returned (wrapped) by SandboxUp when the directory
-// already holds a running sandbox.
-var ErrSandboxRunning = errors.New("a sandbox is already running")
+// ErrRunning is returned (wrapped) by Up when the directory already
+// holds a running sandbox.
+var ErrRunning = errors.New("a sandbox is already running")
 
-// SandboxOptions configures SandboxUp. Managers and Workers are taken as
-// given (use DefaultSandboxManagers / DefaultSandboxWorkers for the CLI's
-// defaults); the other zero values mean "default".
-type SandboxOptions struct {
+// Options configures Up. Managers and Workers are taken as given (use
+// DefaultManagers / DefaultWorkers for the CLI's defaults); the other zero
+// values mean "default".
+type Options struct {
 	// Dir holds the state file and one directory per node (data, API
-	// socket, daemon.log). Default: DefaultSandboxDir().
+	// socket, daemon.log). Default: DefaultDir().
 	Dir string
 	// Managers is the number of manager daemons, at least 1.
 	Managers int
@@ -67,11 +67,11 @@ type SandboxOptions struct {
 	// after `daemon --data-dir D -H unix://S --hostname N`.
 	DaemonArgs []string
 	// Timeout bounds each wait (a daemon's API coming up, the cluster
-	// converging). Default: DefaultSandboxTimeout.
+	// converging). Default: DefaultTimeout.
 	Timeout time.Duration
 	// Out receives progress messages. Default: discarded.
 	Out io.Writer
-	// KeepOnFailure keeps the directory (logs, data) when SandboxUp fails.
+	// KeepOnFailure keeps the directory (logs, data) when Up fails.
 	// The daemons are stopped either way.
 	KeepOnFailure bool
 	// SampleService starts the sample web service (one task per node) once
@@ -79,16 +79,16 @@ type SandboxOptions struct {
 	SampleService bool
 }
 
-// Sandbox describes a running sandbox; it is what DIR/sandbox.json holds.
-type Sandbox struct {
-	Dir     string        `json:"dir"`
-	Binary  string        `json:"binary"`
-	Created time.Time     `json:"created"`
-	Nodes   []SandboxNode `json:"nodes"`
+// Cluster describes a running sandbox; it is what DIR/sandbox.json holds.
+type Cluster struct {
+	Dir     string    `json:"dir"`
+	Binary  string    `json:"binary"`
+	Created time.Time `json:"created"`
+	Nodes   []Node    `json:"nodes"`
 }
 
-// SandboxNode is one daemon of a sandbox.
-type SandboxNode struct {
+// Node is one daemon of a sandbox.
+type Node struct {
 	Name string `json:"name"` // manager-1, ..., worker-1, ...
 	Role string `json:"role"` // "manager" or "worker"
 	// PID of the daemon; it leads its own session and process group.
@@ -102,10 +102,14 @@ type SandboxNode struct {
 	SwarmAddr string `json:"swarm_addr"`
 	SwarmPort int    `json:"swarm_port"`
 	NodeID    string `json:"node_id,omitempty"`
+	// PublishHost is where the node's routing mesh listens for published
+	// ports: each node of the sandbox has its own loopback address, as
+	// separate machines have theirs.
+	PublishHost string `json:"publish_host,omitempty"`
 }
 
 // Host returns the API address of manager-1, the node to point the CLI at.
-func (s *Sandbox) Host() string {
+func (s *Cluster) Host() string {
 	for _, n := range s.Nodes {
 		if n.Role == string(swarm.NodeRoleManager) {
 			return n.Host
@@ -115,23 +119,23 @@ func (s *Sandbox) Host() string {
 }
 
 // Node returns the node of that name.
-func (s *Sandbox) Node(name string) (SandboxNode, bool) {
+func (s *Cluster) Node(name string) (Node, bool) {
 	for _, n := range s.Nodes {
 		if n.Name == name {
 			return n, true
 		}
 	}
-	return SandboxNode{}, false
+	return Node{}, false
 }
 
 // Managers returns the manager nodes, in order.
-func (s *Sandbox) Managers() []SandboxNode { return s.byRole(swarm.NodeRoleManager) }
+func (s *Cluster) Managers() []Node { return s.byRole(swarm.NodeRoleManager) }
 
 // Workers returns the worker nodes, in order.
-func (s *Sandbox) Workers() []SandboxNode { return s.byRole(swarm.NodeRoleWorker) }
+func (s *Cluster) Workers() []Node { return s.byRole(swarm.NodeRoleWorker) }
 
-func (s *Sandbox) byRole(r swarm.NodeRole) []SandboxNode {
-	var out []SandboxNode
+func (s *Cluster) byRole(r swarm.NodeRole) []Node {
+	var out []Node
 	for _, n := range s.Nodes {
 		if n.Role == string(r) {
 			out = append(out, n)
@@ -140,35 +144,35 @@ func (s *Sandbox) byRole(r swarm.NodeRole) []SandboxNode {
 	return out
 }
 
-// DefaultSandboxDir is $HOME/.flotilla/sandbox, or
+// DefaultDir is $HOME/.flotilla/sandbox, or
 // $TMPDIR/flotilla-sandbox-<uid> when HOME is not set.
-func DefaultSandboxDir() string {
+func DefaultDir() string {
 	if home := os.Getenv("HOME"); home != "" {
 		return filepath.Join(home, ".flotilla", "sandbox")
 	}
 	return filepath.Join(os.TempDir(), fmt.Sprintf("flotilla-sandbox-%d", os.Getuid()))
 }
 
-// LoadSandbox reads DIR/sandbox.json. The error wraps fs.ErrNotExist when
+// Load reads DIR/sandbox.json. The error wraps fs.ErrNotExist when
 // there is none.
-func LoadSandbox(dir string) (*Sandbox, error) {
-	b, err := os.ReadFile(filepath.Join(dir, SandboxStateFile))
+func Load(dir string) (*Cluster, error) {
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
 	if err != nil {
 		return nil, err
 	}
-	var s Sandbox
+	var s Cluster
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", filepath.Join(dir, SandboxStateFile), err)
+		return nil, fmt.Errorf("reading %s: %w", filepath.Join(dir, StateFile), err)
 	}
 	return &s, nil
 }
 
-func (s *Sandbox) save() error {
+func (s *Cluster) save() error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(s.Dir, SandboxStateFile)
+	path := filepath.Join(s.Dir, StateFile)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
 		return err
@@ -177,19 +181,19 @@ func (s *Sandbox) save() error {
 }
 
 // running returns the recorded daemons that are still alive.
-func (s *Sandbox) running() []SandboxNode {
-	var out []SandboxNode
+func (s *Cluster) running() []Node {
+	var out []Node
 	for _, n := range s.Nodes {
-		if nodeAlive(n) {
+		if n.Alive() {
 			out = append(out, n)
 		}
 	}
 	return out
 }
 
-// nodeAlive reports whether the recorded PID still runs this node's daemon
+// Alive reports whether the recorded PID still runs this node's daemon
 // (a PID reused by another program does not count).
-func nodeAlive(n SandboxNode) bool {
+func (n Node) Alive() bool {
 	if n.PID <= 0 || !processAlive(n.PID) {
 		return false
 	}
@@ -199,17 +203,17 @@ func nodeAlive(n SandboxNode) bool {
 	return true
 }
 
-// sandboxNodeName matches the directories SandboxUp creates.
-var sandboxNodeName = regexp.MustCompile(`^(manager|worker)-[0-9]+$`)
+// nodeDirName matches the directories Up creates.
+var nodeDirName = regexp.MustCompile(`^(manager|worker)-[0-9]+$`)
 
-// SandboxUp starts opts.Managers + opts.Workers daemons as background
-// processes and forms one swarm of them through the public API only:
+// Up starts opts.Managers + opts.Workers daemons as background processes
+// and forms one swarm of them through the public API only:
 // `swarm init` on manager-1, join tokens from GET /swarm, then joins of the
 // other managers and of the workers, each given every manager joined so far.
 // It returns once every node reports ready. On failure it stops whatever it
 // started. If DIR already holds a running sandbox the error wraps
-// ErrSandboxRunning.
-func SandboxUp(ctx context.Context, opts SandboxOptions) (*Sandbox, error) {
+// ErrRunning.
+func Up(ctx context.Context, opts Options) (*Cluster, error) {
 	out := opts.Out
 	if out == nil {
 		out = io.Discard
@@ -220,16 +224,16 @@ func SandboxUp(ctx context.Context, opts SandboxOptions) (*Sandbox, error) {
 	if opts.Workers < 0 {
 		return nil, errors.New("the number of workers cannot be negative")
 	}
-	if opts.Managers+opts.Workers > sandboxMaxNodes {
-		return nil, fmt.Errorf("at most %d nodes, please", sandboxMaxNodes)
+	if opts.Managers+opts.Workers > maxNodes {
+		return nil, fmt.Errorf("at most %d nodes, please", maxNodes)
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
-		timeout = DefaultSandboxTimeout
+		timeout = DefaultTimeout
 	}
 	dir := opts.Dir
 	if dir == "" {
-		dir = DefaultSandboxDir()
+		dir = DefaultDir()
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -258,28 +262,28 @@ func SandboxUp(ctx context.Context, opts SandboxOptions) (*Sandbox, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	unlock, err := lockSandboxDir(dir)
+	unlock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 
-	if prev, err := LoadSandbox(dir); err == nil {
+	if prev, err := Load(dir); err == nil {
 		if live := prev.running(); len(live) > 0 {
 			return nil, fmt.Errorf("%w in %s (%d %s, e.g. %s pid %d); use it with 'export %s=%s', or stop it with 'flotilla sandbox down%s'",
-				ErrSandboxRunning, dir, len(live), plural(len(live), "daemon"), live[0].Name, live[0].PID,
-				HostEnvVar, prev.Host(), dirFlag(dir))
+				ErrRunning, dir, len(live), plural(len(live), "daemon"), live[0].Name, live[0].PID,
+				hostEnvVar, prev.Host(), DirFlag(dir))
 		}
 		fmt.Fprintf(out, "Removing the state of a stopped sandbox in %s\n", dir)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	if err := removeSandboxFiles(dir, nil); err != nil {
+	if err := removeFiles(dir, nil); err != nil {
 		return nil, err
 	}
 
-	sb := &Sandbox{Dir: dir, Binary: bin, Created: time.Now().UTC()}
-	up := &sandboxStarter{sb: sb, out: out, timeout: timeout, exited: map[string]chan struct{}{}}
+	sb := &Cluster{Dir: dir, Binary: bin, Created: time.Now().UTC()}
+	up := &starter{sb: sb, out: out, timeout: timeout, exited: map[string]chan struct{}{}}
 	err = up.run(ctx, opts)
 	if err == nil && opts.SampleService {
 		err = startSampleService(ctx, sb, out, timeout)
@@ -292,28 +296,28 @@ func SandboxUp(ctx context.Context, opts SandboxOptions) (*Sandbox, error) {
 			err = fmt.Errorf("%w\n(cleaning up: %v)", err, serr)
 		}
 		if !opts.KeepOnFailure {
-			_ = removeSandboxFiles(dir, sb.Nodes)
+			_ = removeFiles(dir, sb.Nodes)
 			if createdDir {
-				_ = os.Remove(filepath.Join(dir, sandboxLockFile))
+				_ = os.Remove(filepath.Join(dir, lockFile))
 				_ = os.Remove(dir)
 			}
 		} else {
-			_ = os.Remove(filepath.Join(dir, SandboxStateFile))
+			_ = os.Remove(filepath.Join(dir, StateFile))
 		}
 		return nil, err
 	}
 	return sb, nil
 }
 
-// sandboxStarter carries the state of one SandboxUp.
-type sandboxStarter struct {
-	sb      *Sandbox
+// starter carries the state of one Up.
+type starter struct {
+	sb      *Cluster
 	out     io.Writer
 	timeout time.Duration
 	exited  map[string]chan struct{} // closed when that daemon exits
 }
 
-func (u *sandboxStarter) run(ctx context.Context, opts SandboxOptions) error {
+func (u *starter) run(ctx context.Context, opts Options) error {
 	sb := u.sb
 	total := opts.Managers + opts.Workers
 	ports, err := freePorts(total)
@@ -327,15 +331,16 @@ func (u *sandboxStarter) run(ctx context.Context, opts SandboxOptions) error {
 		}
 		nodeDir := filepath.Join(sb.Dir, name)
 		sock := filepath.Join(nodeDir, "api.sock")
-		sb.Nodes = append(sb.Nodes, SandboxNode{
-			Name:      name,
-			Role:      string(role),
-			Host:      "unix://" + sock,
-			Socket:    sock,
-			DataDir:   nodeDir,
-			LogFile:   filepath.Join(nodeDir, "daemon.log"),
-			SwarmAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i])),
-			SwarmPort: ports[i],
+		sb.Nodes = append(sb.Nodes, Node{
+			Name:        name,
+			Role:        string(role),
+			Host:        "unix://" + sock,
+			Socket:      sock,
+			DataDir:     nodeDir,
+			LogFile:     filepath.Join(nodeDir, "daemon.log"),
+			SwarmAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i])),
+			SwarmPort:   ports[i],
+			PublishHost: fmt.Sprintf("127.0.0.%d", i+2),
 		})
 	}
 
@@ -404,7 +409,7 @@ func (u *sandboxStarter) run(ctx context.Context, opts SandboxOptions) error {
 }
 
 // start launches one daemon in its own session, output to its log file.
-func (u *sandboxStarter) start(n *SandboxNode, extra []string) error {
+func (u *starter) start(n *Node, extra []string) error {
 	if err := os.MkdirAll(n.DataDir, 0o755); err != nil {
 		return err
 	}
@@ -413,7 +418,11 @@ func (u *sandboxStarter) start(n *SandboxNode, extra []string) error {
 		return err
 	}
 	defer logf.Close()
-	args := append([]string{"daemon", "--data-dir", n.DataDir, "-H", n.Host, "--hostname", n.Name}, extra...)
+	args := []string{"daemon", "--data-dir", n.DataDir, "-H", n.Host, "--hostname", n.Name}
+	if n.PublishHost != "" {
+		args = append(args, "--publish-addr", n.PublishHost)
+	}
+	args = append(args, extra...)
 	cmd := exec.Command(u.sb.Binary, args...)
 	cmd.Dir = n.DataDir
 	cmd.Stdout = logf
@@ -435,7 +444,7 @@ func (u *sandboxStarter) start(n *SandboxNode, extra []string) error {
 
 // waitAPI polls the node's /_ping until it answers, the daemon exits, or
 // the timeout passes.
-func (u *sandboxStarter) waitAPI(ctx context.Context, n SandboxNode) error {
+func (u *starter) waitAPI(ctx context.Context, n Node) error {
 	api, err := newAPIClient(n.Host)
 	if err != nil {
 		return err
@@ -470,7 +479,7 @@ func (u *sandboxStarter) waitAPI(ctx context.Context, n SandboxNode) error {
 
 // join makes n join the swarm through the given managers and records its
 // node ID.
-func (u *sandboxStarter) join(ctx context.Context, n *SandboxNode, token string, remotes []string) error {
+func (u *starter) join(ctx context.Context, n *Node, token string, remotes []string) error {
 	api, err := newAPIClient(n.Host)
 	if err != nil {
 		return err
@@ -496,7 +505,7 @@ func (u *sandboxStarter) join(ctx context.Context, n *SandboxNode, token string,
 
 // waitConverged polls the node list on manager-1 until every node is ready
 // (and every manager has a manager status).
-func (u *sandboxStarter) waitConverged(ctx context.Context, api apiClient) error {
+func (u *starter) waitConverged(ctx context.Context, api client.APIClient) error {
 	fmt.Fprintln(u.out, "Waiting for every node to be ready")
 	deadline := time.NewTimer(u.timeout)
 	defer deadline.Stop()
@@ -523,7 +532,7 @@ func (u *sandboxStarter) waitConverged(ctx context.Context, api apiClient) error
 	}
 }
 
-func (u *sandboxStarter) unready(ctx context.Context, api apiClient) ([]string, error) {
+func (u *starter) unready(ctx context.Context, api client.APIClient) ([]string, error) {
 	res, err := api.NodeList(ctx, client.NodeListOptions{})
 	if err != nil {
 		return nil, err
@@ -548,7 +557,7 @@ func (u *sandboxStarter) unready(ctx context.Context, api apiClient) ([]string, 
 }
 
 // nodeError decorates an API error with the daemon's log when it has died.
-func (u *sandboxStarter) nodeError(n SandboxNode, what string, err error) error {
+func (u *starter) nodeError(n Node, what string, err error) error {
 	select {
 	case <-u.exited[n.Name]:
 		return fmt.Errorf("%s: %s: %w (the daemon exited)%s", n.Name, what, err, logTail(n.LogFile))
@@ -605,18 +614,19 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// SandboxDown stops the daemons recorded in DIR/sandbox.json (SIGTERM to
-// each process group, SIGKILL after a grace period) and removes DIR. It
-// succeeds when there is nothing to stop.
-func SandboxDown(dir string) error {
-	_, err := sandboxDown(dir, io.Discard)
+// Down stops the daemons recorded in DIR/sandbox.json (SIGTERM to each
+// process group, SIGKILL after a grace period) and removes DIR. It succeeds
+// when there is nothing to stop.
+func Down(dir string) error {
+	_, err := TearDown(dir, io.Discard)
 	return err
 }
 
-// sandboxDown returns whether there was a sandbox to take down.
-func sandboxDown(dir string, out io.Writer) (bool, error) {
+// TearDown is Down reporting its progress to out; it returns whether there
+// was a sandbox to take down.
+func TearDown(dir string, out io.Writer) (bool, error) {
 	if dir == "" {
-		dir = DefaultSandboxDir()
+		dir = DefaultDir()
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -627,10 +637,10 @@ func sandboxDown(dir string, out io.Writer) (bool, error) {
 	} else if err != nil {
 		return false, err
 	}
-	load := func() (*Sandbox, error) {
-		sb, err := LoadSandbox(dir)
+	load := func() (*Cluster, error) {
+		sb, err := Load(dir)
 		if errors.Is(err, fs.ErrNotExist) {
-			return &Sandbox{Dir: dir}, nil
+			return &Cluster{Dir: dir}, nil
 		}
 		return sb, err
 	}
@@ -641,7 +651,7 @@ func sandboxDown(dir string, out io.Writer) (bool, error) {
 	if !looksLikeSandbox(dir, sb) {
 		return false, nil
 	}
-	unlock, err := lockSandboxDir(dir)
+	unlock, err := lockDir(dir)
 	if err != nil {
 		return false, err
 	}
@@ -649,16 +659,16 @@ func sandboxDown(dir string, out io.Writer) (bool, error) {
 		unlock()
 		return false, err
 	}
-	removeSandboxServices(sb, out)
+	removeServices(sb, out)
 	if err := stopNodes(sb.Nodes, out); err != nil {
 		unlock()
 		return true, err
 	}
 	stopTaskProcesses(dir)
 	cleanupDocker(sb)
-	err = removeSandboxFiles(dir, sb.Nodes)
+	err = removeFiles(dir, sb.Nodes)
 	unlock()
-	_ = os.Remove(filepath.Join(dir, sandboxLockFile))
+	_ = os.Remove(filepath.Join(dir, lockFile))
 	if err == nil {
 		if rmErr := os.Remove(dir); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
 			fmt.Fprintf(out, "Left %s in place: it holds files that are not the sandbox's\n", dir)
@@ -669,7 +679,7 @@ func sandboxDown(dir string, out io.Writer) (bool, error) {
 
 // looksLikeSandbox reports whether dir holds sandbox state (so that down
 // never deletes an unrelated directory).
-func looksLikeSandbox(dir string, sb *Sandbox) bool {
+func looksLikeSandbox(dir string, sb *Cluster) bool {
 	if len(sb.Nodes) > 0 {
 		return true
 	}
@@ -678,16 +688,16 @@ func looksLikeSandbox(dir string, sb *Sandbox) bool {
 		return false
 	}
 	for _, e := range entries {
-		if e.IsDir() && sandboxNodeName.MatchString(e.Name()) {
+		if e.IsDir() && nodeDirName.MatchString(e.Name()) {
 			return true
 		}
 	}
 	return false
 }
 
-// removeSandboxFiles removes the state file and the node directories (those
+// removeFiles removes the state file and the node directories (those
 // recorded and any other manager-N / worker-N holding a daemon.log).
-func removeSandboxFiles(dir string, nodes []SandboxNode) error {
+func removeFiles(dir string, nodes []Node) error {
 	var errs []error
 	for _, n := range nodes {
 		if n.DataDir != "" && filepath.Dir(n.DataDir) == dir {
@@ -699,7 +709,7 @@ func removeSandboxFiles(dir string, nodes []SandboxNode) error {
 		errs = append(errs, err)
 	}
 	for _, e := range entries {
-		if !e.IsDir() || !sandboxNodeName.MatchString(e.Name()) {
+		if !e.IsDir() || !nodeDirName.MatchString(e.Name()) {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
@@ -707,7 +717,7 @@ func removeSandboxFiles(dir string, nodes []SandboxNode) error {
 			errs = append(errs, os.RemoveAll(p))
 		}
 	}
-	for _, f := range []string{SandboxStateFile, SandboxStateFile + ".tmp"} {
+	for _, f := range []string{StateFile, StateFile + ".tmp"} {
 		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -717,10 +727,10 @@ func removeSandboxFiles(dir string, nodes []SandboxNode) error {
 
 // stopNodes sends SIGTERM to each live daemon's process group, waits for
 // them to exit, and SIGKILLs what is left after the grace period.
-func stopNodes(nodes []SandboxNode, out io.Writer) error {
-	var live []SandboxNode
+func stopNodes(nodes []Node, out io.Writer) error {
+	var live []Node
 	for _, n := range nodes {
-		if nodeAlive(n) {
+		if n.Alive() {
 			live = append(live, n)
 		}
 	}
@@ -728,12 +738,12 @@ func stopNodes(nodes []SandboxNode, out io.Writer) error {
 		fmt.Fprintf(out, "Stopping %s (pid %d)\n", n.Name, n.PID)
 		_ = terminateGroup(n.PID)
 	}
-	left := waitExit(live, sandboxStopGrace)
+	left := waitExit(live, stopGrace)
 	for _, n := range left {
-		fmt.Fprintf(out, "%s (pid %d) did not stop within %s; killing it\n", n.Name, n.PID, sandboxStopGrace)
+		fmt.Fprintf(out, "%s (pid %d) did not stop within %s; killing it\n", n.Name, n.PID, stopGrace)
 		_ = killGroup(n.PID)
 	}
-	left = waitExit(left, sandboxKillWait)
+	left = waitExit(left, killWait)
 	// Stragglers the daemons may have spawned in their groups.
 	for _, n := range live {
 		_ = killGroup(n.PID)
@@ -750,13 +760,13 @@ func stopNodes(nodes []SandboxNode, out io.Writer) error {
 
 // waitExit polls until the daemons have exited or the timeout passes, and
 // returns those still running.
-func waitExit(nodes []SandboxNode, timeout time.Duration) []SandboxNode {
+func waitExit(nodes []Node, timeout time.Duration) []Node {
 	deadline := time.Now().Add(timeout)
 	delay := 5 * time.Millisecond
 	for {
-		var left []SandboxNode
+		var left []Node
 		for _, n := range nodes {
-			if nodeAlive(n) {
+			if n.Alive() {
 				left = append(left, n)
 			}
 		}
@@ -769,8 +779,10 @@ func waitExit(nodes []SandboxNode, timeout time.Duration) []SandboxNode {
 	}
 }
 
-func dirFlag(dir string) string {
-	if def, err := filepath.Abs(DefaultSandboxDir()); err == nil && def == dir {
+// DirFlag is the --dir flag that names dir to the sandbox commands, with a
+// leading space, or "" for the default directory: for printed hints.
+func DirFlag(dir string) string {
+	if def, err := filepath.Abs(DefaultDir()); err == nil && def == dir {
 		return ""
 	}
 	return " --dir " + shellQuote(dir)
@@ -786,143 +798,19 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-func newSandboxCommand(env *cliEnv) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "sandbox",
-		Short: "Run a local multi-node cluster for experiments and tests",
-		Long: "Run a local cluster: several flotilla daemons on this machine, each with its own\n" +
-			"data directory, API socket and loopback cluster port, formed into one swarm\n" +
-			"through the API, as a user would.",
-		Args: groupArgs,
-		RunE: showHelp,
-	}
-	cmd.AddCommand(newSandboxUpCommand(env), newSandboxDownCommand(env), newSandboxStatusCommand(env))
-	return cmd
+// hostEnvVar is the CLI's cli.HostEnvVar, named in hints (this package
+// cannot import the CLI, which imports it).
+const hostEnvVar = "FLOTILLA_HOST"
+
+// newAPIClient builds a client of a node's API. The API version is
+// negotiated with the daemon's /_ping on first use.
+func newAPIClient(host string) (*client.Client, error) {
+	return client.New(client.WithHost(host), client.WithUserAgent("flotilla-sandbox"))
 }
 
-func newSandboxUpCommand(env *cliEnv) *cobra.Command {
-	opts := SandboxOptions{Managers: DefaultSandboxManagers, Workers: DefaultSandboxWorkers, SampleService: true}
-	cmd := &cobra.Command{
-		Use:   "up [OPTIONS]",
-		Short: "Start a local cluster",
-		Args:  noArgs,
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
 	}
-	cmd.RunE = env.runE(func(cmd *cobra.Command, _ []string) error {
-		out := cmd.OutOrStdout()
-		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		o := opts
-		o.Out = out
-		sb, err := SandboxUp(ctx, o)
-		if err != nil {
-			if ctx.Err() != nil && cmd.Context().Err() == nil {
-				return errors.New("sandbox up interrupted; the daemons it had started were stopped")
-			}
-			return err
-		}
-		prog := runnableProg(rootName(cmd))
-		fmt.Fprintf(out, "\nSandbox is up: %d %s and %d %s.\nState: %s; daemon logs: %s\n\n",
-			len(sb.Managers()), plural(len(sb.Managers()), "manager"), len(sb.Workers()), plural(len(sb.Workers()), "worker"),
-			filepath.Join(sb.Dir, SandboxStateFile), filepath.Join(sb.Dir, "<node>", "daemon.log"))
-		if api, err := newAPIClient(sb.Host()); err == nil {
-			var table bytes.Buffer
-			if listNodes(ctx, api, &table, nil, "", false) == nil {
-				_, _ = table.WriteTo(out)
-				fmt.Fprintln(out)
-			}
-			_ = api.Close()
-		}
-		if o.SampleService {
-			if api, err := newAPIClient(sb.Host()); err == nil {
-				var table bytes.Buffer
-				if printSampleTasks(ctx, api, &table) == nil {
-					fmt.Fprintf(out, "The sample service %q runs one task per node:\n\n", SampleServiceName)
-					_, _ = table.WriteTo(out)
-					fmt.Fprintf(out, "\nEach task answers on 127.0.0.1:%d+slot, e.g.\n\n    curl http://127.0.0.1:%d/\n\n", SamplePortBase, SamplePortBase+1)
-				}
-				_ = api.Close()
-			}
-		}
-		fmt.Fprintf(out, "Point the %s CLI at it:\n\n    export %s=%s\n    %s node ls\n    %s service ps %s\n\n", rootName(cmd), HostEnvVar, sb.Host(), prog, prog, SampleServiceName)
-		fmt.Fprintf(out, "or the docker CLI:\n\n    export DOCKER_HOST=%s\n    docker node ls\n\n", sb.Host())
-		fmt.Fprintf(out, "Stop it with: %s sandbox down%s\n", prog, dirFlag(sb.Dir))
-		return nil
-	})
-	flags := cmd.Flags()
-	flags.IntVar(&opts.Managers, "managers", DefaultSandboxManagers, "Number of manager daemons")
-	flags.IntVar(&opts.Workers, "workers", DefaultSandboxWorkers, "Number of worker daemons")
-	flags.StringVar(&opts.Dir, "dir", DefaultSandboxDir(), "Directory for the sandbox's state, data and logs")
-	flags.StringArrayVar(&opts.DaemonArgs, "daemon-arg", nil, "Extra flag for every daemon (repeatable), e.g. --daemon-arg=--log-level=debug")
-	flags.DurationVar(&opts.Timeout, "timeout", DefaultSandboxTimeout, "How long to wait for each daemon and for the cluster to become ready")
-	flags.BoolVar(&opts.KeepOnFailure, "keep-on-failure", false, "Keep the directory (logs) when starting fails")
-	flags.BoolVar(&opts.SampleService, "sample-service", true, "Start the sample web service, one task per node")
-	return cmd
-}
-
-func newSandboxDownCommand(env *cliEnv) *cobra.Command {
-	var dir string
-	cmd := &cobra.Command{
-		Use:   "down [OPTIONS]",
-		Short: "Stop the local cluster and remove its directory",
-		Args:  noArgs,
-	}
-	cmd.RunE = env.runE(func(cmd *cobra.Command, _ []string) error {
-		out := cmd.OutOrStdout()
-		abs, err := filepath.Abs(dir)
-		if err != nil {
-			return err
-		}
-		found, err := sandboxDown(abs, out)
-		if err != nil {
-			return err
-		}
-		if !found {
-			fmt.Fprintf(out, "No sandbox in %s; nothing to do.\n", abs)
-			return nil
-		}
-		fmt.Fprintf(out, "Sandbox in %s stopped and removed.\n", abs)
-		return nil
-	})
-	cmd.Flags().StringVar(&dir, "dir", DefaultSandboxDir(), "Directory of the sandbox")
-	return cmd
-}
-
-func newSandboxStatusCommand(env *cliEnv) *cobra.Command {
-	var dir string
-	cmd := &cobra.Command{
-		Use:   "status [OPTIONS]",
-		Short: "Show the daemons of the local cluster",
-		Args:  noArgs,
-	}
-	cmd.RunE = env.runE(func(cmd *cobra.Command, _ []string) error {
-		out := cmd.OutOrStdout()
-		abs, err := filepath.Abs(dir)
-		if err != nil {
-			return err
-		}
-		sb, err := LoadSandbox(abs)
-		if errors.Is(err, fs.ErrNotExist) {
-			fmt.Fprintf(out, "No sandbox in %s.\n", abs)
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		rows := make([]map[string]string, 0, len(sb.Nodes))
-		for _, n := range sb.Nodes {
-			state := "stopped"
-			if nodeAlive(n) {
-				state = "running"
-			}
-			rows = append(rows, map[string]string{
-				"Name": n.Name, "Role": n.Role, "PID": strconv.Itoa(n.PID), "State": state,
-				"ClusterAddr": n.SwarmAddr, "Host": n.Host,
-			})
-		}
-		header := map[string]string{"Name": "NAME", "Role": "ROLE", "PID": "PID", "State": "STATE", "ClusterAddr": "CLUSTER ADDRESS", "Host": "API"}
-		lf := listFormat{table: true, text: "{{.Name}}\t{{.Role}}\t{{.PID}}\t{{.State}}\t{{.ClusterAddr}}\t{{.Host}}"}
-		return writeList(out, lf, header, rows)
-	})
-	cmd.Flags().StringVar(&dir, "dir", DefaultSandboxDir(), "Directory of the sandbox")
-	return cmd
+	return word + "s"
 }

@@ -1,4 +1,4 @@
-package cli
+package sandbox
 
 import (
 	"os"
@@ -7,11 +7,11 @@ import (
 	"strings"
 )
 
-// runnableProg is the command to print in the sandbox's hints: prog when
+// RunnableProg is the command to print in the sandbox's hints: prog when
 // it runs this very binary from PATH, else the running binary's path —
 // relative to the current directory when under it (bin/flotilla), else
 // absolute — so the hints can be pasted as they are.
-func runnableProg(prog string) string {
+func RunnableProg(prog string) string {
 	exe, err := os.Executable()
 	if err != nil {
 		return prog
@@ -24,7 +24,7 @@ func runnableProg(prog string) string {
 	return progHint(prog, exe, cwd, onPath)
 }
 
-// progHint decides runnableProg from the binary's path exe, the current
+// progHint decides RunnableProg from the binary's path exe, the current
 // directory cwd and what prog resolves to on PATH (onPath, "" if nothing).
 func progHint(prog, exe, cwd, onPath string) string {
 	if filepath.Base(exe) != prog {

@@ -1,6 +1,6 @@
 //go:build unix
 
-package cli
+package sandbox
 
 import (
 	"bytes"
@@ -64,10 +64,10 @@ func processArgs(pid int) ([]string, bool) {
 	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"), true
 }
 
-// lockSandboxDir takes an exclusive lock on DIR/sandbox.lock, so that two
+// lockDir takes an exclusive lock on DIR/sandbox.lock, so that two
 // sandbox commands never work on one directory at once.
-func lockSandboxDir(dir string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, sandboxLockFile), os.O_CREATE|os.O_RDWR, 0o644)
+func lockDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}

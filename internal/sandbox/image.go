@@ -1,4 +1,4 @@
-package cli
+package sandbox
 
 import (
 	"context"
@@ -54,7 +54,7 @@ func sampleImage(ctx context.Context, api *client.Client, binary string) (string
 // cleanupDocker removes what the sandbox's nodes left in the Docker
 // Engine: containers of its nodes' tasks (a daemon stopped before it
 // finished removing them) and the sample image.
-func cleanupDocker(sb *Sandbox) {
+func cleanupDocker(sb *Cluster) {
 	engine, err := client.New(client.WithHost(engineHost))
 	if err != nil {
 		return

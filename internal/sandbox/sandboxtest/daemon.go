@@ -1,4 +1,7 @@
-package cli_test
+// Package sandboxtest fakes the flotilla daemon for tests of the sandbox:
+// a test binary whose TestMain calls RunFakeDaemon serves as the daemons
+// that sandbox.Up starts, exactly as it would start the real one.
+package sandboxtest
 
 import (
 	"bytes"
@@ -12,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,24 +26,38 @@ import (
 	"github.com/moby/moby/api/types/system"
 )
 
-// When fakeDaemonEnv is set, the test binary run as `daemon ...` is a fake
-// flotilla daemon (see runFakeDaemon); the sandbox tests start it through
-// SandboxUp, exactly as the CLI would start the real one.
+// When daemonEnv is set, the test binary run as `daemon ...` is a fake
+// flotilla daemon (see runFakeDaemon).
 const (
-	fakeDaemonEnv = "FLOTILLA_CLI_TEST_FAKE_DAEMON"
-	fakePIDDirEnv = "FLOTILLA_CLI_TEST_PID_DIR" // each fake writes <hostname>.pid here
+	daemonEnv = "FLOTILLA_SANDBOX_TEST_FAKE_DAEMON"
+	pidDirEnv = "FLOTILLA_SANDBOX_TEST_PID_DIR" // each fake writes <hostname>.pid here
 )
 
-func TestMain(m *testing.M) {
-	if os.Getenv(fakeDaemonEnv) == "1" && len(os.Args) > 1 && os.Args[1] == "daemon" {
+// apiVersion is the API version the fake daemons announce on /_ping.
+const apiVersion = "1.47"
+
+// RunFakeDaemon, called first in TestMain, runs the fake daemon and exits
+// when this test binary was started as one; otherwise it returns.
+func RunFakeDaemon() {
+	if os.Getenv(daemonEnv) == "1" && len(os.Args) > 1 && os.Args[1] == "daemon" {
 		os.Exit(runFakeDaemon(os.Args[2:]))
 	}
-	os.Exit(m.Run())
 }
 
-// fakeJoin is what a fake daemon records of the join request it got, in
+// UseFakeDaemons makes the daemons that sandbox.Up starts from this test
+// binary fake ones for the rest of the test, and returns the directory
+// where they record their PIDs (<hostname>.pid).
+func UseFakeDaemons(t *testing.T) string {
+	t.Helper()
+	pidDir := t.TempDir()
+	t.Setenv(daemonEnv, "1")
+	t.Setenv(pidDirEnv, pidDir)
+	return pidDir
+}
+
+// Join is what a fake daemon records of the join request it got, in
 // DATA_DIR/join.json.
-type fakeJoin struct {
+type Join struct {
 	Request swarm.JoinRequest
 	Via     string // the remote address that accepted it
 }
@@ -61,6 +79,7 @@ func runFakeDaemon(args []string) int {
 	hostname := fs.String("hostname", "", "")
 	failOn := fs.String("fake-fail-on", "", "exit at once when --hostname is this")
 	fs.String("fake-flag", "", "ignored; shows DaemonArgs arrive")
+	fs.String("publish-addr", "", "the routing mesh's address (unused here)")
 	if err := fs.Parse(args); err != nil {
 		fmt.Println("fake daemon:", err)
 		return 2
@@ -68,7 +87,7 @@ func runFakeDaemon(args []string) int {
 	if b, err := json.Marshal(args); err == nil {
 		_ = os.WriteFile(filepath.Join(*dataDir, "args.json"), b, 0o644)
 	}
-	if dir := os.Getenv(fakePIDDirEnv); dir != "" {
+	if dir := os.Getenv(pidDirEnv); dir != "" {
 		// Write-then-rename: a reader sees the whole PID or no file.
 		tmp := filepath.Join(dir, *hostname+".pid.tmp")
 		if os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())), 0o644) == nil {
@@ -123,7 +142,7 @@ func (d *fakeSwarmDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer d.mu.Unlock()
 	switch r.Method + " " + path {
 	case "GET /_ping", "HEAD /_ping":
-		w.Header().Set("Api-Version", fakeAPIVersion)
+		w.Header().Set("Api-Version", apiVersion)
 		_, _ = w.Write([]byte("OK"))
 	case "GET /info":
 		info := system.Info{Name: d.hostname, Swarm: swarm.Info{
@@ -133,45 +152,45 @@ func (d *fakeSwarmDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			info.Swarm.NodeID = d.nodeID
 			info.Swarm.NodeAddr, _, _ = net.SplitHostPort(d.addr)
 		}
-		writeJSON(w, http.StatusOK, info)
+		WriteJSON(w, http.StatusOK, info)
 	case "POST /swarm/init":
 		var req swarm.InitRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			writeAPIError(w, http.StatusBadRequest, err.Error())
+			WriteAPIError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		if d.state == swarm.LocalNodeStateActive {
-			writeAPIError(w, http.StatusServiceUnavailable, "This node is already part of a swarm.")
+			WriteAPIError(w, http.StatusServiceUnavailable, "This node is already part of a swarm.")
 			return
 		}
 		if err := d.listenCluster(req.ListenAddr); err != nil {
-			writeAPIError(w, http.StatusInternalServerError, err.Error())
+			WriteAPIError(w, http.StatusInternalServerError, err.Error())
 			return
 		}
 		d.state, d.role, d.addr = swarm.LocalNodeStateActive, swarm.NodeRoleManager, req.AdvertiseAddr
 		d.tokens = swarm.JoinTokens{Worker: "SWMTKN-1-w-" + randomHex(), Manager: "SWMTKN-1-m-" + randomHex()}
 		d.members = []swarm.Node{fakeNode(d.nodeID, d.hostname, swarm.NodeRoleManager, d.addr, true)}
-		writeJSON(w, http.StatusOK, d.nodeID)
+		WriteJSON(w, http.StatusOK, d.nodeID)
 	case "GET /swarm":
 		if d.role != swarm.NodeRoleManager {
-			writeAPIError(w, http.StatusServiceUnavailable, "This node is not a swarm manager.")
+			WriteAPIError(w, http.StatusServiceUnavailable, "This node is not a swarm manager.")
 			return
 		}
 		var sw swarm.Swarm
 		sw.ID = "fake-cluster"
 		sw.Version.Index = 1
 		sw.JoinTokens = d.tokens
-		writeJSON(w, http.StatusOK, sw)
+		WriteJSON(w, http.StatusOK, sw)
 	case "POST /swarm/join":
 		d.join(w, r)
 	case "GET /nodes":
 		if d.role != swarm.NodeRoleManager {
-			writeAPIError(w, http.StatusServiceUnavailable, "This node is not a swarm manager.")
+			WriteAPIError(w, http.StatusServiceUnavailable, "This node is not a swarm manager.")
 			return
 		}
-		writeJSON(w, http.StatusOK, d.members)
+		WriteJSON(w, http.StatusOK, d.members)
 	default:
-		writeAPIError(w, http.StatusNotFound, "page not found")
+		WriteAPIError(w, http.StatusNotFound, "page not found")
 	}
 }
 
@@ -179,7 +198,7 @@ func (d *fakeSwarmDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (d *fakeSwarmDaemon) join(w http.ResponseWriter, r *http.Request) {
 	var req swarm.JoinRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeAPIError(w, http.StatusBadRequest, err.Error())
+		WriteAPIError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	reg, _ := json.Marshal(fakeRegistration{NodeID: d.nodeID, Hostname: d.hostname, Token: req.JoinToken, Addr: req.AdvertiseAddr})
@@ -198,16 +217,16 @@ func (d *fakeSwarmDaemon) join(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if err := d.listenCluster(req.ListenAddr); err != nil {
-			writeAPIError(w, http.StatusInternalServerError, err.Error())
+			WriteAPIError(w, http.StatusInternalServerError, err.Error())
 			return
 		}
 		d.state, d.role, d.addr = swarm.LocalNodeStateActive, role, req.AdvertiseAddr
-		b, _ := json.Marshal(fakeJoin{Request: req, Via: remote})
+		b, _ := json.Marshal(Join{Request: req, Via: remote})
 		_ = os.WriteFile(filepath.Join(d.dataDir, "join.json"), b, 0o644)
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	writeAPIError(w, http.StatusInternalServerError, "could not join: "+strings.Join(errs, "; "))
+	WriteAPIError(w, http.StatusInternalServerError, "could not join: "+strings.Join(errs, "; "))
 }
 
 // listenCluster serves the fake cluster port: POST /register admits a node
@@ -240,7 +259,7 @@ func (d *fakeSwarmDaemon) listenCluster(addr string) error {
 			return
 		}
 		d.members = append(d.members, fakeNode(reg.NodeID, reg.Hostname, role, reg.Addr, false))
-		writeJSON(w, http.StatusOK, role)
+		WriteJSON(w, http.StatusOK, role)
 	})
 	d.cluster = &http.Server{Handler: mux}
 	go func() { _ = d.cluster.Serve(l) }()
@@ -265,4 +284,18 @@ func randomHex() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+var versionedPath = regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/.*)$`)
+
+// WriteJSON answers status with v as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteAPIError answers status with an Engine API error message.
+func WriteAPIError(w http.ResponseWriter, status int, msg string) {
+	WriteJSON(w, status, map[string]string{"message": msg})
 }

@@ -44,6 +44,9 @@ type Executor struct {
 	// for all of the node's addresses).
 	PublishHost string
 	Log         *slog.Logger
+	// HealthPoll is how often a checked task's health is read from its
+	// driver (0: from the check's interval, see healthPoll).
+	HealthPoll time.Duration
 
 	mu      sync.Mutex
 	tasks   map[string]*record
@@ -61,9 +64,11 @@ type record struct {
 	Handle      *driver.Handle `json:",omitempty"`
 	Status      swarm.TaskStatus
 	Ports       []swarm.PortConfig `json:",omitempty"`
-	stopping    bool
-	endpoints   map[string]string // where the task listens, by port ("80/tcp")
-	cancel      context.CancelFunc
+	// Unhealthy: failed by its health check and stopped by the agent.
+	Unhealthy bool `json:",omitempty"`
+	stopping  bool
+	endpoints map[string]string // where the task listens, by port ("80/tcp")
+	cancel    context.CancelFunc
 }
 
 // Start loads the local record and re-attaches to tasks that still run.
@@ -101,6 +106,12 @@ func (e *Executor) Start(ctx context.Context) error {
 			// the next assignment sync starts it afresh.
 			delete(e.tasks, id)
 			continue
+		case r.Unhealthy && r.Handle != nil && terminal(r.Status.State) && e.Drivers[r.Driver] != nil:
+			// Failed as unhealthy while the agent was stopping it: finish.
+			if running, _, err := e.Drivers[r.Driver].Recover(ctx, *r.Handle); err == nil && running {
+				e.stopInBackground(r, e.Drivers[r.Driver])
+			}
+			continue
 		case r.Handle == nil || terminal(r.Status.State):
 			continue
 		}
@@ -116,6 +127,7 @@ func (e *Executor) Start(ctx context.Context) error {
 		case running:
 			e.Log.Info("re-attached to running task", "task", r.Task.ID)
 			e.watch(r, d)
+			e.watchHealth(r, d) // a task still starting waits for its health check
 		default:
 			e.exited(r, st)
 		}
@@ -243,6 +255,7 @@ func specOf(nodeID, hostname, serviceName string, t swarm.Task) driver.Spec {
 		}
 		s.Dir, s.Labels, s.Hostname, s.User = cs.Dir, cs.Labels, tc.expand(cs.Hostname), cs.User
 		s.Network = cs.Labels[LabelNetwork]
+		s.Healthcheck = healthCheckOf(cs.Healthcheck)
 		if cs.StopGracePeriod != nil {
 			s.StopGracePeriod = *cs.StopGracePeriod
 		}
@@ -254,7 +267,8 @@ func specOf(nodeID, hostname, serviceName string, t swarm.Task) driver.Spec {
 }
 
 // launch starts a task in the background: accepted → preparing →
-// starting → running, then waits for it to end.
+// starting → running (for a task with a health check: once healthy), then
+// waits for it to end.
 func (e *Executor) launch(r *record) {
 	name, d := e.driverFor(r.Task)
 	r.Driver = name
@@ -274,6 +288,7 @@ func (e *Executor) launch(r *record) {
 		e.setStatus(r, swarm.TaskStateStarting, "starting", "", nil)
 		e.mu.Unlock()
 		h, err := d.Start(ctx, spec)
+		checked := err == nil && e.checksHealth(ctx, d, h)
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if e.tasks[r.Task.ID] != r {
@@ -310,6 +325,13 @@ func (e *Executor) launch(r *record) {
 			e.saveLocked()
 			e.stop(r)
 			e.watch(r, d)
+			return
+		}
+		if checked {
+			// Swarm's way: starting until the first healthy result.
+			e.saveLocked()
+			e.watch(r, d)
+			e.watchHealth(r, d)
 			return
 		}
 		e.setStatus(r, swarm.TaskStateRunning, "started", "", cst)
@@ -365,7 +387,13 @@ func (e *Executor) stop(r *record) {
 		}
 		return
 	}
-	d := e.Drivers[r.Driver]
+	// watch reports the exit as shutdown since stopping is set.
+	e.stopInBackground(r, e.Drivers[r.Driver])
+}
+
+// stopInBackground stops a started task with its grace period; watch
+// sees the exit. Caller holds e.mu.
+func (e *Executor) stopInBackground(r *record, d driver.Driver) {
 	h := *r.Handle
 	grace := specOf(e.NodeID, e.Hostname, r.ServiceName, r.Task).StopGracePeriod
 	taskID := r.Task.ID
@@ -375,7 +403,6 @@ func (e *Executor) stop(r *record) {
 		if err := d.Stop(e.ctx, h, grace); err != nil && e.ctx.Err() == nil {
 			e.Log.Warn("stop task", "task", taskID, "err", err)
 		}
-		// watch reports the exit as shutdown since stopping is set.
 	}()
 }
 

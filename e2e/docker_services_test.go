@@ -116,15 +116,19 @@ func TestDockerCLIServices(t *testing.T) {
 
 	// What flotilla does not do yet is refused with the field named, and
 	// nothing is created (it was accepted and silently dropped).
-	for _, flags := range [][]string{
-		{"-p", "8080:80/sctp"},
-		{"--health-cmd", "true"},
-		{"--mount", "type=bind,source=/tmp,target=/data"},
+	// A bad value is refused with what is wrong.
+	for _, tc := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"-p", "8080:80/sctp"}, "not supported yet"},
+		{[]string{"--mount", "type=bind,source=/tmp,target=/data"}, "not supported yet"},
+		{[]string{"--health-cmd", "true", "--health-interval", "500us"}, "Healthcheck.Interval 500µs cannot be less than 1ms"},
 	} {
-		args := append([]string{"service", "create", "--name", "refused", "--container-label", "com.flotilla.driver=process"}, flags...)
+		args := append([]string{"service", "create", "--name", "refused", "--container-label", "com.flotilla.driver=process"}, tc.flags...)
 		r := docker(cliTimeout, append(args, "/bin/sleep", "1000")...)
-		if r.err == nil || !strings.Contains(r.stderr, "not supported yet") {
-			t.Errorf("docker service create %v: err %v, stderr %q; want a refusal saying it is not supported yet", flags, r.err, r.stderr)
+		if r.err == nil || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("docker service create %v: err %v, stderr %q; want a refusal saying %q", tc.flags, r.err, r.stderr, tc.want)
 		}
 	}
 	if out := must(cliTimeout, "service", "ls", "-q"); strings.TrimSpace(out) != "" {
@@ -205,8 +209,13 @@ func TestDockerCLIServices(t *testing.T) {
 	})
 
 	// The docker CLI sends a bare program name as NAME:latest; the process
-	// driver runs NAME.
-	must(cliTimeout, "service", "create", "-d", "--name", "bare", "--container-label", "com.flotilla.driver=process", "sleep", "1000")
+	// driver runs NAME. Its health flags arrive as Docker sends them, and
+	// the task runs once the check passed.
+	must(cliTimeout, "service", "create", "-d", "--name", "bare", "--container-label", "com.flotilla.driver=process",
+		"--health-cmd", "true", "--health-interval", "100ms", "--health-retries", "2", "sleep", "1000")
+	if hc := strings.TrimSpace(must(cliTimeout, "service", "inspect", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck}}", "bare")); hc != `{"Test":["CMD-SHELL","true"],"Interval":100000000,"Retries":2}` {
+		t.Errorf("docker service create --health-*: Healthcheck %s", hc)
+	}
 	running("bare", 1)
 	if p := procsOf("bare", 1)[0]; progName(p.args[0]) != "sleep" || !slices.Equal(p.args[1:], []string{"1000"}) {
 		t.Errorf("docker service create sleep 1000 runs %v", p)
@@ -266,20 +275,7 @@ func TestDockerDriverService(t *testing.T) {
 	ours := func() client.Filters {
 		return client.Filters{}.Add("label", "com.flotilla.managed=true", runLabel+"="+runID)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		res, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: ours()})
-		if err != nil {
-			t.Errorf("cleanup: listing containers: %v", err)
-			return
-		}
-		for _, ct := range res.Items {
-			if _, err := api.ContainerRemove(ctx, ct.ID, client.ContainerRemoveOptions{Force: true}); err != nil {
-				t.Errorf("cleanup: removing container %s: %v", ct.ID, err)
-			}
-		}
-	})
+	removeContainersAtEnd(t, api, ours())
 
 	c := newCluster(t, 1, 1) // no --no-docker: the nodes offer the docker driver
 	m1 := c.managers[0]

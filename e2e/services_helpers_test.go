@@ -115,11 +115,13 @@ func pids() []int {
 // taskProcs finds the programs that the process driver runs for the given
 // nodes: it looks for their shims (`process-shim --dir DATADIR/tasks/ID`)
 // and, for each, the live process that leads a process group in the
-// shim's session (the shim starts the program as a group leader).
+// shim's session (the shim starts the program as a group leader) and
+// whose PID the shim recorded (health checks lead groups there too).
 func taskProcs(nodes ...*node) []taskProc {
 	all := pids()
 	type shim struct {
 		node, task string
+		program    int
 	}
 	shims := map[int]shim{}
 	for _, pid := range all {
@@ -129,7 +131,9 @@ func taskProcs(nodes ...*node) []taskProc {
 		}
 		for _, n := range nodes {
 			if filepath.Dir(dir) == filepath.Join(n.dataDir, "tasks") {
-				shims[pid] = shim{n.name, filepath.Base(dir)}
+				b, _ := os.ReadFile(filepath.Join(dir, "pid"))
+				program, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+				shims[pid] = shim{n.name, filepath.Base(dir), program}
 			}
 		}
 	}
@@ -140,7 +144,7 @@ func taskProcs(nodes ...*node) []taskProc {
 			continue
 		}
 		s, ok := shims[st.sess]
-		if !ok || pid == st.sess {
+		if !ok || pid == st.sess || pid != s.program {
 			continue
 		}
 		args := procArgs(pid)

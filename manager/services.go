@@ -56,6 +56,9 @@ func validateServiceSpec(spec *swarm.ServiceSpec) error {
 	if err := validatePorts(spec); err != nil {
 		return err
 	}
+	if err := validateHealthcheck(cs.Healthcheck); err != nil {
+		return err
+	}
 	if err := refuseUnsupported(spec); err != nil {
 		return err
 	}

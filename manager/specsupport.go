@@ -46,11 +46,6 @@ var notYetSupported = []notYet{
 		return r != nil && r.Reservations != nil && len(r.Reservations.GenericResources) > 0
 	}},
 	{"ContainerSpec.Mounts", "--mount", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool { return len(c.Mounts) > 0 }},
-	{"ContainerSpec.Healthcheck", "--health-cmd", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool {
-		// --no-healthcheck (["NONE"]) asks for what flotilla does today.
-		h := c.Healthcheck
-		return h != nil && len(h.Test) > 0 && h.Test[0] != "NONE"
-	}},
 	{"ContainerSpec.Groups", "--group", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool { return len(c.Groups) > 0 }},
 	{"ContainerSpec.Privileges", "--credential-spec", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool {
 		p := c.Privileges

@@ -51,6 +51,9 @@ type Spec struct {
 	Network string
 	// Ports are the target ports the routing mesh reaches the task on.
 	Ports []Port
+	// Healthcheck is the spec's health check; nil leaves docker tasks to
+	// their image's HEALTHCHECK and process tasks unchecked.
+	Healthcheck *HealthCheck
 }
 
 // Port is a target port of a task, e.g. 80/tcp. A port published in host

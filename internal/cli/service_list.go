@@ -10,9 +10,12 @@ import (
 	"time"
 
 	units "github.com/docker/go-units"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
+
+	"github.com/flotilla-org/flotilla/agent"
 )
 
 const (
@@ -236,10 +239,24 @@ func (r *taskRow) Node() string         { return r.node }
 func (r *taskRow) DesiredState() string { return capitalize(string(r.t.DesiredState)) }
 
 // CurrentState is the state and how long ago it was reached, docker
-// style: "Running 5 minutes ago".
+// style: "Running 5 minutes ago", with the task's health when it has a
+// check: "Starting (health: starting)", "Running (healthy)", "Failed
+// (unhealthy)".
 func (r *taskRow) CurrentState() string {
-	return fmt.Sprintf("%s %s ago", capitalize(string(r.t.Status.State)),
-		strings.ToLower(units.HumanDuration(time.Since(r.t.Status.Timestamp))))
+	st := capitalize(string(r.t.Status.State))
+	switch {
+	case r.t.Status.Message == agent.MessageHealthy && r.t.Status.State == swarm.TaskStateRunning:
+		st += " (healthy)"
+	case r.t.Status.Message == agent.MessageUnhealthy:
+		st += " (unhealthy)"
+	case r.t.Status.State == swarm.TaskStateStarting && r.t.Spec.ContainerSpec != nil && hasHealthCmd(r.t.Spec.ContainerSpec.Healthcheck):
+		st += " (health: starting)"
+	}
+	return fmt.Sprintf("%s %s ago", st, strings.ToLower(units.HumanDuration(time.Since(r.t.Status.Timestamp))))
+}
+
+func hasHealthCmd(h *container.HealthConfig) bool {
+	return h != nil && len(h.Test) > 0 && (h.Test[0] == "CMD" || h.Test[0] == "CMD-SHELL")
 }
 
 func (r *taskRow) Error() string {

@@ -142,6 +142,7 @@ type serviceOpts struct {
 	restartWindow      time.Duration
 
 	update, rollback updateFlags
+	health           healthFlags
 
 	stopGracePeriod time.Duration
 	workdir         string
@@ -176,6 +177,7 @@ func (o *serviceOpts) register(flags *pflag.FlagSet) {
 	flags.DurationVar(&o.restartWindow, "restart-window", 0, "Window used to evaluate the restart policy (ns|us|ms|s|m|h)")
 	o.update.register(flags, "updated", "update", updateActions)
 	o.rollback.register(flags, "rolled back", "roll back", rollbackActions)
+	o.health.register(flags)
 	flags.DurationVar(&o.stopGracePeriod, "stop-grace-period", 0, "Time to wait before force killing a task (ns|us|ms|s|m|h) (default 10s)")
 	flags.StringVarP(&o.workdir, "workdir", "w", "", "Working directory inside the task")
 	flags.StringVarP(&o.user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
@@ -230,6 +232,9 @@ func (o *serviceOpts) validate(flags *pflag.FlagSet) error {
 		return err
 	}
 	if err := o.rollback.validate(flags, rollbackActions); err != nil {
+		return err
+	}
+	if err := o.health.validate(flags); err != nil {
 		return err
 	}
 	if flags.Changed("driver") {
@@ -303,6 +308,7 @@ func (o *serviceOpts) apply(flags *pflag.FlagSet, spec *swarm.ServiceSpec) {
 	}
 	o.update.apply(flags, &spec.UpdateConfig)
 	o.rollback.apply(flags, &spec.RollbackConfig)
+	o.health.apply(flags, cs)
 	if flags.Changed("stop-grace-period") {
 		d := o.stopGracePeriod
 		cs.StopGracePeriod = &d

@@ -15,8 +15,10 @@ import (
 )
 
 // Binary makes image ref holding only the file at binary, as /name, which
-// is also its entrypoint. The binary must be statically linked.
-func Binary(ctx context.Context, engine *client.Client, binary, ref, name string) error {
+// is also its entrypoint. The binary must be statically linked. changes
+// are further Dockerfile instructions for the image's config (e.g. a
+// HEALTHCHECK), as `docker import --change` takes them.
+func Binary(ctx context.Context, engine *client.Client, binary, ref, name string, changes ...string) error {
 	data, err := os.ReadFile(binary)
 	if err != nil {
 		return err
@@ -33,7 +35,7 @@ func Binary(ctx context.Context, engine *client.Client, binary, ref, name string
 		return err
 	}
 	rc, err := engine.ImageImport(ctx, client.ImageImportSource{Source: &buf, SourceName: "-"}, ref,
-		client.ImageImportOptions{Changes: []string{fmt.Sprintf(`ENTRYPOINT ["/%s"]`, name)}})
+		client.ImageImportOptions{Changes: append([]string{fmt.Sprintf(`ENTRYPOINT ["/%s"]`, name)}, changes...)})
 	if err != nil {
 		return err
 	}

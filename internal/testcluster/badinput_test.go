@@ -145,9 +145,21 @@ func testBadInput(t *testing.T, c *testcluster.Cluster, leader *testcluster.Node
 		{"IngressWithDNSRR", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR, Ports: []swarm.PortConfig{{TargetPort: 80}}}
 		}), http.StatusBadRequest, "can't be used with dnsrr mode"},
-		{"HealthCheck", create, specJSON(func(s *swarm.ServiceSpec) {
-			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD", "true"}}
-		}), http.StatusBadRequest, "ContainerSpec.Healthcheck (--health-cmd) is not supported yet"},
+		{"HealthIntervalTooShort", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD", "true"}, Interval: time.Microsecond}
+		}), http.StatusBadRequest, "ContainerSpec.Healthcheck.Interval 1µs cannot be less than 1ms"},
+		{"HealthNegativeTimeout", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD", "true"}, Timeout: -time.Second}
+		}), http.StatusBadRequest, "ContainerSpec.Healthcheck.Timeout -1s must not be negative"},
+		{"HealthNegativeRetries", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD", "true"}, Retries: -1}
+		}), http.StatusBadRequest, "Retries -1 must not be negative"},
+		{"HealthBadTest", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"curl", "localhost"}}
+		}), http.StatusBadRequest, `unknown form "curl"`},
+		{"HealthShellTwoArgs", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD-SHELL", "true", "false"}}
+		}), http.StatusBadRequest, "exactly one non-empty shell command"},
 		{"BindMount", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: "/tmp", Target: "/data"}}
 		}), http.StatusBadRequest, "ContainerSpec.Mounts (--mount) is not supported yet"},
@@ -184,6 +196,11 @@ func testBadInput(t *testing.T, c *testcluster.Cluster, leader *testcluster.Node
 				s.Name = "target"
 				s.TaskTemplate.Placement = &swarm.Placement{Constraints: []string{"node.role=worker"}}
 			}), http.StatusBadRequest, "constraint"},
+		{"HealthIntervalOnUpdate", fmt.Sprintf("/v1.47/services/%s/update?version=%d", id, cur.Version.Index),
+			specJSON(func(s *swarm.ServiceSpec) {
+				s.Name = "target"
+				s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD-SHELL", "true"}, Interval: -time.Second}
+			}), http.StatusBadRequest, "Healthcheck.Interval -1s must not be negative"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

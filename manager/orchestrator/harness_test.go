@@ -138,6 +138,9 @@ func (h *harness) agents() bool {
 			if h.onStart != nil {
 				st = h.onStart(t)
 			}
+			if st == t.Status.State {
+				continue // e.g. still starting: waiting for a health check
+			}
 			errMsg := ""
 			if st == swarm.TaskStateFailed || st == swarm.TaskStateRejected {
 				errMsg = "task: non-zero exit (1)"

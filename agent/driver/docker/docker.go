@@ -181,6 +181,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.Spec) (driver.Handle, er
 		Hostname:     spec.Hostname,
 		User:         spec.User,
 		StopTimeout:  &stopSecs,
+		Healthcheck:  healthConfig(spec.Healthcheck),
 	}
 	hc := &container.HostConfig{
 		Resources:     container.Resources{NanoCPUs: spec.NanoCPUs, Memory: spec.MemoryBytes},

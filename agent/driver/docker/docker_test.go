@@ -33,7 +33,9 @@ var (
 	host       string
 	skipReason string
 	image      string // flotilla-test/driver:<random>
-	runID      = randHex(6)
+	// healthImage is image with a HEALTHCHECK of its own.
+	healthImage string
+	runID       = randHex(6)
 )
 
 func randHex(n int) string {
@@ -59,24 +61,27 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	image = "flotilla-test/driver:" + randHex(6)
+	healthImage = image + "-health"
 	t0 := time.Now()
-	if err := buildImage(ctx, d.Client(), image); err != nil {
+	if err := buildImage(ctx, d.Client(), image, healthImage); err != nil {
 		fmt.Fprintln(os.Stderr, "build test image:", err)
 		cancel()
 		os.Exit(1)
 	}
 	fmt.Fprintf(os.Stderr, "docker driver tests: engine %s, image %s built in %v\n", host, image, time.Since(t0).Round(time.Millisecond))
 	code := m.Run()
-	if _, err := d.Client().ImageRemove(ctx, image, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil {
-		fmt.Fprintln(os.Stderr, "remove test image:", err)
+	for _, ref := range []string{image, healthImage} {
+		if _, err := d.Client().ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil {
+			fmt.Fprintln(os.Stderr, "remove test image:", err)
+		}
 	}
 	cancel()
 	os.Exit(code)
 }
 
 // buildImage compiles testdata/testapp statically and imports it as image
-// with /app as entrypoint.
-func buildImage(ctx context.Context, c *client.Client, ref string) error {
+// ref with /app as entrypoint, and as healthRef with a HEALTHCHECK too.
+func buildImage(ctx context.Context, c *client.Client, ref, healthRef string) error {
 	dir, err := os.MkdirTemp("", "flotilla-docker-test")
 	if err != nil {
 		return err
@@ -89,7 +94,10 @@ func buildImage(ctx context.Context, c *client.Client, ref string) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	return imageimport.Binary(ctx, c, bin, ref, "app")
+	if err := imageimport.Binary(ctx, c, bin, ref, "app"); err != nil {
+		return err
+	}
+	return imageimport.Binary(ctx, c, bin, healthRef, "app", `HEALTHCHECK --interval=100ms --retries=2 CMD ["/app", "healthcheck"]`)
 }
 
 // newDriver returns a driver whose containers carry a label unique to this

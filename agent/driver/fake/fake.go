@@ -18,6 +18,7 @@
 //	FAKE_IGNORE_TERM=1    the task ignores SIGTERM: Stop kills it when its timeout runs out
 //
 // Without any of them (e.g. Image "fake") a task runs until stopped. A task
+// with a health check command reports health "starting" until SetHealth. A task
 // ended by SIGTERM reports exit code 143 ("signal: terminated"), one killed
 // 137 ("signal: killed").
 //
@@ -173,6 +174,7 @@ type task struct {
 	ended     bool
 	gone      bool // vanished: Wait and Recover say NotFound
 	status    driver.ExitStatus
+	health    driver.Health
 }
 
 // endedAt reports whether t has ended by now, and how. Lazy timed exits are
@@ -251,6 +253,9 @@ func (d *Driver) Start(ctx context.Context, spec driver.Spec) (driver.Handle, er
 	}
 	now := time.Now()
 	t := &task{spec: spec, b: b, startedAt: now, done: make(chan struct{})}
+	if spec.Healthcheck.Runnable() {
+		t.health.Status = driver.HealthStarting
+	}
 	if b.exitAfter >= 0 {
 		t.exitAt = now.Add(b.exitAfter)
 		if b.exitAfter == 0 {

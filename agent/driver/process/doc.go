@@ -21,6 +21,7 @@
 //	                    ("b" holds base64 instead of "l" when a line is not UTF-8)
 //	TASKDIR/exit.json   the exit status, written when the program has ended
 //	TASKDIR/shim.log    the shim's own diagnostics
+//	TASKDIR/health.json the health check's status and last results (if the task has one)
 //
 // SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to the shim are
 // forwarded to the program's process group. When the program ends, whatever
@@ -39,6 +40,17 @@
 // freshly exec'd process can briefly show an empty command line. A program
 // that exits at once is a normal start followed by an exit. The agent must not kill its whole control group when it
 // stops (systemd: KillMode=process or mixed), or the tasks die with it.
+//
+// Health checks (Spec.Healthcheck with ["CMD", ...] or ["CMD-SHELL", ...])
+// run in the shim, beside the program, as Docker runs them beside a
+// container: same user, environment and working directory (CMD-SHELL via
+// /bin/sh -c), each check in its own process group (killed whole on
+// timeout), with Docker's interval, timeout, retries, start period and
+// start interval semantics and defaults. The shim only records the result
+// in health.json (Driver.Health reads it); the agent decides what an
+// unhealthy task means. Because the shim runs them, checks go on while
+// the agent restarts. A check with no command (timings only) means no
+// check here: there is no image to take a HEALTHCHECK from.
 //
 // Limits: NanoCPUs and MemoryBytes are not enforced by this driver (there
 // is no portable, unprivileged way; RLIMIT_AS would break many programs), and
@@ -70,4 +82,5 @@ const (
 	fileOutput  = "output.log"
 	fileExit    = "exit.json"
 	fileShimLog = "shim.log"
+	fileHealth  = "health.json"
 )

@@ -31,8 +31,9 @@ type Driver struct {
 }
 
 var (
-	_ driver.Driver = (*Driver)(nil)
-	_ driver.Lister = (*Driver)(nil)
+	_ driver.Driver        = (*Driver)(nil)
+	_ driver.Lister        = (*Driver)(nil)
+	_ driver.HealthChecker = (*Driver)(nil)
 )
 
 // How long Start waits for the shim to report the program running, and how
@@ -122,6 +123,10 @@ func (d *Driver) Start(ctx context.Context, spec driver.Spec) (driver.Handle, er
 		home = "/"
 	}
 	cfg.Env = append([]string{"PATH=" + pathEnv, "HOME=" + home}, spec.Env...)
+	if hc := spec.Healthcheck; hc.Runnable() {
+		full := hc.WithDefaults()
+		cfg.Health = &full
+	}
 	ports, portEnv, err := allocatePorts(spec.Ports)
 	if err != nil {
 		return driver.Handle{}, fmt.Errorf("task %s: %w", spec.TaskID, err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flotilla-org/flotilla/agent/driver"
 	"github.com/flotilla-org/flotilla/internal/atomicfile"
 )
 
@@ -35,6 +36,9 @@ type shimConfig struct {
 	GID         *uint32           `json:"gid,omitempty"`
 	Groups      []uint32          `json:"groups,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
+	// Health, with its defaults filled in, is run by the shim beside the
+	// program (see runHealth).
+	Health *driver.HealthCheck `json:"health,omitempty"`
 }
 
 // exitRecord is TASKDIR/exit.json.
@@ -176,8 +180,20 @@ func RunShim(dir string, argv []string) error {
 		}()
 	}
 
+	healthStop, healthDone := make(chan struct{}), make(chan struct{})
+	if cfg.Health != nil {
+		go func() {
+			defer close(healthDone)
+			runHealth(dir, cfg, started, healthStop)
+		}()
+	} else {
+		close(healthDone)
+	}
+
 	werr := cmd.Wait()
 	finished := time.Now()
+	close(healthStop)
+	<-healthDone
 	// Whatever the program left behind in its process group dies with it,
 	// which also closes the pipes.
 	_ = syscall.Kill(-pid, syscall.SIGKILL)

@@ -6,6 +6,9 @@
 // task and the client, read from a PROXY protocol v1 header when
 // E2E_PROXY=1, and UDP datagrams on the same port with the task and the
 // payload.
+//
+// "app healthcheck" is a health check: it fails when APP_HEALTHY=no is in
+// the container's environment.
 package main
 
 import (
@@ -20,6 +23,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		if os.Getenv("APP_HEALTHY") == "no" {
+			fmt.Println("APP_HEALTHY=no")
+			os.Exit(1)
+		}
+		return
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	fmt.Printf("hello from the flotilla e2e app, slot %s\n", os.Getenv("FLOTILLA_TASK_SLOT"))

@@ -4,6 +4,9 @@
 //	EXIT_CODE=n    exit at once with n
 //	TICKS=n        print "tick 1".."tick n" every 20ms, then exit 0
 //	IGNORE_TERM=1  ignore SIGTERM (then only SIGKILL stops it)
+//	HEALTHY_FOR=d  create /healthy at start and remove it after duration d
+//
+// "app healthcheck" is a health check: exit 0 if /healthy exists, else 1.
 //
 // Otherwise it prints "ready" and runs until SIGTERM, then prints
 // "got SIGTERM" and exits 0.
@@ -20,6 +23,19 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		if _, err := os.Stat("/healthy"); err != nil {
+			fmt.Println("not healthy:", err)
+			os.Exit(1)
+		}
+		fmt.Println("healthy")
+		return
+	}
+	if s := os.Getenv("HEALTHY_FOR"); s != "" {
+		d, _ := time.ParseDuration(s)
+		_ = os.WriteFile("/healthy", nil, 0o644)
+		time.AfterFunc(d, func() { _ = os.Remove("/healthy") })
+	}
 	host, _ := os.Hostname()
 	fmt.Printf("hello from testapp %s (host %s, FOO=%s, pwd %s)\n", strings.Join(os.Args[1:], " "), host, os.Getenv("FOO"), pwd())
 	fmt.Fprintln(os.Stderr, "to stderr")

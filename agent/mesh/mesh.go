@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
@@ -115,6 +116,9 @@ func (m *Mesh) Update(routes []nodeapi.Route) {
 			}
 			rt := &route{service: r.ServiceName, target: driver.Port{Target: p.TargetPort, Proto: "tcp"},
 				proxy: r.ProxyProtocol, backends: r.Backends}
+			// Each node starts its round robin somewhere else, so the
+			// first connections to different nodes spread too.
+			rt.next.Store(rand.Uint64())
 			switch p.Protocol {
 			case "", "tcp":
 				want[p.PublishedPort] = rt

@@ -79,6 +79,19 @@ func TestResumedLeaderDoesNotWriteFromStaleState(t *testing.T) {
 			t.Fatalf("send update to %s: %v", old, err)
 		}
 	}
+	// Reads too: an unmarked answer must be the current state.
+	const reads = 8
+	for range reads {
+		cn, err := net.Dial("unix", old.sock)
+		if err != nil {
+			t.Fatalf("dial %s: %v", old, err)
+		}
+		conns = append(conns, cn)
+		req, _ := http.NewRequest(http.MethodGet, "http://flotilla/services/"+name, nil)
+		if err := req.Write(cn); err != nil {
+			t.Fatalf("send read to %s: %v", old, err)
+		}
+	}
 	if err := old.signal(syscall.SIGCONT); err != nil {
 		t.Fatalf("SIGCONT %s: %v", old, err)
 	}
@@ -94,6 +107,12 @@ func TestResumedLeaderDoesNotWriteFromStaleState(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		res.Body.Close()
 		msg := apiReply{status: res.StatusCode, body: b}.message()
+		if i >= n { // a read
+			if res.StatusCode != http.StatusOK && res.Header.Get("X-Flotilla-Stale-Read") == "" {
+				t.Errorf("read %d of existing service %s via the resumed former leader %s answered %d %q without marking it stale", i-n, name, old, res.StatusCode, msg)
+			}
+			continue
+		}
 		switch {
 		case res.StatusCode == http.StatusOK:
 		case res.StatusCode == http.StatusConflict && containsAny(msg, "update out of sequence"):

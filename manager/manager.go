@@ -45,6 +45,7 @@ type Manager struct {
 	cfg   Config
 	store *state.Store
 	raft  *raftnode.Node
+	reads readBarrier
 	disp  *dispatcher.Dispatcher
 	orch  *orchestrator.Orchestrator
 	log   *slog.Logger
@@ -87,6 +88,7 @@ func Start(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, store: store, raft: rn, log: cfg.Log, stop: make(chan struct{}), done: make(chan struct{}),
 		barrier: rn.Barrier, leading: rn.IsLeader, leaderCh: rn.Raft.LeaderCh(), raftTerm: rn.Raft.CurrentTerm}
+	m.reads.commit = func() error { return rn.BarrierWithin(readBarrierTimeout) }
 	m.disp = dispatcher.New(store, m.raft.ProposeAll, cfg.Log)
 	m.orch = orchestrator.New(store, m.proposeChunked, scheduler.Scheduler{}, cfg.Log)
 	go m.watchLeadership()
@@ -309,13 +311,14 @@ func (m *Manager) waitReady() error {
 
 // VerifyRead tells whether this manager may answer a read from its replica
 // as the leader: it leads, has applied its predecessors' writes, and a
-// quorum still follows it (a leader paused or cut off may not know yet
-// that another was elected).
+// quorum still follows it in its term (a leader paused or cut off may not
+// know yet that another was elected): a barrier begun after the call has
+// committed and is applied.
 func (m *Manager) VerifyRead() bool {
 	if !m.raft.IsLeader() || m.waitReady() != nil {
 		return false
 	}
-	return m.raft.VerifyLeader(time.Second) == nil
+	return m.reads.wait() == nil
 }
 
 // WaitNewLeader waits until another manager leads (after a handover).

@@ -244,9 +244,14 @@ func (n *Node) Servers() ([]raft.Server, error) {
 	return f.Configuration().Servers, nil
 }
 
-// VerifyLeader confirms with a quorum that this node still leads.
-func (n *Node) VerifyLeader(timeout time.Duration) error {
-	f := n.Raft.VerifyLeader()
+// Barrier waits until every committed entry is applied locally, so a new
+// leader reads the state its predecessor committed.
+func (n *Node) Barrier(timeout time.Duration) error { return n.Raft.Barrier(timeout).Error() }
+
+// BarrierWithin is Barrier bounded as a whole (Raft's timeout bounds only
+// the enqueueing): ErrNoLeader when it did not commit within timeout.
+func (n *Node) BarrierWithin(timeout time.Duration) error {
+	f := n.Raft.Barrier(timeout)
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	timer := time.NewTimer(timeout)
@@ -258,7 +263,3 @@ func (n *Node) VerifyLeader(timeout time.Duration) error {
 		return ErrNoLeader
 	}
 }
-
-// Barrier waits until every committed entry is applied locally, so a new
-// leader reads the state its predecessor committed.
-func (n *Node) Barrier(timeout time.Duration) error { return n.Raft.Barrier(timeout).Error() }

@@ -8,6 +8,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/flotilla-org/flotilla/internal/errdefs"
+	"github.com/flotilla-org/flotilla/manager/dispatcher"
 	"github.com/flotilla-org/flotilla/manager/state"
 )
 
@@ -26,6 +27,12 @@ type portKey struct {
 // validatePorts checks a spec's published ports and fills Docker's
 // defaults (protocol tcp, mode ingress, endpoint mode vip).
 func validatePorts(spec *swarm.ServiceSpec) error {
+	switch v := spec.Labels[dispatcher.LabelProxyProtocol]; v {
+	case "", "v1", "v2":
+	default:
+		// Accepted, every connection to the service would fail.
+		return errdefs.Invalid("invalid label %s=%q: use v1 or v2 (the PROXY protocol version), or leave it out", dispatcher.LabelProxyProtocol, v)
+	}
 	es := spec.EndpointSpec
 	if es == nil {
 		return nil

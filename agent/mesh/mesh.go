@@ -185,17 +185,6 @@ func (m *Mesh) Update(routes []nodeapi.Route) {
 	}
 }
 
-// Ports are the published ports this node listens on.
-func (m *Mesh) Ports() []uint32 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]uint32, 0, len(m.listeners))
-	for p := range m.listeners {
-		out = append(out, p)
-	}
-	return out
-}
-
 // Close stops every listener and connection.
 func (m *Mesh) Close() {
 	m.mu.Lock()

@@ -142,6 +142,10 @@ func testBadInput(t *testing.T, c *testcluster.Cluster, leader *testcluster.Node
 		{"BadProtocol", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, Protocol: "icmp"}}}
 		}), http.StatusBadRequest, "invalid protocol \"icmp\""},
+		{"BadProxyProtocolLabel", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.Labels = map[string]string{"com.flotilla.proxy-protocol": "v3"}
+			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80}}}
+		}), http.StatusBadRequest, "invalid label com.flotilla.proxy-protocol=\"v3\""},
 		{"IngressWithDNSRR", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR, Ports: []swarm.PortConfig{{TargetPort: 80}}}
 		}), http.StatusBadRequest, "can't be used with dnsrr mode"},

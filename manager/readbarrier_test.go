@@ -2,6 +2,7 @@ package manager
 
 import (
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,35 +14,38 @@ import (
 func TestReadBarrierStartsAfterEachReader(t *testing.T) {
 	var rounds atomic.Int32
 	var startedAt sync.Map // round → start time
-	release := make(chan struct{})
+	release, running := make(chan struct{}), make(chan struct{})
 	b := &readBarrier{commit: func() error {
 		n := rounds.Add(1)
 		startedAt.Store(n, time.Now())
 		if n == 1 {
+			close(running)
 			<-release // the first barrier is slow: readers pile up behind it
 		}
 		return nil
 	}}
 	first := make(chan error, 1)
 	go func() { first <- b.wait() }()
-	for rounds.Load() == 0 {
-		time.Sleep(time.Millisecond) // until the first barrier runs
-	}
+	<-running
 	arrived := time.Now()
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = b.wait() }()
 	}
+	// Poll, with a deadline, until all ten wait for the next barrier.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		b.mu.Lock()
 		queued := b.next != nil && b.next.readers == 10
 		b.mu.Unlock()
-		if queued || time.Now().After(deadline) {
+		if queued {
 			break
 		}
-		time.Sleep(time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatal("the ten readers never all waited for the next barrier")
+		}
+		runtime.Gosched()
 	}
 	close(release)
 	wg.Wait()

@@ -61,7 +61,7 @@ type Mesh struct {
 	conns     map[string]map[*pair]bool // open connections by task
 	relayed   map[string]map[*pair]bool // connections other nodes relayed here, by task
 	backends  map[string]bool           // tasks in the table
-	failed    map[uint32]string         // published ports that could not be opened, and why
+	failed    map[published]string      // published ports that could not be opened, and why
 	udp       map[int]*udpListener      // by published port
 	suspect   map[string]time.Time      // nodes tried last until then
 }
@@ -100,7 +100,7 @@ func (p *pair) close() {
 // New returns an empty mesh; Update opens its listeners.
 func New(cfg Config) *Mesh {
 	return &Mesh{cfg: cfg, listeners: map[uint32]*listener{}, conns: map[string]map[*pair]bool{},
-		relayed: map[string]map[*pair]bool{}, backends: map[string]bool{}, failed: map[uint32]string{},
+		relayed: map[string]map[*pair]bool{}, backends: map[string]bool{}, failed: map[published]string{},
 		udp: map[int]*udpListener{}, suspect: map[string]time.Time{}}
 }
 
@@ -142,9 +142,9 @@ func (m *Mesh) Update(routes []nodeapi.Route) {
 			delete(m.listeners, port)
 		}
 	}
-	for port := range m.failed {
-		if want[port] == nil {
-			delete(m.failed, port)
+	for p := range m.failed {
+		if (p.proto == "tcp" && want[p.port] == nil) || (p.proto == "udp" && wantUDP[p.port] == nil) {
+			delete(m.failed, p)
 		}
 	}
 	for port, r := range want {
@@ -153,14 +153,10 @@ func (m *Mesh) Update(routes []nodeapi.Route) {
 			addr := net.JoinHostPort(m.cfg.BindHost, strconv.Itoa(int(port)))
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
-				// Tried again with every table the managers send.
-				if m.failed[port] != err.Error() {
-					m.cfg.Log.Warn("routing mesh: cannot listen on a published port", "addr", addr, "service", r.service, "err", err)
-				}
-				m.failed[port] = err.Error()
+				m.listenFailed(published{port, "tcp"}, addr, r.service, err)
 				continue
 			}
-			delete(m.failed, port)
+			delete(m.failed, published{port, "tcp"})
 			l = &listener{ln: ln}
 			m.listeners[port] = l
 			go m.serve(l)
@@ -183,6 +179,22 @@ func (m *Mesh) Update(routes []nodeapi.Route) {
 			}
 		}
 	}
+}
+
+// listenFailed logs a published port that could not be opened, once per
+// reason: it is tried again with every table the managers send (m.mu
+// held).
+func (m *Mesh) listenFailed(p published, addr, service string, err error) {
+	if m.failed[p] != err.Error() {
+		m.cfg.Log.Warn("routing mesh: cannot listen on a published port", "proto", p.proto, "addr", addr, "service", service, "err", err)
+	}
+	m.failed[p] = err.Error()
+}
+
+// published is a published port and its protocol.
+type published struct {
+	port  uint32
+	proto string
 }
 
 // Close stops every listener and connection.

@@ -289,9 +289,10 @@ func (m *Mesh) updateUDP(want map[uint32]*route) {
 				pc, err = net.ListenUDP("udp", ua)
 			}
 			if err != nil {
-				m.cfg.Log.Warn("routing mesh: cannot listen on a published udp port", "addr", addr, "service", r.service, "err", err)
+				m.listenFailed(published{port, "udp"}, addr, r.service, err)
 				continue
 			}
+			delete(m.failed, published{port, "udp"})
 			l = &udpListener{pc: pc, route: &routeRef{}, flows: map[string]*flow{}}
 			m.udp[int(port)] = l
 			l.route.store(r)

@@ -14,6 +14,7 @@ package driver
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +52,12 @@ type Spec struct {
 	Network string
 	// Ports are the target ports the routing mesh reaches the task on.
 	Ports []Port
+	// Networks are the swarm networks the task is on, with its address
+	// on each; none leaves it on the node's default network.
+	Networks []NetworkAttachment
+	// DNS is the resolver (host:port) that answers the names of the
+	// task's networks; "" when the task is on none.
+	DNS string
 	// Healthcheck is the spec's health check; nil leaves docker tasks to
 	// their image's HEALTHCHECK and process tasks unchecked.
 	Healthcheck *HealthCheck
@@ -69,6 +76,27 @@ type Port struct {
 
 // String is the target port and protocol, "80/tcp".
 func (p Port) String() string { return fmt.Sprintf("%d/%s", p.Target, p.Proto) }
+
+// NetworkAttachment is a task's place on a swarm network. Addr is never
+// configured on an interface: the node's mesh captures connections to the
+// network's subnet and forwards them to where the task really listens.
+type NetworkAttachment struct {
+	ID, Name string
+	Addr     netip.Prefix // the task's address, with the subnet's length
+}
+
+// TaskLoopback is the loopback address a task without a network namespace
+// of its own (a process task) listens on for its swarm networks: 127.x.y.z
+// from the low 24 bits of its address on its first network, so it is
+// unique in the cluster for addresses of 10.0.0.0/8 (Docker's default
+// pool), and the mesh reaches it on any port. ok is false off networks.
+func TaskLoopback(nets []NetworkAttachment) (addr netip.Addr, ok bool) {
+	if len(nets) == 0 || !nets[0].Addr.Addr().Is4() {
+		return netip.Addr{}, false
+	}
+	a := nets[0].Addr.Addr().As4()
+	return netip.AddrFrom4([4]byte{127, a[1], a[2], a[3]}), true
+}
 
 // Endpointer is a driver whose tasks the routing mesh can reach: Endpoint
 // is the address (host:port) on this node where the task listens on a

@@ -5,6 +5,7 @@
 package nodeapi
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -168,6 +169,16 @@ type RoutesRequest struct {
 type RoutesResponse struct {
 	Fingerprint string
 	Services    []Route
+	// Networks are the swarm networks other than ingress: their subnets
+	// are captured on every node and sent to the mesh.
+	Networks []RouteNetwork `json:",omitempty"`
+}
+
+// RouteNetwork is a swarm network as the nodes need it.
+type RouteNetwork struct {
+	ID, Name string
+	Subnet   netip.Prefix
+	Internal bool `json:",omitempty"`
 }
 
 // Route is one service in the mesh.
@@ -178,7 +189,27 @@ type Route struct {
 	// ProxyProtocol is "", "v1" or "v2": the mesh sends a PROXY protocol
 	// header with the client's address before the payload.
 	ProxyProtocol string `json:",omitempty"`
-	Backends      []Backend
+	// Mode is the endpoint mode: "vip" (names resolve to VIPs) or
+	// "dnsrr" (names resolve to the tasks' addresses).
+	Mode swarm.ResolutionMode `json:",omitempty"`
+	// VIPs are the service's virtual addresses, one per network it is on
+	// (Addr without the prefix length).
+	VIPs []NetAddr `json:",omitempty"`
+	// Aliases are extra names of the service on a network.
+	Aliases  []NetAlias `json:",omitempty"`
+	Backends []Backend
+}
+
+// NetAddr is an address on a swarm network.
+type NetAddr struct {
+	Network string // network ID
+	Addr    netip.Addr
+}
+
+// NetAlias is a name a service also answers to on one network.
+type NetAlias struct {
+	Network string
+	Name    string
 }
 
 // Backend is a task that is running on a Ready node.
@@ -186,4 +217,6 @@ type Backend struct {
 	TaskID   string
 	NodeID   string
 	NodeAddr string // the node's cluster address (host:port)
+	// Addrs are the task's addresses on its networks.
+	Addrs []NetAddr `json:",omitempty"`
 }

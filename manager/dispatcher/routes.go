@@ -43,8 +43,18 @@ func (d *Dispatcher) routes() nodeapi.RoutesResponse {
 // only while it runs, is meant to run, and its node is Ready: a task whose
 // node goes Down, that exits or fails its health check, or that is being
 // shut down leaves the table at once (moby/moby#35548, #26060, #23970).
+// A service is in the table when it publishes an ingress port or is on a
+// swarm network (its names and addresses are served on every node).
 func Routes(v *state.View) nodeapi.RoutesResponse {
 	var resp nodeapi.RoutesResponse
+	for _, n := range v.Networks() {
+		if n.Spec.Ingress || n.IPAMOptions == nil || len(n.IPAMOptions.Configs) == 0 {
+			continue
+		}
+		resp.Networks = append(resp.Networks, nodeapi.RouteNetwork{ID: n.ID, Name: n.Spec.Name,
+			Subnet: n.IPAMOptions.Configs[0].Subnet, Internal: n.Spec.Internal})
+	}
+	sort.Slice(resp.Networks, func(i, j int) bool { return resp.Networks[i].ID < resp.Networks[j].ID })
 	var nodes map[string]*state.Node
 	services := v.Services()
 	sort.Slice(services, func(i, j int) bool { return services[i].ID < services[j].ID })
@@ -55,7 +65,8 @@ func Routes(v *state.View) nodeapi.RoutesResponse {
 				ports = append(ports, p)
 			}
 		}
-		if len(ports) == 0 {
+		nets := s.Spec.TaskTemplate.Networks
+		if len(ports) == 0 && len(nets) == 0 {
 			continue
 		}
 		if nodes == nil {
@@ -64,20 +75,53 @@ func Routes(v *state.View) nodeapi.RoutesResponse {
 				nodes[n.ID] = n
 			}
 		}
-		r := nodeapi.Route{ServiceID: s.ID, ServiceName: s.Spec.Name, Ports: ports, ProxyProtocol: s.Spec.Labels[LabelProxyProtocol]}
+		r := nodeapi.Route{ServiceID: s.ID, ServiceName: s.Spec.Name, Ports: ports, ProxyProtocol: s.Spec.Labels[LabelProxyProtocol],
+			VIPs: vips(s.Endpoint.VirtualIPs)}
+		if s.Spec.EndpointSpec != nil {
+			r.Mode = s.Spec.EndpointSpec.Mode
+		}
+		for _, a := range nets {
+			for _, name := range a.Aliases {
+				r.Aliases = append(r.Aliases, nodeapi.NetAlias{Network: a.Target, Name: name})
+			}
+		}
 		for _, t := range v.TasksByService(s.ID) {
 			n := nodes[t.NodeID]
 			if t.DesiredState != swarm.TaskStateRunning || t.Status.State != swarm.TaskStateRunning ||
 				n == nil || n.Status.State != swarm.NodeStateReady || n.Addr == "" {
 				continue
 			}
-			r.Backends = append(r.Backends, nodeapi.Backend{TaskID: t.ID, NodeID: n.ID, NodeAddr: n.Addr})
+			r.Backends = append(r.Backends, nodeapi.Backend{TaskID: t.ID, NodeID: n.ID, NodeAddr: n.Addr, Addrs: taskAddrs(t)})
 		}
 		sort.Slice(r.Backends, func(i, j int) bool { return r.Backends[i].TaskID < r.Backends[j].TaskID })
 		resp.Services = append(resp.Services, r)
 	}
-	b, _ := json.Marshal(resp.Services)
+	b, _ := json.Marshal(resp)
 	sum := sha256.Sum256(b)
 	resp.Fingerprint = hex.EncodeToString(sum[:12])
 	return resp
+}
+
+// vips are a service's virtual addresses without their prefix length.
+func vips(in []swarm.EndpointVirtualIP) []nodeapi.NetAddr {
+	var out []nodeapi.NetAddr
+	for _, v := range in {
+		if v.Addr.IsValid() {
+			out = append(out, nodeapi.NetAddr{Network: v.NetworkID, Addr: v.Addr.Addr()})
+		}
+	}
+	return out
+}
+
+// taskAddrs are a task's addresses on its networks.
+func taskAddrs(t *state.Task) []nodeapi.NetAddr {
+	var out []nodeapi.NetAddr
+	for _, a := range t.NetworksAttachments {
+		for _, s := range a.Addresses {
+			if s.IsValid() {
+				out = append(out, nodeapi.NetAddr{Network: a.Network.ID, Addr: s.Addr()})
+			}
+		}
+	}
+	return out
 }

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -32,11 +33,14 @@ var hooks = []string{"OUTPUT", "PREROUTING"}
 type Rules struct {
 	// Bin is the iptables command; Detect chooses one.
 	Bin string
-	// In limits the PREROUTING jump to packets that came in on these
-	// interfaces (iptables -i syntax: "br-+" for a prefix); "" is any.
-	// Without it, a host that routes a swarm subnet to this node reaches
-	// its services too.
-	In string
+	// Name is the chain's name (default Chain): nodes that share one
+	// network namespace (the sandbox, tests) each keep their own.
+	Name string
+	// In limits the PREROUTING jumps to packets that came in on these
+	// interfaces (iptables -i syntax: "br-+" for a prefix), one jump
+	// each; nil is any. Without it, a host that routes a swarm subnet to
+	// this node reaches its services too.
+	In []string
 
 	mu sync.Mutex
 }
@@ -77,7 +81,8 @@ func (r *Rules) Apply(subnets []netip.Prefix, port int) error {
 		return fmt.Errorf("netrules: capture port %d out of range", port)
 	}
 	var b strings.Builder
-	b.WriteString("*nat\n:" + Chain + " - [0:0]\n")
+	chain := r.chain()
+	b.WriteString("*nat\n:" + chain + " - [0:0]\n")
 	seen := map[netip.Prefix]bool{}
 	for _, p := range subnets {
 		if !p.IsValid() || !p.Addr().Is4() {
@@ -88,7 +93,7 @@ func (r *Rules) Apply(subnets []netip.Prefix, port int) error {
 			continue
 		}
 		seen[p] = true
-		fmt.Fprintf(&b, "-A %s -d %s -p tcp -j REDIRECT --to-ports %d\n", Chain, p, port)
+		fmt.Fprintf(&b, "-A %s -d %s -p tcp -j REDIRECT --to-ports %d\n", chain, p, port)
 	}
 	b.WriteString("COMMIT\n")
 	r.mu.Lock()
@@ -106,36 +111,57 @@ func (r *Rules) Apply(subnets []netip.Prefix, port int) error {
 	return nil
 }
 
-// jumpSpec is the rule in hook that jumps to Chain.
-func (r *Rules) jumpSpec(hook string) []string {
-	spec := []string{hook}
-	if hook == "PREROUTING" && r.In != "" {
-		spec = append(spec, "-i", r.In)
+// chain is the chain's name.
+func (r *Rules) chain() string {
+	if r.Name != "" {
+		return r.Name
 	}
-	return append(spec, "-j", Chain)
+	return Chain
 }
 
-// jump makes hook jump to Chain exactly once, first (before the engine's
-// rules: these subnets are flotilla's), removing jumps of another shape
-// (In changed).
+// jumpSpecs are the rules in hook that jump to the chain.
+func (r *Rules) jumpSpecs(hook string) [][]string {
+	if hook != "PREROUTING" || len(r.In) == 0 {
+		return [][]string{{hook, "-j", r.chain()}}
+	}
+	var out [][]string
+	for _, in := range r.In {
+		out = append(out, []string{hook, "-i", in, "-j", r.chain()})
+	}
+	return out
+}
+
+// jump makes hook jump to the chain exactly as jumpSpecs says, first
+// (before the engine's rules: these subnets are flotilla's), removing
+// jumps of another shape (In changed).
 func (r *Rules) jump(hook string) error {
 	jumps, err := r.jumps(hook)
 	if err != nil {
 		return err
 	}
-	want := r.jumpSpec(hook)
-	if len(jumps) == 1 {
-		if _, err := r.iptables(append([]string{"-C"}, want...)...); err == nil {
-			return nil
+	want := r.jumpSpecs(hook)
+	key := func(js [][]string) []string {
+		var out []string
+		for _, j := range js {
+			out = append(out, strings.Join(j, " "))
 		}
+		slices.Sort(out)
+		return out
+	}
+	if slices.Equal(key(jumps), key(want)) {
+		return nil
 	}
 	for _, j := range jumps {
 		if _, err := r.iptables(append([]string{"-D"}, j...)...); err != nil {
 			return err
 		}
 	}
-	_, err = r.iptables(append([]string{"-I", hook, "1"}, want[1:]...)...)
-	return err
+	for _, w := range want {
+		if _, err := r.iptables(append([]string{"-I", hook, "1"}, w[1:]...)...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // jumps are hook's rules that jump to Chain, as -S prints them without
@@ -148,7 +174,7 @@ func (r *Rules) jumps(hook string) ([][]string, error) {
 	var js [][]string
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) > 2 && f[0] == "-A" && f[len(f)-2] == "-j" && f[len(f)-1] == Chain {
+		if len(f) > 2 && f[0] == "-A" && f[len(f)-2] == "-j" && f[len(f)-1] == r.chain() {
 			js = append(js, f[1:])
 		}
 	}
@@ -175,13 +201,13 @@ func (r *Rules) Remove() error {
 	if err != nil {
 		return err
 	}
-	if !strings.Contains(out+"\n", "-N "+Chain+"\n") {
+	if !strings.Contains(out+"\n", "-N "+r.chain()+"\n") {
 		return nil
 	}
-	if _, err := r.iptables("-F", Chain); err != nil {
+	if _, err := r.iptables("-F", r.chain()); err != nil {
 		return err
 	}
-	_, err = r.iptables("-X", Chain)
+	_, err = r.iptables("-X", r.chain())
 	return err
 }
 

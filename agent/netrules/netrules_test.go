@@ -233,7 +233,9 @@ func TestCaptureInner(t *testing.T) {
 	}
 	count := func(s, sub string) int { return strings.Count(s, sub) }
 
-	r := &Rules{Bin: bin, In: "flt-v0"}
+	// Its own chain name and two input interfaces (one absent): one
+	// PREROUTING jump each.
+	r := &Rules{Bin: bin, Name: "FLOTILLA-CAP-TEST", In: []string{"flt-v0", "flt-absent"}}
 	refused("10.99.0.7:8080") // nothing captured yet
 	pfx := func(s ...string) []netip.Prefix {
 		var ps []netip.Prefix
@@ -262,8 +264,8 @@ func TestCaptureInner(t *testing.T) {
 	if n := count(first, "-j REDIRECT"); n != 2 {
 		t.Fatalf("%d REDIRECT rules, want 2:\n%s", n, first)
 	}
-	if n := count(first, "-j "+Chain); n != 2 {
-		t.Fatalf("%d jumps to %s, want 2:\n%s", n, Chain, first)
+	if n := count(first, "-j "+r.Name); n != 3 {
+		t.Fatalf("%d jumps to %s, want 3:\n%s", n, r.Name, first)
 	}
 
 	// A changed list: the old subnet's rule goes, the new one comes.
@@ -280,11 +282,11 @@ func TestCaptureInner(t *testing.T) {
 	expect(fromCtr, "10.98.0.3:5432")
 
 	// Another input interface: the PREROUTING jump is replaced, not added.
-	r.In = ""
+	r.In = nil
 	if err := r.Apply(pfx("10.98.0.0/24", "10.97.0.0/16"), port); err != nil {
 		t.Fatal(err)
 	}
-	if l := listing(); count(l, "-j "+Chain) != 2 || strings.Contains(l, "-i flt-v0 -j "+Chain) {
+	if l := listing(); count(l, "-j "+r.Name) != 2 || strings.Contains(l, "-i flt-v0 -j "+r.Name) {
 		t.Fatalf("jumps after changing In:\n%s", l)
 	}
 	expect(fromCtr, "10.98.0.3:5432")

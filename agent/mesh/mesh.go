@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,7 @@ type Mesh struct {
 	failed    map[published]string      // published ports that could not be opened, and why
 	udp       map[int]*udpListener      // by published port
 	suspect   map[string]time.Time      // nodes tried last until then
+	addrs     map[netip.Addr]*addrRoute // VIPs and task addresses on swarm networks
 }
 
 type listener struct {
@@ -109,6 +111,7 @@ func New(cfg Config) *Mesh {
 func (m *Mesh) Update(routes []nodeapi.Route) {
 	want, wantUDP := map[uint32]*route{}, map[uint32]*route{}
 	backends := map[string]bool{}
+	addrs := addrTable(routes)
 	for _, r := range routes {
 		for _, p := range r.Ports {
 			if p.PublishMode != swarm.PortConfigPublishModeIngress {
@@ -165,6 +168,7 @@ func (m *Mesh) Update(routes []nodeapi.Route) {
 	}
 	m.updateUDP(wantUDP)
 	m.backends = backends
+	m.addrs = addrs
 	for task, ps := range m.conns {
 		if !backends[task] {
 			for p := range ps {
@@ -225,13 +229,15 @@ func (m *Mesh) serve(l *listener) {
 		if err != nil {
 			return // closed
 		}
-		go m.handle(l.route.Load(), c)
+		r := l.route.Load()
+		go m.handle(r, r.target, c.LocalAddr().String(), c)
 	}
 }
 
-// handle proxies one client connection to a backend, trying the next one
-// when a task cannot be reached.
-func (m *Mesh) handle(r *route, client net.Conn) {
+// handle proxies one client connection to a backend on its target port,
+// trying the next one when a task cannot be reached. dst is the address
+// the client connected to, for the PROXY header.
+func (m *Mesh) handle(r *route, target driver.Port, dst string, client net.Conn) {
 	n := uint64(len(r.backends))
 	if n == 0 {
 		client.Close() // nothing runs: refuse rather than hang
@@ -244,7 +250,8 @@ func (m *Mesh) handle(r *route, client net.Conn) {
 			cancel()
 			continue // left the table since this route was read
 		}
-		up, err := m.dial(ctx, b, r, client)
+		up, err := m.dial(ctx, b, relayHeader{Task: b.TaskID, Port: target, Proxy: r.proxy,
+			Client: client.RemoteAddr().String(), Dst: dst})
 		cancelled := ctx.Err() == context.Canceled // by Update: the task left, not its node's fault
 		cancel()
 		if err != nil {
@@ -336,13 +343,11 @@ func (m *Mesh) untrack(task string, p *pair) {
 
 // dial connects to a backend: directly when the task is on this node,
 // through its node's mesh relay otherwise.
-func (m *Mesh) dial(ctx context.Context, b nodeapi.Backend, r *route, client net.Conn) (net.Conn, error) {
+func (m *Mesh) dial(ctx context.Context, b nodeapi.Backend, h relayHeader) (net.Conn, error) {
 	if b.NodeID == m.cfg.NodeID {
-		return m.dialLocal(ctx, relayHeader{Task: b.TaskID, Port: r.target, Proxy: r.proxy,
-			Client: client.RemoteAddr().String(), Dst: client.LocalAddr().String()})
+		return m.dialLocal(ctx, h)
 	}
-	return m.dialRelay(ctx, b.NodeAddr, relayHeader{Task: b.TaskID, Port: r.target, Proxy: r.proxy,
-		Client: client.RemoteAddr().String(), Dst: client.LocalAddr().String()})
+	return m.dialRelay(ctx, b.NodeAddr, h)
 }
 
 // dialLocal connects to a task of this node and sends the PROXY header

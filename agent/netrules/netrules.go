@@ -36,10 +36,11 @@ type Rules struct {
 	// Name is the chain's name (default Chain): nodes that share one
 	// network namespace (the sandbox, tests) each keep their own.
 	Name string
-	// In limits the PREROUTING jumps to packets that came in on these
-	// interfaces (iptables -i syntax: "br-+" for a prefix), one jump
-	// each; nil is any. Without it, a host that routes a swarm subnet to
-	// this node reaches its services too.
+	// In are the interfaces whose incoming packets PREROUTING sends to
+	// the chain (iptables -i syntax: "br-+" for a prefix, "+" for any),
+	// one jump each; nil is none (only the node's own connections are
+	// captured). Any interface would let a host that routes a swarm
+	// subnet to this node reach its services.
 	In []string
 
 	mu sync.Mutex
@@ -121,7 +122,7 @@ func (r *Rules) chain() string {
 
 // jumpSpecs are the rules in hook that jump to the chain.
 func (r *Rules) jumpSpecs(hook string) [][]string {
-	if hook != "PREROUTING" || len(r.In) == 0 {
+	if hook != "PREROUTING" {
 		return [][]string{{hook, "-j", r.chain()}}
 	}
 	var out [][]string

@@ -282,7 +282,7 @@ func TestCaptureInner(t *testing.T) {
 	expect(fromCtr, "10.98.0.3:5432")
 
 	// Another input interface: the PREROUTING jump is replaced, not added.
-	r.In = nil
+	r.In = []string{"+"}
 	if err := r.Apply(pfx("10.98.0.0/24", "10.97.0.0/16"), port); err != nil {
 		t.Fatal(err)
 	}
@@ -290,6 +290,16 @@ func TestCaptureInner(t *testing.T) {
 		t.Fatalf("jumps after changing In:\n%s", l)
 	}
 	expect(fromCtr, "10.98.0.3:5432")
+
+	// No input interface: only the node's own connections are captured.
+	r.In = nil
+	if err := r.Apply(pfx("10.98.0.0/24"), port); err != nil {
+		t.Fatal(err)
+	}
+	if l := listing(); count(l, "-j "+r.Name) != 1 || count(l, "-A OUTPUT -j "+r.Name) != 1 {
+		t.Fatalf("jumps with no input interface:\n%s", l)
+	}
+	expect(fromNode, "10.98.0.3:5432")
 
 	if err := r.Remove(); err != nil {
 		t.Fatal(err)
@@ -300,7 +310,6 @@ func TestCaptureInner(t *testing.T) {
 	if err := r.Remove(); err != nil {
 		t.Fatalf("second Remove: %v", err)
 	}
-	refused("10.98.0.3:5432")
 	if err := (&Rules{Bin: bin}).Apply(pfx("fd00::/64"), port); err == nil {
 		t.Fatal("Apply took an IPv6 subnet")
 	}

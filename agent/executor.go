@@ -44,6 +44,9 @@ type Executor struct {
 	// for all of the node's addresses).
 	PublishHost string
 	Log         *slog.Logger
+	// Networks attaches tasks to their swarm networks; nil starts them
+	// on none.
+	Networks NetworkAttacher
 	// HealthPoll is how often a checked task's health is read from its
 	// driver (0: from the check's interval, see healthPoll).
 	HealthPoll time.Duration
@@ -126,6 +129,7 @@ func (e *Executor) Start(ctx context.Context) error {
 			e.setStatus(r, swarm.TaskStateFailed, "", "task lost while the node was down: "+err.Error(), nil)
 		case running:
 			e.Log.Info("re-attached to running task", "task", r.Task.ID)
+			e.reattach(r, d)
 			e.watch(r, d)
 			e.watchHealth(r, d) // a task still starting waits for its health check
 		default:
@@ -281,13 +285,18 @@ func (e *Executor) launch(r *record) {
 	r.cancel = cancel
 	spec := specOf(e.NodeID, e.Hostname, r.ServiceName, r.Task)
 	spec.Ports = targetPorts(r.Ports, e.PublishHost)
+	spec.Networks = e.networksOf(r.Task)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		e.mu.Lock()
 		e.setStatus(r, swarm.TaskStateStarting, "starting", "", nil)
 		e.mu.Unlock()
-		h, err := d.Start(ctx, spec)
+		err := e.attach(d, &spec)
+		var h driver.Handle
+		if err == nil {
+			h, err = d.Start(ctx, spec)
+		}
 		checked := err == nil && e.checksHealth(ctx, d, h)
 		e.mu.Lock()
 		defer e.mu.Unlock()
@@ -410,6 +419,9 @@ func (e *Executor) stopInBackground(r *record, d driver.Driver) {
 func (e *Executor) forget(r *record) {
 	if r.cancel != nil {
 		r.cancel()
+	}
+	if e.Networks != nil {
+		e.Networks.DetachTask(r.Task.ID)
 	}
 	if r.Handle == nil {
 		return

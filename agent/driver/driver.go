@@ -98,6 +98,11 @@ func TaskLoopback(nets []NetworkAttachment) (addr netip.Addr, ok bool) {
 	return netip.AddrFrom4([4]byte{127, a[1], a[2], a[3]}), true
 }
 
+// NodeNetworked is a driver whose tasks share the node's network (no
+// namespace of their own, as the process driver's): the agent starts a DNS
+// server for each of its tasks on swarm networks and gives it in Spec.DNS.
+type NodeNetworked interface{ NodeNetworked() }
+
 // Endpointer is a driver whose tasks the routing mesh can reach: Endpoint
 // is the address (host:port) on this node where the task listens on a
 // target port.

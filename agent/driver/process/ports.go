@@ -88,10 +88,39 @@ func freePort(proto, addr string) (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// Endpoint says where the task listens on a target port.
+// Endpoint says where the task listens on a target port: the address
+// given for a published port, else (a task on swarm networks reached by
+// name, on any port) the port on the task's own loopback address.
 func (d *Driver) Endpoint(_ context.Context, h driver.Handle, p driver.Port) (string, error) {
 	if a := h.Extra[extraPortPrefix+p.String()]; a != "" {
 		return a, nil
 	}
+	if ip := h.Extra[extraIP]; ip != "" && p.Proto == "tcp" {
+		return net.JoinHostPort(ip, strconv.Itoa(int(p.Target))), nil
+	}
 	return "", errdefs.NotFound("task %s does not expose port %s", h.ID, p)
 }
+
+// extraIP is the Handle.Extra key of a task's own loopback address.
+const extraIP = "ip"
+
+// A process task on swarm networks cannot hold its virtual addresses
+// (they are on no interface, and it shares the node's network), so it
+// gets FLOTILLA_IP, a loopback address of its own (driver.TaskLoopback)
+// to listen on for connections to it by name on any port, and
+// FLOTILLA_DNS, the server (host:port) that resolves its networks' names.
+func networkEnv(spec driver.Spec) (map[string]string, []string) {
+	ip, ok := driver.TaskLoopback(spec.Networks)
+	if !ok {
+		return nil, nil
+	}
+	env := []string{"FLOTILLA_IP=" + ip.String()}
+	if spec.DNS != "" {
+		env = append(env, "FLOTILLA_DNS="+spec.DNS)
+	}
+	return map[string]string{extraIP: ip.String()}, env
+}
+
+// NodeNetworked implements driver.NodeNetworked: a process shares the
+// node's network.
+func (d *Driver) NodeNetworked() {}

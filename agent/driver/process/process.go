@@ -132,6 +132,11 @@ func (d *Driver) Start(ctx context.Context, spec driver.Spec) (driver.Handle, er
 		return driver.Handle{}, fmt.Errorf("task %s: %w", spec.TaskID, err)
 	}
 	cfg.Env = append(cfg.Env, portEnv...)
+	netExtra, netEnv := networkEnv(spec)
+	cfg.Env = append(cfg.Env, netEnv...)
+	for k, v := range netExtra {
+		ports[k] = v
+	}
 
 	dir := filepath.Join(d.root, spec.TaskID)
 	if err := os.Mkdir(dir, 0o700); err != nil {

@@ -1,0 +1,294 @@
+// Package discovery is a node's side of service discovery on swarm
+// networks: it feeds the managers' table to the DNS servers that answer
+// the networks' names to this node's tasks, keeps the nat rules that send
+// connections for the networks' subnets to the routing mesh, and takes
+// those connections from the capture listener to the mesh.
+//
+// Each DNS listener answers one scope: a docker bridge (on its gateway,
+// the names of its swarm network), or a process task (on the task's own
+// loopback address, the names of its networks). A client thus resolves
+// only the names of the networks it is on.
+package discovery
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/flotilla-org/flotilla/agent/dns"
+	"github.com/flotilla-org/flotilla/agent/driver"
+	"github.com/flotilla-org/flotilla/agent/mesh"
+	"github.com/flotilla-org/flotilla/agent/netrules"
+	"github.com/flotilla-org/flotilla/internal/nodeapi"
+)
+
+// DNSPort is where the DNS listeners answer. Docker's embedded DNS
+// forwards to port 53 only; a process task is told its server's port.
+const DNSPort = 53
+
+// Config is what a node's discovery needs.
+type Config struct {
+	Mesh *mesh.Mesh
+	// Rules are the node's capture rules; nil captures nothing (the node
+	// cannot change nat rules: its tasks reach no service by address).
+	Rules *netrules.Rules
+	// Upstream are the resolvers other names are forwarded to.
+	Upstream []string
+	Log      *slog.Logger
+}
+
+// Bridge is a docker bridge of this node for one swarm network.
+type Bridge struct {
+	NetworkID string
+	Iface     string
+	Gateway   netip.Addr
+	Subnet    netip.Prefix
+}
+
+// Discovery is one node's service discovery.
+type Discovery struct {
+	cfg Config
+
+	mu       sync.Mutex
+	closed   bool
+	nets     map[string]nodeapi.RouteNetwork
+	records  map[string]map[string][]netip.Addr // by network ID
+	scopes   map[string]*scope                  // by "task:ID" or "bridge:NETID"
+	bridges  map[string]Bridge                  // by network ID
+	capture  *mesh.CaptureListener
+	rulesKey string // what was applied last
+	rulesErr string // the last failure logged
+}
+
+// scope is one DNS listener and the networks whose names it answers.
+type scope struct {
+	srv      *dns.Server
+	networks []string
+}
+
+// New returns a node's discovery; Start opens its capture listener.
+func New(cfg Config) *Discovery {
+	return &Discovery{cfg: cfg, nets: map[string]nodeapi.RouteNetwork{}, scopes: map[string]*scope{}, bridges: map[string]Bridge{}}
+}
+
+// Start listens for captured connections (on all addresses: a redirect
+// goes to the address of the interface the packet came in on) and hands
+// them to the mesh.
+func (d *Discovery) Start() error {
+	if d.cfg.Rules == nil {
+		return nil
+	}
+	l, err := mesh.ListenCapture(":0")
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.capture = l
+	d.mu.Unlock()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if errors.Is(err, mesh.ErrNoOriginalDst) {
+				continue
+			}
+			if err != nil {
+				return
+			}
+			go d.cfg.Mesh.ServeCaptured(c.Conn, c.Dst, d.allowed)
+		}
+	}()
+	return nil
+}
+
+// allowed says whether a captured connection from client may reach a
+// network: a container only its bridge's network; the node's own
+// processes (process tasks share the node's network) any.
+func (d *Discovery) allowed(client netip.Addr, network string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, b := range d.bridges {
+		if b.Subnet.Contains(client) {
+			return id == network
+		}
+	}
+	return true
+}
+
+// Update takes a new table from the managers: names for every scope,
+// and capture rules for the networks' subnets.
+func (d *Discovery) Update(resp nodeapi.RoutesResponse) {
+	records := recordsByNetwork(resp.Services)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	d.nets = map[string]nodeapi.RouteNetwork{}
+	for _, n := range resp.Networks {
+		d.nets[n.ID] = n
+	}
+	d.records = records
+	for _, s := range d.scopes {
+		s.srv.SetRecords(union(records, s.networks))
+	}
+	d.applyRulesLocked()
+}
+
+// applyRulesLocked makes the nat rules capture every network's subnet
+// from the node's processes and from its bridges (d.mu held).
+func (d *Discovery) applyRulesLocked() {
+	if d.cfg.Rules == nil || d.capture == nil {
+		return
+	}
+	var subnets []netip.Prefix
+	for _, n := range d.nets {
+		subnets = append(subnets, n.Subnet)
+	}
+	slices.SortFunc(subnets, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	var in []string
+	for _, b := range d.bridges {
+		in = append(in, b.Iface)
+	}
+	slices.Sort(in)
+	port := d.capture.Addr().(*net.TCPAddr).Port
+	key := fmt.Sprint(subnets, in, port)
+	if key == d.rulesKey {
+		return
+	}
+	d.cfg.Rules.In = in
+	var err error
+	if len(subnets) == 0 {
+		err = d.cfg.Rules.Remove()
+	} else {
+		err = d.cfg.Rules.Apply(subnets, port)
+	}
+	if err != nil {
+		if err.Error() != d.rulesErr {
+			d.cfg.Log.Warn("service discovery: cannot set the capture rules; tasks cannot reach services by address", "err", err)
+		}
+		d.rulesErr, d.rulesKey = err.Error(), ""
+		return
+	}
+	d.rulesErr, d.rulesKey = "", key
+}
+
+// NetworkName is a network's name, or its ID when the table lacks it.
+func (d *Discovery) NetworkName(id string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if n, ok := d.nets[id]; ok {
+		return n.Name
+	}
+	return id
+}
+
+// listen opens a DNS listener for a scope on host (port DNSPort, or any
+// port when fallback and DNSPort cannot be bound, e.g. not root). It
+// returns the address it answers on.
+func (d *Discovery) listen(key string, host netip.Addr, networks []string, fallback bool) (string, error) {
+	d.mu.Lock()
+	if s := d.scopes[key]; s != nil {
+		s.networks = networks
+		s.srv.SetRecords(union(d.records, networks))
+		d.mu.Unlock()
+		return s.srv.Addr(), nil
+	}
+	d.mu.Unlock()
+	srv := dns.New(d.cfg.Upstream)
+	err := srv.Listen(net.JoinHostPort(host.String(), strconv.Itoa(DNSPort)))
+	if err != nil && fallback {
+		err = srv.Listen(net.JoinHostPort(host.String(), "0"))
+	}
+	if err != nil {
+		return "", fmt.Errorf("service discovery: DNS server on %s: %w", host, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed || d.scopes[key] != nil {
+		srv.Close()
+		if s := d.scopes[key]; s != nil {
+			return s.srv.Addr(), nil
+		}
+		return "", errors.New("service discovery: stopped")
+	}
+	srv.SetRecords(union(d.records, networks))
+	d.scopes[key] = &scope{srv: srv, networks: networks}
+	return srv.Addr(), nil
+}
+
+func (d *Discovery) unlisten(key string) {
+	d.mu.Lock()
+	s := d.scopes[key]
+	delete(d.scopes, key)
+	d.mu.Unlock()
+	if s != nil {
+		s.srv.Close()
+	}
+}
+
+// AttachTask starts the DNS server of a task that has no network
+// namespace (a process task) on its own loopback address, answering the
+// names of its networks, and returns its address (host:port).
+func (d *Discovery) AttachTask(taskID string, nets []driver.NetworkAttachment) (string, error) {
+	host, ok := driver.TaskLoopback(nets)
+	if !ok {
+		return "", fmt.Errorf("service discovery: task %s has no IPv4 address on a swarm network", taskID)
+	}
+	var ids []string
+	for _, n := range nets {
+		ids = append(ids, n.ID)
+	}
+	return d.listen("task:"+taskID, host, ids, true)
+}
+
+// DetachTask stops a task's DNS server.
+func (d *Discovery) DetachTask(taskID string) { d.unlisten("task:" + taskID) }
+
+// AddBridge serves a docker bridge: its containers' DNS on its gateway,
+// and their connections to swarm subnets captured on it.
+func (d *Discovery) AddBridge(b Bridge) error {
+	if _, err := d.listen("bridge:"+b.NetworkID, b.Gateway, []string{b.NetworkID}, false); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.bridges[b.NetworkID] = b
+	d.applyRulesLocked()
+	return nil
+}
+
+// RemoveBridge stops serving a bridge that is gone.
+func (d *Discovery) RemoveBridge(networkID string) {
+	d.unlisten("bridge:" + networkID)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.bridges, networkID)
+	d.applyRulesLocked()
+}
+
+// Close stops every DNS server and the capture listener, and removes the
+// capture rules.
+func (d *Discovery) Close() {
+	d.mu.Lock()
+	d.closed = true
+	scopes := d.scopes
+	d.scopes = map[string]*scope{}
+	capture := d.capture
+	d.mu.Unlock()
+	for _, s := range scopes {
+		s.srv.Close()
+	}
+	if capture != nil {
+		capture.Close()
+	}
+	if d.cfg.Rules != nil {
+		if err := d.cfg.Rules.Remove(); err != nil {
+			d.cfg.Log.Warn("service discovery: cannot remove the capture rules", "err", err)
+		}
+	}
+}

@@ -32,6 +32,9 @@ type Hooks struct {
 	// Removed is called once when the managers say the node was removed
 	// (nodeapi.ErrNodeRemoved).
 	Removed func(error)
+	// Routes is called with each new routing table from the managers
+	// (after the mesh has it).
+	Routes func(nodeapi.RoutesResponse)
 	// Refresh returns the addresses to try after every manager failed in
 	// a row (a manager node also knows the Raft members).
 	Refresh func() []string

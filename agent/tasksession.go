@@ -33,6 +33,9 @@ func (s *Session) runRoutes(ctx context.Context) {
 		err := s.Client.Call(ctx, addr, nodeapi.PathRoutes, nodeapi.RoutesRequest{Known: known}, &resp)
 		if err == nil && resp.Fingerprint != known {
 			s.Mesh.Update(resp.Services)
+			if s.Hooks.Routes != nil {
+				s.Hooks.Routes(resp)
+			}
 		}
 		return resp.Fingerprint, err
 	})

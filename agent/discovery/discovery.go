@@ -279,6 +279,7 @@ func (d *Discovery) Close() {
 	scopes := d.scopes
 	d.scopes = map[string]*scope{}
 	capture := d.capture
+	applied := d.rulesKey != "" || d.rulesErr != ""
 	d.mu.Unlock()
 	for _, s := range scopes {
 		s.srv.Close()
@@ -286,7 +287,7 @@ func (d *Discovery) Close() {
 	if capture != nil {
 		capture.Close()
 	}
-	if d.cfg.Rules != nil {
+	if d.cfg.Rules != nil && applied {
 		if err := d.cfg.Rules.Remove(); err != nil {
 			d.cfg.Log.Warn("service discovery: cannot remove the capture rules", "err", err)
 		}

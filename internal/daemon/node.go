@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/flotilla-org/flotilla/agent"
+	"github.com/flotilla-org/flotilla/agent/discovery"
 	"github.com/flotilla-org/flotilla/agent/mesh"
 	"github.com/flotilla-org/flotilla/internal/clusterport"
 	"github.com/flotilla-org/flotilla/internal/nodeapi"
@@ -41,6 +42,7 @@ type clusterNode struct {
 	session *agent.Session
 	exec    *agent.Executor
 	mesh    *mesh.Mesh
+	disc    *discovery.Discovery
 	keys    nodeKeys // on managers: the Raft DEK and the autolock KEK
 
 	rpcCancel context.CancelFunc
@@ -174,12 +176,15 @@ func (n *clusterNode) startSession(ctx context.Context) {
 		PublishHost:   n.d.cfg.PublishAddr,
 		Log:           n.log,
 	}
+	n.startMesh()
+	n.startDiscovery()
+	n.exec.Networks = n.disc
+	s.Hooks.Routes = n.disc.Update
 	if err := n.exec.Start(ctx); err != nil {
 		n.log.Error("task executor could not start; tasks will not run on this node", "err", err)
 	} else {
 		s.Executor = n.exec
 	}
-	n.startMesh()
 	s.Mesh = n.mesh
 	s.SetManagers(n.managerAddrs())
 	n.session = s
@@ -363,6 +368,9 @@ func (n *clusterNode) stop() {
 		n.wg.Wait()
 		if n.mesh != nil {
 			n.mesh.Close()
+		}
+		if n.disc != nil {
+			n.disc.Close()
 		}
 		if n.exec != nil {
 			n.exec.Wait()

@@ -13,6 +13,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -37,11 +38,20 @@ func main() {
 		// The process driver names the addresses of the ports it gives;
 		// in a container the app listens on its target port 80.
 		tcp, udp := os.Getenv("FLOTILLA_ADDR_80"), os.Getenv("FLOTILLA_ADDR_80_UDP")
-		if tcp == "" && udp == "" {
+		if tcp == "" && udp == "" && os.Getenv("FLOTILLA_IP") == "" {
 			tcp, udp = ":80", ":80"
 		}
-		if tcp != "" {
-			ln, err := net.Listen("tcp", tcp)
+		// A process task on swarm networks is reached by name at its own
+		// loopback address, on any port.
+		addrs := []string{tcp}
+		if ip := os.Getenv("FLOTILLA_IP"); ip != "" {
+			addrs = append(addrs, net.JoinHostPort(ip, "80"))
+		}
+		for _, a := range addrs {
+			if a == "" {
+				continue
+			}
+			ln, err := net.Listen("tcp", a)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				os.Exit(1)
@@ -91,7 +101,19 @@ func answer(c net.Conn) {
 			client = "bad-proxy-header:" + strings.TrimSpace(line)
 		}
 	}
-	fmt.Fprintf(c, "task=%s node=%s client=%s\n", os.Getenv("FLOTILLA_TASK_ID"), os.Getenv("FLOTILLA_NODE_ID"), client)
+	me := fmt.Sprintf("task=%s node=%s client=%s", os.Getenv("FLOTILLA_TASK_ID"), os.Getenv("FLOTILLA_NODE_ID"), client)
+	if os.Getenv("E2E_FRONT") == "1" {
+		// A front end: the client's first line asks it to reach another
+		// service by name.
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(c, "%s %s\n", me, front(strings.TrimSpace(line)))
+		return
+	}
+	fmt.Fprintln(c, me)
 	_, _ = r.WriteTo(c)
 }
 
@@ -106,4 +128,58 @@ func echoUDP(pc net.PacketConn) {
 		reply := fmt.Sprintf("task=%s node=%s payload=%s", os.Getenv("FLOTILLA_TASK_ID"), os.Getenv("FLOTILLA_NODE_ID"), buf[:n])
 		_, _ = pc.WriteTo([]byte(reply), from)
 	}
+}
+
+// front runs one request of a front end: "lookup NAME" answers
+// addrs=A,B (sorted as the resolver gave them); "dial NAME:PORT" connects
+// and answers back_task=ID back_node=ID back_addr=IP:PORT with what the
+// service reached answered. Failures answer err=WHY (no spaces).
+func front(req string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res := resolver()
+	verb, arg, _ := strings.Cut(req, " ")
+	fail := func(err error) string { return "err=" + strings.ReplaceAll(err.Error(), " ", "_") }
+	switch verb {
+	case "lookup":
+		addrs, err := res.LookupHost(ctx, arg)
+		if err != nil {
+			return fail(err)
+		}
+		return "addrs=" + strings.Join(addrs, ",")
+	case "dial":
+		d := net.Dialer{Resolver: res}
+		c, err := d.DialContext(ctx, "tcp", arg)
+		if err != nil {
+			return fail(err)
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			return fail(err)
+		}
+		out := "back_addr=" + c.RemoteAddr().String()
+		for _, f := range strings.Fields(line) {
+			if k, v, ok := strings.Cut(f, "="); ok && (k == "task" || k == "node") {
+				out += " back_" + k + "=" + v
+			}
+		}
+		return out
+	}
+	return "err=unknown_request"
+}
+
+// resolver is the task's resolver: the server FLOTILLA_DNS names for a
+// process task (it shares the node's network), else the system's (in a
+// container, the engine's embedded DNS).
+func resolver() *net.Resolver {
+	server := os.Getenv("FLOTILLA_DNS")
+	if server == "" {
+		return net.DefaultResolver
+	}
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, server)
+	}}
 }

@@ -80,7 +80,9 @@ func assignmentsIn(v *state.View, nodeID string) nodeapi.AssignmentsResponse {
 			}
 			names[t.ServiceID] = name
 		}
-		resp.Tasks = append(resp.Tasks, nodeapi.Assignment{Task: t.Task, ServiceName: name, Ports: t.Ports})
+		task := t.Task
+		task.NetworksAttachments = namedAttachments(v, task.NetworksAttachments)
+		resp.Tasks = append(resp.Tasks, nodeapi.Assignment{Task: task, ServiceName: name, Ports: t.Ports})
 	}
 	resp.Fingerprint = hex.EncodeToString(h.Sum(nil)[:12])
 	return resp
@@ -133,4 +135,21 @@ func (d *Dispatcher) statusOps() []state.Op {
 		ops = append(ops, state.NewPatch(state.TableTasks, id, state.PatchTaskStatus, r.status))
 	}
 	return ops
+}
+
+// namedAttachments copies a task's network attachments with each
+// network's name (the state keeps only its ID): the node names its
+// bridges after them before it has the routing table.
+func namedAttachments(v *state.View, in []swarm.NetworkAttachment) []swarm.NetworkAttachment {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]swarm.NetworkAttachment, len(in))
+	for i, a := range in {
+		out[i] = swarm.NetworkAttachment{Network: swarm.Network{ID: a.Network.ID}, Addresses: a.Addresses}
+		if n := v.Network(a.Network.ID); n != nil {
+			out[i].Network.Spec.Name, out[i].Network.Spec.Ingress = n.Spec.Name, n.Spec.Ingress
+		}
+	}
+	return out
 }

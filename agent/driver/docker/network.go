@@ -27,8 +27,11 @@ const (
 	LabelNetworkName = "com.flotilla.network.name"
 )
 
-// bridgeNameOption names the Linux bridge of an engine bridge network.
-const bridgeNameOption = "com.docker.network.bridge.name"
+// Options of engine bridge networks: the Linux bridge's name, and the MTU.
+const (
+	bridgeNameOption = "com.docker.network.bridge.name"
+	mtuOption        = "com.docker.network.driver.mtu"
+)
 
 // Bridge is the engine bridge network that carries one node's tasks of one
 // swarm network. Its subnet is the engine's choice: the tasks' swarm
@@ -140,9 +143,13 @@ func (d *Driver) ensureBridge(ctx context.Context, name, nodeID string, n driver
 		if err == nil || !errdefs.Is(err, errdefs.KindNotFound) || attempt == 2 {
 			return b, err
 		}
+		opts := map[string]string{bridgeNameOption: ifaceName(name)}
+		if mtu := d.defaultMTU(ctx); mtu != "" {
+			opts[mtuOption] = mtu
+		}
 		_, err = d.c.NetworkCreate(ctx, name, client.NetworkCreateOptions{
 			Driver:  "bridge",
-			Options: map[string]string{bridgeNameOption: ifaceName(name)},
+			Options: opts,
 			Labels:  labels,
 		})
 		// A conflict is another process creating it at the same moment
@@ -152,6 +159,18 @@ func (d *Driver) ensureBridge(ctx context.Context, name, nodeID string, n driver
 			return Bridge{}, classify(err, "create engine network %s for swarm network %s", name, n.Name)
 		}
 	}
+}
+
+// defaultMTU is the MTU of the engine's default bridge, "" when it has
+// none set. The engine's --mtu (daemon.json "mtu", e.g. on a host whose
+// link is below 1500) applies to the default bridge only, so the driver's
+// bridges copy it.
+func (d *Driver) defaultMTU(ctx context.Context) string {
+	res, err := d.c.NetworkInspect(ctx, "bridge", client.NetworkInspectOptions{})
+	if err != nil {
+		return ""
+	}
+	return res.Network.Options[mtuOption]
 }
 
 // bridgeLabels are the labels of this driver's engine networks for node

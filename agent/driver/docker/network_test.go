@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -150,6 +151,17 @@ func TestTaskOnTwoNetworks(t *testing.T) {
 		}
 		if n.Network.Driver != "bridge" {
 			t.Errorf("network %s: driver %s", b.EngineNetwork, n.Network.Driver)
+		}
+		def, err := d.Client().NetworkInspect(ctx, "bridge", client.NetworkInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const mtu = "com.docker.network.driver.mtu"
+		if n.Network.Options[mtu] != def.Network.Options[mtu] {
+			t.Errorf("network %s: MTU %q, the default bridge's %q", b.EngineNetwork, n.Network.Options[mtu], def.Network.Options[mtu])
+		}
+		if ifc, err := net.InterfaceByName(b.Iface); err == nil && def.Network.Options[mtu] != "" && strconv.Itoa(ifc.MTU) != def.Network.Options[mtu] {
+			t.Errorf("bridge %s: MTU %d, the default bridge's %s", b.Iface, ifc.MTU, def.Network.Options[mtu])
 		}
 	}
 	ins, err := d.Client().ContainerInspect(ctx, h1.ID, client.ContainerInspectOptions{})

@@ -12,7 +12,9 @@
 // is not in swarm mode, the task's swarm addresses are virtual, and the
 // node's routing mesh captures connections to the swarm subnets on the
 // bridges. A bridge is made by the first task that needs it and removed
-// with the last.
+// when a task on it is removed and no running container is left on it
+// (the engine detaches a container that exits: a task that exited does not
+// hold its bridge, and could not start again without it).
 //
 // The engine is reached at Options.Host only; DOCKER_HOST is deliberately
 // ignored (flotilla's own clients point it at flotilla). The API version is
@@ -84,7 +86,7 @@ type Options struct {
 	// task's bridges no other container uses are removed).
 	PrepareNetwork func(ctx context.Context, b Bridge) error
 	// NetworkGone, if set, is called after the driver removed a bridge no
-	// container used any more (by Remove, a failed Start or
+	// running container was on (by Remove, a failed Start or
 	// RemoveBridges). A task starting on the same swarm network meanwhile
 	// waits for it to return, so a PrepareNetwork for a bridge made again
 	// comes after the NetworkGone of the old one; it must not call the
@@ -253,11 +255,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.Spec) (driver.Handle, er
 		// Remove the bridges this task made, unless another task uses them.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		names := make([]string, len(bridges))
-		for i, b := range bridges {
-			names[i] = b.EngineNetwork
-		}
-		_ = d.removeUnused(rctx, names)
+		_ = d.removeUnused(rctx, engineNetworks(bridges))
 	}
 	return h, err
 }
@@ -454,7 +452,7 @@ func (d *Driver) Remove(ctx context.Context, h driver.Handle) error {
 	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) { // conflict: removal already in progress
 		return classify(err, "remove container %s", h.ID)
 	}
-	// The task's bridges go when no other container is on them.
+	// The task's bridges go when no running container is on them.
 	if ins.NetworkSettings != nil {
 		return d.removeUnused(ctx, taskBridgeNames(ins.NetworkSettings.Networks))
 	}

@@ -253,7 +253,7 @@ func (d *Driver) Bridges(ctx context.Context, nodeID string) ([]Bridge, error) {
 }
 
 // RemoveBridges removes the engine networks this driver made for node
-// nodeID ("" = any node) that no container uses any more, calling
+// nodeID ("" = any node) that no running container is on, calling
 // Options.NetworkGone for each: for a node that leaves its swarm, after
 // its tasks are removed, or at start-up for bridges left by a task that
 // never started. A bridge still in use stays.
@@ -262,16 +262,20 @@ func (d *Driver) RemoveBridges(ctx context.Context, nodeID string) error {
 	if err != nil {
 		return err
 	}
+	return d.removeUnused(ctx, engineNetworks(bs))
+}
+
+func engineNetworks(bs []Bridge) []string {
 	names := make([]string, len(bs))
 	for i, b := range bs {
 		names[i] = b.EngineNetwork
 	}
-	return d.removeUnused(ctx, names)
+	return names
 }
 
 // removeUnused removes those of the engine networks named that this driver
-// made and no container uses (nor a task being started by this driver),
-// calling Options.NetworkGone for each one removed.
+// made and no running container is on (nor a task this driver is
+// starting), calling Options.NetworkGone for each one removed.
 func (d *Driver) removeUnused(ctx context.Context, names []string) error {
 	var errs []error
 	for _, name := range names {

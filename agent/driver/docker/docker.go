@@ -7,6 +7,15 @@
 // every container flotilla made. Images are never pulled (there is no
 // registry): Start rejects a task whose image is not on the node.
 //
+// A task on swarm networks (driver.Spec.Networks) joins one engine bridge
+// network per swarm network and node (see Bridge, network.go): the engine
+// is not in swarm mode, the task's swarm addresses are virtual, and the
+// node's routing mesh captures connections to the swarm subnets on the
+// bridges. A bridge is made by the first task that needs it and removed
+// when a task on it is removed and no running container is left on it
+// (the engine detaches a container that exits: a task that exited does not
+// hold its bridge, and could not start again without it).
+//
 // The engine is reached at Options.Host only; DOCKER_HOST is deliberately
 // ignored (flotilla's own clients point it at flotilla). The API version is
 // negotiated with the engine on first use (engines down to API 1.40, e.g.
@@ -21,8 +30,10 @@ import (
 	"io"
 	"maps"
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -60,16 +71,39 @@ type Options struct {
 	APIVersion string
 	// TLS files for a tcp:// host (all empty = no TLS).
 	TLSCACert, TLSCert, TLSKey string
-	// Labels are added to every container (e.g. to tell apart the
-	// containers of several flotilla nodes or test runs on one engine).
+	// Labels are added to every container and engine network (e.g. to
+	// tell apart the containers of several flotilla nodes or test runs on
+	// one engine).
 	Labels map[string]string
+	// PrepareNetwork, if set, is called by Start for every bridge of the
+	// task (see Bridge), after the bridge exists and before the task's
+	// container is created, also when an earlier task made the bridge: the
+	// node starts its DNS listener on b.Gateway and its capture rules on
+	// b.Iface there, so they are in place before the task's program runs.
+	// Tasks starting at once call it at once, for one bridge too: it must
+	// be idempotent. The bridge is not removed while it runs. An error
+	// fails Start with that error (wrapped; no container is left, and the
+	// task's bridges no other container uses are removed).
+	PrepareNetwork func(ctx context.Context, b Bridge) error
+	// NetworkGone, if set, is called after the driver removed a bridge no
+	// running container was on (by Remove, a failed Start or
+	// RemoveBridges). A task starting on the same swarm network meanwhile
+	// waits for it to return, so a PrepareNetwork for a bridge made again
+	// comes after the NetworkGone of the old one; it must not call the
+	// driver.
+	NetworkGone func(b Bridge)
 }
 
 // Driver runs tasks as Docker containers.
 type Driver struct {
-	c      *client.Client
-	host   string
-	labels map[string]string
+	c              *client.Client
+	host           string
+	labels         map[string]string
+	prepareNetwork func(context.Context, Bridge) error
+	networkGone    func(Bridge)
+
+	netsMu sync.Mutex
+	nets   map[string]*netUse // by engine network name
 }
 
 var (
@@ -95,7 +129,8 @@ func New(opts Options) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker driver: %w", err)
 	}
-	return &Driver{c: c, host: host, labels: maps.Clone(opts.Labels)}, nil
+	return &Driver{c: c, host: host, labels: maps.Clone(opts.Labels),
+		prepareNetwork: opts.PrepareNetwork, networkGone: opts.NetworkGone, nets: map[string]*netUse{}}, nil
 }
 
 // Close releases the client's idle connections.
@@ -189,19 +224,84 @@ func (d *Driver) Start(ctx context.Context, spec driver.Spec) (driver.Handle, er
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 		PortBindings:  bindings,
 	}
+	if spec.DNS != "" {
+		// On a user-defined bridge the container's resolver is the
+		// engine's embedded DNS (127.0.0.11), which answers the engine's
+		// own names (containers on the bridge) and forwards the others to
+		// this server. See TestEmbeddedDNSForwardsFromTheTaskAddress for
+		// the address it forwards from.
+		dns, err := dnsServer(spec.TaskID, spec.DNS)
+		if err != nil {
+			return driver.Handle{}, err
+		}
+		if dns.IsUnspecified() && len(spec.Networks) == 0 {
+			return driver.Handle{}, errdefs.Invalid("task %s: DNS server %s stands for the gateway of the task's first network's bridge, and the task is on no network", spec.TaskID, spec.DNS)
+		}
+		hc.DNS = []netip.Addr{dns}
+	}
+	if len(spec.Networks) == 0 {
+		return d.run(ctx, name, cfg, hc, nil)
+	}
+	if spec.Network != "" {
+		return driver.Handle{}, errdefs.Invalid("task %s: a task on swarm networks cannot use the engine's network mode %q: it joins its networks' bridges", spec.TaskID, spec.Network)
+	}
+	bridges, release, err := d.acquireBridges(ctx, spec.NodeID, spec.Networks)
+	if err != nil {
+		return driver.Handle{}, err
+	}
+	h, err := d.runOn(ctx, name, cfg, hc, bridges)
+	release()
+	if err != nil {
+		// Remove the bridges this task made, unless another task uses them.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = d.removeUnused(rctx, engineNetworks(bridges))
+	}
+	return h, err
+}
+
+// runOn runs a task's container on its bridges: created on the first (its
+// network mode, the one Endpoint prefers), connected to the others before
+// it starts, once the PrepareNetwork hook has seen every bridge.
+func (d *Driver) runOn(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, bridges []Bridge) (driver.Handle, error) {
+	if d.prepareNetwork != nil {
+		for _, b := range bridges {
+			if err := d.prepareNetwork(ctx, b); err != nil {
+				return driver.Handle{}, fmt.Errorf("prepare network %s (bridge %s): %w", b.NetworkName, b.Iface, err)
+			}
+		}
+	}
+	hc.NetworkMode = container.NetworkMode(bridges[0].EngineNetwork)
+	if len(hc.DNS) == 1 && hc.DNS[0].IsUnspecified() {
+		hc.DNS = []netip.Addr{bridges[0].Gateway}
+	}
+	return d.run(ctx, name, cfg, hc, bridges[1:])
+}
+
+// run creates the container, connects it to the bridges given and starts
+// it; on failure it removes the container.
+func (d *Driver) run(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, connect []Bridge) (driver.Handle, error) {
 	created, err := d.c.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hc})
 	if err != nil {
 		return driver.Handle{}, classify(err, "create container %s", name)
 	}
-	if _, err := d.c.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+	fail := func(err error) (driver.Handle, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		_, _ = d.c.ContainerRemove(rctx, created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		return driver.Handle{}, err
+	}
+	for _, b := range connect {
+		if _, err := d.c.NetworkConnect(ctx, b.EngineNetwork, client.NetworkConnectOptions{Container: created.ID}); err != nil {
+			return fail(classify(err, "connect container %s to engine network %s", name, b.EngineNetwork))
+		}
+	}
+	if _, err := d.c.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
 		err = classify(err, "start container %s", name)
 		if errdefs.KindOf(err) == errdefs.KindUnknown && isSpecStartError(err) {
 			err = errdefs.WithKind(errdefs.KindInvalid, err)
 		}
-		return driver.Handle{}, err
+		return fail(err)
 	}
 	h := driver.Handle{Driver: Name, ID: created.ID, StartedAt: time.Now(), Extra: map[string]string{"name": name}}
 	if ins, err := d.c.ContainerInspect(ctx, created.ID, client.ContainerInspectOptions{}); err == nil && ins.Container.State != nil {
@@ -341,17 +441,22 @@ func (d *Driver) Stop(ctx context.Context, h driver.Handle, timeout time.Duratio
 
 // Remove implements driver.Driver.
 func (d *Driver) Remove(ctx context.Context, h driver.Handle) error {
-	if _, err := d.inspectManaged(ctx, h.ID); err != nil {
+	ins, err := d.inspectManaged(ctx, h.ID)
+	if err != nil {
 		if errdefs.Is(err, errdefs.KindNotFound) {
 			return nil
 		}
 		return err
 	}
-	_, err := d.c.ContainerRemove(ctx, h.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	if err == nil || cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) { // conflict: removal already in progress
-		return nil
+	_, err = d.c.ContainerRemove(ctx, h.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) { // conflict: removal already in progress
+		return classify(err, "remove container %s", h.ID)
 	}
-	return classify(err, "remove container %s", h.ID)
+	// The task's bridges go when no running container is on them.
+	if ins.NetworkSettings != nil {
+		return d.removeUnused(ctx, taskBridgeNames(ins.NetworkSettings.Networks))
+	}
+	return nil
 }
 
 // Recover implements driver.Driver.

@@ -104,14 +104,24 @@ func buildImage(ctx context.Context, c *client.Client, ref, healthRef string) er
 // test, and removes them all when the test ends.
 func newDriver(t *testing.T) *docker.Driver {
 	t.Helper()
+	return newDriverOpts(t, "", docker.Options{})
+}
+
+// newDriverOpts is newDriver with options (Host and Labels are set here).
+// A test's first driver has suffix "" (and makes the test parallel); its
+// others, with other suffixes, get other labels. The containers and
+// engine networks carrying the label are removed when the test ends.
+func newDriverOpts(t *testing.T, suffix string, opts docker.Options) *docker.Driver {
+	t.Helper()
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
-	if t.Name() != "TestAvailableAndVersionNegotiation" { // that one uses t.Setenv
+	if suffix == "" && t.Name() != "TestAvailableAndVersionNegotiation" { // that one uses t.Setenv
 		t.Parallel()
 	}
-	value := runID + "-" + t.Name()
-	d, err := docker.New(docker.Options{Host: host, Labels: map[string]string{testLabel: value}})
+	value := runID + "-" + t.Name() + suffix
+	opts.Host, opts.Labels = host, map[string]string{testLabel: value}
+	d, err := docker.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +136,15 @@ func newDriver(t *testing.T) *docker.Driver {
 		for _, c := range res.Items {
 			if _, err := d.Client().ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
 				t.Errorf("cleanup: remove %s: %v", c.ID, err)
+			}
+		}
+		nets, err := d.Client().NetworkList(ctx, client.NetworkListOptions{Filters: f})
+		if err != nil {
+			t.Errorf("cleanup: list networks: %v", err)
+		}
+		for _, n := range nets.Items {
+			if _, err := d.Client().NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil {
+				t.Errorf("cleanup: remove network %s: %v", n.Name, err)
 			}
 		}
 		d.Close()

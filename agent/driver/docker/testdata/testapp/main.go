@@ -5,6 +5,7 @@
 //	TICKS=n        print "tick 1".."tick n" every 20ms, then exit 0
 //	IGNORE_TERM=1  ignore SIGTERM (then only SIGKILL stops it)
 //	HEALTHY_FOR=d  create /healthy at start and remove it after duration d
+//	LOOKUP=name    resolve name and print "lookup NAME: ADDRS" or the error
 //
 // "app healthcheck" is a health check: exit 0 if /healthy exists, else 1.
 //
@@ -14,6 +15,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -39,6 +41,14 @@ func main() {
 	host, _ := os.Hostname()
 	fmt.Printf("hello from testapp %s (host %s, FOO=%s, pwd %s)\n", strings.Join(os.Args[1:], " "), host, os.Getenv("FOO"), pwd())
 	fmt.Fprintln(os.Stderr, "to stderr")
+	if name := os.Getenv("LOOKUP"); name != "" {
+		addrs, err := net.LookupHost(name)
+		if err != nil {
+			fmt.Printf("lookup %s failed: %v\n", name, err)
+		} else {
+			fmt.Printf("lookup %s: %s\n", name, strings.Join(addrs, " "))
+		}
+	}
 	if s := os.Getenv("EXIT_CODE"); s != "" {
 		n, _ := strconv.Atoi(s)
 		os.Exit(n)

@@ -1,0 +1,4 @@
+package docker
+
+// IsActiveEndpoints is isActiveEndpoints, for the tests.
+var IsActiveEndpoints = isActiveEndpoints

@@ -41,6 +41,9 @@ func (e *Executor) attach(d driver.Driver, spec *driver.Spec) error {
 		return nil
 	}
 	if _, ok := d.(driver.NodeNetworked); !ok {
+		// The driver bridges its tasks (docker): the node's DNS server
+		// listens on the bridge's gateway.
+		spec.DNS = driver.DNSOnBridge
 		return nil
 	}
 	addr, err := e.Networks.AttachTask(spec.TaskID, spec.Networks)

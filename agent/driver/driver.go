@@ -56,7 +56,9 @@ type Spec struct {
 	// on each; none leaves it on the node's default network.
 	Networks []NetworkAttachment
 	// DNS is the resolver (host:port) that answers the names of the
-	// task's networks; "" when the task is on none.
+	// task's networks; "" when the task is on none. DNSOnBridge asks a
+	// driver that makes a bridge per network for the gateway of the
+	// task's first one, where the node's DNS server listens.
 	DNS string
 	// Healthcheck is the spec's health check; nil leaves docker tasks to
 	// their image's HEALTHCHECK and process tasks unchecked.
@@ -76,6 +78,9 @@ type Port struct {
 
 // String is the target port and protocol, "80/tcp".
 func (p Port) String() string { return fmt.Sprintf("%d/%s", p.Target, p.Proto) }
+
+// DNSOnBridge is Spec.DNS for "the gateway of the task's first bridge".
+const DNSOnBridge = "0.0.0.0:53"
 
 // NetworkAttachment is a task's place on a swarm network. Addr is never
 // configured on an interface: the node's mesh captures connections to the

@@ -14,8 +14,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/flotilla-org/flotilla/agent/discovery"
 	"github.com/flotilla-org/flotilla/agent/driver"
 	"github.com/flotilla-org/flotilla/internal/engineapi"
 	"github.com/flotilla-org/flotilla/manager"
@@ -64,6 +66,10 @@ type Daemon struct {
 
 	drivers       map[string]driver.Driver
 	defaultDriver string
+	// disc is the current node's service discovery, for the docker
+	// driver's hooks (read without d.mu: they run in task starts that a
+	// leave holding d.mu waits for).
+	disc atomic.Pointer[discovery.Discovery]
 
 	// leaderLoops run on this node's manager while it leads.
 	leaderLoops []func(context.Context, *manager.Manager)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/flotilla-org/flotilla/agent/driver"
+	"github.com/flotilla-org/flotilla/agent/driver/docker"
 	"github.com/flotilla-org/flotilla/agent/driver/fake"
 	"github.com/flotilla-org/flotilla/agent/driver/process"
 )
@@ -39,7 +40,8 @@ func (d *Daemon) openDrivers(ctx context.Context) (map[string]driver.Driver, str
 		drivers["process"] = p
 	}
 	if !cfg.NoDocker {
-		if dk := openDocker(ctx, cfg.DockerHost, cfg.DockerLabels, d.log); dk != nil {
+		if dk := openDocker(ctx, docker.Options{Host: cfg.DockerHost, Labels: cfg.DockerLabels,
+			PrepareNetwork: d.prepareBridge, NetworkGone: d.bridgeGone}, d.log); dk != nil {
 			drivers["docker"] = dk
 		}
 	}

@@ -11,8 +11,9 @@ import (
 
 // openDocker returns the docker driver when an engine answers at host
 // (default: the standard engine socket), or nil.
-func openDocker(ctx context.Context, host string, labels map[string]string, log *slog.Logger) driver.Driver {
-	d, err := docker.New(docker.Options{Host: host, Labels: labels})
+func openDocker(ctx context.Context, opts docker.Options, log *slog.Logger) driver.Driver {
+	host := opts.Host
+	d, err := docker.New(opts)
 	if err != nil {
 		log.Info("docker driver unavailable", "err", err)
 		return nil

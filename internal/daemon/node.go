@@ -177,7 +177,7 @@ func (n *clusterNode) startSession(ctx context.Context) {
 		Log:           n.log,
 	}
 	n.startMesh()
-	n.startDiscovery()
+	n.startDiscovery(ctx)
 	n.exec.Networks = n.disc
 	s.Hooks.Routes = n.disc.Update
 	if err := n.exec.Start(ctx); err != nil {
@@ -370,6 +370,7 @@ func (n *clusterNode) stop() {
 			n.mesh.Close()
 		}
 		if n.disc != nil {
+			n.d.disc.CompareAndSwap(n.disc, nil)
 			n.disc.Close()
 		}
 		if n.exec != nil {

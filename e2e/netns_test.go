@@ -110,6 +110,10 @@ func newNetnsNet(t *testing.T, hosts int) *netnsNet {
 		nn.ip("-n", ns, "link", "set", "eth0", "up")
 		// Process-driver tasks listen on the namespace's own 127.0.0.1.
 		nn.ip("-n", ns, "link", "set", "lo", "up")
+		// A default route, as real hosts have: a connection to a swarm
+		// network's address needs a route before the node's nat rules
+		// redirect it to the mesh.
+		nn.ip("-n", ns, "route", "add", "default", "via", nn.subnet+"1")
 		nn.hosts = append(nn.hosts, ns)
 		nn.hostsIP = append(nn.hostsIP, addr)
 	}

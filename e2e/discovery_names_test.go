@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
 )
 
 // frontAsk sends one request ("lookup NAME", "dial NAME:PORT") to a
@@ -105,34 +106,58 @@ func sortedList(s string) []string {
 func TestServiceDiscoverySeparateHosts(t *testing.T) {
 	nn := newNetnsNet(t, 3)
 	c := newNetnsCluster(t, nn, 1, 2, "--no-docker")
-	m1 := c.managers[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	app := buildE2EApp(ctx, t)
-	const port, otherPort = 8080, 8081
+	checkFrontBack(t, c, func(spec swarm.ServiceSpec) swarm.ServiceSpec {
+		spec.TaskTemplate.ContainerSpec.Image = app
+		return spec
+	}, false)
+}
 
+// frontBackSpec is a service of the e2e app on networks, published on
+// port unless it is 0.
+func frontBackSpec(name string, port uint32, replicas uint64, nets []string, env ...string) swarm.ServiceSpec {
+	spec := onNetworks(meshServiceSpec(name, "", port, replicas, nil, env...), nets...)
+	if port == 0 {
+		spec.EndpointSpec = nil
+	}
+	return spec
+}
+
+// checkFrontBack makes two networks and four services of the e2e app
+// (adapted to the driver by taskSpec) and checks discovery as a user
+// sees it: through each node's published port, a front end resolves back
+// to its VIP and reaches all its tasks through it, tasks.back and a dnsrr
+// service resolve to their tasks' addresses, and a service on another
+// network cannot resolve back (nor, when isolated, reach its VIP).
+func checkFrontBack(t *testing.T, c *cluster, taskSpec func(swarm.ServiceSpec) swarm.ServiceSpec, isolated bool) {
+	t.Helper()
+	m1 := c.managers[0]
+	port, otherPort := uint32(8080), uint32(8081)
+	if c.place == nil { // nodes share this machine's port space
+		port, otherPort = uint32(freePort(t)), uint32(freePort(t))
+	}
 	for _, name := range []string{"appnet", "othernet"} {
 		if status, body, err := m1.apiRequest(http.MethodPost, "/networks/create", map[string]any{"Name": name, "Driver": "overlay"}); err != nil || status != http.StatusCreated {
 			t.Fatalf("create network %s: %d %s %v", name, status, body, err)
 		}
 	}
-	create := func(spec swarm.ServiceSpec) {
-		t.Helper()
+	rr := frontBackSpec("backrr", 0, 2, []string{"appnet"})
+	rr.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR}
+	for _, spec := range []swarm.ServiceSpec{
+		frontBackSpec("back", 0, 3, []string{"appnet"}), rr,
+		frontBackSpec("front", port, 2, []string{"appnet"}, "E2E_FRONT=1"),
+		frontBackSpec("stranger", otherPort, 1, []string{"othernet"}, "E2E_FRONT=1"),
+	} {
+		spec = taskSpec(spec)
 		if status, body, err := m1.apiRequest(http.MethodPost, "/services/create", spec); err != nil || status != http.StatusCreated {
 			t.Fatalf("create %s: %d %s %v", spec.Name, status, body, err)
 		}
 	}
-	back := onNetworks(meshServiceSpec("back", app, 0, 3, nil), "appnet")
-	back.EndpointSpec = nil
-	create(back)
-	rr := onNetworks(meshServiceSpec("backrr", app, 0, 2, nil), "appnet")
-	rr.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR}
-	create(rr)
-	create(onNetworks(meshServiceSpec("front", app, port, 3, nil, "E2E_FRONT=1"), "appnet"))
-	create(onNetworks(meshServiceSpec("stranger", app, otherPort, 1, nil, "E2E_FRONT=1"), "othernet"))
 	backRows := m1.waitRunning(t, "back", 3, convergeTimeout, nil)
 	m1.waitRunning(t, "backrr", 2, convergeTimeout, nil)
-	m1.waitRunning(t, "front", 3, convergeTimeout, nil)
+	m1.waitRunning(t, "front", 2, convergeTimeout, nil)
 	m1.waitRunning(t, "stranger", 1, convergeTimeout, nil)
 
 	vip := m1.serviceVIP(t, "back", "appnet")
@@ -145,7 +170,6 @@ func TestServiceDiscoverySeparateHosts(t *testing.T) {
 	for _, r := range backRows {
 		backIDs = append(backIDs, r.ID)
 	}
-
 	for _, n := range c.nodes {
 		eventually(t, convergeTimeout, func() error {
 			a, err := frontAsk(n.publishHost, port, "lookup back")
@@ -197,6 +221,14 @@ func TestServiceDiscoverySeparateHosts(t *testing.T) {
 	if err != nil || a["err"] == "" {
 		t.Errorf("a task on othernet resolved back: %v %v", a, err)
 	}
+	if isolated {
+		for _, dst := range []string{vip, backAddrs[0]} {
+			a, err = frontAsk(m1.publishHost, otherPort, "dial "+net.JoinHostPort(dst, "80"))
+			if err != nil || a["err"] == "" {
+				t.Errorf("a task on othernet reached back at %s: %v %v", dst, a, err)
+			}
+		}
+	}
 }
 
 // getJSON GETs an Engine API path on the node and decodes its answer.
@@ -215,4 +247,72 @@ func (n *node) getJSON(t *testing.T, path string, v any) {
 func urlFilter(key, value string) string {
 	b, _ := json.Marshal(map[string]map[string]bool{key: {value: true}})
 	return url.QueryEscape(string(b))
+}
+
+// TestServiceDiscoveryDocker is checkFrontBack with docker-driver tasks
+// of an image the test builds, on a manager and a worker sharing this
+// machine's engine: containers resolve names through the engine's
+// embedded DNS, which asks their node's DNS server on their bridge; and a
+// container of another network can reach neither back's VIP nor its
+// tasks. The nodes' bridges are gone once the services are removed.
+func TestServiceDiscoveryDocker(t *testing.T) {
+	requireE2E(t)
+	api := engineOrSkip(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	runID := randHex(6)
+	image := "flotilla-e2e/discovery:" + runID
+	const runLabel = "com.flotilla.e2e"
+	buildE2EImage(ctx, t, api, image)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := api.ImageRemove(ctx, image, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil {
+			t.Errorf("removing image %s: %v", image, err)
+		}
+	})
+	removeContainersAtEnd(t, api, client.Filters{}.Add("label", "com.flotilla.managed=true", runLabel+"="+runID))
+	var c *cluster
+	bridgesOf := func() []string {
+		var out []string
+		for _, n := range c.nodes {
+			res, err := api.NetworkList(ctx, client.NetworkListOptions{Filters: client.Filters{}.Add("label", "com.flotilla.managed=true", "com.docker.swarm.node.id="+n.id)})
+			if err != nil {
+				t.Errorf("listing %s's bridges: %v", n, err)
+				continue
+			}
+			for _, nw := range res.Items {
+				out = append(out, nw.Name)
+			}
+		}
+		return out
+	}
+	t.Cleanup(func() { // after the cluster's cleanup and the containers'
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, name := range bridgesOf() {
+			if _, err := api.NetworkRemove(ctx, name, client.NetworkRemoveOptions{}); err != nil {
+				t.Errorf("removing bridge %s: %v", name, err)
+			}
+		}
+	})
+	c = newCluster(t, 1, 1)
+	checkFrontBack(t, c, func(spec swarm.ServiceSpec) swarm.ServiceSpec {
+		spec.TaskTemplate.ContainerSpec.Image = image
+		spec.TaskTemplate.ContainerSpec.Labels = map[string]string{"com.flotilla.driver": "docker", runLabel: runID}
+		return spec
+	}, true)
+
+	m1 := c.managers[0]
+	for _, s := range []string{"front", "stranger", "back", "backrr"} {
+		if status, body, err := m1.apiRequest(http.MethodDelete, "/services/"+s, nil); err != nil || status != http.StatusOK {
+			t.Fatalf("remove %s: %d %s %v", s, status, body, err)
+		}
+	}
+	eventually(t, convergeTimeout, func() error {
+		if left := bridgesOf(); len(left) > 0 {
+			return fmt.Errorf("bridges left after the services were removed: %v", left)
+		}
+		return nil
+	})
 }

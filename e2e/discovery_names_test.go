@@ -273,7 +273,7 @@ func TestServiceDiscoveryDocker(t *testing.T) {
 	})
 	removeContainersAtEnd(t, api, client.Filters{}.Add("label", "com.flotilla.managed=true", runLabel+"="+runID))
 	var c *cluster
-	bridgesOf := func() []string {
+	bridgesOf := func(ctx context.Context) []string {
 		var out []string
 		for _, n := range c.nodes {
 			res, err := api.NetworkList(ctx, client.NetworkListOptions{Filters: client.Filters{}.Add("label", "com.flotilla.managed=true", "com.docker.swarm.node.id="+n.id)})
@@ -290,7 +290,7 @@ func TestServiceDiscoveryDocker(t *testing.T) {
 	t.Cleanup(func() { // after the cluster's cleanup and the containers'
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		for _, name := range bridgesOf() {
+		for _, name := range bridgesOf(ctx) {
 			if _, err := api.NetworkRemove(ctx, name, client.NetworkRemoveOptions{}); err != nil {
 				t.Errorf("removing bridge %s: %v", name, err)
 			}
@@ -310,7 +310,7 @@ func TestServiceDiscoveryDocker(t *testing.T) {
 		}
 	}
 	eventually(t, convergeTimeout, func() error {
-		if left := bridgesOf(); len(left) > 0 {
+		if left := bridgesOf(ctx); len(left) > 0 {
 			return fmt.Errorf("bridges left after the services were removed: %v", left)
 		}
 		return nil

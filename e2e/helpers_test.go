@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flotilla-org/flotilla/agent/netrules"
 )
 
 // Deadlines. Heartbeats come every second and a dead node is marked Down
@@ -695,6 +697,7 @@ func (c *cluster) cleanup() {
 	if left := killTaskProcesses(c.base); len(left) > 0 {
 		c.t.Logf("killed %d task processes left running under %s", len(left), c.base)
 	}
+	c.removeCaptureRules()
 	if !c.t.Failed() {
 		return
 	}
@@ -797,4 +800,22 @@ func containsAny(s string, words ...string) bool {
 		}
 	}
 	return false
+}
+
+// removeCaptureRules removes the nat chains that killed nodes of this
+// machine's namespace left (a node stopped by SIGTERM removes its own;
+// a namespace's go with it).
+func (c *cluster) removeCaptureRules() {
+	bin, err := netrules.Detect()
+	if err != nil || os.Geteuid() != 0 {
+		return
+	}
+	for _, n := range c.nodes {
+		if n.id == "" || len(n.prefix) > 0 {
+			continue
+		}
+		if err := (&netrules.Rules{Bin: bin, Name: netrules.NodeChain(n.id)}).Remove(); err != nil {
+			c.t.Errorf("removing %s's capture rules: %v", n, err)
+		}
+	}
 }

@@ -24,6 +24,15 @@ import (
 // Chain is flotilla's chain in the nat table.
 const Chain = "FLOTILLA-CAPTURE"
 
+// NodeChain is the chain of a node whose ID is given, for nodes that
+// share one network namespace (iptables allows 28 characters).
+func NodeChain(nodeID string) string {
+	if len(nodeID) > 12 {
+		nodeID = nodeID[:12]
+	}
+	return "FLOTILLA-" + nodeID
+}
+
 // hooks are the built-in chains that jump to Chain: OUTPUT for
 // connections made on the node, PREROUTING for those routed in from a
 // bridge.

@@ -31,7 +31,7 @@ func (n *clusterNode) startDiscovery(ctx context.Context) {
 	} else {
 		// Nodes sharing one network namespace (the sandbox, tests) keep
 		// a chain each.
-		rules = &netrules.Rules{Bin: bin, Name: captureChain(n.st.NodeID)}
+		rules = &netrules.Rules{Bin: bin, Name: netrules.NodeChain(n.st.NodeID)}
 	}
 	n.disc = discovery.New(discovery.Config{Mesh: n.mesh, Rules: rules, Upstream: upstream, Log: log})
 	if err := n.disc.Start(); err != nil {
@@ -83,12 +83,4 @@ func (d *Daemon) bridgeGone(b docker.Bridge) {
 	if disc := d.disc.Load(); disc != nil {
 		disc.RemoveBridge(b.NetworkID)
 	}
-}
-
-// captureChain is the node's nat chain: iptables allows 28 characters.
-func captureChain(nodeID string) string {
-	if len(nodeID) > 12 {
-		nodeID = nodeID[:12]
-	}
-	return "FLOTILLA-" + nodeID
 }

@@ -10,12 +10,16 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flotilla-org/flotilla/agent/netrules"
 )
 
 // TestSandbox runs `flotilla sandbox up`, uses the cluster it prints, and
@@ -47,6 +51,7 @@ func TestSandbox(t *testing.T) {
 
 	// --keep-on-failure keeps the daemons' logs for the cleanup above to
 	// show; it changes nothing when up succeeds.
+	chainsBefore := captureChains()
 	r := run(2*time.Minute, env, flotillaBin, "sandbox", "up", "--managers", "3", "--workers", "2", "--dir", dir, "--keep-on-failure")
 	// Whatever happened, learn which daemons it started.
 	var state struct {
@@ -105,10 +110,11 @@ func TestSandbox(t *testing.T) {
 	}
 
 	// The sample service is published on port 8080 of every node, and
-	// each node's answers come from the tasks on all of them.
+	// each node's answers come from the tasks on all of them; each page
+	// names the back end's task it reached by name (api:80).
 	for _, n := range state.Nodes {
 		eventually(t, convergeTimeout, func() error {
-			seen := map[string]bool{}
+			seen, backs := map[string]bool{}, map[string]bool{}
 			for range 10 {
 				body, err := httpGet("http://" + net.JoinHostPort(n.PublishHost, "8080") + "/")
 				if err != nil {
@@ -118,9 +124,14 @@ func TestSandbox(t *testing.T) {
 					return fmt.Errorf("%s answered %q", n.Name, body)
 				}
 				seen[strings.Fields(body)[2]] = true
+				_, back, _ := strings.Cut(body, "api:80, asked by name: ")
+				if !strings.HasPrefix(back, "hello from api.") {
+					return fmt.Errorf("%s's page does not show the api service reached by name: %q", n.Name, body)
+				}
+				backs[strings.Fields(back)[2]] = true
 			}
-			if len(seen) < 2 {
-				return fmt.Errorf("10 requests to %s reached only %v", n.Name, seen)
+			if len(seen) < 2 || len(backs) < 2 {
+				return fmt.Errorf("10 requests to %s reached only %v, and through them api tasks %v", n.Name, seen, backs)
 			}
 			return nil
 		})
@@ -142,6 +153,26 @@ func TestSandbox(t *testing.T) {
 	if left := processesMentioning(dir); len(left) > 0 {
 		t.Errorf("processes still running with %s on their command line: %v", dir, left)
 	}
+	if left := slices.DeleteFunc(captureChains(), func(c string) bool { return slices.Contains(chainsBefore, c) }); len(left) > 0 {
+		t.Errorf("sandbox down left capture rules: %v", left)
+	}
+}
+
+// captureChains lists the nodes' nat chains on this machine (none where
+// the test cannot read them).
+func captureChains() []string {
+	bin, err := netrules.Detect()
+	if err != nil || os.Geteuid() != 0 {
+		return nil
+	}
+	out, _ := exec.Command(bin, "-w", "-t", "nat", "-S").Output()
+	var chains []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if c, ok := strings.CutPrefix(l, "-N FLOTILLA-"); ok {
+			chains = append(chains, "FLOTILLA-"+c)
+		}
+	}
+	return chains
 }
 
 // sandboxProcessAlive reports whether pid runs, is not a zombie, and has

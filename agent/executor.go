@@ -297,6 +297,9 @@ func (e *Executor) launch(r *record) {
 		if err == nil {
 			h, err = d.Start(ctx, spec)
 		}
+		if err == nil {
+			e.started(ctx, d, h, spec)
+		}
 		checked := err == nil && e.checksHealth(ctx, d, h)
 		e.mu.Lock()
 		defer e.mu.Unlock()

@@ -1,6 +1,9 @@
 package agent
 
 import (
+	"context"
+	"net/netip"
+
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/flotilla-org/flotilla/agent/driver"
@@ -14,6 +17,8 @@ type NetworkAttacher interface {
 	// AttachTask starts the task's DNS server and returns its address.
 	AttachTask(taskID string, nets []driver.NetworkAttachment) (string, error)
 	DetachTask(taskID string)
+	// TaskStarted tells the addresses of a started task that has its own.
+	TaskStarted(taskID string, addrs []netip.Addr, nets []driver.NetworkAttachment)
 }
 
 // networksOf are a task's swarm networks and its address on each, as the
@@ -61,4 +66,21 @@ func (e *Executor) reattach(r *record, d driver.Driver) {
 	if err := e.attach(d, &spec); err != nil {
 		e.Log.Warn("task re-attached without its DNS server", "task", r.Task.ID, "err", err)
 	}
+	e.started(e.ctx, d, *r.Handle, spec)
+}
+
+// started tells the attacher where a task with addresses of its own (a
+// container) is, so its DNS queries and connections are served for all
+// its networks.
+func (e *Executor) started(ctx context.Context, d driver.Driver, h driver.Handle, spec driver.Spec) {
+	a, ok := d.(driver.Addresser)
+	if !ok || e.Networks == nil || len(spec.Networks) < 2 {
+		return // one network: its bridge says which
+	}
+	addrs, err := a.Addresses(ctx, h)
+	if err != nil {
+		e.Log.Warn("task on several networks: its addresses are unknown, so it resolves only its first network's names", "task", spec.TaskID, "err", err)
+		return
+	}
+	e.Networks.TaskStarted(spec.TaskID, addrs, spec.Networks)
 }

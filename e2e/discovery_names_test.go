@@ -303,8 +303,29 @@ func TestServiceDiscoveryDocker(t *testing.T) {
 		return spec
 	}, true)
 
+	// A service on both networks resolves and reaches both.
 	m1 := c.managers[0]
-	for _, s := range []string{"front", "stranger", "back", "backrr"} {
+	both := frontBackSpec("both", uint32(freePort(t)), 1, []string{"othernet", "appnet"}, "E2E_FRONT=1")
+	both.TaskTemplate.ContainerSpec.Image = image
+	both.TaskTemplate.ContainerSpec.Labels = map[string]string{"com.flotilla.driver": "docker", runLabel: runID}
+	if status, body, err := m1.apiRequest(http.MethodPost, "/services/create", both); err != nil || status != http.StatusCreated {
+		t.Fatalf("create both: %d %s %v", status, body, err)
+	}
+	m1.waitRunning(t, "both", 1, convergeTimeout, nil)
+	bothPort := both.EndpointSpec.Ports[0].PublishedPort
+	eventually(t, convergeTimeout, func() error {
+		for _, req := range []string{"dial back:80", "lookup stranger", "lookup back"} {
+			a, err := frontAsk(m1.publishHost, bothPort, req)
+			if err != nil {
+				return err
+			}
+			if a["err"] != "" {
+				return fmt.Errorf("a task on both networks: %q failed: %s", req, a["err"])
+			}
+		}
+		return nil
+	})
+	for _, s := range []string{"front", "stranger", "back", "backrr", "both"} {
 		if status, body, err := m1.apiRequest(http.MethodDelete, "/services/"+s, nil); err != nil || status != http.StatusOK {
 			t.Fatalf("remove %s: %d %s %v", s, status, body, err)
 		}

@@ -60,6 +60,11 @@ type Discovery struct {
 	records  map[string]map[string][]netip.Addr // by network ID
 	scopes   map[string]*scope                  // by "task:ID" or "bridge:NETID"
 	bridges  map[string]Bridge                  // by network ID
+	// clients are the networks of this node's containers, by address
+	// (from TaskStarted): a container on several networks resolves and
+	// reaches all of them, whichever bridge its packets leave on.
+	clients map[netip.Addr][]string
+	owners  map[string][]netip.Addr // a task's addresses in clients
 	capture  *mesh.CaptureListener
 	rulesKey string // what was applied last
 	rulesErr string // the last failure logged
@@ -73,7 +78,8 @@ type scope struct {
 
 // New returns a node's discovery; Start opens its capture listener.
 func New(cfg Config) *Discovery {
-	return &Discovery{cfg: cfg, nets: map[string]nodeapi.RouteNetwork{}, scopes: map[string]*scope{}, bridges: map[string]Bridge{}}
+	return &Discovery{cfg: cfg, nets: map[string]nodeapi.RouteNetwork{}, scopes: map[string]*scope{}, bridges: map[string]Bridge{},
+		clients: map[netip.Addr][]string{}, owners: map[string][]netip.Addr{}}
 }
 
 // Start listens for captured connections (on all addresses: a redirect
@@ -111,6 +117,9 @@ func (d *Discovery) Start() error {
 func (d *Discovery) allowed(client netip.Addr, network string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if nets, ok := d.clients[client]; ok {
+		return slices.Contains(nets, network)
+	}
 	for id, b := range d.bridges {
 		if b.Subnet.Contains(client) {
 			return id == network
@@ -190,7 +199,7 @@ func (d *Discovery) NetworkName(id string) string {
 // listen opens a DNS listener for a scope on host (port DNSPort, or any
 // port when fallback and DNSPort cannot be bound, e.g. not root). It
 // returns the address it answers on.
-func (d *Discovery) listen(key string, host netip.Addr, networks []string, fallback bool) (string, error) {
+func (d *Discovery) listen(key string, host netip.Addr, networks []string, fallback bool, forClient func(netip.Addr) map[string][]netip.Addr) (string, error) {
 	d.mu.Lock()
 	if s := d.scopes[key]; s != nil {
 		s.networks = networks
@@ -200,6 +209,7 @@ func (d *Discovery) listen(key string, host netip.Addr, networks []string, fallb
 	}
 	d.mu.Unlock()
 	srv := dns.New(d.cfg.Upstream)
+	srv.ForClient = forClient
 	err := srv.Listen(net.JoinHostPort(host.String(), strconv.Itoa(DNSPort)))
 	if err != nil && fallback {
 		err = srv.Listen(net.JoinHostPort(host.String(), "0"))
@@ -243,16 +253,54 @@ func (d *Discovery) AttachTask(taskID string, nets []driver.NetworkAttachment) (
 	for _, n := range nets {
 		ids = append(ids, n.ID)
 	}
-	return d.listen("task:"+taskID, host, ids, true)
+	return d.listen("task:"+taskID, host, ids, true, nil)
 }
 
-// DetachTask stops a task's DNS server.
-func (d *Discovery) DetachTask(taskID string) { d.unlisten("task:" + taskID) }
+// DetachTask stops a task's DNS server and forgets its addresses.
+func (d *Discovery) DetachTask(taskID string) {
+	d.unlisten("task:" + taskID)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, a := range d.owners[taskID] {
+		delete(d.clients, a)
+	}
+	delete(d.owners, taskID)
+}
+
+// TaskStarted records the addresses of a task with a network namespace
+// of its own (a container on bridges) and the swarm networks it is on.
+func (d *Discovery) TaskStarted(taskID string, addrs []netip.Addr, nets []driver.NetworkAttachment) {
+	var ids []string
+	for _, n := range nets {
+		ids = append(ids, n.ID)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, a := range d.owners[taskID] {
+		delete(d.clients, a)
+	}
+	d.owners[taskID] = addrs
+	for _, a := range addrs {
+		d.clients[a] = ids
+	}
+}
+
+// clientRecords are the names a container answers from: those of all its
+// networks (nil for an address no task of this node has).
+func (d *Discovery) clientRecords(client netip.Addr) map[string][]netip.Addr {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	nets, ok := d.clients[client]
+	if !ok {
+		return nil
+	}
+	return union(d.records, nets)
+}
 
 // AddBridge serves a docker bridge: its containers' DNS on its gateway,
 // and their connections to swarm subnets captured on it.
 func (d *Discovery) AddBridge(b Bridge) error {
-	if _, err := d.listen("bridge:"+b.NetworkID, b.Gateway, []string{b.NetworkID}, false); err != nil {
+	if _, err := d.listen("bridge:"+b.NetworkID, b.Gateway, []string{b.NetworkID}, false, d.clientRecords); err != nil {
 		return err
 	}
 	d.mu.Lock()

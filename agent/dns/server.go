@@ -29,6 +29,9 @@ const forwardTimeout = 2 * time.Second
 // Server answers one network's names on one address, UDP and TCP.
 type Server struct {
 	upstream []string // host:port
+	// ForClient, when set, gives the names a client answers from (a
+	// task on several networks); nil falls back to SetRecords'.
+	ForClient func(client netip.Addr) map[string][]netip.Addr
 
 	mu      sync.RWMutex
 	records map[string][]netip.Addr // lower-case name without the final dot
@@ -92,10 +95,17 @@ func (s *Server) Close() error {
 
 // lookup returns a name's addresses, in a new random order each time
 // (round robin for dnsrr and tasks.NAME), and whether the name is ours.
-func (s *Server) lookup(name string) ([]netip.Addr, bool) {
-	s.mu.RLock()
-	addrs, ok := s.records[strings.ToLower(strings.TrimSuffix(name, "."))]
-	s.mu.RUnlock()
+func (s *Server) lookup(client netip.Addr, name string) ([]netip.Addr, bool) {
+	key := strings.ToLower(strings.TrimSuffix(name, "."))
+	var addrs []netip.Addr
+	var ok bool
+	if records := s.clientRecords(client); records != nil {
+		addrs, ok = records[key]
+	} else {
+		s.mu.RLock()
+		addrs, ok = s.records[key]
+		s.mu.RUnlock()
+	}
 	if !ok {
 		return nil, false
 	}
@@ -113,7 +123,7 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, q *mdns.Msg) {
 		return
 	}
 	question := q.Question[0]
-	addrs, ours := s.lookup(question.Name)
+	addrs, ours := s.lookup(clientAddr(w.RemoteAddr()), question.Name)
 	if !ours {
 		s.forward(w, q)
 		return
@@ -178,4 +188,19 @@ func Upstream(resolvConf []byte, skipLoopback bool) []string {
 		out = append(out, net.JoinHostPort(a.String(), "53"))
 	}
 	return out
+}
+
+func (s *Server) clientRecords(client netip.Addr) map[string][]netip.Addr {
+	if s.ForClient == nil || !client.IsValid() {
+		return nil
+	}
+	return s.ForClient(client)
+}
+
+// clientAddr is the IP address of a query's sender.
+func clientAddr(a net.Addr) netip.Addr {
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
 }

@@ -108,6 +108,13 @@ func TaskLoopback(nets []NetworkAttachment) (addr netip.Addr, ok bool) {
 // server for each of its tasks on swarm networks and gives it in Spec.DNS.
 type NodeNetworked interface{ NodeNetworked() }
 
+// Addresser is a driver whose tasks have addresses of their own (a
+// container's on its bridges): connections and DNS queries from them
+// tell which task, so which networks, they come from.
+type Addresser interface {
+	Addresses(ctx context.Context, h Handle) ([]netip.Addr, error)
+}
+
 // Endpointer is a driver whose tasks the routing mesh can reach: Endpoint
 // is the address (host:port) on this node where the task listens on a
 // target port.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 
@@ -43,4 +44,21 @@ func (d *Driver) Endpoint(ctx context.Context, h driver.Handle, p driver.Port) (
 		}
 	}
 	return "", errdefs.Unavailable("container %s has no network address yet", h.ID)
+}
+
+// Addresses are the container's addresses on its networks.
+func (d *Driver) Addresses(ctx context.Context, h driver.Handle) ([]netip.Addr, error) {
+	ins, err := d.inspectManaged(ctx, h.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	if ns := ins.NetworkSettings; ns != nil {
+		for _, ep := range ns.Networks {
+			if ep != nil && ep.IPAddress.IsValid() {
+				out = append(out, ep.IPAddress.Unmap())
+			}
+		}
+	}
+	return out, nil
 }

@@ -271,7 +271,6 @@ func TestServiceDiscoveryDocker(t *testing.T) {
 			t.Errorf("removing image %s: %v", image, err)
 		}
 	})
-	removeContainersAtEnd(t, api, client.Filters{}.Add("label", "com.flotilla.managed=true", runLabel+"="+runID))
 	var c *cluster
 	bridgesOf := func(ctx context.Context) []string {
 		var out []string
@@ -296,6 +295,8 @@ func TestServiceDiscoveryDocker(t *testing.T) {
 			}
 		}
 	})
+	// Containers go first (cleanups run last-registered first), then their bridges.
+	removeContainersAtEnd(t, api, client.Filters{}.Add("label", "com.flotilla.managed=true", runLabel+"="+runID))
 	c = newCluster(t, 1, 1)
 	checkFrontBack(t, c, func(spec swarm.ServiceSpec) swarm.ServiceSpec {
 		spec.TaskTemplate.ContainerSpec.Image = image

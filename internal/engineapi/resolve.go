@@ -20,11 +20,7 @@ var (
 		ID:   func(s *swarm.Service) string { return s.ID },
 		Name: func(s *swarm.Service) string { return s.Spec.Name },
 	}
-	networkRefs = refKind[swarm.Network]{
-		Noun: "network",
-		ID:   func(n *swarm.Network) string { return n.ID },
-		Name: func(n *swarm.Network) string { return n.Spec.Name },
-	}
+	networkRefs = ids.NetworkRefs
 )
 
 // resolve finds the object ref names among objs as dockerd does: the

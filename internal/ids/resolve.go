@@ -3,6 +3,8 @@ package ids
 import (
 	"strings"
 
+	"github.com/moby/moby/api/types/swarm"
+
 	"github.com/flotilla-org/flotilla/internal/errdefs"
 )
 
@@ -46,4 +48,11 @@ func Resolve[T any](k Kind[T], objs []T, ref string) (T, error) {
 		}
 	}
 	return zero, errdefs.NotFound("%s %s not found", k.Noun, ref)
+}
+
+// NetworkRefs resolves references to networks.
+var NetworkRefs = Kind[swarm.Network]{
+	Noun: "network",
+	ID:   func(n *swarm.Network) string { return n.ID },
+	Name: func(n *swarm.Network) string { return n.Spec.Name },
 }

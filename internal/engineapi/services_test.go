@@ -40,3 +40,30 @@ func TestServiceNetworksPassedThrough(t *testing.T) {
 		t.Errorf("a refused spec was created")
 	}
 }
+
+// The docker CLI resolves --network names to IDs through the networks
+// API (and checks they are of swarm scope) before it sends the spec.
+func TestDockerCLIServiceNetworks(t *testing.T) {
+	needDocker(t)
+	f := networksCluster()
+	s := startCLIServer(t, f)
+	s.ok("service", "create", "-d", "--name", "app", "--network", "web", "--network", "name=back,alias=db", "--endpoint-mode", "dnsrr", "nginx")
+	if len(f.created) != 1 {
+		t.Fatalf("created %d services", len(f.created))
+	}
+	spec := f.created[0]
+	got := map[string][]string{}
+	for _, a := range spec.TaskTemplate.Networks {
+		got[a.Target] = append(a.Aliases, "")
+	}
+	if len(got) != 2 || len(got[netWeb]) != 1 || len(got[netBack]) != 2 || got[netBack][0] != "db" {
+		t.Errorf("docker service create sent networks %+v, want web's and back's IDs, back with alias db", spec.TaskTemplate.Networks)
+	}
+	if spec.EndpointSpec == nil || spec.EndpointSpec.Mode != "dnsrr" {
+		t.Errorf("endpoint spec %+v, want mode dnsrr", spec.EndpointSpec)
+	}
+	s.ok("service", "update", "-d", "--network-rm", "web", "app")
+	if u := f.updated; len(u) != 1 || len(u[0].Spec.TaskTemplate.Networks) != 1 || u[0].Spec.TaskTemplate.Networks[0].Target != netBack {
+		t.Errorf("docker service update --network-rm sent %+v", u)
+	}
+}

@@ -52,15 +52,7 @@ func parseNetwork(v string) (swarm.NetworkAttachmentConfig, error) {
 }
 
 func parseNetworks(vs []string) ([]swarm.NetworkAttachmentConfig, error) {
-	var out []swarm.NetworkAttachmentConfig
-	for _, v := range vs {
-		a, err := parseNetwork(v)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, nil
+	return parseAll(vs, parseNetwork)
 }
 
 // networkIDs asks the API for the ID of each network named: a service's

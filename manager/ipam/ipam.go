@@ -69,9 +69,6 @@ func (a *Allocator) use(p netip.Prefix) {
 	}
 }
 
-// Network returns the network of that ID, or nil.
-func (a *Allocator) Network(id string) *state.Network { return a.nets[id] }
-
 // Allocate returns a free address of the network, with its subnet's
 // prefix length ("10.0.1.2/24", as Docker shows addresses), and marks it
 // used. The subnet's network and broadcast addresses, its first host

@@ -116,3 +116,43 @@ func TestSmallSubnetExhaustedNoDuplicate(t *testing.T) {
 	h.expectReplicas(svc, 5)
 	h.addresses(svc)
 }
+
+// sneakyLock is the API's write lock, taken by a service create that
+// got in between a pass's view and its proposal: it stores a service
+// with a VIP the first time it is locked.
+type sneakyLock struct {
+	h    *harness
+	done bool
+}
+
+func (l *sneakyLock) Lock() {
+	if l.done {
+		return
+	}
+	l.done = true
+	s := &state.Service{SpecVersion: 1}
+	s.ID = "api"
+	s.Spec = replicatedSpec("api", 0)
+	s.Endpoint.VirtualIPs = []swarm.EndpointVirtualIP{{NetworkID: "front", Addr: netip.MustParsePrefix("10.0.1.2/24")}}
+	l.h.mustApply(state.NewOp(state.TableServices, state.ActionCreate, s, 0))
+}
+
+func (l *sneakyLock) Unlock() {}
+
+// A VIP given by the API while a pass was deciding is never also given
+// to one of the pass's tasks: the pass proposes under the API's lock and
+// starts again when a VIP appeared.
+func TestPassYieldsToVIPsGivenMeanwhile(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes("n1")
+	h.addNetwork("front", "10.0.1.0/24")
+	h.o.SetAddressLock(&sneakyLock{h: h})
+	svc := h.create(replicatedSpec("web", 2, onNetworks("front")))
+	h.converge()
+	h.expectReplicas(svc, 2)
+	for _, p := range h.addresses(svc)["front"] {
+		if p.Addr() == netip.MustParseAddr("10.0.1.2") {
+			t.Fatalf("a task got 10.0.1.2, the VIP the API gave meanwhile\n%s", h.dump(svc))
+		}
+	}
+}

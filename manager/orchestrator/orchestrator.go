@@ -10,6 +10,8 @@ package orchestrator
 import (
 	"context"
 	"log/slog"
+	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -39,7 +41,15 @@ type Orchestrator struct {
 	kick    chan struct{}
 	// addrWarned is the last address error logged per service.
 	addrWarned map[string]string
+	// addrLock, when set, is held by whoever else allocates addresses
+	// (the API's service create and update, for VIPs): a pass that gave
+	// tasks addresses proposes them under it (see Pass).
+	addrLock sync.Locker
 }
+
+// SetAddressLock makes passes that allocate addresses propose under l,
+// the lock the managers' own allocations of service VIPs are made under.
+func (o *Orchestrator) SetAddressLock(l sync.Locker) { o.addrLock = l }
 
 // New returns an orchestrator.
 func New(store *state.Store, propose Proposer, sched Scheduler, log *slog.Logger) *Orchestrator {
@@ -100,6 +110,18 @@ func (o *Orchestrator) Pass(ctx context.Context) error {
 	ops = append(ops, o.reap(v)...)
 	o.reportAddrErrs(v)
 	if len(ops) > 0 {
+		if v.addrs != nil && o.addrLock != nil {
+			// The pass's addresses come from its view; a VIP the API gave
+			// meanwhile may be one of them. Under the API's lock no VIP
+			// appears until these tasks are in the store; if one did
+			// since the view, the next pass allocates again.
+			o.addrLock.Lock()
+			defer o.addrLock.Unlock()
+			if newVIPs(v, o.store.View()) {
+				o.Kick()
+				return nil
+			}
+		}
 		if err := o.propose(ctx, dedupe(ops)); err != nil {
 			return err
 		}
@@ -132,6 +154,25 @@ func (o *Orchestrator) reportAddrErrs(v *view) {
 			}
 		}
 	}
+}
+
+// newVIPs tells whether a service in now holds a virtual IP that no
+// service held in the pass's view.
+func newVIPs(v *view, now *state.View) bool {
+	had := map[netip.Prefix]bool{}
+	for _, s := range v.services {
+		for _, vip := range s.Endpoint.VirtualIPs {
+			had[vip.Addr] = true
+		}
+	}
+	for _, s := range now.Services() {
+		for _, vip := range s.Endpoint.VirtualIPs {
+			if !had[vip.Addr] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // addrFailed records that a task of s could not be made.

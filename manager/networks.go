@@ -201,6 +201,9 @@ func attachNetworks(v *state.View, spec *swarm.ServiceSpec) error {
 	out := make([]swarm.NetworkAttachmentConfig, 0, len(spec.TaskTemplate.Networks))
 	seen := map[string]string{}
 	for _, a := range spec.TaskTemplate.Networks {
+		if a.Target == "" {
+			return errdefs.Invalid("a network attachment needs a Target: the network's name or ID")
+		}
 		n, err := ids.Resolve(ids.NetworkRefs, all, a.Target)
 		if err != nil {
 			return err

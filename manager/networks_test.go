@@ -275,6 +275,7 @@ func TestAttachNetworks(t *testing.T) {
 		msg  string
 	}{
 		{"Unknown", onNets("nosuch"), errdefs.KindNotFound, "network nosuch not found"},
+		{"NoTarget", onNets(""), errdefs.KindInvalid, "a network attachment needs a Target"},
 		{"Ingress", onNets("ingress"), errdefs.KindInvalid, `service cannot be explicitly attached to the ingress network "ingress"`},
 		{"Twice", onNets("web", web.ID), errdefs.KindInvalid, "network web is given twice"},
 		{"BadAlias", func() swarm.ServiceSpec {

@@ -32,10 +32,6 @@ var conformanceAllow = map[string]string{
 	"Spec.TaskTemplate.Runtime":                    "docker's default value, not stored by flotilla",
 	"[].Spec.TaskTemplate.ContainerSpec.Isolation": "as above, in lists",
 	"[].Spec.TaskTemplate.Runtime":                 "as above, in lists",
-	// Docker gives a published service an address on its ingress
-	// network; flotilla's mesh needs none, and virtual addresses come
-	// with service discovery (issue 11).
-	"Endpoint.VirtualIPs": "no virtual addresses until service discovery lands",
 	// Networks. EnableIPv4 came with API 1.47, after the 20.10 engine;
 	// list items of the API types flotilla speaks have no Containers.
 	"EnableIPv4":        "a difference between Docker versions, not flotilla's",

@@ -66,7 +66,7 @@ func TestDockerNetworks(t *testing.T) {
 	refused("only the overlay driver is supported in swarm scope", "network", "create", "plain") // docker's default: bridge
 	refused("overlaps with subnet 10.20.0.0/24", "network", "create", "-d", "overlay", "--subnet", "10.20.0.0/16", "wide")
 	refused("invalid subnet", "network", "create", "-d", "overlay", "--subnet", "10.30.0.7/24", "hostbits")
-	refused("attaching services to networks is not supported yet", "service", "create", "--network", "app",
+	refused("service cannot be explicitly attached to the ingress network", "service", "create", "--network", "ingress",
 		"--container-label", "com.flotilla.driver=process", "sleep", "1000")
 	refused("network nosuch not found", "service", "create", "--network", "nosuch",
 		"--container-label", "com.flotilla.driver=process", "sleep", "1000")

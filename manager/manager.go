@@ -91,6 +91,7 @@ func Start(cfg Config) (*Manager, error) {
 	m.reads.commit = func() error { return rn.BarrierWithin(readBarrierTimeout) }
 	m.disp = dispatcher.New(store, m.raft.ProposeAll, cfg.Log)
 	m.orch = orchestrator.New(store, m.proposeChunked, scheduler.Scheduler{}, cfg.Log)
+	m.orch.SetAddressLock(&m.writeMu) // service VIPs are allocated under writeMu
 	go m.watchLeadership()
 	return m, nil
 }

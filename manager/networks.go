@@ -188,26 +188,46 @@ func (m *Manager) Networks() []swarm.Network {
 	return out
 }
 
-// refuseNetworks refuses a service spec that attaches the service to a
-// network: an unknown one is Docker's 404; a known one is refused until
-// flotilla has a data path for networks, rather than accepted and ignored.
-func refuseNetworks(v *state.View, spec *swarm.ServiceSpec) error {
-	for _, a := range spec.TaskTemplate.Networks {
-		if n := findNetwork(v, a.Target); n == nil {
-			return errdefs.NotFound("network %s not found", a.Target)
-		}
+// attachNetworks checks the networks a service spec attaches it to and
+// rewrites each target to the network's full ID, as dockerd stores them:
+// a target is a full ID, a name or a unique ID prefix. Errors are
+// Docker's where it has one; nothing is changed on an error.
+func attachNetworks(v *state.View, spec *swarm.ServiceSpec) error {
+	nets := v.Networks()
+	all := make([]swarm.Network, len(nets))
+	for i, n := range nets {
+		all[i] = n.Network
 	}
-	if len(spec.TaskTemplate.Networks) > 0 {
-		return errdefs.Invalid("attaching services to networks is not supported yet by flotilla (network %s): remove --network from the service; published ports work without it (see 'Networks' in docs/operations.md)", spec.TaskTemplate.Networks[0].Target)
+	out := make([]swarm.NetworkAttachmentConfig, 0, len(spec.TaskTemplate.Networks))
+	seen := map[string]string{}
+	for _, a := range spec.TaskTemplate.Networks {
+		if a.Target == "" {
+			return errdefs.Invalid("a network attachment needs a Target: the network's name or ID")
+		}
+		n, err := ids.Resolve(ids.NetworkRefs, all, a.Target)
+		if err != nil {
+			return err
+		}
+		if n.Spec.Ingress {
+			return errdefs.Invalid("service cannot be explicitly attached to the ingress network %q: it carries published ports (--publish) by itself; name another network", n.Spec.Name)
+		}
+		if prev, ok := seen[n.ID]; ok {
+			return errdefs.Invalid("network %s is given twice (as %s and %s); attach a service to a network once", n.Spec.Name, prev, a.Target)
+		}
+		seen[n.ID] = a.Target
+		for _, alias := range a.Aliases {
+			if len(alias) > 255 || !aliasRE.MatchString(alias) {
+				return errdefs.Invalid("invalid alias %q on network %s: use letters, digits, '-' and '.' (at most 255)", alias, n.Spec.Name)
+			}
+		}
+		a.Target = n.ID
+		out = append(out, a)
+	}
+	if len(out) > 0 {
+		spec.TaskTemplate.Networks = out
 	}
 	return nil
 }
 
-// findNetwork finds a network by full ID or name, as a service spec's
-// network target names it.
-func findNetwork(v *state.View, ref string) *state.Network {
-	if n := v.Network(ref); n != nil {
-		return n
-	}
-	return networkByName(v, ref)
-}
+// aliasRE is a DNS name: labels of letters, digits and '-', by dots.
+var aliasRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$`)

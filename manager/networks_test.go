@@ -1,6 +1,8 @@
 package manager
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -236,24 +238,180 @@ func TestNetworkInUse(t *testing.T) {
 	}
 }
 
-func TestServicesOnNetworksRefused(t *testing.T) {
+func onNets(targets ...string) swarm.ServiceSpec {
+	var spec swarm.ServiceSpec
+	for _, t := range targets {
+		spec.TaskTemplate.Networks = append(spec.TaskTemplate.Networks, swarm.NetworkAttachmentConfig{Target: t})
+	}
+	return spec
+}
+
+func TestAttachNetworks(t *testing.T) {
 	ns := newNetStore(t)
+	ops, _, _ := ingressOps(ns.s.View())
+	ns.apply(ops...)
 	web := ns.create(named("web"))
-	spec := func(target string) *swarm.ServiceSpec {
-		return &swarm.ServiceSpec{TaskTemplate: swarm.TaskSpec{Networks: []swarm.NetworkAttachmentConfig{{Target: target}}}}
-	}
+	db := ns.create(named("db"))
 	v := ns.s.View()
-	if err := refuseNetworks(v, spec("nosuch")); !errdefs.Is(err, errdefs.KindNotFound) || err.Error() != "network nosuch not found" {
-		t.Errorf("an unknown network: %v", err)
+
+	// A name, a full ID and a unique ID prefix all become the full ID.
+	spec := onNets("web", db.ID[:5])
+	spec.TaskTemplate.Networks[0].Aliases = []string{"front", "www.example"}
+	if err := attachNetworks(v, &spec); err != nil {
+		t.Fatal(err)
 	}
-	for _, ref := range []string{"web", web.ID} {
-		if err := refuseNetworks(v, spec(ref)); !errdefs.Is(err, errdefs.KindInvalid) ||
-			!strings.Contains(err.Error(), "attaching services to networks is not supported yet") {
-			t.Errorf("an existing network (%s): %v", ref, err)
-		}
+	got := spec.TaskTemplate.Networks
+	if len(got) != 2 || got[0].Target != web.ID || got[1].Target != db.ID || len(got[0].Aliases) != 2 {
+		t.Fatalf("networks = %+v, want web (%s) with its aliases, then db (%s)", got, web.ID, db.ID)
 	}
-	if err := refuseNetworks(v, &swarm.ServiceSpec{}); err != nil {
+	if err := attachNetworks(v, &swarm.ServiceSpec{}); err != nil {
 		t.Errorf("no network: %v", err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		spec swarm.ServiceSpec
+		kind errdefs.Kind
+		msg  string
+	}{
+		{"Unknown", onNets("nosuch"), errdefs.KindNotFound, "network nosuch not found"},
+		{"NoTarget", onNets(""), errdefs.KindInvalid, "a network attachment needs a Target"},
+		{"Ingress", onNets("ingress"), errdefs.KindInvalid, `service cannot be explicitly attached to the ingress network "ingress"`},
+		{"Twice", onNets("web", web.ID), errdefs.KindInvalid, "network web is given twice"},
+		{"BadAlias", func() swarm.ServiceSpec {
+			s := onNets("web")
+			s.TaskTemplate.Networks[0].Aliases = []string{"not_a_name"}
+			return s
+		}(), errdefs.KindInvalid, `invalid alias "not_a_name" on network web`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := jsonString(t, tc.spec)
+			err := attachNetworks(v, &tc.spec)
+			if !errdefs.Is(err, tc.kind) || err == nil || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("err = %v, want kind %v mentioning %q", err, tc.kind, tc.msg)
+			}
+			if after := jsonString(t, tc.spec); after != before {
+				t.Errorf("a refused spec was changed: %s → %s", before, after)
+			}
+		})
+	}
+}
+
+func jsonString(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// storeService stores a service with the endpoint endpointFor gives it,
+// as CreateService does.
+func (ns *netStore) storeService(id string, spec swarm.ServiceSpec) *state.Service {
+	ns.t.Helper()
+	v := ns.s.View()
+	if err := attachNetworks(v, &spec); err != nil {
+		ns.t.Fatal(err)
+	}
+	ep, err := endpointFor(v, "", spec, nil)
+	if err != nil {
+		ns.t.Fatal(err)
+	}
+	s := &state.Service{}
+	s.ID, s.Spec, s.Endpoint = id, spec, ep
+	ns.apply(state.NewOp(state.TableServices, state.ActionCreate, s, 0))
+	return ns.s.Service(id)
+}
+
+func vipsOf(ep swarm.Endpoint) map[string]string {
+	out := map[string]string{}
+	for _, v := range ep.VirtualIPs {
+		out[v.NetworkID] = v.Addr.String()
+	}
+	return out
+}
+
+func TestVirtualIPs(t *testing.T) {
+	ns := newNetStore(t)
+	ops, _, _ := ingressOps(ns.s.View())
+	ns.apply(ops...)
+	in := ingressNetwork(ns.s.View())
+	web := ns.create(named("web")) // 10.0.1.0/24
+	db := ns.create(named("db"))   // 10.0.2.0/24
+	a := ns.storeService("a", onNets("web", "db"))
+	if got := vipsOf(a.Endpoint); len(got) != 2 || got[web.ID] != "10.0.1.2/24" || got[db.ID] != "10.0.2.2/24" {
+		t.Fatalf("VIPs of a = %v: want 10.0.1.2/24 on web and 10.0.2.2/24 on db", got)
+	}
+	// Another service on web gets the next address; one publishing a
+	// port through the mesh also gets one on ingress, as in Docker.
+	pub := onNets("web")
+	pub.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080}}}
+	if err := validatePorts(&pub); err != nil {
+		t.Fatal(err)
+	}
+	b := ns.storeService("b", pub)
+	if got := vipsOf(b.Endpoint); len(got) != 2 || got[web.ID] != "10.0.1.3/24" || got[in.ID] != "10.0.0.2/24" {
+		t.Fatalf("VIPs of b = %v: want 10.0.1.3/24 on web and 10.0.0.2/24 on ingress", got)
+	}
+	if b.Endpoint.VirtualIPs[0].NetworkID != in.ID {
+		t.Errorf("the ingress VIP is not first, as in Docker: %+v", b.Endpoint.VirtualIPs)
+	}
+
+	// An update that keeps web keeps its VIP, even in another order; db
+	// left is released (a new service may take it); a network added gets one.
+	ns.create(named("extra")) // 10.0.3.0/24
+	upd := onNets("extra", "web")
+	if err := attachNetworks(ns.s.View(), &upd); err != nil {
+		t.Fatal(err)
+	}
+	ep, err := endpointFor(ns.s.View(), "a", upd, &a.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := vipsOf(ep); len(got) != 2 || got[web.ID] != "10.0.1.2/24" || got[db.ID] != "" || !strings.HasPrefix(got[upd.TaskTemplate.Networks[0].Target], "10.0.3.") {
+		t.Fatalf("VIPs after the update = %v: want web's kept, db's gone, one on extra", got)
+	}
+	u := a.Copy()
+	u.Spec, u.Endpoint = upd, ep
+	ns.apply(state.NewOp(state.TableServices, state.ActionUpdate, u, 0))
+	if got := vipsOf(ns.storeService("c", onNets("db")).Endpoint); got[db.ID] != "10.0.2.2/24" {
+		t.Errorf("db's released VIP is not free again: c got %v", got)
+	}
+
+	// dnsrr: no VIPs; back to vip: new ones.
+	rr := onNets("web")
+	rr.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR}
+	if err := attachNetworks(ns.s.View(), &rr); err != nil {
+		t.Fatal(err)
+	}
+	if ep, err := endpointFor(ns.s.View(), "a", rr, &u.Endpoint); err != nil || len(ep.VirtualIPs) != 0 {
+		t.Errorf("dnsrr: VIPs %v, err %v; want none", ep.VirtualIPs, err)
+	}
+	if d := ns.storeService("d", rr); len(d.Endpoint.VirtualIPs) != 0 {
+		t.Errorf("a dnsrr service got VIPs: %v", d.Endpoint.VirtualIPs)
+	}
+}
+
+func TestVirtualIPsExhausted(t *testing.T) {
+	ns := newNetStore(t)
+	tiny := ns.create(withSubnet("tiny", "10.9.9.0/29")) // .2 to .6
+	seen := map[string]bool{}
+	for i := range 5 {
+		s := ns.storeService(fmt.Sprintf("s%d", i), onNets("tiny"))
+		addr := vipsOf(s.Endpoint)[tiny.ID]
+		if addr == "" || seen[addr] {
+			t.Fatalf("service %d: VIP %q (duplicate or missing)", i, addr)
+		}
+		seen[addr] = true
+	}
+	spec := onNets("tiny")
+	if err := attachNetworks(ns.s.View(), &spec); err != nil {
+		t.Fatal(err)
+	}
+	_, err := endpointFor(ns.s.View(), "", spec, nil)
+	if err == nil || !strings.Contains(err.Error(), "cannot give the service a virtual IP: no free address on network tiny (10.9.9.0/29)") {
+		t.Fatalf("sixth service: err = %v, want the exhaustion error", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/flotilla-org/flotilla/internal/errdefs"
 	"github.com/flotilla-org/flotilla/manager/dispatcher"
+	"github.com/flotilla-org/flotilla/manager/ipam"
 	"github.com/flotilla-org/flotilla/manager/state"
 )
 
@@ -87,9 +88,60 @@ func validatePorts(spec *swarm.ServiceSpec) error {
 // endpointFor computes a service's Endpoint: its ingress ports get a
 // published port (kept from prev when the user leaves it out, so an
 // update does not move a port clients use), and a published port already
-// used by another service is refused as Docker does. services is every
-// service; id is the service's own ID ("" when creating).
-func endpointFor(services []*state.Service, id string, spec swarm.ServiceSpec, prev *swarm.Endpoint) (swarm.Endpoint, error) {
+// used by another service is refused as Docker does; its virtual IPs are
+// virtualIPs'. v is the state the service is checked against; id is the
+// service's own ID ("" when creating).
+func endpointFor(v *state.View, id string, spec swarm.ServiceSpec, prev *swarm.Endpoint) (swarm.Endpoint, error) {
+	ep, err := portsFor(v.Services(), id, spec, prev)
+	if err != nil {
+		return ep, err
+	}
+	ep.VirtualIPs, err = virtualIPs(v, spec, prev)
+	return ep, err
+}
+
+// virtualIPs are a service's virtual IPs, as Docker gives them in
+// endpoint mode vip (the default): one on each network of the service,
+// and one on the ingress network when it publishes a port through the
+// routing mesh, each with its subnet's prefix length. An address prev
+// holds on a network the service stays on is kept; the others are
+// allocated from the networks' free addresses. Targets are network IDs
+// (attachNetworks). A service in mode dnsrr has none.
+func virtualIPs(v *state.View, spec swarm.ServiceSpec, prev *swarm.Endpoint) ([]swarm.EndpointVirtualIP, error) {
+	if spec.EndpointSpec != nil && spec.EndpointSpec.Mode == swarm.ResolutionModeDNSRR {
+		return nil, nil
+	}
+	var nets []string
+	if in := ingressNetwork(v); in != nil && publishesIngress(spec) {
+		nets = append(nets, in.ID)
+	}
+	for _, a := range spec.TaskTemplate.Networks {
+		nets = append(nets, a.Target)
+	}
+	var out []swarm.EndpointVirtualIP
+	var alloc *ipam.Allocator
+	for _, id := range nets {
+		if prev != nil {
+			if i := slices.IndexFunc(prev.VirtualIPs, func(vip swarm.EndpointVirtualIP) bool { return vip.NetworkID == id }); i >= 0 {
+				out = append(out, prev.VirtualIPs[i])
+				continue
+			}
+		}
+		if alloc == nil {
+			alloc = ipam.FromView(v)
+		}
+		addr, err := alloc.Allocate(id)
+		if err != nil {
+			return nil, fmt.Errorf("cannot give the service a virtual IP: %w", err)
+		}
+		out = append(out, swarm.EndpointVirtualIP{NetworkID: id, Addr: addr})
+	}
+	return out, nil
+}
+
+// portsFor computes the published ports of a service's Endpoint (see
+// endpointFor). services is every service.
+func portsFor(services []*state.Service, id string, spec swarm.ServiceSpec, prev *swarm.Endpoint) (swarm.Endpoint, error) {
 	ep := swarm.Endpoint{}
 	if spec.EndpointSpec == nil {
 		return ep, nil

@@ -131,7 +131,8 @@ func (m *Manager) CreateService(ctx context.Context, spec swarm.ServiceSpec) (st
 	}
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
-	if err := refuseNetworks(m.store.View(), &spec); err != nil {
+	v := m.store.View()
+	if err := attachNetworks(v, &spec); err != nil {
 		return "", err
 	}
 	if spec.Name == "" {
@@ -140,7 +141,7 @@ func (m *Manager) CreateService(ctx context.Context, spec swarm.ServiceSpec) (st
 	if s := m.serviceByName(spec.Name); s != nil {
 		return "", errdefs.Conflict("name conflicts with an existing object: service %s already exists (ID %s); choose another --name or remove it first", spec.Name, s.ID)
 	}
-	ep, err := endpointFor(m.store.Services(), "", spec, nil)
+	ep, err := endpointFor(v, "", spec, nil)
 	if err != nil {
 		return "", err
 	}
@@ -180,7 +181,8 @@ func (m *Manager) UpdateService(ctx context.Context, id string, version uint64, 
 	if err := validateServiceSpec(&spec); err != nil {
 		return err
 	}
-	if err := refuseNetworks(m.store.View(), &spec); err != nil {
+	v := m.store.View()
+	if err := attachNetworks(v, &spec); err != nil {
 		return err
 	}
 	if spec.Name != cur.Spec.Name {
@@ -189,7 +191,7 @@ func (m *Manager) UpdateService(ctx context.Context, id string, version uint64, 
 	if (spec.Mode.Global != nil) != (cur.Spec.Mode.Global != nil) {
 		return errdefs.Invalid("service mode change is not allowed")
 	}
-	ep, err := endpointFor(m.store.Services(), id, spec, &cur.Endpoint)
+	ep, err := endpointFor(v, id, spec, &cur.Endpoint)
 	if err != nil {
 		return err
 	}
@@ -292,15 +294,41 @@ func (m *Manager) Tasks(upToDateOnly bool) []swarm.Task {
 	sv := m.store.View()
 	tasks := sv.Tasks()
 	out := make([]swarm.Task, 0, len(tasks))
+	nets := map[string]swarm.Network{}
 	for _, t := range tasks {
 		if upToDateOnly {
 			if s := sv.Service(t.ServiceID); s == nil || s.SpecVersion != t.SpecVersion {
 				continue
 			}
 		}
-		out = append(out, t.Task)
+		out = append(out, wireTask(sv, t, nets))
 	}
 	return out
+}
+
+// wireTask is a task as the API shows it. The state keeps only the ID of
+// each network a task is attached to (Raft entries stay small); Docker
+// shows the whole network, filled here from the store (a network removed
+// since keeps only its ID). nets caches the networks already shaped.
+func wireTask(v *state.View, t *state.Task, nets map[string]swarm.Network) swarm.Task {
+	w := t.Task
+	if len(t.NetworksAttachments) == 0 {
+		return w
+	}
+	w.NetworksAttachments = make([]swarm.NetworkAttachment, len(t.NetworksAttachments))
+	for i, a := range t.NetworksAttachments {
+		n, ok := nets[a.Network.ID]
+		if !ok {
+			n = a.Network
+			if sn := v.Network(a.Network.ID); sn != nil {
+				n = sn.Copy().Network
+				n.Spec.Labels = wireLabels(n.Spec.Labels)
+			}
+			nets[a.Network.ID] = n
+		}
+		w.NetworksAttachments[i] = swarm.NetworkAttachment{Network: n, Addresses: a.Addresses}
+	}
+	return w
 }
 
 // proposeChunked writes ops in Raft entries of bounded size: one entry per

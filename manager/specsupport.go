@@ -24,9 +24,6 @@ var notYetSupported = []notYet{
 	{"EndpointSpec.Ports Protocol sctp", "--publish protocol=sctp", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool {
 		return anyPort(s, func(p swarm.PortConfig) bool { return p.Protocol == network.SCTP })
 	}},
-	{"EndpointSpec.Mode", "--endpoint-mode", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool {
-		return s.EndpointSpec != nil && s.EndpointSpec.Mode != "" && s.EndpointSpec.Mode != swarm.ResolutionModeVIP
-	}},
 	{"TaskTemplate.LogDriver", "--log-driver", func(s *swarm.ServiceSpec, _ *swarm.ContainerSpec) bool {
 		return s.TaskTemplate.LogDriver != nil && s.TaskTemplate.LogDriver.Name != ""
 	}},
@@ -73,7 +70,7 @@ var notYetSupported = []notYet{
 
 // refuseUnsupported refuses a spec that sets a field flotilla does not
 // implement yet, or that names secrets or configs, which cannot exist yet,
-// so any reference is to a missing one. Networks exist: refuseNetworks
+// so any reference is to a missing one. Networks exist: attachNetworks
 // checks those against the store.
 func refuseUnsupported(spec *swarm.ServiceSpec) error {
 	cs := spec.TaskTemplate.ContainerSpec

@@ -23,6 +23,7 @@ type createOpts struct {
 	placementPrefs  []string
 	publish         []string
 	endpointMode    string
+	networks        []string
 }
 
 func newServiceCreateCommand(env *cliEnv) *cobra.Command {
@@ -71,6 +72,7 @@ func newServiceCreateCommand(env *cliEnv) *cobra.Command {
 	flags.StringArrayVar(&o.placementPrefs, "placement-pref", nil, "Placement preference (spread=node.labels.LABEL)")
 	flags.StringArrayVarP(&o.publish, "publish", "p", nil, "Publish a port on every node: [PUBLISHED:]TARGET[/PROTOCOL] or published=P,target=T")
 	flags.StringVar(&o.endpointMode, "endpoint-mode", "vip", `Endpoint mode ("vip" or "dnsrr")`)
+	flags.StringArrayVar(&o.networks, "network", nil, "Attach the service to a network: NAME or name=NAME[,alias=ALIAS]")
 	o.serviceOpts.register(flags)
 	return cmd
 }
@@ -129,6 +131,10 @@ func (o *createOpts) spec(flags *pflag.FlagSet, args []string) (swarm.ServiceSpe
 	}
 	if len(ports) > 0 || flags.Changed("endpoint-mode") {
 		spec.EndpointSpec = &swarm.EndpointSpec{Mode: swarm.ResolutionMode(o.endpointMode), Ports: ports}
+	}
+
+	if spec.TaskTemplate.Networks, err = parseNetworks(o.networks); err != nil {
+		return spec, err
 	}
 
 	spec.Name = o.name

@@ -91,14 +91,18 @@ func portNumber(s string) (uint32, error) {
 	return uint32(n), nil
 }
 
-func parsePublishes(vs []string) ([]swarm.PortConfig, error) {
-	var out []swarm.PortConfig
+func parsePublishes(vs []string) ([]swarm.PortConfig, error) { return parseAll(vs, parsePublish) }
+
+// parseAll parses each value of a repeated flag, stopping at the first
+// error; no value gives nil.
+func parseAll[T any](vs []string, parse func(string) (T, error)) ([]T, error) {
+	var out []T
 	for _, v := range vs {
-		p, err := parsePublish(v)
+		x, err := parse(v)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, p)
+		out = append(out, x)
 	}
 	return out, nil
 }

@@ -24,6 +24,7 @@ type updateOpts struct {
 	constraintAdd, constraintRm         []string
 	placementPrefAdd, placementPrefRm   []string
 	publishAdd, publishRm               []string
+	networkAdd, networkRm               []string
 	endpointMode                        string
 	force, rollback                     bool
 
@@ -33,6 +34,8 @@ type updateOpts struct {
 	labels, containerLabels map[string]string
 	prefsAdd, prefsRm       []swarm.PlacementPreference
 	portsAdd                []swarm.PortConfig
+	netsAdd                 []swarm.NetworkAttachmentConfig
+	netIDs                  map[string]string // network names given → IDs, read from the API
 }
 
 func newServiceUpdateCommand(env *cliEnv) *cobra.Command {
@@ -65,8 +68,13 @@ func newServiceUpdateCommand(env *cliEnv) *cobra.Command {
 		if o.rollback {
 			// Server-side rollback to the previous spec, as docker does.
 			uo.Rollback, op = "previous", opRollback
-		} else if err := o.edit(flags, &uo.Spec); err != nil {
-			return err
+		} else {
+			if anyChanged(flags, "network-add", "network-rm") {
+				o.netIDs = networkIDs(ctx, api, append(slices.Clone(o.networkRm), targets(o.netsAdd)...))
+			}
+			if err := o.edit(flags, &uo.Spec); err != nil {
+				return err
+			}
 		}
 		ur, err := api.ServiceUpdate(ctx, svc.ID, uo)
 		if err != nil {
@@ -97,6 +105,8 @@ func newServiceUpdateCommand(env *cliEnv) *cobra.Command {
 	flags.StringArrayVar(&o.publishAdd, "publish-add", nil, "Add or update a published port: [PUBLISHED:]TARGET[/PROTOCOL] or published=P,target=T")
 	flags.StringArrayVar(&o.publishRm, "publish-rm", nil, "Remove a published port by its target port (80 or 80/udp)")
 	flags.StringVar(&o.endpointMode, "endpoint-mode", "", `Endpoint mode ("vip" or "dnsrr")`)
+	flags.StringArrayVar(&o.networkAdd, "network-add", nil, "Attach the service to a network: NAME or name=NAME[,alias=ALIAS]")
+	flags.StringArrayVar(&o.networkRm, "network-rm", nil, "Detach the service from a network")
 	flags.BoolVar(&o.force, "force", false, "Force update even if no changes require it")
 	flags.BoolVar(&o.rollback, "rollback", false, "Rollback to previous specification")
 	o.serviceOpts.register(flags)
@@ -150,6 +160,9 @@ func (o *updateOpts) validateUpdate(flags, local *pflag.FlagSet) error {
 		}
 	}
 	if o.portsAdd, err = parsePublishes(o.publishAdd); err != nil {
+		return err
+	}
+	if o.netsAdd, err = parseNetworks(o.networkAdd); err != nil {
 		return err
 	}
 	if flags.Changed("endpoint-mode") {
@@ -224,6 +237,11 @@ func (o *updateOpts) edit(flags *pflag.FlagSet, spec *swarm.ServiceSpec) error {
 		}
 		if flags.Changed("endpoint-mode") {
 			spec.EndpointSpec.Mode = swarm.ResolutionMode(o.endpointMode)
+		}
+	}
+	if anyChanged(flags, "network-add", "network-rm") {
+		if err := editNetworks(&tt.Networks, o.networkRm, o.netsAdd, o.netIDs); err != nil {
+			return err
 		}
 	}
 	o.apply(flags, spec)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
 )
 
@@ -299,5 +300,35 @@ func TestServiceInspect(t *testing.T) {
 	}
 	if r := run(t, f.host, "service", "inspect", "--pretty", "--format", "{{.ID}}", "web"); r.err == nil {
 		t.Error("--pretty with --format accepted")
+	}
+}
+
+func TestServiceNetworkFlags(t *testing.T) {
+	f := newFakeAPI(t)
+	f.reply("POST /services/create", http.StatusCreated, swarm.ServiceCreateResponse{ID: svcWebID})
+	mustRun(t, f.host, "service", "create", "-d", "--network", "front", "--network", "name=back,alias=db", "nginx")
+	got := createdSpec(t, f).TaskTemplate.Networks
+	want := []swarm.NetworkAttachmentConfig{{Target: "front"}, {Target: "back", Aliases: []string{"db"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("create sent networks %+v; want %+v", got, want)
+	}
+	if r := run(t, f.host, "service", "create", "-d", "--network", "name=x,ip=1.2.3.4", "nginx"); r.err == nil || !strings.Contains(r.stderr, `unknown key "ip"`) {
+		t.Errorf("a bad --network: err=%v stderr=%q", r.err, r.stderr)
+	}
+
+	// The service's spec holds network IDs; the flags give names, which
+	// the CLI resolves through the API to match them.
+	svc := richService()
+	svc.Spec.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Target: "netfront0000000000000001", Aliases: []string{"www"}}, {Target: "netback00000000000000002"}}
+	g := newFakeAPI(t)
+	g.reply("GET /services/web", http.StatusOK, svc)
+	g.reply("GET /networks/back", http.StatusOK, network.Inspect{Network: network.Network{ID: "netback00000000000000002", Name: "back"}})
+	g.fail("GET /networks/extra", http.StatusNotFound, "network extra not found")
+	g.reply("POST /services/"+svcWebID+"/update", http.StatusOK, swarm.ServiceUpdateResponse{})
+	mustRun(t, g.host, "service", "update", "-d", "--network-rm", "back", "--network-add", "name=extra,alias=x", "web")
+	spec, _ := updatedSpec(t, g, svcWebID, "42")
+	want = []swarm.NetworkAttachmentConfig{{Target: "netfront0000000000000001", Aliases: []string{"www"}}, {Target: "extra", Aliases: []string{"x"}}}
+	if !reflect.DeepEqual(spec.TaskTemplate.Networks, want) {
+		t.Errorf("update sent networks %+v; want %+v (front kept, back removed, extra added)", spec.TaskTemplate.Networks, want)
 	}
 }

@@ -282,5 +282,5 @@ func (a *api) removeNetwork(w http.ResponseWriter, r *http.Request, vars map[str
 // connectNetwork answers docker network connect/disconnect: flotilla runs
 // no standalone containers to attach.
 func (a *api) connectNetwork(_ http.ResponseWriter, _ *http.Request, vars map[string]string) error {
-	return errdefs.Invalid("connecting containers to network %s is not supported by flotilla: it runs services, not standalone containers; attaching services to networks comes with the network data path", vars["id"])
+	return errdefs.Invalid("connecting containers to network %s is not supported by flotilla: it runs services, not standalone containers; attach a service with 'service create --network' or 'service update --network-add'", vars["id"])
 }

@@ -114,9 +114,34 @@ func (a *api) getService(w http.ResponseWriter, r *http.Request, vars map[string
 	return writeJSON(w, http.StatusOK, s)
 }
 
+// serviceSpecBody is a service spec as clients send it: older ones give
+// the service's networks in the top-level Networks, which API 1.44 dropped
+// from the types.
+type serviceSpecBody struct {
+	swarm.ServiceSpec
+	Networks []swarm.NetworkAttachmentConfig `json:",omitempty"`
+}
+
+// decodeServiceSpec decodes a service spec, moving the deprecated
+// top-level Networks into TaskTemplate.Networks as dockerd does.
+func decodeServiceSpec(r *http.Request) (swarm.ServiceSpec, error) {
+	var body serviceSpecBody
+	if err := decodeBody(r, &body); err != nil {
+		return swarm.ServiceSpec{}, err
+	}
+	spec := body.ServiceSpec
+	if len(body.Networks) > 0 {
+		if len(spec.TaskTemplate.Networks) > 0 {
+			return spec, errdefs.Invalid("the spec gives networks both in Networks (deprecated) and in TaskTemplate.Networks; give them in TaskTemplate.Networks only")
+		}
+		spec.TaskTemplate.Networks = body.Networks
+	}
+	return spec, nil
+}
+
 func (a *api) createService(w http.ResponseWriter, r *http.Request, _ map[string]string) error {
-	var spec swarm.ServiceSpec
-	if err := decodeBody(r, &spec); err != nil {
+	spec, err := decodeServiceSpec(r)
+	if err != nil {
 		return err
 	}
 	resp, err := a.b.ServiceCreate(r.Context(), spec)
@@ -127,8 +152,8 @@ func (a *api) createService(w http.ResponseWriter, r *http.Request, _ map[string
 }
 
 func (a *api) updateService(w http.ResponseWriter, r *http.Request, vars map[string]string) error {
-	var spec swarm.ServiceSpec
-	if err := decodeBody(r, &spec); err != nil {
+	spec, err := decodeServiceSpec(r)
+	if err != nil {
 		return err
 	}
 	version, err := objectVersion(r, "service")

@@ -149,9 +149,9 @@ func servicesByID(services []swarm.Service) map[string]swarm.Service {
 // node works.
 func taskRefs(services map[string]swarm.Service) refKind[swarm.Task] {
 	return refKind[swarm.Task]{
-		noun: "task",
-		id:   func(t *swarm.Task) string { return t.ID },
-		name: func(t *swarm.Task) string { return TaskName(services[t.ServiceID].Spec.Name, t) + "." + t.ID },
+		Noun: "task",
+		ID:   func(t *swarm.Task) string { return t.ID },
+		Name: func(t *swarm.Task) string { return TaskName(services[t.ServiceID].Spec.Name, t) + "." + t.ID },
 	}
 }
 

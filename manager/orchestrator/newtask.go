@@ -1,15 +1,25 @@
 package orchestrator
 
 import (
+	"net/netip"
+
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/flotilla-org/flotilla/internal/ids"
+	"github.com/flotilla-org/flotilla/manager/ipam"
 	"github.com/flotilla-org/flotilla/manager/state"
 )
 
 // newTask makes a task of the service's current spec: a slot for a
-// replicated service, or nodeID for a global one.
-func newTask(v *view, s *state.Service, slot int, nodeID string) state.Op {
+// replicated service, or nodeID for a global one. A task of a service on
+// networks gets an address on each (the state keeps the network's ID
+// only). When a network has no free address no task is made: the error
+// says why, and a later pass tries again.
+func newTask(v *view, s *state.Service, slot int, nodeID string) (state.Op, error) {
+	attachments, err := taskAddresses(v, s)
+	if err != nil {
+		return state.Op{}, err
+	}
 	t := &state.Task{SpecVersion: s.SpecVersion}
 	t.ID = ids.New()
 	t.ServiceID = s.ID
@@ -17,8 +27,47 @@ func newTask(v *view, s *state.Service, slot int, nodeID string) state.Op {
 	t.NodeID = nodeID
 	t.Spec = s.Spec.TaskTemplate
 	t.Ports = s.Endpoint.Ports
+	t.NetworksAttachments = attachments
 	t.Annotations = swarm.Annotations{Labels: s.Spec.Labels}
 	t.DesiredState = swarm.TaskStateRunning
 	t.Status = swarm.TaskStatus{Timestamp: v.now.UTC(), State: swarm.TaskStatePending, Message: "pending task scheduling"}
-	return state.NewOp(state.TableTasks, state.ActionCreate, t, 0)
+	return state.NewOp(state.TableTasks, state.ActionCreate, t, 0), nil
+}
+
+// taskAddresses allocates a new task's address on each of its service's
+// networks, from the pass's allocator: two tasks of one pass never get
+// the same address.
+func taskAddresses(v *view, s *state.Service) ([]swarm.NetworkAttachment, error) {
+	nets := s.Spec.TaskTemplate.Networks
+	if len(nets) == 0 {
+		return nil, nil
+	}
+	alloc := v.allocator()
+	out := make([]swarm.NetworkAttachment, 0, len(nets))
+	for _, a := range nets {
+		addr, err := alloc.Allocate(a.Target)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, swarm.NetworkAttachment{Network: swarm.Network{ID: a.Target}, Addresses: []netip.Prefix{addr}})
+	}
+	return out, nil
+}
+
+// allocator is the pass's address allocator, built on first use from the
+// pass's view: every service's virtual IPs and every live task's
+// addresses are taken.
+func (v *view) allocator() *ipam.Allocator {
+	if v.addrs == nil {
+		v.addrs = ipam.New(v.networks)
+		for _, s := range v.services {
+			v.addrs.UseService(s)
+		}
+		for _, tasks := range v.tasks {
+			for _, t := range tasks {
+				v.addrs.UseTask(t)
+			}
+		}
+	}
+	return v.addrs
 }

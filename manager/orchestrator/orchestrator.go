@@ -10,10 +10,13 @@ package orchestrator
 import (
 	"context"
 	"log/slog"
+	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
 
+	"github.com/flotilla-org/flotilla/manager/ipam"
 	"github.com/flotilla-org/flotilla/manager/state"
 )
 
@@ -36,12 +39,22 @@ type Orchestrator struct {
 	log     *slog.Logger
 	now     func() time.Time
 	kick    chan struct{}
+	// addrWarned is the last address error logged per service.
+	addrWarned map[string]string
+	// addrLock, when set, is held by whoever else allocates addresses
+	// (the API's service create and update, for VIPs): a pass that gave
+	// tasks addresses proposes them under it (see Pass).
+	addrLock sync.Locker
 }
+
+// SetAddressLock makes passes that allocate addresses propose under l,
+// the lock the managers' own allocations of service VIPs are made under.
+func (o *Orchestrator) SetAddressLock(l sync.Locker) { o.addrLock = l }
 
 // New returns an orchestrator.
 func New(store *state.Store, propose Proposer, sched Scheduler, log *slog.Logger) *Orchestrator {
 	return &Orchestrator{store: store, propose: propose, sched: sched, log: log, now: time.Now,
-		kick: make(chan struct{}, 1)}
+		kick: make(chan struct{}, 1), addrWarned: map[string]string{}}
 }
 
 // Kick asks for a pass soon.
@@ -95,7 +108,20 @@ func (o *Orchestrator) Pass(ctx context.Context) error {
 	}
 	ops = append(ops, o.orphans(v)...)
 	ops = append(ops, o.reap(v)...)
+	o.reportAddrErrs(v)
 	if len(ops) > 0 {
+		if v.addrs != nil && o.addrLock != nil {
+			// The pass's addresses come from its view; a VIP the API gave
+			// meanwhile may be one of them. Under the API's lock no VIP
+			// appears until these tasks are in the store; if one did
+			// since the view, the next pass allocates again.
+			o.addrLock.Lock()
+			defer o.addrLock.Unlock()
+			if newVIPs(v, o.store.View()) {
+				o.Kick()
+				return nil
+			}
+		}
 		if err := o.propose(ctx, dedupe(ops)); err != nil {
 			return err
 		}
@@ -108,6 +134,53 @@ func (o *Orchestrator) Pass(ctx context.Context) error {
 		return o.propose(ctx, ops)
 	}
 	return nil
+}
+
+// reportAddrErrs logs the services left short of tasks for want of an
+// address, once per service and reason (a pass runs every 250 ms), and
+// that they have tasks again once they do.
+func (o *Orchestrator) reportAddrErrs(v *view) {
+	for id, err := range v.addrErrs {
+		if o.addrWarned[id] != err.Error() {
+			o.addrWarned[id] = err.Error()
+			o.log.Warn("cannot start a task of the service: no address", "service", v.byID[id].Spec.Name, "id", id, "err", err)
+		}
+	}
+	for id := range o.addrWarned {
+		if _, ok := v.addrErrs[id]; !ok {
+			delete(o.addrWarned, id)
+			if s := v.byID[id]; s != nil {
+				o.log.Info("the service's tasks get addresses again", "service", s.Spec.Name, "id", id)
+			}
+		}
+	}
+}
+
+// newVIPs tells whether a service in now holds a virtual IP that no
+// service held in the pass's view.
+func newVIPs(v *view, now *state.View) bool {
+	had := map[netip.Prefix]bool{}
+	for _, s := range v.services {
+		for _, vip := range s.Endpoint.VirtualIPs {
+			had[vip.Addr] = true
+		}
+	}
+	for _, s := range now.Services() {
+		for _, vip := range s.Endpoint.VirtualIPs {
+			if !had[vip.Addr] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// addrFailed records that a task of s could not be made.
+func (v *view) addrFailed(s *state.Service, err error) {
+	if v.addrErrs == nil {
+		v.addrErrs = map[string]error{}
+	}
+	v.addrErrs[s.ID] = err
 }
 
 // view is one consistent read of the state for a pass: services, nodes and
@@ -124,6 +197,11 @@ type view struct {
 	// records that it left some for the next pass.
 	createBudget int
 	more         bool
+	networks     []*state.Network
+	addrs        *ipam.Allocator // allocator(): built when a task needs addresses
+	// addrErrs are the services whose tasks this pass could not make for
+	// want of an address, and why.
+	addrErrs map[string]error
 }
 
 // MaxTasksPerPass bounds the tasks one pass creates: a pass's memory and
@@ -133,7 +211,7 @@ const MaxTasksPerPass = 5000
 
 func (o *Orchestrator) view() *view {
 	sv := o.store.View()
-	v := &view{now: o.now(), cluster: sv.Cluster(), services: sv.Services(), createBudget: MaxTasksPerPass,
+	v := &view{now: o.now(), cluster: sv.Cluster(), services: sv.Services(), networks: sv.Networks(), createBudget: MaxTasksPerPass,
 		byID: map[string]*state.Service{}, nodes: map[string]*state.Node{}, tasks: map[string][]*state.Task{}}
 	for _, s := range v.services {
 		v.byID[s.ID] = s

@@ -99,8 +99,13 @@ func (o *Orchestrator) reconcileSlot(v *view, s *state.Service, tasks []*state.T
 			v.more = true // the next pass goes on, seeing any removal first
 			return ops
 		}
+		op, err := newTask(v, s, slot, nodeID)
+		if err != nil {
+			v.addrFailed(s, err) // the slot stays empty until an address is free
+			return ops
+		}
 		v.createBudget--
-		ops = append(ops, newTask(v, s, slot, nodeID))
+		ops = append(ops, op)
 	}
 	return ops
 }

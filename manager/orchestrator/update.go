@@ -144,7 +144,12 @@ func (o *Orchestrator) advanceUpdate(v *view, s *state.Service) []state.Op {
 	var ops []state.Op
 	for _, t := range stale[:min(room, len(stale))] {
 		if cfg.Order == swarm.UpdateOrderStartFirst {
-			ops = append(ops, newTask(v, s, t.Slot, globalNode(t)))
+			op, err := newTask(v, s, t.Slot, globalNode(t))
+			if err != nil {
+				v.addrFailed(s, err) // the old task runs on until an address is free
+				continue
+			}
+			ops = append(ops, op)
 		} else {
 			ops = append(ops, shutdownOp(t, state.ReasonUpdate))
 		}

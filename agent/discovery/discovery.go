@@ -54,17 +54,17 @@ type Bridge struct {
 type Discovery struct {
 	cfg Config
 
-	mu       sync.Mutex
-	closed   bool
-	nets     map[string]nodeapi.RouteNetwork
-	records  map[string]map[string][]netip.Addr // by network ID
-	scopes   map[string]*scope                  // by "task:ID" or "bridge:NETID"
-	bridges  map[string]Bridge                  // by network ID
+	mu      sync.Mutex
+	closed  bool
+	nets    map[string]nodeapi.RouteNetwork
+	records map[string]map[string][]netip.Addr // by network ID
+	scopes  map[string]*scope                  // by "task:ID" or "bridge:NETID"
+	bridges map[string]Bridge                  // by network ID
 	// clients are the networks of this node's containers, by address
 	// (from TaskStarted): a container on several networks resolves and
 	// reaches all of them, whichever bridge its packets leave on.
-	clients map[netip.Addr][]string
-	owners  map[string][]netip.Addr // a task's addresses in clients
+	clients  map[netip.Addr][]string
+	owners   map[string][]netip.Addr // a task's addresses in clients
 	capture  *mesh.CaptureListener
 	rulesKey string // what was applied last
 	rulesErr string // the last failure logged

@@ -311,6 +311,14 @@ func writePrettyService(out io.Writer, s swarm.Service) {
 			}
 		}
 	}
+	if len(tt.Networks) > 0 {
+		// As docker's: the targets, which the managers store as IDs.
+		var ids []string
+		for _, n := range tt.Networks {
+			ids = append(ids, n.Target)
+		}
+		field("Networks", strings.Join(ids, " "))
+	}
 	if es := spec.EndpointSpec; es != nil && es.Mode != "" {
 		field("Endpoint Mode", es.Mode)
 	}

@@ -259,6 +259,7 @@ func TestServiceRm(t *testing.T) {
 
 func TestServiceInspect(t *testing.T) {
 	svc := richService()
+	svc.Spec.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Target: "netid1"}, {Target: "netid2"}}
 	svc.Spec.TaskTemplate.Resources = &swarm.ResourceRequirements{
 		Reservations: &swarm.Resources{NanoCPUs: 500_000_000, MemoryBytes: 64 << 20},
 		Limits:       &swarm.Limit{MemoryBytes: 1 << 30},
@@ -293,6 +294,7 @@ func TestServiceInspect(t *testing.T) {
 		"RestartPolicy:\n Condition:           any\n Delay:               5s\n",
 		"ContainerSpec:\n Image:               app:1\n Driver:              process\n Args:                serve\n Env:                 A=1 B=2 C=3\n",
 		"Resources:\n Reservations:\n  CPU:                0.5\n  Memory:             64MiB\n Limits:\n  Memory:             1GiB\n",
+		"Networks:             netid1 netid2\n",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("inspect --pretty lacks %q; printed:\n%s", want, r.stdout)

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -326,7 +328,42 @@ func TestServiceDiscoveryDocker(t *testing.T) {
 		}
 		return nil
 	})
-	for _, s := range []string{"front", "stranger", "back", "backrr", "both"} {
+	// An internal network's tasks reach nothing outside the cluster: an
+	// address routed through the node (a host of a namespace the test
+	// makes) answers a task of appnet, not one of an internal network.
+	if os.Geteuid() == 0 {
+		outside := startOutsideHost(t)
+		if status, body, err := m1.apiRequest(http.MethodPost, "/networks/create", map[string]any{"Name": "private", "Driver": "overlay", "Internal": true}); err != nil || status != http.StatusCreated {
+			t.Fatalf("create network private: %d %s %v", status, body, err)
+		}
+		shut := frontBackSpec("shut", uint32(freePort(t)), 1, []string{"private"}, "E2E_FRONT=1")
+		shut.TaskTemplate.ContainerSpec.Image = image
+		shut.TaskTemplate.ContainerSpec.Labels = map[string]string{"com.flotilla.driver": "docker", runLabel: runID}
+		if status, body, err := m1.apiRequest(http.MethodPost, "/services/create", shut); err != nil || status != http.StatusCreated {
+			t.Fatalf("create shut: %d %s %v", status, body, err)
+		}
+		m1.waitRunning(t, "shut", 1, convergeTimeout, nil)
+		eventually(t, convergeTimeout, func() error {
+			a, err := frontAsk(m1.publishHost, bothPort, "dial "+outside)
+			if err != nil || a["err"] != "" {
+				return fmt.Errorf("a task of appnet could not reach %s outside: %v %v", outside, a, err)
+			}
+			return nil
+		})
+		shutPort := shut.EndpointSpec.Ports[0].PublishedPort
+		eventually(t, convergeTimeout, func() error {
+			// Published, and resolving its network's names.
+			a, err := frontAsk(m1.publishHost, shutPort, "lookup shut")
+			if err != nil || a["err"] != "" {
+				return fmt.Errorf("a task on an internal network could not resolve its own service: %v %v", a, err)
+			}
+			return nil
+		})
+		if a, err := frontAsk(m1.publishHost, shutPort, "dial "+outside); err != nil || a["err"] == "" {
+			t.Errorf("a task on an internal network reached %s outside: %v %v", outside, a, err)
+		}
+	}
+	for _, s := range []string{"front", "stranger", "back", "backrr", "both", "shut"} {
 		if status, body, err := m1.apiRequest(http.MethodDelete, "/services/"+s, nil); err != nil || status != http.StatusOK {
 			t.Fatalf("remove %s: %d %s %v", s, status, body, err)
 		}
@@ -337,4 +374,28 @@ func TestServiceDiscoveryDocker(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// startOutsideHost makes a host outside the cluster, in a network
+// namespace routed through this machine, running the e2e app on port 80,
+// and returns its address (host:80).
+func startOutsideHost(t *testing.T) string {
+	t.Helper()
+	nn := newNetnsNet(t, 1)
+	cmd := exec.Command("ip", "netns", "exec", nn.hosts[0], buildE2EApp(t.Context(), t))
+	cmd.Env = append(os.Environ(), "E2E_SERVE=1", "FLOTILLA_TASK_ID=outside")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := net.JoinHostPort(nn.hostsIP[0], "80")
+	eventually(t, convergeTimeout, func() error {
+		a, err := askMesh(nn.hostsIP[0], 80)
+		if err != nil {
+			return err
+		}
+		a.conn.Close()
+		return nil
+	})
+	return addr
 }

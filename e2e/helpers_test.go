@@ -811,11 +811,23 @@ func (c *cluster) removeCaptureRules() {
 		return
 	}
 	for _, n := range c.nodes {
-		if n.id == "" || len(n.prefix) > 0 {
+		if len(n.prefix) > 0 {
 			continue
 		}
-		if err := (&netrules.Rules{Bin: bin, Name: netrules.NodeChain(n.id)}).Remove(); err != nil {
-			c.t.Errorf("removing %s's capture rules: %v", n, err)
+		// The node's identity may have changed (swarm leave, restore):
+		// the one on its data dir, too.
+		ids := []string{n.id}
+		var st struct{ NodeID string }
+		if b, err := os.ReadFile(filepath.Join(n.dataDir, "swarm", "state.json")); err == nil && json.Unmarshal(b, &st) == nil {
+			ids = append(ids, st.NodeID)
+		}
+		for _, id := range ids {
+			if id == "" {
+				continue
+			}
+			if err := (&netrules.Rules{Bin: bin, Name: netrules.NodeChain(id)}).Remove(); err != nil {
+				c.t.Errorf("removing %s's capture rules: %v", n, err)
+			}
 		}
 	}
 }

@@ -159,13 +159,17 @@ func (d *Discovery) applyRulesLocked() {
 		subnets = append(subnets, n.Subnet)
 	}
 	slices.SortFunc(subnets, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
-	var in []string
-	for _, b := range d.bridges {
+	var in, internal []string
+	for id, b := range d.bridges {
 		in = append(in, b.Iface)
+		if d.nets[id].Internal {
+			internal = append(internal, b.Iface)
+		}
 	}
 	slices.Sort(in)
+	slices.Sort(internal)
 	port := d.capture.Addr().(*net.TCPAddr).Port
-	key := fmt.Sprint(subnets, in, port)
+	key := fmt.Sprint(subnets, in, internal, port)
 	if key == d.rulesKey {
 		return
 	}
@@ -173,8 +177,9 @@ func (d *Discovery) applyRulesLocked() {
 	var err error
 	if len(subnets) == 0 {
 		err = d.cfg.Rules.Remove()
-	} else {
-		err = d.cfg.Rules.Apply(subnets, port)
+	} else if err = d.cfg.Rules.Apply(subnets, port); err == nil {
+		// Internal networks' containers reach nothing the node routes.
+		err = d.cfg.Rules.Isolate(internal)
 	}
 	if err != nil {
 		if err.Error() != d.rulesErr {
@@ -200,6 +205,7 @@ func (d *Discovery) NetworkName(id string) string {
 // port when fallback and DNSPort cannot be bound, e.g. not root). It
 // returns the address it answers on.
 func (d *Discovery) listen(key string, host netip.Addr, networks []string, fallback bool, forClient func(netip.Addr) map[string][]netip.Addr) (string, error) {
+	upstream := d.cfg.Upstream
 	d.mu.Lock()
 	if s := d.scopes[key]; s != nil {
 		s.networks = networks
@@ -207,8 +213,13 @@ func (d *Discovery) listen(key string, host netip.Addr, networks []string, fallb
 		d.mu.Unlock()
 		return s.srv.Addr(), nil
 	}
+	for _, n := range networks {
+		if d.nets[n].Internal {
+			upstream = nil // an internal network resolves only its own names
+		}
+	}
 	d.mu.Unlock()
-	srv := dns.New(d.cfg.Upstream)
+	srv := dns.New(upstream)
 	srv.ForClient = forClient
 	err := srv.Listen(net.JoinHostPort(host.String(), strconv.Itoa(DNSPort)))
 	if err != nil && fallback {

@@ -196,6 +196,9 @@ func (r *Rules) jumps(hook string) ([][]string, error) {
 func (r *Rules) Remove() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.removeIsolation(); err != nil {
+		return err
+	}
 	for _, hook := range hooks {
 		jumps, err := r.jumps(hook)
 		if err != nil {

@@ -182,7 +182,41 @@ func TestConformance(t *testing.T) {
 	both("GET /networks/unknown", http.MethodGet, "/networks/nosuchnetwork", "/networks/nosuchnetwork", nil, nil)
 	both("a duplicate network name", http.MethodPost, "/networks/create", "/networks/create", netSpec, nil)
 	both("DELETE /networks/unknown", http.MethodDelete, "/networks/nosuchnetwork", "/networks/nosuchnetwork", nil, nil)
-	both("DELETE /networks/ID", http.MethodDelete, "/networks/"+dn2, "/networks/"+fn2, nil, nil)
+
+	// A service on the network (by name): its spec names the network's
+	// ID and it has a VIP on it; a network in use is not removed; an
+	// unknown network and the ingress network named are refused.
+	onNet := func(name, network string) map[string]any {
+		return map[string]any{"Name": name, "Mode": map[string]any{"Replicated": map[string]any{"Replicas": 0}},
+			"TaskTemplate": map[string]any{"ContainerSpec": spec["TaskTemplate"].(map[string]any)["ContainerSpec"],
+				"Networks": []map[string]any{{"Target": network}}}}
+	}
+	dc, fc = both("POST /services/create on a network", http.MethodPost, "/services/create", "/services/create", onNet("conformance-onnet", "conformance-net"), nil)
+	dsn, fsn := idOf(dc), idOf(fc)
+	t.Cleanup(func() { _, _, _ = socketRequest(realEngineSock, http.MethodDelete, "/v1.41/services/"+dsn, nil) })
+	eventually(t, 10*time.Second, func() error {
+		_, b, err := socketRequest(realEngineSock, http.MethodGet, "/v1.41/services/"+dsn, nil)
+		if err != nil || !bytes.Contains(b, []byte(`"VirtualIPs"`)) {
+			return fmt.Errorf("docker has not allocated the service's VIP yet (%v)", err)
+		}
+		return nil
+	})
+	both("GET /services/ID on a network", http.MethodGet, "/services/"+dsn, "/services/"+fsn, nil, nil)
+	both("DELETE /networks/ID in use", http.MethodDelete, "/networks/"+dn2, "/networks/"+fn2, nil, nil)
+	both("a service on an unknown network", http.MethodPost, "/services/create", "/services/create", onNet("conformance-nonet", "nosuchnetwork"), nil)
+	both("a service on the ingress network", http.MethodPost, "/services/create", "/services/create", onNet("conformance-ingress", "ingress"), nil)
+	both("DELETE /services/ID on a network", http.MethodDelete, "/services/"+dsn, "/services/"+fsn, nil, nil)
+	// Docker frees the network a moment after the service goes.
+	eventually(t, 10*time.Second, func() error {
+		st, b, err := socketRequest(realEngineSock, http.MethodDelete, "/v1.41/networks/"+dn2, nil)
+		if err != nil || st != http.StatusNoContent {
+			return fmt.Errorf("docker still holds its network: %d %s %v", st, b, err)
+		}
+		return nil
+	})
+	if st, b, err := socketRequest(fl.sock, http.MethodDelete, "/v1.41/networks/"+fn2, nil); err != nil || st != http.StatusNoContent {
+		failures = append(failures, fmt.Sprintf("DELETE /networks/ID: flotilla answered %d %s %v", st, b, err))
+	}
 
 	for _, f := range failures {
 		t.Error(f)

@@ -106,8 +106,8 @@ func dockerMesh(cmd *cobra.Command, bin string, o MeshOptions) error {
 		case t.Err != nil:
 			fmt.Fprintf(out, "  %-17s not measured: %v\n", t.Name+":", t.Err)
 		case t.Load.Rate > 0:
-			fmt.Fprintf(out, "  %-17s %5.1f%% of requests/s, p50 +%v, p99 +%v; bulk %5.1f%%\n", t.Name+":", pct(t.Load.Rate, d.Load.Rate),
-				(t.Load.P50 - d.Load.P50).Round(time.Microsecond), (t.Load.P99 - d.Load.P99).Round(time.Microsecond), pct(t.Bulk, d.Bulk))
+			fmt.Fprintf(out, "  %-17s %5.1f%% of requests/s, p50 %v, p99 %v; bulk %5.1f%%\n", t.Name+":", pct(t.Load.Rate, d.Load.Rate),
+				plusMinus(t.Load.P50-d.Load.P50), plusMinus(t.Load.P99-d.Load.P99), pct(t.Bulk, d.Bulk))
 		}
 	}
 	return err

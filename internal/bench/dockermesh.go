@@ -187,7 +187,7 @@ func RunDockerMesh(ctx context.Context, o DockerMeshOptions) (res DockerMeshResu
 	res.Targets = []DockerMeshTarget{
 		{Name: "direct", URL: direct},
 		{Name: "docker ingress", URL: fmt.Sprintf("http://%s/", net.JoinHostPort("127.0.0.1", strconv.Itoa(ingressPort)))},
-		{Name: "docker host port", URL: fmt.Sprintf("http://%s/", net.JoinHostPort("127.0.0.1", strconv.Itoa(hostPort)))},
+		{Name: "docker-proxy", URL: fmt.Sprintf("http://%s/", net.JoinHostPort("127.0.0.1", strconv.Itoa(hostPort)))},
 	}
 	for i := range res.Targets[1:] {
 		t := &res.Targets[1+i]
@@ -203,10 +203,13 @@ func RunDockerMesh(ctx context.Context, o DockerMeshOptions) (res DockerMeshResu
 				last = err
 			}
 			t.Err = fmt.Errorf("no answer within a minute while the container answered at %s: %w", direct, last)
+			if _, err := os.Stat("/proc/net/ip_vs"); t.Name == "docker ingress" && err != nil {
+				t.Err = fmt.Errorf("%w (this kernel has no IPVS, which the ingress sandbox balances with: /proc/net/ip_vs is missing; the engine's log says why)", t.Err)
+			}
 			progress(o.Out, "%-16s %s: %v\n", t.Name, t.URL, t.Err)
 		}
 	}
-	progress(o.Out, "backend container at %s; ingress port %d, host-mode port %d on 127.0.0.1\n", direct, ingressPort, hostPort)
+	progress(o.Out, "backend container at %s (%s); on 127.0.0.1, ingress port %d and host-mode port %d (docker-proxy)\n", direct, gwBridge, ingressPort, hostPort)
 
 	for i := range res.Targets {
 		t := &res.Targets[i]
@@ -224,6 +227,14 @@ func RunDockerMesh(ctx context.Context, o DockerMeshOptions) (res DockerMeshResu
 		progress(o.Out, "%-16s %s  bulk %6.0f MiB/s\n", t.Name, t.Load, t.Bulk/(1<<20))
 	}
 	return res, nil
+}
+
+// plusMinus is d with its sign, "+" included.
+func plusMinus(d time.Duration) string {
+	if d < 0 {
+		return "-" + (-d).Round(time.Microsecond).String()
+	}
+	return "+" + d.Round(time.Microsecond).String()
 }
 
 // leaveSwarm takes the engine out of swarm mode and checks that it is.

@@ -49,6 +49,7 @@ func NewCommand() *cobra.Command {
 func newMeshCommand() *cobra.Command {
 	var o MeshOptions
 	var dir string
+	var dockerSwarm bool
 	cmd := &cobra.Command{
 		Use:   "mesh",
 		Short: "A manager and a worker: HTTP requests and a bulk stream sent to a task directly, through its node's routing mesh and relayed through another node's; then task deaths timed out of rotation",
@@ -59,6 +60,9 @@ func newMeshCommand() *cobra.Command {
 				return err
 			}
 			defer cleanup()
+			if dockerSwarm {
+				return dockerMesh(cmd, bin, o)
+			}
 			o.Binary, o.Dir, o.Out = bin, dir, cmd.OutOrStdout()
 			res, err := RunMesh(cmd.Context(), o)
 			if err != nil {
@@ -83,7 +87,30 @@ func newMeshCommand() *cobra.Command {
 	cmd.Flags().DurationVar(&o.Duration, "duration", 5*time.Second, "length of each measurement")
 	cmd.Flags().IntVar(&o.Rounds, "rounds", 5, "task deaths to time")
 	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary one)")
+	cmd.Flags().BoolVar(&dockerSwarm, "docker-swarm", false, "instead, the same load through Docker's own routing mesh: puts the local engine ("+dockerEngineHost+", DOCKER_HOST ignored) in swarm mode for the run and always leaves it; refuses an engine already in swarm mode")
 	return cmd
+}
+
+// dockerMesh is `bench mesh --docker-swarm`.
+func dockerMesh(cmd *cobra.Command, bin string, o MeshOptions) error {
+	out := cmd.OutOrStdout()
+	res, err := RunDockerMesh(cmd.Context(), DockerMeshOptions{Binary: bin, Clients: o.Clients, Duration: o.Duration, Out: out})
+	if len(res.Targets) == 0 || res.Targets[0].Err != nil || res.Targets[0].Load.Rate == 0 {
+		return err
+	}
+	d := res.Targets[0]
+	pct := func(a, b float64) float64 { return 100 * a / b }
+	fmt.Fprintf(out, "\nDocker %s, as a share of direct (%d clients, keep-alive, 1 KiB answers):\n", res.Engine, o.Clients)
+	for _, t := range res.Targets[1:] {
+		switch {
+		case t.Err != nil:
+			fmt.Fprintf(out, "  %-17s not measured: %v\n", t.Name+":", t.Err)
+		case t.Load.Rate > 0:
+			fmt.Fprintf(out, "  %-17s %5.1f%% of requests/s, p50 %v, p99 %v; bulk %5.1f%%\n", t.Name+":", pct(t.Load.Rate, d.Load.Rate),
+				plusMinus(t.Load.P50-d.Load.P50), plusMinus(t.Load.P99-d.Load.P99), pct(t.Bulk, d.Bulk))
+		}
+	}
+	return err
 }
 
 func newConvergeCommand() *cobra.Command {

@@ -145,7 +145,8 @@ func (m *Manager) RemoveNetwork(ctx context.Context, id string) error {
 
 // networkInUse refuses the removal of a network that a service or a
 // live task names, or of the ingress network while a service publishes
-// a port through the routing mesh. Messages are Docker's.
+// a port through the routing mesh. Messages are Docker's, and so is the
+// status: 400 (swarmkit's FailedPrecondition, as dockerd maps it).
 func networkInUse(v *state.View, n *state.Network) error {
 	names := func(targets []swarm.NetworkAttachmentConfig) bool {
 		return slices.ContainsFunc(targets, func(a swarm.NetworkAttachmentConfig) bool {
@@ -154,15 +155,15 @@ func networkInUse(v *state.View, n *state.Network) error {
 	}
 	for _, s := range v.Services() {
 		if names(s.Spec.TaskTemplate.Networks) {
-			return errdefs.Conflict("network %s is in use by service %s (%s); remove the network from the service (service update --network-rm) or remove the service first", n.Spec.Name, s.Spec.Name, s.ID)
+			return errdefs.Invalid("network %s is in use by service %s (%s); remove the network from the service (service update --network-rm) or remove the service first", n.Spec.Name, s.Spec.Name, s.ID)
 		}
 		if n.Spec.Ingress && publishesIngress(s.Spec) {
-			return errdefs.Conflict("ingress network cannot be removed because service %s depends on it; unpublish its ingress ports (service update --publish-rm) or remove the service first", s.ID)
+			return errdefs.Invalid("ingress network cannot be removed because service %s depends on it; unpublish its ingress ports (service update --publish-rm) or remove the service first", s.ID)
 		}
 	}
 	for _, t := range v.Tasks() {
 		if !state.TerminalState(t.Status.State) && names(t.Spec.Networks) {
-			return errdefs.Conflict("network %s is in use by task %s; wait until the task has ended", n.Spec.Name, t.ID)
+			return errdefs.Invalid("network %s is in use by task %s; wait until the task has ended", n.Spec.Name, t.ID)
 		}
 	}
 	return nil

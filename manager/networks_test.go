@@ -196,7 +196,7 @@ func TestNetworkInUse(t *testing.T) {
 			s.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, PublishMode: swarm.PortConfigPublishModeHost}}}
 		}), 0))
 	v := ns.s.View()
-	if err := networkInUse(v, back); !errdefs.Is(err, errdefs.KindConflict) || !strings.Contains(err.Error(), "network back is in use by service byid") {
+	if err := networkInUse(v, back); !errdefs.Is(err, errdefs.KindInvalid) || !strings.Contains(err.Error(), "network back is in use by service byid") {
 		t.Errorf("a network a service names by ID: %v", err)
 	}
 	if err := networkInUse(v, free); err != nil {
@@ -215,7 +215,7 @@ func TestNetworkInUse(t *testing.T) {
 	if err := networkInUse(v, free); err == nil || !strings.Contains(err.Error(), "in use by service web") {
 		t.Errorf("a network a service names by name: %v", err)
 	}
-	if err := networkInUse(v, ingress); !errdefs.Is(err, errdefs.KindConflict) ||
+	if err := networkInUse(v, ingress); !errdefs.Is(err, errdefs.KindInvalid) ||
 		!strings.Contains(err.Error(), "ingress network cannot be removed because service web depends on it") {
 		t.Errorf("ingress while a service publishes an ingress port: %v", err)
 	}

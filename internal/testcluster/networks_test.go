@@ -119,7 +119,7 @@ func TestNetworks(t *testing.T) {
 		{"OverlappingSubnet", "POST", "/v1.47/networks/create", `{"Name":"x","Driver":"overlay","IPAM":{"Config":[{"Subnet":"10.0.0.0/25"}]}}`, http.StatusConflict, "overlaps with subnet 10.0.0.0/24"},
 		{"Predefined", "POST", "/v1.47/networks/create", `{"Name":"host","Driver":"overlay"}`, http.StatusForbidden, "pre-defined network"},
 		{"SecondIngress", "POST", "/v1.47/networks/create", `{"Name":"x","Driver":"overlay","Ingress":true}`, http.StatusConflict, "ingress network (ingress"},
-		{"RemoveIngressInUse", "DELETE", "/v1.47/networks/ingress", "", http.StatusConflict, "ingress network cannot be removed because service"},
+		{"RemoveIngressInUse", "DELETE", "/v1.47/networks/ingress", "", http.StatusBadRequest, "ingress network cannot be removed because service"},
 		{"RemoveUnknown", "DELETE", "/v1.47/networks/nosuch", "", http.StatusNotFound, "network nosuch not found"},
 		{"ServiceOnUnknownNetwork", "POST", "/v1.47/services/create", svcNet("nosuch"), http.StatusNotFound, "network nosuch not found"},
 		{"ServiceOnIngress", "POST", "/v1.47/services/create", svcNet("ingress"), http.StatusBadRequest, `service cannot be explicitly attached to the ingress network "ingress"`},

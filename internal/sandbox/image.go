@@ -69,13 +69,18 @@ func cleanupDocker(sb *Cluster) {
 		if n.NodeID == "" {
 			continue
 		}
-		res, err := engine.ContainerList(ctx, client.ContainerListOptions{All: true,
-			Filters: make(client.Filters).Add("label", "com.flotilla.managed=true").Add("label", "com.docker.swarm.node.id="+n.NodeID)})
-		if err != nil {
-			continue
+		ours := make(client.Filters).Add("label", "com.flotilla.managed=true").Add("label", "com.docker.swarm.node.id="+n.NodeID)
+		if res, err := engine.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: ours}); err == nil {
+			for _, c := range res.Items {
+				_, _ = engine.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
+			}
 		}
-		for _, c := range res.Items {
-			_, _ = engine.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
+		// The node's bridges for swarm networks, once their containers
+		// are gone (a node stopped before removing its last task's).
+		if res, err := engine.NetworkList(ctx, client.NetworkListOptions{Filters: ours}); err == nil {
+			for _, nw := range res.Items {
+				_, _ = engine.NetworkRemove(ctx, nw.ID, client.NetworkRemoveOptions{})
+			}
 		}
 	}
 	_, _ = engine.ImageRemove(ctx, SampleImage, client.ImageRemoveOptions{Force: true, PruneChildren: true})

@@ -40,6 +40,10 @@ type Config struct {
 	// Upstream are the resolvers other names are forwarded to.
 	Upstream []string
 	Log      *slog.Logger
+	// HostNets lists the networks the host is on (default: its
+	// interfaces and routes): a swarm subnet overlapping one is not
+	// captured.
+	HostNets func() []netip.Prefix
 }
 
 // Bridge is a docker bridge of this node for one swarm network.
@@ -68,6 +72,7 @@ type Discovery struct {
 	capture  *mesh.CaptureListener
 	rulesKey string // what was applied last
 	rulesErr string // the last failure logged
+	clashed  map[netip.Prefix]bool // subnets left uncaptured, logged once
 }
 
 // scope is one DNS listener and the networks whose names it answers.
@@ -155,9 +160,23 @@ func (d *Discovery) applyRulesLocked() {
 		return
 	}
 	var subnets []netip.Prefix
+	var host []netip.Prefix
+	if len(d.nets) > 0 {
+		host = d.hostNets()
+	}
+	clashed := map[netip.Prefix]bool{}
 	for _, n := range d.nets {
+		if h, ok := clashes(n.Subnet, host); ok {
+			clashed[n.Subnet] = true
+			if !d.clashed[n.Subnet] {
+				d.cfg.Log.Error("service discovery: a swarm network's subnet overlaps a network this host is on, so this node does not capture it: its tasks cannot reach that network's services by address; recreate the network with --subnet outside the hosts' networks",
+					"network", n.Name, "subnet", n.Subnet, "host network", h)
+			}
+			continue
+		}
 		subnets = append(subnets, n.Subnet)
 	}
+	d.clashed = clashed
 	slices.SortFunc(subnets, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
 	var in, internal []string
 	for id, b := range d.bridges {
@@ -189,6 +208,13 @@ func (d *Discovery) applyRulesLocked() {
 		return
 	}
 	d.rulesErr, d.rulesKey = "", key
+}
+
+func (d *Discovery) hostNets() []netip.Prefix {
+	if d.cfg.HostNets != nil {
+		return d.cfg.HostNets()
+	}
+	return hostNets()
 }
 
 // NetworkName is a network's name, or its ID when the table lacks it.

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"net"
 	"net/netip"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -63,8 +64,11 @@ func nextSubnet(used []netip.Prefix) (netip.Prefix, error) {
 // allocateIPAM checks the subnets a spec asks for and returns what the
 // network holds: those subnets with their gateways (the first address
 // unless given), or a free subnet of the default pool when none is asked.
-// used are the subnets of the other networks; none may overlap.
-func allocateIPAM(spec *swarm.NetworkSpec, used []netip.Prefix) (*swarm.IPAMOptions, error) {
+// used are the subnets of the other networks; none may overlap. avoid are
+// the nodes' own addresses: a subnet holding one would take that node's
+// traffic into the mesh (nodes capture the subnets of swarm networks), so
+// the default pool skips them and a subnet asked for may not hold one.
+func allocateIPAM(spec *swarm.NetworkSpec, used, avoid []netip.Prefix) (*swarm.IPAMOptions, error) {
 	out := &swarm.IPAMOptions{Driver: swarm.Driver{Name: "default"}}
 	if o := spec.IPAMOptions; o != nil {
 		switch o.Driver.Name {
@@ -79,7 +83,7 @@ func allocateIPAM(spec *swarm.NetworkSpec, used []netip.Prefix) (*swarm.IPAMOpti
 		asked = spec.IPAMOptions.Configs
 	}
 	if len(asked) == 0 {
-		p, err := nextSubnet(used)
+		p, err := nextSubnet(append(append([]netip.Prefix(nil), used...), avoid...))
 		if err != nil {
 			return nil, err
 		}
@@ -91,6 +95,9 @@ func allocateIPAM(spec *swarm.NetworkSpec, used []netip.Prefix) (*swarm.IPAMOpti
 		cfg, err := checkIPAMConfig(c)
 		if err != nil {
 			return nil, err
+		}
+		if a, ok := overlapping(cfg.Subnet, avoid); ok {
+			return nil, errdefs.Invalid("invalid pool request: subnet %s holds %s, the address of a node of this swarm: that node would send its own traffic there into the routing mesh; choose a subnet outside the hosts' networks", cfg.Subnet, a.Addr())
 		}
 		if o, ok := overlapping(cfg.Subnet, taken); ok {
 			return nil, errdefs.Conflict("invalid pool request: subnet %s overlaps with subnet %s of another network; choose a subnet that no network uses (docker network inspect shows theirs)", cfg.Subnet, o)
@@ -125,4 +132,22 @@ func checkIPAMConfig(c swarm.IPAMConfig) (swarm.IPAMConfig, error) {
 		return c, errdefs.Invalid("invalid gateway %s: it must be a host address within subnet %s", c.Gateway, s)
 	}
 	return c, nil
+}
+
+// nodeAddrs are the nodes' addresses (cluster and reported), as /32s.
+func nodeAddrs(v *state.View) []netip.Prefix {
+	var out []netip.Prefix
+	add := func(s string) {
+		if h, _, err := net.SplitHostPort(s); err == nil {
+			s = h
+		}
+		if a, err := netip.ParseAddr(s); err == nil && a.Is4() && !a.IsLoopback() && !a.IsUnspecified() {
+			out = append(out, netip.PrefixFrom(a, 32))
+		}
+	}
+	for _, n := range v.Nodes() {
+		add(n.Addr)
+		add(n.Status.Addr)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"net/netip"
 	"regexp"
 	"slices"
 
@@ -96,7 +97,11 @@ func newNetwork(v *state.View, spec swarm.NetworkSpec) (*state.Network, error) {
 	if in := ingressNetwork(v); spec.Ingress && in != nil {
 		return nil, errdefs.Conflict("an ingress network (%s, ID %s) is already present; a swarm has one: remove it first to replace it", in.Spec.Name, in.ID)
 	}
-	ipam, err := allocateIPAM(&spec, usedSubnets(v.Networks()))
+	var avoid []netip.Prefix
+	if !spec.Ingress { // the mesh captures every network's subnet but ingress's
+		avoid = nodeAddrs(v)
+	}
+	ipam, err := allocateIPAM(&spec, usedSubnets(v.Networks()), avoid)
 	if err != nil {
 		return nil, err
 	}

@@ -441,3 +441,25 @@ func TestNetworksSurviveSnapshot(t *testing.T) {
 		t.Errorf("overlap after restore: %v", err)
 	}
 }
+
+// A subnet holding a node's address would take that node's own traffic
+// into the mesh: the default pool skips it, and asking for it is refused.
+func TestNetworkSubnetAvoidsNodeAddresses(t *testing.T) {
+	ns := newNetStore(t)
+	n := &state.Node{}
+	n.ID = "node1"
+	n.Addr = "10.0.1.7:2377"
+	n.Status.Addr = "10.0.3.9"
+	ns.apply(state.NewOp(state.TableNodes, state.ActionCreate, n, 0))
+	ns.create(swarm.NetworkSpec{Annotations: swarm.Annotations{Name: "ingress"}, Ingress: true, DriverConfiguration: &swarm.Driver{Name: "overlay"},
+		IPAMOptions: &swarm.IPAMOptions{Configs: []swarm.IPAMConfig{{Subnet: netip.MustParsePrefix("10.0.0.0/24")}}}})
+	a := ns.create(named("a"))
+	b := ns.create(named("b"))
+	if got := subnetOf(a) + ", " + subnetOf(b); got != "10.0.2.0/24 gw 10.0.2.1, 10.0.4.0/24 gw 10.0.4.1" {
+		t.Errorf("default subnets next to nodes at 10.0.1.7 and 10.0.3.9: %s", got)
+	}
+	_, err := newNetwork(ns.s.View(), withSubnet("c", "10.0.1.0/24"))
+	if !errdefs.Is(err, errdefs.KindInvalid) || !strings.Contains(err.Error(), "10.0.1.7, the address of a node") {
+		t.Errorf("a subnet holding a node's address: %v", err)
+	}
+}

@@ -21,7 +21,9 @@ var localVolumeNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 // absolute (and not /) and given once; a bind with an absolute source; a
 // volume with a name (or none: anonymous); a tmpfs without a source; the
 // options of one type only on that type. Whether a bind's source exists
-// is the node's business: a task whose source is missing fails there.
+// is the node's business: a task whose source is missing fails there. A
+// volume name with a service template (data-{{.Task.Slot}}) is checked by
+// the node once filled.
 func validateMounts(cs *swarm.ContainerSpec) error {
 	targets := map[string]bool{}
 	for i := range cs.Mounts {
@@ -98,7 +100,7 @@ func validateMounts(cs *swarm.ContainerSpec) error {
 				if m.ReadOnly {
 					return bad("must not set ReadOnly mode when using anonymous volumes")
 				}
-			} else if (drv == "" || drv == "local") && !localVolumeNameRE.MatchString(m.Source) {
+			} else if (drv == "" || drv == "local") && !strings.Contains(m.Source, "{{") && !localVolumeNameRE.MatchString(m.Source) {
 				return bad("%q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed (at least two characters); for a path on the node, use type=bind with an absolute source", m.Source)
 			}
 		case mount.TypeTmpfs:

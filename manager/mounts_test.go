@@ -23,6 +23,7 @@ func TestValidateMounts(t *testing.T) {
 			VolumeOptions: &mount.VolumeOptions{NoCopy: true, Labels: map[string]string{"a": "b"}, DriverConfig: &mount.Driver{Name: "local", Options: map[string]string{"type": "tmpfs"}}}}}, ""},
 		{[]mount.Mount{{Source: "db-data", Target: "/db"}}, ""}, // docker's default type: volume
 		{[]mount.Mount{{Type: mount.TypeVolume, Target: "/scratch"}}, ""},
+		{[]mount.Mount{{Type: mount.TypeVolume, Source: "data-{{.Task.Slot}}", Target: "/data"}}, ""},
 		{[]mount.Mount{{Type: mount.TypeVolume, Source: "x/y", Target: "/d", VolumeOptions: &mount.VolumeOptions{DriverConfig: &mount.Driver{Name: "nfs-plugin"}}}}, ""},
 		{[]mount.Mount{{Type: mount.TypeTmpfs, Target: "/run/t", TmpfsOptions: &mount.TmpfsOptions{SizeBytes: 1 << 20, Mode: 0o1777}}}, ""},
 		{[]mount.Mount{{Type: mount.TypeTmpfs, Target: "/a"}, {Type: mount.TypeVolume, Target: "/b"}, {Type: mount.TypeBind, Source: "/c", Target: "/c"}}, ""},

@@ -35,3 +35,16 @@ func TestServiceMountFlags(t *testing.T) {
 		t.Errorf("update sent mounts %+v; want %+v (db kept, /tmp removed, /cache added)", spec.TaskTemplate.ContainerSpec.Mounts, want)
 	}
 }
+
+func TestServiceInspectPrettyMounts(t *testing.T) {
+	svc := richService()
+	svc.Spec.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: "db", Target: "/db"}, {Type: mount.TypeBind, Source: "/srv", Target: "/srv", ReadOnly: true}}
+	f := newFakeAPI(t)
+	f.reply("GET /services/web", http.StatusOK, svc)
+	out := mustRun(t, f.host, "service", "inspect", "--pretty", "web").stdout
+	for _, want := range []string{"Mounts:", " Target:", "/db", "  Source:", "db", "  ReadOnly:", "true", "  Type:", "bind"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect --pretty does not say %q:\n%s", want, out)
+		}
+	}
+}

@@ -158,3 +158,53 @@ func TestDockerMounts(t *testing.T) {
 	})
 	m1.mustService(t, "service", "rm", "vsvc", "vmiss")
 }
+
+// TestProcessMounts is TestDockerMounts on the process driver: the task
+// is told its mounts' node paths (FLOTILLA_MOUNT_<TARGET>); its named
+// volume is a directory under the node's data dir that outlives the task.
+func TestProcessMounts(t *testing.T) {
+	requireE2E(t)
+	bindDir := tempDir(t)
+	if err := os.WriteFile(filepath.Join(bindDir, "bound.txt"), []byte("bound-file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := newClusterArgs(t, 1, 1, "--no-docker")
+	m1, w1 := c.managers[0], c.workers[0]
+	m1.mustService(t, "service", "create", "--name", "psvc", "--driver", "process", "--constraint", "node.id=="+w1.id,
+		"--update-monitor", "1s", "--mount", "source=pdata,target=/data", "--mount", "type=bind,src="+bindDir+",dst=/cfg",
+		"/bin/sh", "-c", `echo "read: $(cat "$FLOTILLA_MOUNT_CFG/bound.txt")"; echo "data: $(cat "$FLOTILLA_MOUNT_DATA/log" 2>/dev/null)"; `+
+			`echo "task $FLOTILLA_TASK_ID" >> "$FLOTILLA_MOUNT_DATA/log"; exec sleep 1000`)
+	rows, err := m1.runningTasks("psvc", 1, func(n string) bool { return n == w1.name })
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := rows[0]
+	logLine := func(want string) {
+		t.Helper()
+		eventually(t, 20*time.Second, func() error {
+			out, _, err := m1.CLI("service", "logs", "psvc")
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(out, want) {
+				return fmt.Errorf("service logs psvc does not say %q:\n%s", want, out)
+			}
+			return nil
+		})
+	}
+	logLine("read: bound-file")
+	data := filepath.Join(w1.dataDir, "volumes", "pdata", "_data", "log")
+	eventually(t, 10*time.Second, func() error {
+		b, err := os.ReadFile(data)
+		if err != nil || !strings.HasPrefix(string(b), "task "+first.ID) {
+			return fmt.Errorf("volume data on %s: %q, %v; want the first task's line", w1, b, err)
+		}
+		return nil
+	})
+	m1.mustService(t, "service", "update", "--force", "psvc")
+	logLine("data: task " + first.ID)
+	m1.mustService(t, "service", "rm", "psvc")
+	if _, err := os.Stat(data); err != nil {
+		t.Errorf("the named volume went with its service: %v", err)
+	}
+}

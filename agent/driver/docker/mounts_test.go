@@ -98,6 +98,16 @@ func TestMounts(t *testing.T) {
 		t.Errorf("volume %s: driver %q labels %v; want local, %s=true, app=db and the driver's labels", vol, vi.Volume.Driver, l, docker.LabelManaged)
 	}
 
+	// A volume's driver options reach the engine's local driver: this
+	// one is a tmpfs.
+	optVol := vol + "-opts"
+	s = spec(t, "EXIT_CODE=0", "MOUNT=/v")
+	s.Mounts = []driver.Mount{{Type: driver.MountVolume, Source: optVol, Target: "/v", VolumeDriver: "local",
+		VolumeOptions: map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "size=2m"}}}
+	if out := runToEnd(t, d, s); !strings.Contains(out, "mount /v: tmpfs ") || !strings.Contains(out, "size=2048k") {
+		t.Errorf("a task on a local volume with options type=tmpfs,o=size=2m said:\n%s", out)
+	}
+
 	// A tmpfs has the size and mode asked for.
 	s = spec(t, "EXIT_CODE=0", "MOUNT=/scratch")
 	s.Mounts = []driver.Mount{{Type: driver.MountTmpfs, Target: "/scratch", TmpfsSize: 1 << 20, TmpfsMode: 0o1770}}

@@ -1,6 +1,8 @@
 package manager
 
 import (
+	"errors"
+	"fmt"
 	"path"
 	"regexp"
 	"strings"
@@ -118,6 +120,33 @@ func validateMounts(cs *swarm.ContainerSpec) error {
 					return bad("TmpfsOptions.Options is not supported yet by flotilla")
 				}
 			}
+		}
+		if cs.Labels[LabelDriver] == "process" {
+			if err := processMountLimits(m); err != nil {
+				return bad("%s", err)
+			}
+		}
+	}
+	return nil
+}
+
+// processMountLimits refuses up front what the process driver would
+// reject on every node (a plain process has no mount namespace; see
+// docs/operations.md, "Mounts and volumes").
+func processMountLimits(m *mount.Mount) error {
+	const why = "a process-driver task has no mount namespace"
+	switch {
+	case m.ReadOnly:
+		return fmt.Errorf("the process driver cannot make a mount read-only (%s); drop readonly, or use the docker driver", why)
+	case m.BindOptions != nil && m.BindOptions.Propagation != "":
+		return fmt.Errorf("the process driver has no bind propagation (%s); drop bind-propagation", why)
+	case m.VolumeOptions != nil && m.VolumeOptions.DriverConfig != nil:
+		d := m.VolumeOptions.DriverConfig
+		if d.Name != "" && d.Name != "local" {
+			return fmt.Errorf("volume driver %q is not available to the process driver: its volumes are local directories", d.Name)
+		}
+		if len(d.Options) > 0 {
+			return errors.New("volume options (volume-opt) are not supported by the process driver: its volumes are plain directories under the node's data dir")
 		}
 	}
 	return nil

@@ -74,3 +74,32 @@ func TestMountTypeDefaultsToVolume(t *testing.T) {
 		t.Errorf("type %q, want volume (docker's default)", got)
 	}
 }
+
+func TestProcessDriverMountLimits(t *testing.T) {
+	for _, tc := range []struct {
+		m    mount.Mount
+		want string
+	}{
+		{mount.Mount{Type: mount.TypeBind, Source: "/srv", Target: "/d"}, ""},
+		{mount.Mount{Type: mount.TypeVolume, Source: "v1", Target: "/d", VolumeOptions: &mount.VolumeOptions{DriverConfig: &mount.Driver{Name: "local"}}}, ""},
+		{mount.Mount{Type: mount.TypeBind, Source: "/srv", Target: "/d", ReadOnly: true}, "cannot make a mount read-only"},
+		{mount.Mount{Type: mount.TypeBind, Source: "/srv", Target: "/d", BindOptions: &mount.BindOptions{Propagation: mount.PropagationShared}}, "no bind propagation"},
+		{mount.Mount{Type: mount.TypeVolume, Source: "v1", Target: "/d", VolumeOptions: &mount.VolumeOptions{DriverConfig: &mount.Driver{Name: "nfs"}}}, `volume driver "nfs" is not available`},
+		{mount.Mount{Type: mount.TypeVolume, Source: "v1", Target: "/d", VolumeOptions: &mount.VolumeOptions{DriverConfig: &mount.Driver{Options: map[string]string{"type": "nfs"}}}}, "volume options (volume-opt) are not supported"},
+	} {
+		spec := withMounts(tc.m)
+		spec.TaskTemplate.ContainerSpec.Labels = map[string]string{LabelDriver: "process"}
+		err := validateServiceSpec(&spec)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: refused: %v", tc.m, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%+v: err %v, want one containing %q", tc.m, err, tc.want)
+		}
+		// The docker driver takes them all.
+		spec = withMounts(tc.m)
+		if err := validateServiceSpec(&spec); err != nil {
+			t.Errorf("%+v on the docker driver: %v", tc.m, err)
+		}
+	}
+}

@@ -260,6 +260,7 @@ func specOf(nodeID, hostname, serviceName string, t swarm.Task) driver.Spec {
 		s.Dir, s.Labels, s.Hostname, s.User = cs.Dir, cs.Labels, tc.expand(cs.Hostname), cs.User
 		s.Network = cs.Labels[LabelNetwork]
 		s.Healthcheck = healthCheckOf(cs.Healthcheck)
+		s.Mounts = mountsOf(tc, cs.Mounts)
 		if cs.StopGracePeriod != nil {
 			s.StopGracePeriod = *cs.StopGracePeriod
 		}

@@ -122,7 +122,7 @@ func TestDockerCLIServices(t *testing.T) {
 		want  string
 	}{
 		{[]string{"-p", "8080:80/sctp"}, "not supported yet"},
-		{[]string{"--mount", "type=bind,source=/tmp,target=/data"}, "not supported yet"},
+		{[]string{"--mount", "type=bind,source=tmp,target=/data"}, "invalid bind mount source, must be an absolute path: tmp"},
 		{[]string{"--health-cmd", "true", "--health-interval", "500us"}, "Healthcheck.Interval 500µs cannot be less than 1ms"},
 	} {
 		args := append([]string{"service", "create", "--name", "refused", "--container-label", "com.flotilla.driver=process"}, tc.flags...)

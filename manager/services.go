@@ -62,6 +62,9 @@ func validateServiceSpec(spec *swarm.ServiceSpec) error {
 	if err := refuseUnsupported(spec); err != nil {
 		return err
 	}
+	if err := validateMounts(cs); err != nil {
+		return err
+	}
 	if res := spec.TaskTemplate.Resources; res != nil {
 		for _, l := range []*swarm.Limit{res.Limits} {
 			if l != nil && (l.NanoCPUs < 0 || l.MemoryBytes < 0) {

@@ -42,7 +42,6 @@ var notYetSupported = []notYet{
 		r := s.TaskTemplate.Resources
 		return r != nil && r.Reservations != nil && len(r.Reservations.GenericResources) > 0
 	}},
-	{"ContainerSpec.Mounts", "--mount", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool { return len(c.Mounts) > 0 }},
 	{"ContainerSpec.Groups", "--group", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool { return len(c.Groups) > 0 }},
 	{"ContainerSpec.Privileges", "--credential-spec", func(_ *swarm.ServiceSpec, c *swarm.ContainerSpec) bool {
 		p := c.Privileges

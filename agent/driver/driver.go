@@ -13,8 +13,11 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +66,38 @@ type Spec struct {
 	// Healthcheck is the spec's health check; nil leaves docker tasks to
 	// their image's HEALTHCHECK and process tasks unchecked.
 	Healthcheck *HealthCheck
+	// Mounts are the task's filesystem mounts, in the spec's order.
+	Mounts []Mount
+}
+
+// Mount types.
+const (
+	MountBind   = "bind"
+	MountVolume = "volume"
+	MountTmpfs  = "tmpfs"
+)
+
+// Mount is one filesystem mount of a task: a path on the node (bind), a
+// volume of the node's (named by Source, or anonymous: Source ""), or a
+// memory-backed directory (tmpfs), at Target in the task's filesystem.
+type Mount struct {
+	Type     string // MountBind, MountVolume or MountTmpfs
+	Source   string // bind: an absolute path on the node; volume: its name
+	Target   string // absolute path in the task
+	ReadOnly bool
+	// Propagation is a bind mount's propagation (rprivate when empty).
+	Propagation string
+	// Volume options: the volume driver ("" for local), its options, the
+	// labels of a volume the mount creates, and NoCopy not to fill a new
+	// volume with what the image has at Target.
+	VolumeDriver  string
+	VolumeOptions map[string]string
+	VolumeLabels  map[string]string
+	NoCopy        bool
+	// Tmpfs options: size in bytes (0 = the system's default) and mode
+	// (0 = 1777).
+	TmpfsSize int64
+	TmpfsMode uint32
 }
 
 // Port is a target port of a task, e.g. 80/tcp. A port published in host
@@ -139,8 +174,39 @@ func (s Spec) Validate() error {
 			return errdefs.Invalid("task %s: environment entry %q is not K=V", s.TaskID, kv)
 		}
 	}
+	for _, m := range s.Mounts {
+		if err := m.validate(); err != nil {
+			return errdefs.Invalid("task %s: %v", s.TaskID, err)
+		}
+	}
 	if s.NanoCPUs < 0 || s.MemoryBytes < 0 || s.StopGracePeriod < 0 {
 		return errdefs.Invalid("task %s: negative resource limit or grace period", s.TaskID)
+	}
+	return nil
+}
+
+// localVolumeName is the local volume driver's rule for volume names.
+var localVolumeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+func (m Mount) validate() error {
+	if !path.IsAbs(m.Target) || path.Clean(m.Target) == "/" {
+		return fmt.Errorf("invalid mount target %q: must be an absolute path other than /", m.Target)
+	}
+	switch m.Type {
+	case MountBind:
+		if !path.IsAbs(m.Source) {
+			return fmt.Errorf("invalid bind mount source, must be an absolute path: %s", m.Source)
+		}
+	case MountVolume:
+		if m.Source != "" && (m.VolumeDriver == "" || m.VolumeDriver == "local") && !localVolumeName.MatchString(m.Source) {
+			return fmt.Errorf("%q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed", m.Source)
+		}
+	case MountTmpfs:
+		if m.Source != "" {
+			return errors.New("invalid tmpfs source, source must be empty")
+		}
+	default:
+		return fmt.Errorf("invalid mount type %q", m.Type)
 	}
 	return nil
 }

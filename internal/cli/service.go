@@ -286,6 +286,15 @@ func writePrettyService(out io.Writer, s swarm.Service) {
 			section(" Labels")
 			list("  ", cs.Labels)
 		}
+		if len(cs.Mounts) > 0 {
+			section("Mounts") // as docker's
+			for _, m := range cs.Mounts {
+				field(" Target", m.Target)
+				field("  Source", m.Source)
+				field("  ReadOnly", m.ReadOnly)
+				field("  Type", m.Type)
+			}
+		}
 	}
 	if r := tt.Resources; r != nil && (r.Reservations != nil || r.Limits != nil) {
 		section("Resources")

@@ -24,6 +24,7 @@ type createOpts struct {
 	publish         []string
 	endpointMode    string
 	networks        []string
+	mounts          []string
 }
 
 func newServiceCreateCommand(env *cliEnv) *cobra.Command {
@@ -73,6 +74,7 @@ func newServiceCreateCommand(env *cliEnv) *cobra.Command {
 	flags.StringArrayVarP(&o.publish, "publish", "p", nil, "Publish a port on every node: [PUBLISHED:]TARGET[/PROTOCOL] or published=P,target=T")
 	flags.StringVar(&o.endpointMode, "endpoint-mode", "vip", `Endpoint mode ("vip" or "dnsrr")`)
 	flags.StringArrayVar(&o.networks, "network", nil, "Attach the service to a network: NAME or name=NAME[,alias=ALIAS]")
+	flags.StringArrayVar(&o.mounts, "mount", nil, mountHelp)
 	o.serviceOpts.register(flags)
 	return cmd
 }
@@ -139,7 +141,11 @@ func (o *createOpts) spec(flags *pflag.FlagSet, args []string) (swarm.ServiceSpe
 
 	spec.Name = o.name
 	spec.Labels = labels
-	cs := &swarm.ContainerSpec{Image: args[0], Env: env, Labels: containerLabels}
+	mounts, err := parseMounts(o.mounts)
+	if err != nil {
+		return spec, err
+	}
+	cs := &swarm.ContainerSpec{Image: args[0], Env: env, Labels: containerLabels, Mounts: mounts}
 	if len(args) > 1 {
 		cs.Args = args[1:]
 	}

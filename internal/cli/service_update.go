@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -25,6 +26,7 @@ type updateOpts struct {
 	placementPrefAdd, placementPrefRm   []string
 	publishAdd, publishRm               []string
 	networkAdd, networkRm               []string
+	mountAdd, mountRm                   []string
 	endpointMode                        string
 	force, rollback                     bool
 
@@ -35,6 +37,7 @@ type updateOpts struct {
 	prefsAdd, prefsRm       []swarm.PlacementPreference
 	portsAdd                []swarm.PortConfig
 	netsAdd                 []swarm.NetworkAttachmentConfig
+	mountsAdd               []mount.Mount
 	netIDs                  map[string]string // network names given → IDs, read from the API
 }
 
@@ -107,6 +110,8 @@ func newServiceUpdateCommand(env *cliEnv) *cobra.Command {
 	flags.StringVar(&o.endpointMode, "endpoint-mode", "", `Endpoint mode ("vip" or "dnsrr")`)
 	flags.StringArrayVar(&o.networkAdd, "network-add", nil, "Attach the service to a network: NAME or name=NAME[,alias=ALIAS]")
 	flags.StringArrayVar(&o.networkRm, "network-rm", nil, "Detach the service from a network")
+	flags.StringArrayVar(&o.mountAdd, "mount-add", nil, "Add or update a mount on a target: "+strings.TrimPrefix(mountHelp, "Attach a filesystem mount to the service: "))
+	flags.StringArrayVar(&o.mountRm, "mount-rm", nil, "Remove a mount by its target path")
 	flags.BoolVar(&o.force, "force", false, "Force update even if no changes require it")
 	flags.BoolVar(&o.rollback, "rollback", false, "Rollback to previous specification")
 	o.serviceOpts.register(flags)
@@ -163,6 +168,9 @@ func (o *updateOpts) validateUpdate(flags, local *pflag.FlagSet) error {
 		return err
 	}
 	if o.netsAdd, err = parseNetworks(o.networkAdd); err != nil {
+		return err
+	}
+	if o.mountsAdd, err = parseMounts(o.mountAdd); err != nil {
 		return err
 	}
 	if flags.Changed("endpoint-mode") {
@@ -241,6 +249,11 @@ func (o *updateOpts) edit(flags *pflag.FlagSet, spec *swarm.ServiceSpec) error {
 	}
 	if anyChanged(flags, "network-add", "network-rm") {
 		if err := editNetworks(&tt.Networks, o.networkRm, o.netsAdd, o.netIDs); err != nil {
+			return err
+		}
+	}
+	if anyChanged(flags, "mount-add", "mount-rm") {
+		if err := editMounts(&cs.Mounts, o.mountRm, o.mountsAdd); err != nil {
 			return err
 		}
 	}

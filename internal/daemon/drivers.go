@@ -33,7 +33,7 @@ type DriverConfig struct {
 func (d *Daemon) openDrivers(ctx context.Context) (map[string]driver.Driver, string) {
 	cfg := d.cfg.Drivers
 	drivers := map[string]driver.Driver{}
-	p, err := process.New(process.Options{Root: filepath.Join(d.cfg.DataDir, "tasks")})
+	p, err := process.New(process.Options{Root: filepath.Join(d.cfg.DataDir, "tasks"), VolumesDir: filepath.Join(d.cfg.DataDir, "volumes")})
 	if err != nil {
 		d.log.Warn("process driver unavailable", "err", err)
 	} else {

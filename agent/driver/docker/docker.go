@@ -223,6 +223,7 @@ func (d *Driver) Start(ctx context.Context, spec driver.Spec) (driver.Handle, er
 		NetworkMode:   container.NetworkMode(spec.Network),
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 		PortBindings:  bindings,
+		Mounts:        d.engineMounts(spec.Mounts),
 	}
 	if spec.DNS != "" {
 		// On a user-defined bridge the container's resolver is the

@@ -52,6 +52,19 @@
 // the agent restarts. A check with no command (timings only) means no
 // check here: there is no image to take a HEALTHCHECK from.
 //
+// Mounts: a plain process has no mount namespace, so a task's mounts are
+// node paths it is told, one variable per mount (MountEnv):
+// FLOTILLA_MOUNT_<TARGET> (/var/lib/db → FLOTILLA_MOUNT_VAR_LIB_DB) holds
+// the bind's source itself (a missing one fails the task with the
+// engine's words: bind source path does not exist), a named volume's
+// VolumesDir/NAME/_data (made on first use, kept after the task, its
+// labels in VolumesDir/NAME/volume.json), an anonymous volume's
+// TASKDIR/volumes/N or a tmpfs's TASKDIR/tmpfs/N (both removed with the
+// task; the tmpfs is a real tmpfs with the size and mode asked for when
+// the node runs as root, else a plain directory with the mode). What
+// needs a namespace is refused: read-only mounts, bind propagation,
+// volume drivers other than local, volume options.
+//
 // Limits: NanoCPUs and MemoryBytes are not enforced by this driver (there
 // is no portable, unprivileged way; RLIMIT_AS would break many programs), and
 // Hostname is ignored. The program's environment is Spec.Env on top of PATH
@@ -72,6 +85,10 @@ type Options struct {
 	// ShimBinary is the executable that has ShimCommand registered as a
 	// subcommand (ShimBinary process-shim ...). Default: os.Executable().
 	ShimBinary string
+	// VolumesDir holds the node's named volumes, one directory each
+	// (VolumesDir/NAME/_data), made on first use and kept. Empty: tasks
+	// with named volumes are refused.
+	VolumesDir string
 }
 
 // File names inside a task directory.

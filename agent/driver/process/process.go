@@ -26,8 +26,9 @@ import (
 // Driver runs tasks as supervised processes. It holds no per-task state in
 // memory: everything is in the task directories under Options.Root.
 type Driver struct {
-	root string
-	shim string
+	root    string
+	shim    string
+	volumes string // named volumes' directory; "" = none
 }
 
 var (
@@ -62,7 +63,13 @@ func New(opts Options) (*Driver, error) {
 			return nil, fmt.Errorf("process driver: find own executable for the shim: %w", err)
 		}
 	}
-	return &Driver{root: root, shim: shim}, nil
+	vols := opts.VolumesDir
+	if vols != "" {
+		if vols, err = filepath.Abs(vols); err != nil {
+			return nil, err
+		}
+	}
+	return &Driver{root: root, shim: shim, volumes: vols}, nil
 }
 
 // Name implements driver.Driver.
@@ -111,6 +118,9 @@ func (d *Driver) Start(ctx context.Context, spec driver.Spec) (driver.Handle, er
 	if err != nil {
 		return driver.Handle{}, err
 	}
+	if err := d.checkMounts(spec); err != nil {
+		return driver.Handle{}, err
+	}
 	cfg := shimConfig{TaskID: spec.TaskID, ServiceID: spec.ServiceID, ServiceName: spec.ServiceName,
 		NodeID: spec.NodeID, Dir: spec.Dir, Labels: spec.Labels}
 	home := os.Getenv("HOME")
@@ -145,8 +155,14 @@ func (d *Driver) Start(ctx context.Context, spec driver.Spec) (driver.Handle, er
 		}
 		return driver.Handle{}, fmt.Errorf("process driver: %w", err)
 	}
-	h, err := d.start(ctx, dir, cfg, argv)
+	var h driver.Handle
+	mountEnv, err := d.prepareMounts(spec, dir, cfg)
+	if err == nil {
+		cfg.Env = append(cfg.Env, mountEnv...)
+		h, err = d.start(ctx, dir, cfg, argv)
+	}
 	if err != nil {
+		unmountTaskTmpfs(dir)
 		_ = os.RemoveAll(dir)
 		return driver.Handle{}, err
 	}
@@ -623,6 +639,7 @@ func (d *Driver) Remove(ctx context.Context, h driver.Handle) error {
 	}
 	d.killLeftovers(dir, shimPID)
 	reaped(shimPID)
+	unmountTaskTmpfs(dir)
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("process driver: remove task %s: %w", h.ID, err)
 	}

@@ -74,3 +74,18 @@ func inSession(pid, sid int) bool {
 	st, s, ok := procStat(pid)
 	return ok && st != 'Z' && s == sid
 }
+
+// mountTmpfs mounts a tmpfs at p when the node runs as root; otherwise p
+// stays a plain directory (see doc.go).
+func mountTmpfs(p string, size int64, mode os.FileMode) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	opts := "mode=" + strconv.FormatUint(uint64(mode&0o7777), 8)
+	if size > 0 {
+		opts += ",size=" + strconv.FormatInt(size, 10)
+	}
+	return syscall.Mount("tmpfs", p, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, opts)
+}
+
+func unmountTmpfs(p string) { _ = syscall.Unmount(p, syscall.MNT_DETACH) }

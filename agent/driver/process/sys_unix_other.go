@@ -2,7 +2,10 @@
 
 package process
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+)
 
 func programAttr(cfg shimConfig) *syscall.SysProcAttr {
 	a := &syscall.SysProcAttr{Setpgid: true}
@@ -25,3 +28,8 @@ func inSession(pid, sid int) bool {
 	got, err := syscall.Getsid(pid)
 	return err == nil && got == sid
 }
+
+// Tmpfs mounts are Linux's here: elsewhere a tmpfs is a plain directory.
+func mountTmpfs(p string, size int64, mode os.FileMode) error { return nil }
+
+func unmountTmpfs(p string) {}

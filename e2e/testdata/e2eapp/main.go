@@ -7,6 +7,10 @@
 // E2E_PROXY=1, and UDP datagrams on the same port with the task and the
 // payload.
 //
+// E2E_READ=path prints "read PATH: CONTENT" (or the error) at start;
+// E2E_APPEND=path prints "data in PATH: CONTENT" (what earlier tasks left
+// there) and appends "task TASK_ID" to it.
+//
 // "app healthcheck" is a health check: it fails when APP_HEALTHY=no is in
 // the container's environment.
 package main
@@ -34,6 +38,7 @@ func main() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	fmt.Printf("hello from the flotilla e2e app, slot %s\n", os.Getenv("FLOTILLA_TASK_SLOT"))
+	files()
 	if os.Getenv("E2E_SERVE") == "1" {
 		// The process driver names the addresses of the ports it gives;
 		// in a container the app listens on its target port 80.
@@ -182,4 +187,30 @@ func resolver() *net.Resolver {
 		var d net.Dialer
 		return d.DialContext(ctx, network, server)
 	}}
+}
+
+// files does E2E_READ and E2E_APPEND.
+func files() {
+	if p := os.Getenv("E2E_READ"); p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			fmt.Printf("read %s failed: %v\n", p, err)
+		} else {
+			fmt.Printf("read %s: %s\n", p, strings.TrimSpace(string(b)))
+		}
+	}
+	if p := os.Getenv("E2E_APPEND"); p != "" {
+		b, _ := os.ReadFile(p)
+		fmt.Printf("data in %s: %s\n", p, strings.Join(strings.Fields(string(b)), " "))
+		f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err == nil {
+			_, err = fmt.Fprintf(f, "task %s\n", os.Getenv("FLOTILLA_TASK_ID"))
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			fmt.Printf("append to %s failed: %v\n", p, err)
+		}
+	}
 }

@@ -6,6 +6,9 @@
 //	IGNORE_TERM=1  ignore SIGTERM (then only SIGKILL stops it)
 //	HEALTHY_FOR=d  create /healthy at start and remove it after duration d
 //	LOOKUP=name    resolve name and print "lookup NAME: ADDRS" or the error
+//	WRITE=path=s   write s to path, print "wrote PATH" or the error
+//	READ=path      print "read PATH: CONTENT" or the error
+//	MOUNT=path     print "mount PATH: TYPE OPTIONS" from /proc/mounts
 //
 // "app healthcheck" is a health check: exit 0 if /healthy exists, else 1.
 //
@@ -49,6 +52,7 @@ func main() {
 			fmt.Printf("lookup %s: %s\n", name, strings.Join(addrs, " "))
 		}
 	}
+	files()
 	if s := os.Getenv("EXIT_CODE"); s != "" {
 		n, _ := strconv.Atoi(s)
 		os.Exit(n)
@@ -78,4 +82,32 @@ func main() {
 func pwd() string {
 	d, _ := os.Getwd()
 	return d
+}
+
+// files does WRITE, READ and MOUNT, in that order.
+func files() {
+	if w := os.Getenv("WRITE"); w != "" {
+		p, content, _ := strings.Cut(w, "=")
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			fmt.Printf("write %s failed: %v\n", p, err)
+		} else {
+			fmt.Printf("wrote %s\n", p)
+		}
+	}
+	if p := os.Getenv("READ"); p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			fmt.Printf("read %s failed: %v\n", p, err)
+		} else {
+			fmt.Printf("read %s: %s\n", p, b)
+		}
+	}
+	if p := os.Getenv("MOUNT"); p != "" {
+		b, _ := os.ReadFile("/proc/mounts")
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 4 && f[1] == p {
+				fmt.Printf("mount %s: %s %s\n", p, f[2], f[3])
+			}
+		}
+	}
 }

@@ -70,8 +70,8 @@ type Discovery struct {
 	clients  map[netip.Addr][]string
 	owners   map[string][]netip.Addr // a task's addresses in clients
 	capture  *mesh.CaptureListener
-	rulesKey string // what was applied last
-	rulesErr string // the last failure logged
+	rulesKey string                // what was applied last
+	rulesErr string                // the last failure logged
 	clashed  map[netip.Prefix]bool // subnets left uncaptured, logged once
 }
 

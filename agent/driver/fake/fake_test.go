@@ -428,7 +428,9 @@ func TestTenThousandTasksAreCheap(t *testing.T) {
 	if g1 > g0 {
 		t.Errorf("goroutines grew from %d to %d", g0, g1)
 	}
-	if heap > 8<<20 {
+	// Each task keeps the spec it was started with (about 640 B since
+	// specs carry networks, DNS and mounts): 1 KiB a task is the budget.
+	if heap > 10<<20 {
 		t.Errorf("heap grew by %d MiB", heap>>20)
 	}
 	if running, _, _ := d.Stats(); running != n {

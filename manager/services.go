@@ -135,6 +135,9 @@ func (m *Manager) CreateService(ctx context.Context, spec swarm.ServiceSpec) (st
 	if err := attachNetworks(v, &spec); err != nil {
 		return "", err
 	}
+	if err := attachSecretsConfigs(v, &spec); err != nil {
+		return "", err
+	}
 	if spec.Name == "" {
 		spec.Name = randomName()
 	}
@@ -183,6 +186,9 @@ func (m *Manager) UpdateService(ctx context.Context, id string, version uint64, 
 	}
 	v := m.store.View()
 	if err := attachNetworks(v, &spec); err != nil {
+		return err
+	}
+	if err := attachSecretsConfigs(v, &spec); err != nil {
 		return err
 	}
 	if spec.Name != cur.Spec.Name {

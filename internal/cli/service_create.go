@@ -24,6 +24,8 @@ type createOpts struct {
 	publish         []string
 	endpointMode    string
 	networks        []string
+	secrets         []string
+	configs         []string
 }
 
 func newServiceCreateCommand(env *cliEnv) *cobra.Command {
@@ -73,6 +75,8 @@ func newServiceCreateCommand(env *cliEnv) *cobra.Command {
 	flags.StringArrayVarP(&o.publish, "publish", "p", nil, "Publish a port on every node: [PUBLISHED:]TARGET[/PROTOCOL] or published=P,target=T")
 	flags.StringVar(&o.endpointMode, "endpoint-mode", "vip", `Endpoint mode ("vip" or "dnsrr")`)
 	flags.StringArrayVar(&o.networks, "network", nil, "Attach the service to a network: NAME or name=NAME[,alias=ALIAS]")
+	flags.StringArrayVar(&o.secrets, "secret", nil, "Give the tasks a secret: NAME or source=NAME[,target=PATH][,uid=,gid=,mode=]")
+	flags.StringArrayVar(&o.configs, "config", nil, "Give the tasks a config: NAME or source=NAME[,target=PATH][,uid=,gid=,mode=]")
 	o.serviceOpts.register(flags)
 	return cmd
 }
@@ -137,9 +141,18 @@ func (o *createOpts) spec(flags *pflag.FlagSet, args []string) (swarm.ServiceSpe
 		return spec, err
 	}
 
+	secrets, err := parseSecretRefs("secret", o.secrets)
+	if err != nil {
+		return spec, err
+	}
+	configs, err := parseConfigRefs("config", o.configs)
+	if err != nil {
+		return spec, err
+	}
+
 	spec.Name = o.name
 	spec.Labels = labels
-	cs := &swarm.ContainerSpec{Image: args[0], Env: env, Labels: containerLabels}
+	cs := &swarm.ContainerSpec{Image: args[0], Env: env, Labels: containerLabels, Secrets: secrets, Configs: configs}
 	if len(args) > 1 {
 		cs.Args = args[1:]
 	}

@@ -25,6 +25,8 @@ type updateOpts struct {
 	placementPrefAdd, placementPrefRm   []string
 	publishAdd, publishRm               []string
 	networkAdd, networkRm               []string
+	secretAdd, secretRm                 []string
+	configAdd, configRm                 []string
 	endpointMode                        string
 	force, rollback                     bool
 
@@ -35,6 +37,8 @@ type updateOpts struct {
 	prefsAdd, prefsRm       []swarm.PlacementPreference
 	portsAdd                []swarm.PortConfig
 	netsAdd                 []swarm.NetworkAttachmentConfig
+	secretsAdd              []*swarm.SecretReference
+	configsAdd              []*swarm.ConfigReference
 	netIDs                  map[string]string // network names given → IDs, read from the API
 }
 
@@ -107,6 +111,10 @@ func newServiceUpdateCommand(env *cliEnv) *cobra.Command {
 	flags.StringVar(&o.endpointMode, "endpoint-mode", "", `Endpoint mode ("vip" or "dnsrr")`)
 	flags.StringArrayVar(&o.networkAdd, "network-add", nil, "Attach the service to a network: NAME or name=NAME[,alias=ALIAS]")
 	flags.StringArrayVar(&o.networkRm, "network-rm", nil, "Detach the service from a network")
+	flags.StringArrayVar(&o.secretAdd, "secret-add", nil, "Add a secret: NAME or source=NAME[,target=PATH][,uid=,gid=,mode=]")
+	flags.StringArrayVar(&o.secretRm, "secret-rm", nil, "Remove a secret by its name")
+	flags.StringArrayVar(&o.configAdd, "config-add", nil, "Add a config: NAME or source=NAME[,target=PATH][,uid=,gid=,mode=]")
+	flags.StringArrayVar(&o.configRm, "config-rm", nil, "Remove a config by its name")
 	flags.BoolVar(&o.force, "force", false, "Force update even if no changes require it")
 	flags.BoolVar(&o.rollback, "rollback", false, "Rollback to previous specification")
 	o.serviceOpts.register(flags)
@@ -163,6 +171,12 @@ func (o *updateOpts) validateUpdate(flags, local *pflag.FlagSet) error {
 		return err
 	}
 	if o.netsAdd, err = parseNetworks(o.networkAdd); err != nil {
+		return err
+	}
+	if o.secretsAdd, err = parseSecretRefs("secret-add", o.secretAdd); err != nil {
+		return err
+	}
+	if o.configsAdd, err = parseConfigRefs("config-add", o.configAdd); err != nil {
 		return err
 	}
 	if flags.Changed("endpoint-mode") {
@@ -243,6 +257,12 @@ func (o *updateOpts) edit(flags *pflag.FlagSet, spec *swarm.ServiceSpec) error {
 		if err := editNetworks(&tt.Networks, o.networkRm, o.netsAdd, o.netIDs); err != nil {
 			return err
 		}
+	}
+	if err := editRefs(&cs.Secrets, o.secretRm, o.secretsAdd, secretNames, "secret"); err != nil {
+		return err
+	}
+	if err := editRefs(&cs.Configs, o.configRm, o.configsAdd, configNames, "config"); err != nil {
+		return err
 	}
 	o.apply(flags, spec)
 	if o.force {

@@ -63,6 +63,17 @@ type Spec struct {
 	// Healthcheck is the spec's health check; nil leaves docker tasks to
 	// their image's HEALTHCHECK and process tasks unchecked.
 	Healthcheck *HealthCheck
+	// Files are the task's secret and config files, made by the agent in
+	// memory-backed storage: docker bind-mounts each read-only at Target;
+	// the process driver ignores them (the task gets their directory in
+	// its environment instead).
+	Files []File
+}
+
+// File is one secret or config file of a task: Source on the node,
+// Target in the container.
+type File struct {
+	Source, Target string
 }
 
 // Port is a target port of a task, e.g. 80/tcp. A port published in host

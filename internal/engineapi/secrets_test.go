@@ -131,6 +131,21 @@ func TestDockerCLISecretsAndConfigs(t *testing.T) {
 		t.Errorf("secret inspect shows the data:\n%s", insp)
 	}
 	s.ok("secret", "inspect", "--pretty", id[:6])
+	// The docker CLI resolves --secret and --config names itself (GET
+	// /secrets?filters=names) and sends the IDs, names and file targets.
+	cid0 := strings.TrimSpace(s.ok("config", "create", "base.conf", file))
+	s.ok("service", "create", "-d", "--no-resolve-image", "--name", "web", "--secret", "source=db_pw,target=pw,mode=0400",
+		"--config", "base.conf", "busybox")
+	if len(f.created) != 1 {
+		t.Fatalf("services created: %d", len(f.created))
+	}
+	cs := f.created[0].TaskTemplate.ContainerSpec
+	if len(cs.Secrets) != 1 || cs.Secrets[0].SecretID != id || cs.Secrets[0].SecretName != "db_pw" || cs.Secrets[0].File == nil ||
+		cs.Secrets[0].File.Name != "pw" || cs.Secrets[0].File.Mode != 0o400 ||
+		len(cs.Configs) != 1 || cs.Configs[0].ConfigID != cid0 || cs.Configs[0].File == nil || cs.Configs[0].File.Name != "base.conf" {
+		t.Errorf("docker service create sent secrets %+v configs %+v", cs.Secrets, cs.Configs)
+	}
+	s.ok("config", "rm", cid0)
 	if got := strings.TrimSpace(s.ok("secret", "rm", "db_pw")); got != "db_pw" {
 		t.Errorf("secret rm printed %q", got)
 	}

@@ -6,6 +6,7 @@
 //	IGNORE_TERM=1  ignore SIGTERM (then only SIGKILL stops it)
 //	HEALTHY_FOR=d  create /healthy at start and remove it after duration d
 //	LOOKUP=name    resolve name and print "lookup NAME: ADDRS" or the error
+//	CAT=p1,p2      print "cat P: CONTENT" (or the error) for each file
 //
 // "app healthcheck" is a health check: exit 0 if /healthy exists, else 1.
 //
@@ -47,6 +48,16 @@ func main() {
 			fmt.Printf("lookup %s failed: %v\n", name, err)
 		} else {
 			fmt.Printf("lookup %s: %s\n", name, strings.Join(addrs, " "))
+		}
+	}
+	if list := os.Getenv("CAT"); list != "" {
+		for _, p := range strings.Split(list, ",") {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				fmt.Printf("cat %s: %v\n", p, err)
+				continue
+			}
+			fmt.Printf("cat %s: %s\n", p, b)
 		}
 	}
 	if s := os.Getenv("EXIT_CODE"); s != "" {

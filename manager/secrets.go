@@ -3,7 +3,6 @@ package manager
 import (
 	"bytes"
 	"context"
-	"os"
 	"path"
 	"regexp"
 	"slices"
@@ -292,23 +291,16 @@ func attachSecretsConfigs(v *state.View, spec *swarm.ServiceSpec) error {
 		if r == nil {
 			return errdefs.Invalid("malformed secret reference")
 		}
-		id, name, ok := secretKind.resolveRef(v, r.SecretID, r.SecretName)
+		out := *r
+		f, ok, err := secretKind.attachRef(v, seen, &out.SecretID, &out.SecretName, out.File)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			missing = append(missing, refName(r.SecretName, r.SecretID))
 			continue
 		}
-		out := *r
-		out.SecretID, out.SecretName = id, name
-		if out.File == nil {
-			out.File = &swarm.SecretReferenceFileTarget{Name: name}
-		} else {
-			f := *out.File
-			out.File = &f
-		}
-		fillFileDefaults(&out.File.Name, &out.File.UID, &out.File.GID, &out.File.Mode, name)
-		if err := secretKind.checkTarget(seen, name, out.File.Name); err != nil {
-			return err
-		}
+		out.File = &f
 		cs.Secrets[i] = &out
 	}
 	if len(missing) > 0 {
@@ -322,23 +314,22 @@ func attachSecretsConfigs(v *state.View, spec *swarm.ServiceSpec) error {
 		if r.Runtime != nil {
 			return errdefs.Invalid("runtime config targets (credential specs) are not supported by flotilla; give a file target")
 		}
-		id, name, ok := configKind.resolveRef(v, r.ConfigID, r.ConfigName)
+		out := *r
+		var file *swarm.SecretReferenceFileTarget // the same fields
+		if r.File != nil {
+			sf := swarm.SecretReferenceFileTarget(*r.File)
+			file = &sf
+		}
+		f, ok, err := configKind.attachRef(v, seen, &out.ConfigID, &out.ConfigName, file)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			missing = append(missing, refName(r.ConfigName, r.ConfigID))
 			continue
 		}
-		out := *r
-		out.ConfigID, out.ConfigName = id, name
-		if out.File == nil {
-			out.File = &swarm.ConfigReferenceFileTarget{Name: "/" + name}
-		} else {
-			f := *out.File
-			out.File = &f
-		}
-		fillFileDefaults(&out.File.Name, &out.File.UID, &out.File.GID, &out.File.Mode, "/"+name)
-		if err := configKind.checkTarget(seen, name, path.Clean(out.File.Name)); err != nil {
-			return err
-		}
+		cf := swarm.ConfigReferenceFileTarget(f)
+		out.File = &cf
 		cs.Configs[i] = &out
 	}
 	if len(missing) > 0 {
@@ -348,26 +339,45 @@ func attachSecretsConfigs(v *state.View, spec *swarm.ServiceSpec) error {
 	return nil
 }
 
+// attachRef resolves one reference, given its ID and name fields (set to
+// the object's on success) and its file target (nil: the default), and
+// returns the file target to store; ok is false when no object matches.
+func (k blobKind) attachRef(v *state.View, seen map[string]string, id, name *string, file *swarm.SecretReferenceFileTarget) (f swarm.SecretReferenceFileTarget, ok bool, err error) {
+	rid, rname, ok := k.resolveRef(v, *id, *name)
+	if !ok {
+		return f, false, nil
+	}
+	*id, *name = rid, rname
+	if file != nil {
+		f = *file
+	}
+	target := rname // a secret's, under /run/secrets
+	if k.table == state.TableConfigs {
+		target = "/" + rname
+	}
+	switch {
+	case f.Name == "":
+		f.Name = target
+	case k.table == state.TableConfigs:
+		f.Name = path.Clean(f.Name)
+	}
+	if f.UID == "" {
+		f.UID = "0"
+	}
+	if f.GID == "" {
+		f.GID = "0"
+	}
+	if f.Mode == 0 {
+		f.Mode = 0o444
+	}
+	return f, true, k.checkTarget(seen, rname, f.Name)
+}
+
 func refName(name, id string) string {
 	if name != "" {
 		return name
 	}
 	return id
-}
-
-func fillFileDefaults(target, uid, gid *string, mode *os.FileMode, def string) {
-	if *target == "" {
-		*target = def
-	}
-	if *uid == "" {
-		*uid = "0"
-	}
-	if *gid == "" {
-		*gid = "0"
-	}
-	if *mode == 0 {
-		*mode = 0o444
-	}
 }
 
 // Secrets returns every secret as the API shows it: without its data,

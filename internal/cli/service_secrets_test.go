@@ -53,3 +53,16 @@ func TestEditSecretRefsKeepsTheOthers(t *testing.T) {
 		t.Errorf("removing a missing one: %v", err)
 	}
 }
+
+func TestReadBlobFromStdinOrFile(t *testing.T) {
+	got, err := readBlob(strings.NewReader("from stdin"), "-")
+	if err != nil || string(got) != "from stdin" {
+		t.Errorf("stdin: %q %v", got, err)
+	}
+	if _, err := readBlob(strings.NewReader(strings.Repeat("x", maxBlobRead+1)), "-"); err == nil || !strings.Contains(err.Error(), "limited to 500 KiB") {
+		t.Errorf("oversized: %v", err)
+	}
+	if _, err := readBlob(nil, "/nonexistent/file"); err == nil {
+		t.Error("a missing file was read")
+	}
+}

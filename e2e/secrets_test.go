@@ -18,7 +18,8 @@ import (
 // so the secret never reaches a log), no file under either node's
 // directory (data dir, logs) holds the secret, the manager that runs no
 // such task never got its file, removing the secret in use is refused,
-// and the task's files go with the service.
+// a rotation (--secret-rm, --secret-add under the same target) reaches
+// the new task, and the task's files go with the service.
 func TestProcessServiceSecretAndConfig(t *testing.T) {
 	c := processCluster(t, 1, 1)
 	m1, w1 := c.managers[0], c.workers[0]
@@ -44,7 +45,7 @@ func TestProcessServiceSecretAndConfig(t *testing.T) {
 	}
 
 	sum := sha256.Sum256([]byte(secret))
-	m1.mustService(t, "service", "create", "--name", "sc", "--driver", "process", "--constraint", "node.role==worker",
+	m1.mustService(t, "service", "create", "--name", "sc", "--driver", "process", "--constraint", "node.role==worker", "--update-monitor", "1s",
 		"--secret", "s1", "--config", "c1",
 		"/bin/sh", "-c", `echo "secret-sha $(sha256sum < $FLOTILLA_SECRETS_DIR/s1 | cut -d' ' -f1) mode $(stat -c %a $FLOTILLA_SECRETS_DIR/s1)"; echo "config $(cat $FLOTILLA_CONFIGS_DIR/c1)"; exec sleep 1000`)
 	rows := m1.waitRunning(t, "sc", 1, serviceTimeout, nodeNames(w1))
@@ -93,6 +94,19 @@ func TestProcessServiceSecretAndConfig(t *testing.T) {
 		t.Errorf("the manager, which runs no task using the secret, has task files at %s", shm(m1))
 	}
 
+	// Rotation, as in Docker: a new secret under the old target.
+	rotated := secret + "-v2"
+	m1.mustCLI(t, "secret", "create", "s2", write("s2", rotated))
+	m1.mustService(t, "service", "update", "--secret-rm", "s1", "--secret-add", "source=s2,target=s1", "sc")
+	sum2 := sha256.Sum256([]byte(rotated))
+	eventually(t, serviceTimeout, func() error {
+		if out := m1.mustCLI(t, "service", "logs", "sc"); !strings.Contains(out, "secret-sha "+hex.EncodeToString(sum2[:])) {
+			return fmt.Errorf("service logs sc has no line of the rotated secret:\n%s", out)
+		}
+		return nil
+	})
+	m1.mustCLI(t, "secret", "rm", "s1") // no longer in use
+
 	m1.mustCLI(t, "service", "rm", "sc")
 	eventually(t, serviceTimeout, func() error {
 		entries, _ := os.ReadDir(shm(w1))
@@ -101,7 +115,7 @@ func TestProcessServiceSecretAndConfig(t *testing.T) {
 		}
 		return nil
 	})
-	m1.mustCLI(t, "secret", "rm", "s1")
+	m1.mustCLI(t, "secret", "rm", "s2")
 	m1.mustCLI(t, "config", "rm", "c1")
 	t.Cleanup(func() { os.RemoveAll(shm(w1)) })
 }

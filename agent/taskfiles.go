@@ -186,8 +186,10 @@ func (e *Executor) removeTaskFiles(taskID string) {
 }
 
 // removeUnknownTaskFiles removes the files of tasks the record does not
-// hold (dropped while the agent was down). Caller holds e.mu.
+// hold (dropped while the agent was down), and those of the node's former
+// identities. Caller holds e.mu.
 func (e *Executor) removeUnknownTaskFiles() {
+	e.removeFormerTaskFiles()
 	base, err := e.filesBase(false)
 	if err != nil || base == "" {
 		return

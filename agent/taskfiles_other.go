@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !linux
 
 package agent
 
@@ -12,3 +12,5 @@ func (e *Executor) filesBase(create bool) (string, error) {
 }
 
 func processOwner(string) (fileOwner, error) { return fileOwner{-1, -1}, nil }
+
+func (e *Executor) removeFormerTaskFiles() {}

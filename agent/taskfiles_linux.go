@@ -1,4 +1,4 @@
-//go:build unix
+//go:build linux
 
 package agent
 
@@ -65,6 +65,16 @@ func (e *Executor) filesBase(create bool) (string, error) {
 		return mountAt, nil
 	}
 	return "", errors.New("secret and config files are kept in memory only, and this node has no memory-backed directory: /dev/shm is not a tmpfs and the daemon is not root (it would mount one); give the node a tmpfs /dev/shm or run the daemon as root")
+}
+
+// removeFormerTaskFiles removes what tasks of the node's former
+// identities (it left and joined again) left in /dev/shm.
+func (e *Executor) removeFormerTaskFiles() {
+	for _, id := range e.FormerNodeIDs {
+		if id != "" && id != e.NodeID {
+			_ = os.RemoveAll(filepath.Join(shmDir, "flotilla", id))
+		}
+	}
 }
 
 func isTmpfs(dir string) bool {

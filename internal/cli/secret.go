@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -233,7 +234,10 @@ func (b blobCommands) lsCommand(env *cliEnv) *cobra.Command {
 }
 
 func (b blobCommands) inspectCommand(env *cliEnv) *cobra.Command {
-	var format string
+	var (
+		format string
+		pretty bool
+	)
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] " + strings.ToUpper(b.noun) + " [" + strings.ToUpper(b.noun) + "...]",
 		Short: "Display detailed information on one or more " + b.noun + "s",
@@ -244,12 +248,61 @@ func (b blobCommands) inspectCommand(env *cliEnv) *cobra.Command {
 		if err != nil {
 			return err
 		}
+		if pretty {
+			for i, ref := range args {
+				_, raw, err := b.inspect(cmd.Context(), api, ref)
+				if err != nil {
+					return err
+				}
+				if i > 0 {
+					fmt.Fprintln(cmd.OutOrStdout())
+				}
+				if err := writePrettyBlob(cmd.OutOrStdout(), raw); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
 		return writeInspect(cmd.OutOrStdout(), format, args, func(ref string) (any, []byte, error) {
 			return b.inspect(cmd.Context(), api, ref)
 		})
 	})
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom Go template ('json' for compact JSON)")
+	cmd.Flags().BoolVar(&pretty, "pretty", false, "Print the information in a human friendly format")
 	return cmd
+}
+
+// writePrettyBlob prints a secret or config as docker's --pretty does;
+// a config's data is shown, a secret has none to show.
+func writePrettyBlob(w io.Writer, raw []byte) error {
+	var o struct {
+		ID                   string
+		CreatedAt, UpdatedAt time.Time
+		Spec                 struct {
+			Name   string
+			Labels map[string]string
+			Driver *swarm.Driver
+			Data   []byte
+		}
+	}
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "ID:              %s\nName:              %s\n", o.ID, o.Spec.Name)
+	if len(o.Spec.Labels) > 0 {
+		fmt.Fprintln(w, "Labels:")
+		for _, k := range sortedKeys(o.Spec.Labels) {
+			fmt.Fprintf(w, " - %s=%s\n", k, o.Spec.Labels[k])
+		}
+	}
+	if o.Spec.Driver != nil && o.Spec.Driver.Name != "" {
+		fmt.Fprintf(w, "Driver:            %s\n", o.Spec.Driver.Name)
+	}
+	fmt.Fprintf(w, "Created at:        %s\nUpdated at:        %s\n", o.CreatedAt, o.UpdatedAt)
+	if o.Spec.Data != nil {
+		fmt.Fprintf(w, "Data:\n%s\n", o.Spec.Data)
+	}
+	return nil
 }
 
 func (b blobCommands) rmCommand(env *cliEnv) *cobra.Command {

@@ -68,3 +68,15 @@ func TestServiceCreateSendsSecretsAndConfigs(t *testing.T) {
 		t.Errorf("container spec = %s", specJSON(createdSpec(t, f)))
 	}
 }
+
+func TestConfigInspectPretty(t *testing.T) {
+	f := newFakeAPI(t)
+	f.reply("GET /configs/app.conf", http.StatusOK, swarm.Config{ID: "cfga", Spec: swarm.ConfigSpec{
+		Annotations: swarm.Annotations{Name: "app.conf", Labels: map[string]string{"k": "v"}}, Data: []byte("listen 80")}})
+	r := mustRun(t, f.host, "config", "inspect", "--pretty", "app.conf")
+	for _, want := range []string{"ID:              cfga", "Name:              app.conf", " - k=v", "Data:\nlisten 80"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("config inspect --pretty lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}

@@ -51,6 +51,9 @@ type Executor struct {
 	// driver (0: from the check's interval, see healthPoll).
 	HealthPoll time.Duration
 
+	filesMu  sync.Mutex
+	filesDir string // memory-backed directory of task files (taskfiles.go)
+
 	mu      sync.Mutex
 	tasks   map[string]*record
 	reports map[string]swarm.TaskStatus
@@ -99,6 +102,7 @@ func (e *Executor) Start(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.removeUnrecorded(ctx)
+	e.removeUnknownTaskFiles()
 	for id, r := range e.tasks {
 		switch {
 		case r == nil:
@@ -207,7 +211,7 @@ func (e *Executor) Sync(assigned []nodeapi.Assignment) {
 		case r == nil && wantRun && !terminal(t.Status.State):
 			r = &record{Task: t, ServiceName: a.ServiceName, Status: t.Status, Ports: a.Ports}
 			e.tasks[t.ID] = r
-			e.launch(r)
+			e.launch(r, a.Files)
 		case r == nil:
 			if !terminal(t.Status.State) {
 				// Never started here and no longer wanted.
@@ -274,7 +278,10 @@ func specOf(nodeID, hostname, serviceName string, t swarm.Task) driver.Spec {
 // launch starts a task in the background: accepted → preparing →
 // starting → running (for a task with a health check: once healthy), then
 // waits for it to end.
-func (e *Executor) launch(r *record) {
+//
+// files are the data of the task's secrets and configs: written to
+// memory-backed files here, never kept in the record.
+func (e *Executor) launch(r *record, files []nodeapi.TaskFile) {
 	name, d := e.driverFor(r.Task)
 	r.Driver = name
 	if d == nil {
@@ -287,6 +294,7 @@ func (e *Executor) launch(r *record) {
 	spec := specOf(e.NodeID, e.Hostname, r.ServiceName, r.Task)
 	spec.Ports = targetPorts(r.Ports, e.PublishHost)
 	spec.Networks = e.networksOf(r.Task)
+	task := r.Task // Sync replaces r.Task under e.mu while this starts
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -294,6 +302,11 @@ func (e *Executor) launch(r *record) {
 		e.setStatus(r, swarm.TaskStateStarting, "starting", "", nil)
 		e.mu.Unlock()
 		err := e.attach(d, &spec)
+		if err == nil {
+			var env []string
+			spec.Files, env, err = e.writeTaskFiles(task, name, files)
+			spec.Env = append(spec.Env, env...)
+		}
 		var h driver.Handle
 		if err == nil {
 			h, err = d.Start(ctx, spec)
@@ -428,6 +441,7 @@ func (e *Executor) forget(r *record) {
 		e.Networks.DetachTask(r.Task.ID)
 	}
 	if r.Handle == nil {
+		e.removeTaskFiles(r.Task.ID)
 		return
 	}
 	d := e.Drivers[r.Driver]
@@ -441,6 +455,7 @@ func (e *Executor) forget(r *record) {
 		if err := d.Remove(e.ctx, h); err != nil && e.ctx.Err() == nil {
 			e.Log.Warn("remove task", "task", r.Task.ID, "err", err)
 		}
+		e.removeTaskFiles(r.Task.ID) // after the container that mounts them
 	}()
 }
 

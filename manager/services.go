@@ -138,6 +138,9 @@ func (m *Manager) CreateService(ctx context.Context, spec swarm.ServiceSpec) (st
 	if err := attachNetworks(v, &spec); err != nil {
 		return "", err
 	}
+	if err := attachSecretsConfigs(v, &spec); err != nil {
+		return "", err
+	}
 	if spec.Name == "" {
 		spec.Name = randomName()
 	}
@@ -186,6 +189,9 @@ func (m *Manager) UpdateService(ctx context.Context, id string, version uint64, 
 	}
 	v := m.store.View()
 	if err := attachNetworks(v, &spec); err != nil {
+		return err
+	}
+	if err := attachSecretsConfigs(v, &spec); err != nil {
 		return err
 	}
 	if spec.Name != cur.Spec.Name {

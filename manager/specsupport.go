@@ -68,9 +68,8 @@ var notYetSupported = []notYet{
 }
 
 // refuseUnsupported refuses a spec that sets a field flotilla does not
-// implement yet, or that names secrets or configs, which cannot exist yet,
-// so any reference is to a missing one. Networks exist: attachNetworks
-// checks those against the store.
+// implement yet. References to networks, secrets and configs are checked
+// against the store (attachNetworks, attachSecretsConfigs).
 func refuseUnsupported(spec *swarm.ServiceSpec) error {
 	cs := spec.TaskTemplate.ContainerSpec
 	for _, f := range notYetSupported {
@@ -81,12 +80,6 @@ func refuseUnsupported(spec *swarm.ServiceSpec) error {
 			}
 			return errdefs.Invalid("%s%s is not supported yet by flotilla; remove it from the service spec (see 'What a service spec may contain' in docs/operations.md)", f.field, how)
 		}
-	}
-	if sr := cs.Secrets; len(sr) > 0 && sr[0] != nil {
-		return errdefs.Invalid("secret not found: %s", sr[0].SecretName)
-	}
-	if cr := cs.Configs; len(cr) > 0 && cr[0] != nil {
-		return errdefs.Invalid("config not found: %s", cr[0].ConfigName)
 	}
 	return nil
 }

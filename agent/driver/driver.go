@@ -68,6 +68,11 @@ type Spec struct {
 	Healthcheck *HealthCheck
 	// Mounts are the task's filesystem mounts, in the spec's order.
 	Mounts []Mount
+	// Files are the task's secret and config files, made by the agent in
+	// memory-backed storage: docker bind-mounts each read-only at Target;
+	// the process driver ignores them (the task gets their directory in
+	// its environment instead).
+	Files []File
 }
 
 // Mount types.
@@ -98,6 +103,12 @@ type Mount struct {
 	// (0 = 1777).
 	TmpfsSize int64
 	TmpfsMode uint32
+}
+
+// File is one secret or config file of a task: Source on the node,
+// Target in the container.
+type File struct {
+	Source, Target string
 }
 
 // Port is a target port of a task, e.g. 80/tcp. A port published in host

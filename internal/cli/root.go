@@ -40,6 +40,8 @@ func NewRootCommand() *cobra.Command {
 		newNodeCommand(env),
 		newServiceCommand(env),
 		newNetworkCommand(env),
+		newSecretCommand(env),
+		newConfigCommand(env),
 		newInfoCommand(env),
 		newVersionCommand(env),
 		newCompletionCommand(),

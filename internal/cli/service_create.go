@@ -25,6 +25,8 @@ type createOpts struct {
 	endpointMode    string
 	networks        []string
 	mounts          []string
+	secrets         []string
+	configs         []string
 }
 
 func newServiceCreateCommand(env *cliEnv) *cobra.Command {
@@ -75,6 +77,8 @@ func newServiceCreateCommand(env *cliEnv) *cobra.Command {
 	flags.StringVar(&o.endpointMode, "endpoint-mode", "vip", `Endpoint mode ("vip" or "dnsrr")`)
 	flags.StringArrayVar(&o.networks, "network", nil, "Attach the service to a network: NAME or name=NAME[,alias=ALIAS]")
 	flags.StringArrayVar(&o.mounts, "mount", nil, mountHelp)
+	flags.StringArrayVar(&o.secrets, "secret", nil, "Give the tasks a secret: NAME or source=NAME[,target=PATH][,uid=,gid=,mode=]")
+	flags.StringArrayVar(&o.configs, "config", nil, "Give the tasks a config: NAME or source=NAME[,target=PATH][,uid=,gid=,mode=]")
 	o.serviceOpts.register(flags)
 	return cmd
 }
@@ -139,13 +143,22 @@ func (o *createOpts) spec(flags *pflag.FlagSet, args []string) (swarm.ServiceSpe
 		return spec, err
 	}
 
+	secrets, err := parseSecretRefs("secret", o.secrets)
+	if err != nil {
+		return spec, err
+	}
+	configs, err := parseConfigRefs("config", o.configs)
+	if err != nil {
+		return spec, err
+	}
+
 	spec.Name = o.name
 	spec.Labels = labels
 	mounts, err := parseMounts(o.mounts)
 	if err != nil {
 		return spec, err
 	}
-	cs := &swarm.ContainerSpec{Image: args[0], Env: env, Labels: containerLabels, Mounts: mounts}
+	cs := &swarm.ContainerSpec{Image: args[0], Env: env, Labels: containerLabels, Mounts: mounts, Secrets: secrets, Configs: configs}
 	if len(args) > 1 {
 		cs.Args = args[1:]
 	}

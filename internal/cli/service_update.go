@@ -27,6 +27,8 @@ type updateOpts struct {
 	publishAdd, publishRm               []string
 	networkAdd, networkRm               []string
 	mountAdd, mountRm                   []string
+	secretAdd, secretRm                 []string
+	configAdd, configRm                 []string
 	endpointMode                        string
 	force, rollback                     bool
 
@@ -38,6 +40,8 @@ type updateOpts struct {
 	portsAdd                []swarm.PortConfig
 	netsAdd                 []swarm.NetworkAttachmentConfig
 	mountsAdd               []mount.Mount
+	secretsAdd              []*swarm.SecretReference
+	configsAdd              []*swarm.ConfigReference
 	netIDs                  map[string]string // network names given → IDs, read from the API
 }
 
@@ -112,6 +116,10 @@ func newServiceUpdateCommand(env *cliEnv) *cobra.Command {
 	flags.StringArrayVar(&o.networkRm, "network-rm", nil, "Detach the service from a network")
 	flags.StringArrayVar(&o.mountAdd, "mount-add", nil, "Add or update a mount on a target: "+strings.TrimPrefix(mountHelp, "Attach a filesystem mount to the service: "))
 	flags.StringArrayVar(&o.mountRm, "mount-rm", nil, "Remove a mount by its target path")
+	flags.StringArrayVar(&o.secretAdd, "secret-add", nil, "Add a secret: NAME or source=NAME[,target=PATH][,uid=,gid=,mode=]")
+	flags.StringArrayVar(&o.secretRm, "secret-rm", nil, "Remove a secret by its name")
+	flags.StringArrayVar(&o.configAdd, "config-add", nil, "Add a config: NAME or source=NAME[,target=PATH][,uid=,gid=,mode=]")
+	flags.StringArrayVar(&o.configRm, "config-rm", nil, "Remove a config by its name")
 	flags.BoolVar(&o.force, "force", false, "Force update even if no changes require it")
 	flags.BoolVar(&o.rollback, "rollback", false, "Rollback to previous specification")
 	o.serviceOpts.register(flags)
@@ -171,6 +179,12 @@ func (o *updateOpts) validateUpdate(flags, local *pflag.FlagSet) error {
 		return err
 	}
 	if o.mountsAdd, err = parseMounts(o.mountAdd); err != nil {
+		return err
+	}
+	if o.secretsAdd, err = parseSecretRefs("secret-add", o.secretAdd); err != nil {
+		return err
+	}
+	if o.configsAdd, err = parseConfigRefs("config-add", o.configAdd); err != nil {
 		return err
 	}
 	if flags.Changed("endpoint-mode") {
@@ -256,6 +270,12 @@ func (o *updateOpts) edit(flags *pflag.FlagSet, spec *swarm.ServiceSpec) error {
 		if err := editMounts(&cs.Mounts, o.mountRm, o.mountsAdd); err != nil {
 			return err
 		}
+	}
+	if err := editRefs(&cs.Secrets, o.secretRm, o.secretsAdd, secretNames, "secret"); err != nil {
+		return err
+	}
+	if err := editRefs(&cs.Configs, o.configRm, o.configsAdd, configNames, "config"); err != nil {
+		return err
 	}
 	o.apply(flags, spec)
 	if o.force {

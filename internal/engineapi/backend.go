@@ -67,6 +67,23 @@ type Backend interface {
 	// service uses it.
 	NetworkRemove(ctx context.Context, id string) error
 
+	// SecretCreate validates and stores a new secret and returns its ID.
+	SecretCreate(ctx context.Context, spec swarm.SecretSpec) (string, error)
+	// Secrets returns every secret, never with its data; this package
+	// filters them and resolves names and ID prefixes.
+	Secrets(ctx context.Context) ([]swarm.Secret, error)
+	// SecretUpdate changes the labels of the secret with the full ID id
+	// if version is current; nothing else may change.
+	SecretUpdate(ctx context.Context, id string, version uint64, spec swarm.SecretSpec) error
+	// SecretRemove removes a secret no service uses.
+	SecretRemove(ctx context.Context, id string) error
+	// ConfigCreate, Configs, ConfigUpdate and ConfigRemove are the same
+	// for configs, whose data Configs does return.
+	ConfigCreate(ctx context.Context, spec swarm.ConfigSpec) (string, error)
+	Configs(ctx context.Context) ([]swarm.Config, error)
+	ConfigUpdate(ctx context.Context, id string, version uint64, spec swarm.ConfigSpec) error
+	ConfigRemove(ctx context.Context, id string) error
+
 	// Logs streams the logs of a service's or a task's tasks.
 	Logs(ctx context.Context, sel LogSelector, opts LogOptions, out LogSink) error
 

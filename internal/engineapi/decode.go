@@ -22,6 +22,11 @@ const MaxBodySize = 1 << 20
 // data after the object and a body over MaxBodySize. Unknown fields are
 // ignored: newer clients send fields this server does not know.
 func decodeBody(r *http.Request, v any) error {
+	return decodeBodyLimit(r, v, MaxBodySize)
+}
+
+// decodeBodyLimit is decodeBody for a body of up to limit bytes.
+func decodeBodyLimit(r *http.Request, v any, limit int) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil {
@@ -35,19 +40,20 @@ func decodeBody(r *http.Request, v any) error {
 		return errEmptyBody
 	}
 	defer r.Body.Close()
-	return decodeJSONObject(r.Body, v)
+	return decodeJSONObjectLimit(r.Body, v, limit)
 }
 
 var errEmptyBody = errdefs.Invalid("invalid JSON: the request body is empty, a JSON object is required")
 
-// decodeJSONObject decodes the single JSON object read from body into v.
-func decodeJSONObject(body io.Reader, v any) error {
-	data, err := io.ReadAll(io.LimitReader(body, MaxBodySize+1))
+// decodeJSONObjectLimit decodes the single JSON object read from body
+// (at most limit bytes) into v.
+func decodeJSONObjectLimit(body io.Reader, v any, limit int) error {
+	data, err := io.ReadAll(io.LimitReader(body, int64(limit)+1))
 	if err != nil {
 		return errdefs.Invalid("reading request body: %v", err)
 	}
-	if len(data) > MaxBodySize {
-		return errdefs.Invalid("request body too large: the limit is %d bytes", MaxBodySize)
+	if len(data) > limit {
+		return errdefs.Invalid("request body too large: the limit is %d bytes", limit)
 	}
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 {

@@ -19,6 +19,7 @@ type fakeBackend struct {
 	mu sync.Mutex
 	fakeServices
 	fakeNetworks
+	fakeSecrets
 
 	name  string
 	info  swarm.Info

@@ -73,6 +73,7 @@ func NewHandler(b Backend) http.Handler {
 		a.serviceRoutes(),
 		a.taskRoutes(),
 		a.networkRoutes(),
+		a.secretRoutes(),
 		a.backupRoutes(),
 	} {
 		routes = append(routes, group...)

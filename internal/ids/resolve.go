@@ -56,3 +56,17 @@ var NetworkRefs = Kind[swarm.Network]{
 	ID:   func(n *swarm.Network) string { return n.ID },
 	Name: func(n *swarm.Network) string { return n.Spec.Name },
 }
+
+// SecretRefs resolves references to secrets.
+var SecretRefs = Kind[swarm.Secret]{
+	Noun: "secret",
+	ID:   func(s *swarm.Secret) string { return s.ID },
+	Name: func(s *swarm.Secret) string { return s.Spec.Name },
+}
+
+// ConfigRefs resolves references to configs.
+var ConfigRefs = Kind[swarm.Config]{
+	Noun: "config",
+	ID:   func(c *swarm.Config) string { return c.ID },
+	Name: func(c *swarm.Config) string { return c.Spec.Name },
+}

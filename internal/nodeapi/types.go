@@ -122,7 +122,25 @@ type Assignment struct {
 	ServiceName string
 	// Ports the node exposes the task on to the routing mesh.
 	Ports []swarm.PortConfig `json:",omitempty"`
+	// Files are the data of the secrets and configs the task references
+	// (its ContainerSpec says where each goes), sent only for a task the
+	// node is to start. The agent keeps them in memory-backed files and
+	// never in its task record.
+	Files []TaskFile `json:",omitempty"`
 }
+
+// TaskFile is the data of one secret or config.
+type TaskFile struct {
+	Kind string // "secret" or "config"
+	ID   string
+	Data []byte
+}
+
+// Kinds of TaskFile.
+const (
+	FileSecret = "secret"
+	FileConfig = "config"
+)
 
 // AssignmentsResponse is the node's whole task set.
 type AssignmentsResponse struct {

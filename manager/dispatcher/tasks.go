@@ -82,10 +82,43 @@ func assignmentsIn(v *state.View, nodeID string) nodeapi.AssignmentsResponse {
 		}
 		task := t.Task
 		task.NetworksAttachments = namedAttachments(v, task.NetworksAttachments)
-		resp.Tasks = append(resp.Tasks, nodeapi.Assignment{Task: task, ServiceName: name, Ports: t.Ports})
+		resp.Tasks = append(resp.Tasks, nodeapi.Assignment{Task: task, ServiceName: name, Ports: t.Ports, Files: taskFiles(v, t)})
 	}
 	resp.Fingerprint = hex.EncodeToString(h.Sum(nil)[:12])
 	return resp
+}
+
+// taskFiles returns the data of the secrets and configs a task uses, for
+// a task the node is to start only: a node gets the secrets of the tasks
+// assigned to it and no others, and none for a task that is ending. They
+// ride in the assignment rather than a separate request so that a task
+// and its files arrive together (no start without them); secrets and
+// configs are immutable, so the fingerprint of the task set covers them.
+// One the task names and the store no longer has is left out: the agent
+// refuses to start the task without it.
+func taskFiles(v *state.View, t *state.Task) []nodeapi.TaskFile {
+	cs := t.Spec.ContainerSpec
+	if cs == nil || t.DesiredState != swarm.TaskStateRunning || state.TerminalState(t.Status.State) {
+		return nil
+	}
+	var out []nodeapi.TaskFile
+	for _, r := range cs.Secrets {
+		if r == nil {
+			continue
+		}
+		if s := v.Secret(r.SecretID); s != nil {
+			out = append(out, nodeapi.TaskFile{Kind: nodeapi.FileSecret, ID: s.ID, Data: s.Spec.Data})
+		}
+	}
+	for _, r := range cs.Configs {
+		if r == nil {
+			continue
+		}
+		if c := v.Config(r.ConfigID); c != nil {
+			out = append(out, nodeapi.TaskFile{Kind: nodeapi.FileConfig, ID: c.ID, Data: c.Spec.Data})
+		}
+	}
+	return out
 }
 
 // Forward reports whether a task may move from one observed state to

@@ -225,6 +225,9 @@ func (d *Driver) Start(ctx context.Context, spec driver.Spec) (driver.Handle, er
 		PortBindings:  bindings,
 		Mounts:        d.engineMounts(spec.Mounts),
 	}
+	if len(spec.Files) > 0 {
+		hc.Mounts = append(hc.Mounts, fileMounts(spec.Files)...)
+	}
 	if spec.DNS != "" {
 		// On a user-defined bridge the container's resolver is the
 		// engine's embedded DNS (127.0.0.11), which answers the engine's

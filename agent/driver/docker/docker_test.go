@@ -541,3 +541,41 @@ func TestLeavesForeignContainersAlone(t *testing.T) {
 		t.Errorf("foreign container gone: %v", err)
 	}
 }
+
+// Secret and config files are bind-mounted read-only at their targets.
+func TestFilesMountedReadOnly(t *testing.T) {
+	d := newDriver(t)
+	ctx := ctxT(t, time.Minute)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "pw")
+	if err := os.WriteFile(src, []byte("s3cret"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "app.conf")
+	if err := os.WriteFile(cfg, []byte("listen 80"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	s := spec(t, "CAT=/run/secrets/pw,/etc/app.conf", "EXIT_CODE=0")
+	s.Files = []driver.File{{Source: src, Target: "/run/secrets/pw"}, {Source: cfg, Target: "/etc/app.conf"}}
+	h, err := d.Start(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Remove(context.Background(), h) })
+	if _, err := d.Wait(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	all := text(collect(t, d, h, driver.LogOptions{Tail: -1}))
+	for _, want := range []string{"cat /run/secrets/pw: s3cret", "cat /etc/app.conf: listen 80"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("logs lack %q:\n%s", want, all)
+		}
+	}
+	insp, err := d.Client().ContainerInspect(ctx, h.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms := insp.Container.Mounts; len(ms) != 2 || ms[0].RW || ms[1].RW {
+		t.Errorf("mounts %+v, want 2 read-only", ms)
+	}
+}

@@ -71,13 +71,15 @@ var (
 // New returns an empty fake driver.
 func New() *Driver { return &Driver{} }
 
+// (The booleans sit together: a task, which holds one, stays small; see
+// TestTenThousandTasksAreCheap.)
 type behaviour struct {
 	exitAfter  time.Duration // <0: runs until stopped
 	exitCode   int
 	oom        bool
+	hangStart  bool
 	failStart  string
 	invalid    string
-	hangStart  bool
 	startDelay time.Duration
 	logLines   []string
 	stderr     string

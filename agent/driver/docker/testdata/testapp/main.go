@@ -9,6 +9,7 @@
 //	WRITE=path=s   write s to path, print "wrote PATH" or the error
 //	READ=path      print "read PATH: CONTENT" or the error
 //	MOUNT=path     print "mount PATH: TYPE OPTIONS" from /proc/mounts
+//	CAT=p1,p2      print "cat P: CONTENT" (or the error) for each file
 //
 // "app healthcheck" is a health check: exit 0 if /healthy exists, else 1.
 //
@@ -53,6 +54,16 @@ func main() {
 		}
 	}
 	files()
+	if list := os.Getenv("CAT"); list != "" {
+		for _, p := range strings.Split(list, ",") {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				fmt.Printf("cat %s: %v\n", p, err)
+				continue
+			}
+			fmt.Printf("cat %s: %s\n", p, b)
+		}
+	}
 	if s := os.Getenv("EXIT_CODE"); s != "" {
 		n, _ := strconv.Atoi(s)
 		os.Exit(n)

@@ -164,9 +164,9 @@ func testBadInput(t *testing.T, c *testcluster.Cluster, leader *testcluster.Node
 		{"HealthShellTwoArgs", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Healthcheck = &container.HealthConfig{Test: []string{"CMD-SHELL", "true", "false"}}
 		}), http.StatusBadRequest, "exactly one non-empty shell command"},
-		{"BindMount", create, specJSON(func(s *swarm.ServiceSpec) {
-			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: "/tmp", Target: "/data"}}
-		}), http.StatusBadRequest, "ContainerSpec.Mounts (--mount) is not supported yet"},
+		{"RelativeBindSource", create, specJSON(func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: "tmp", Target: "/data"}}
+		}), http.StatusBadRequest, "must be an absolute path"},
 		{"UnknownNetwork", create, specJSON(func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.Networks = []swarm.NetworkAttachmentConfig{{Target: "backend"}}
 		}), http.StatusNotFound, "network backend not found"},

@@ -68,6 +68,7 @@ var shortTempDir = sandboxtest.ShortTempDir
 
 func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body)) // handlers may read it too
 	req := apiRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Body: body}
 	if m := versionedPath.FindStringSubmatch(r.URL.Path); m != nil {
 		req.Version, req.Path = m[1], m[2]

@@ -37,6 +37,7 @@ func NewRootCommand() *cobra.Command {
 
 	root.AddCommand(
 		newSwarmCommand(env),
+		newStackCommand(env),
 		newNodeCommand(env),
 		newServiceCommand(env),
 		newNetworkCommand(env),

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -125,30 +126,34 @@ func newServiceLsCommand(env *cliEnv) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		ctx := cmd.Context()
-		res, err := api.ServiceList(ctx, client.ServiceListOptions{Filters: f, Status: !quiet})
-		if err != nil {
-			return err
-		}
-		services := res.Items
-		if !quiet {
-			if err := fillServiceStatus(ctx, api, services); err != nil {
-				return err
-			}
-		}
-		sort.SliceStable(services, func(i, j int) bool { return naturalLess(services[i].Spec.Name, services[j].Spec.Name) })
-		rows := make([]*serviceRow, len(services))
-		for i := range services {
-			rows[i] = &serviceRow{s: services[i]}
-		}
-		lf := resolveListFormat(format, quiet, defaultServiceTable, rawServiceFormat, rawServiceQuiet)
-		return writeList(cmd.OutOrStdout(), lf, serviceListHeader, rows)
+		return listServices(cmd.Context(), api, cmd.OutOrStdout(), f, format, quiet)
 	})
 	flags := cmd.Flags()
 	flags.BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
 	flags.StringVar(&format, "format", "", listFormatHelp+"Fields: .ID .Name .Mode .Replicas .Image .Ports")
 	flags.StringArrayVarP(&filters, "filter", "f", nil, "Filter output based on conditions provided (id, name, label, mode)")
 	return cmd
+}
+
+// listServices prints the services f selects, as `service ls` does.
+func listServices(ctx context.Context, api apiClient, out io.Writer, f client.Filters, format string, quiet bool) error {
+	res, err := api.ServiceList(ctx, client.ServiceListOptions{Filters: f, Status: !quiet})
+	if err != nil {
+		return err
+	}
+	services := res.Items
+	if !quiet {
+		if err := fillServiceStatus(ctx, api, services); err != nil {
+			return err
+		}
+	}
+	sort.SliceStable(services, func(i, j int) bool { return naturalLess(services[i].Spec.Name, services[j].Spec.Name) })
+	rows := make([]*serviceRow, len(services))
+	for i := range services {
+		rows[i] = &serviceRow{s: services[i]}
+	}
+	lf := resolveListFormat(format, quiet, defaultServiceTable, rawServiceFormat, rawServiceQuiet)
+	return writeList(out, lf, serviceListHeader, rows)
 }
 
 // fillServiceStatus counts running and desired tasks for services the
@@ -310,52 +315,8 @@ func newServicePsCommand(env *cliEnv) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		names := map[string]string{}
-		for _, s := range services {
-			f.Add("service", s.ID)
-			names[s.ID] = s.Spec.Name
-		}
-		var nodes map[string]swarm.Node
-		listNodes := func() (map[string]swarm.Node, error) {
-			if nodes != nil {
-				return nodes, nil
-			}
-			nl, err := api.NodeList(ctx, client.NodeListOptions{})
-			if err != nil {
-				return nil, err
-			}
-			nodes = map[string]swarm.Node{}
-			for _, n := range nl.Items {
-				nodes[n.ID] = n
-			}
-			return nodes, nil
-		}
-		if refs := f["node"]; len(refs) > 0 {
-			if err := resolveNodeFilter(ctx, api, f, listNodes); err != nil {
-				return err
-			}
-		}
-		tl, err := api.TaskList(ctx, client.TaskListOptions{Filters: f})
-		if err != nil {
-			return err
-		}
-		tasks := tl.Items
-		if quiet {
-			noTrunc = true
-		}
-		if !noResolve && !quiet {
-			for _, t := range tasks {
-				if t.NodeID != "" {
-					if _, err := listNodes(); err != nil {
-						return err
-					}
-					break
-				}
-			}
-		}
-		lf := resolveListFormat(format, quiet, defaultTaskTable, rawTaskFormat, rawTaskQuiet)
-		rows := taskRows(tasks, names, nodes, noResolve, !noTrunc, lf.table)
-		if err := writeList(cmd.OutOrStdout(), lf, taskListHeader, rows); err != nil {
+		o := psOptions{quiet: quiet, noTrunc: noTrunc, noResolve: noResolve, format: format}
+		if err := listTasks(ctx, api, cmd.OutOrStdout(), services, f, o); err != nil {
 			return err
 		}
 		if len(notFound) > 0 {
@@ -370,6 +331,63 @@ func newServicePsCommand(env *cliEnv) *cobra.Command {
 	flags.StringVar(&format, "format", "", listFormatHelp+"Fields: .ID .Name .Image .Node .DesiredState .CurrentState .Error .Ports")
 	flags.StringArrayVarP(&filters, "filter", "f", nil, "Filter output based on conditions provided (desired-state=running|shutdown|accepted, id, name, node)")
 	return cmd
+}
+
+// psOptions are the display flags of `service ps` and `stack ps`.
+type psOptions struct {
+	quiet, noTrunc, noResolve bool
+	format                    string
+}
+
+// listTasks prints the tasks of services that f selects, as `service ps`
+// does.
+func listTasks(ctx context.Context, api apiClient, out io.Writer, services []swarm.Service, f client.Filters, o psOptions) error {
+	names := map[string]string{}
+	for _, s := range services {
+		f.Add("service", s.ID)
+		names[s.ID] = s.Spec.Name
+	}
+	var nodes map[string]swarm.Node
+	listNodes := func() (map[string]swarm.Node, error) {
+		if nodes != nil {
+			return nodes, nil
+		}
+		nl, err := api.NodeList(ctx, client.NodeListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		nodes = map[string]swarm.Node{}
+		for _, n := range nl.Items {
+			nodes[n.ID] = n
+		}
+		return nodes, nil
+	}
+	if refs := f["node"]; len(refs) > 0 {
+		if err := resolveNodeFilter(ctx, api, f, listNodes); err != nil {
+			return err
+		}
+	}
+	tl, err := api.TaskList(ctx, client.TaskListOptions{Filters: f})
+	if err != nil {
+		return err
+	}
+	tasks := tl.Items
+	if o.quiet {
+		o.noTrunc = true
+	}
+	if !o.noResolve && !o.quiet {
+		for _, t := range tasks {
+			if t.NodeID != "" {
+				if _, err := listNodes(); err != nil {
+					return err
+				}
+				break
+			}
+		}
+	}
+	lf := resolveListFormat(o.format, o.quiet, defaultTaskTable, rawTaskFormat, rawTaskQuiet)
+	rows := taskRows(tasks, names, nodes, o.noResolve, !o.noTrunc, lf.table)
+	return writeList(out, lf, taskListHeader, rows)
 }
 
 // taskRows names and orders tasks as docker's `service ps` does: tasks of

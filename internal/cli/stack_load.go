@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	composecli "github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// loadStack reads the compose files of a stack with the compose-spec
+// library, as `docker stack deploy -c` does: later files are merged over
+// earlier ones; ${VAR} is interpolated from the environment and from the
+// .env file next to the first file (the environment wins). It returns
+// the project and a warning for each key flotilla does not act on.
+func loadStack(ctx context.Context, stack string, files []string) (*types.Project, []string, error) {
+	if len(files) == 0 {
+		return nil, nil, errors.New("please specify a compose file (--compose-file/-c)")
+	}
+	options := func() (*composecli.ProjectOptions, error) {
+		return composecli.NewProjectOptions(files,
+			composecli.WithName(stack),
+			composecli.WithOsEnv,
+			composecli.WithEnvFiles(),
+			composecli.WithDotEnv,
+		)
+	}
+	o, err := options()
+	if err != nil {
+		return nil, nil, err
+	}
+	// The raw model (merged and interpolated) tells which keys the files
+	// set; the typed project is what gets converted.
+	model, err := o.LoadModel(ctx)
+	if err != nil {
+		if m := falseSchema.FindStringSubmatch(err.Error()); m != nil {
+			// The schema's own words for an unknown key are terse.
+			err = fmt.Errorf("%w (%s is not a key of the compose specification)", err, m[1])
+		}
+		return nil, nil, err
+	}
+	if o, err = options(); err != nil {
+		return nil, nil, err
+	}
+	p, err := o.LoadProject(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, unsupportedKeys(model), nil
+}
+
+// falseSchema finds the key in the schema's error for an unknown key:
+// "validating FILE: services.web.imagee false schema".
+var falseSchema = regexp.MustCompile(`([\w.-]+) false schema`)
+
+// The compose keys flotilla turns into the service spec; every other key
+// set in a file is named in a warning.
+var (
+	stackTopKeys = []string{"name", "version", "services", "networks"}
+	// restart is docker's fallback for deploy.restart_policy; env_file
+	// and label_file are folded in by the loader.
+	stackServiceKeys = []string{
+		"image", "command", "entrypoint", "environment", "env_file", "labels", "label_file", "ports", "networks",
+		"healthcheck", "deploy", "hostname", "working_dir", "user", "stop_grace_period", "restart", stackDriverKey,
+	}
+	stackDeployKeys = []string{
+		"mode", "replicas", "labels", "update_config", "rollback_config", "resources", "restart_policy",
+		"placement", "endpoint_mode",
+	}
+	stackResourceKeys = []string{"cpus", "memory"}
+	stackNetworkKeys  = []string{"name", "driver", "driver_opts", "external", "internal", "attachable", "labels", "ipam"}
+)
+
+// stackDriverKey is the service-level extension that chooses the task
+// driver: it becomes the container label com.flotilla.driver.
+const stackDriverKey = "x-flotilla-driver"
+
+// unsupportedKeys names, one warning per place, the keys of a compose
+// model flotilla does not act on.
+func unsupportedKeys(model map[string]any) []string {
+	var warnings []string
+	warn := func(where string, m map[string]any, known []string) {
+		var bad []string
+		for k := range m {
+			// x- keys are compose's extension fields.
+			if !slices.Contains(known, k) && !strings.HasPrefix(k, "x-") {
+				bad = append(bad, k)
+			}
+		}
+		if len(bad) == 0 {
+			return
+		}
+		sort.Strings(bad)
+		in := "the compose file"
+		if where != "" {
+			in = where
+		}
+		warnings = append(warnings, fmt.Sprintf("warning: %s: ignoring keys flotilla does not support yet: %s", in, strings.Join(bad, ", ")))
+	}
+	asMap := func(v any) map[string]any { m, _ := v.(map[string]any); return m }
+	warn("", model, stackTopKeys)
+	services := asMap(model["services"])
+	for _, name := range sortedKeys(services) {
+		svc := asMap(services[name])
+		where := "service " + name
+		warn(where, svc, stackServiceKeys)
+		deploy := asMap(svc["deploy"])
+		warn(where+" deploy", deploy, stackDeployKeys)
+		res := asMap(deploy["resources"])
+		warn(where+" deploy.resources", res, []string{"limits", "reservations"})
+		warn(where+" deploy.resources.limits", asMap(res["limits"]), stackResourceKeys)
+		warn(where+" deploy.resources.reservations", asMap(res["reservations"]), stackResourceKeys)
+		warn(where+" deploy.placement", asMap(deploy["placement"]), []string{"constraints", "preferences", "max_replicas_per_node"})
+		for i, p := range asSlice(svc["ports"]) {
+			warn(fmt.Sprintf("%s ports[%d]", where, i), asMap(p), []string{"target", "published", "protocol", "mode"})
+		}
+		for _, n := range sortedKeys(asMap(svc["networks"])) {
+			warn(where+" network "+n, asMap(asMap(svc["networks"])[n]), []string{"aliases"})
+		}
+	}
+	networks := asMap(model["networks"])
+	for _, name := range sortedKeys(networks) {
+		warn("network "+name, asMap(networks[name]), stackNetworkKeys)
+	}
+	return warnings
+}
+
+func asSlice(v any) []any { s, _ := v.([]any); return s }

@@ -43,7 +43,7 @@ func newStackDeployCommand(env *cliEnv) *cobra.Command {
 		}
 		stack := args[0]
 		ctx := cmd.Context()
-		project, warnings, err := loadStack(ctx, stack, o.files)
+		project, warnings, err := loadStack(ctx, stack, o.files, cmd.ErrOrStderr())
 		if err != nil {
 			return err
 		}

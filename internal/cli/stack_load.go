@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 
 	composecli "github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/sirupsen/logrus"
 )
 
 // loadStack reads the compose files of a stack with the compose-spec
@@ -18,7 +21,12 @@ import (
 // earlier ones; ${VAR} is interpolated from the environment and from the
 // .env file next to the first file (the environment wins). It returns
 // the project and a warning for each key flotilla does not act on.
-func loadStack(ctx context.Context, stack string, files []string) (*types.Project, []string, error) {
+func loadStack(ctx context.Context, stack string, files []string, warnings io.Writer) (*types.Project, []string, error) {
+	// The library logs its own warnings (a variable that is not set)
+	// through logrus: print them as this CLI's warnings.
+	logrus.SetFormatter(warningFormatter{})
+	logrus.SetOutput(warnings)
+	defer logrus.SetOutput(io.Discard)
 	if len(files) == 0 {
 		return nil, nil, errors.New("please specify a compose file (--compose-file/-c)")
 	}
@@ -35,8 +43,18 @@ func loadStack(ctx context.Context, stack string, files []string) (*types.Projec
 		return nil, nil, err
 	}
 	// The raw model (merged and interpolated) tells which keys the files
-	// set; the typed project is what gets converted.
-	model, err := o.LoadModel(ctx)
+	// set; the typed project is what gets converted. (The library's
+	// LoadModel interpolates without the environment: give it.)
+	wd, err := o.GetWorkingDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	details, err := o.ReadConfigFiles(ctx, wd, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	details.Environment = o.Environment
+	model, err := loader.LoadModelWithContext(ctx, *details, func(lo *loader.Options) { lo.SetProjectName(stack, true) })
 	if err != nil {
 		if m := falseSchema.FindStringSubmatch(err.Error()); m != nil {
 			// The schema's own words for an unknown key are terse.
@@ -128,6 +146,13 @@ func unsupportedKeys(model map[string]any) []string {
 		warn("network "+name, asMap(networks[name]), stackNetworkKeys)
 	}
 	return warnings
+}
+
+// warningFormatter prints a library's log entry as "warning: MESSAGE".
+type warningFormatter struct{}
+
+func (warningFormatter) Format(e *logrus.Entry) ([]byte, error) {
+	return []byte(strings.ToLower(e.Level.String()) + ": " + e.Message + "\n"), nil
 }
 
 func asSlice(v any) []any { s, _ := v.([]any); return s }

@@ -158,11 +158,7 @@ func TestStackDeployConvertsTheComposeFile(t *testing.T) {
 		t.Fatalf("network creates: %d", len(creates))
 	}
 	for _, req := range creates {
-		var body struct {
-			Name, Driver, Scope string
-			Labels              map[string]string
-		}
-		body = decodeBody[struct {
+		body := decodeBody[struct {
 			Name, Driver, Scope string
 			Labels              map[string]string
 		}](t, req)
@@ -199,15 +195,19 @@ services:
     environment:
       FROM_ENV: ${FROM_ENV}
       OVERRIDDEN: ${BOTH}
+      MISSING: ${NOT_SET_ANYWHERE}
 `)
 	writeFile(t, dir, ".env", "IMAGE=from-dotenv\nBOTH=dotenv\n")
 	t.Setenv("FROM_ENV", "env")
 	t.Setenv("BOTH", "env-wins")
 	c := newFakeCluster(t)
-	mustRun(t, c.host, "stack", "deploy", "-c", file, "app")
+	r := mustRun(t, c.host, "stack", "deploy", "-c", file, "app")
+	if want := `warning: The "NOT_SET_ANYWHERE" variable is not set. Defaulting to a blank string.`; !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr %q lacks %q", r.stderr, want)
+	}
 	s := c.service(t, "app_web")
 	cs := s.Spec.TaskTemplate.ContainerSpec
-	if cs.Image != "from-dotenv:latest" || !reflect.DeepEqual(cs.Env, []string{"FROM_ENV=env", "OVERRIDDEN=env-wins"}) {
+	if cs.Image != "from-dotenv:latest" || !reflect.DeepEqual(cs.Env, []string{"FROM_ENV=env", "MISSING=", "OVERRIDDEN=env-wins"}) {
 		t.Errorf("image %q env %q", cs.Image, cs.Env)
 	}
 }

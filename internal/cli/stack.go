@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
@@ -215,8 +216,31 @@ func newStackRmCommand(env *cliEnv) *cobra.Command {
 	return cmd
 }
 
-// removeStack removes the services of a stack, then its networks (which
-// the services' tasks no longer hold), as docker does.
+// stackNetworkWait is how long `stack rm` waits for the tasks of the
+// services it removed to end before it gives up on a network they hold.
+var stackNetworkWait = 30 * time.Second
+
+// removeStackNetwork removes a network of a stack. The managers refuse a
+// network still held by a task, and the tasks of the services just
+// removed take a moment to stop: when wait is set, it tries again until
+// they have.
+func removeStackNetwork(ctx context.Context, api apiClient, id string, wait bool) error {
+	deadline := time.Now().Add(stackNetworkWait)
+	for {
+		_, err := api.NetworkRemove(ctx, id, client.NetworkRemoveOptions{})
+		if err == nil || !wait || !strings.Contains(err.Error(), "in use by task") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// removeStack removes the services of a stack, then its networks, as
+// docker does.
 func removeStack(ctx context.Context, api apiClient, out, errOut io.Writer, stack string) error {
 	services, err := stackServices(ctx, api, stack)
 	if err != nil {
@@ -244,7 +268,7 @@ func removeStack(ctx context.Context, api apiClient, out, errOut io.Writer, stac
 	}
 	for _, n := range networks {
 		fmt.Fprintf(out, "Removing network %s\n", n.Name)
-		if _, err := api.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil {
+		if err := removeStackNetwork(ctx, api, n.ID, len(services) > 0); err != nil {
 			if client.IsErrConnectionFailed(err) {
 				return err
 			}

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -416,5 +417,33 @@ func TestStackLsServicesPsRm(t *testing.T) {
 	}
 	if s, n := c.counts(); s != 1 || n != 1 {
 		t.Errorf("left %d services, %d networks; want zz's", s, n)
+	}
+}
+
+// The managers refuse a network while the tasks of the services just
+// removed still hold it: stack rm waits for them.
+func TestStackRmWaitsForTasksToLeaveTheNetworks(t *testing.T) {
+	c := newFakeCluster(t)
+	file := writeFile(t, t.TempDir(), "compose.yml", "services:\n  one:\n    image: one\n")
+	mustRun(t, c.host, "stack", "deploy", "-c", file, "app")
+	id := c.networkID(t, "app_default")
+	refusals := 2
+	c.handle("DELETE /networks/"+id, func(w http.ResponseWriter, _ *http.Request) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if refusals > 0 {
+			refusals--
+			writeAPIError(w, http.StatusBadRequest, "network app_default is in use by task x; wait until the task has ended")
+			return
+		}
+		delete(c.networks, id)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mustRun(t, c.host, "stack", "rm", "app")
+	if s, n := c.counts(); s != 0 || n != 0 {
+		t.Errorf("left %d services, %d networks", s, n)
+	}
+	if got := len(c.only("DELETE", "/networks/"+id)); got != 3 {
+		t.Errorf("%d network removals, want 3", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
@@ -58,7 +60,7 @@ func convertStack(stack string, p *types.Project) (*stackPlan, error) {
 	used := map[string]bool{}
 	for _, name := range sortedKeys(p.Services) {
 		svc := p.Services[name]
-		spec, err := convertService(stack, svc, p.Networks)
+		spec, err := convertService(stack, svc, p.Networks, p.Volumes)
 		if err != nil {
 			return nil, fmt.Errorf("service %s: %w", name, err)
 		}
@@ -136,7 +138,7 @@ func convertNetwork(stack string, nc types.NetworkConfig) (client.NetworkCreateO
 // convertService converts one compose service as docker's CLI does:
 // entrypoint is the container's Command, command its Args; deploy.labels
 // label the service, labels the containers.
-func convertService(stack string, svc types.ServiceConfig, nets types.Networks) (swarm.ServiceSpec, error) {
+func convertService(stack string, svc types.ServiceConfig, nets types.Networks, vols types.Volumes) (swarm.ServiceSpec, error) {
 	var spec swarm.ServiceSpec
 	if strings.TrimSpace(svc.Image) == "" {
 		return spec, errors.New("no image: give one with image: (flotilla does not build images)")
@@ -169,6 +171,10 @@ func convertService(stack string, svc types.ServiceConfig, nets types.Networks) 
 	if err != nil {
 		return spec, err
 	}
+	mounts, err := convertVolumes(stack, svc.Volumes, vols)
+	if err != nil {
+		return spec, err
+	}
 	containerLabels := stackLabels(stack, svc.Labels)
 	if v, ok := svc.Extensions[stackDriverKey]; ok {
 		d, isString := v.(string)
@@ -195,6 +201,7 @@ func convertService(stack string, svc types.ServiceConfig, nets types.Networks) 
 			User:            svc.User,
 			StopGracePeriod: (*time.Duration)(svc.StopGracePeriod),
 			Healthcheck:     health,
+			Mounts:          mounts,
 		},
 		Resources:     resources,
 		RestartPolicy: restart,
@@ -413,5 +420,62 @@ func convertServiceNetworks(stack string, svc types.ServiceConfig, nets types.Ne
 		out = append(out, a)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Target < out[j].Target })
+	return out, nil
+}
+
+// convertVolumes turns a service's volumes: into mounts as docker's CLI
+// does: a named volume is the stack's (STACK_NAME, labelled with the
+// namespace, with the driver and options the top-level volumes: give)
+// unless it is external; binds and tmpfs go as they are.
+func convertVolumes(stack string, vols []types.ServiceVolumeConfig, declared types.Volumes) ([]mount.Mount, error) {
+	var out []mount.Mount
+	for _, v := range vols {
+		m := mount.Mount{Type: mount.Type(v.Type), Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly}
+		switch v.Type {
+		case types.VolumeTypeVolume, "":
+			m.Type = mount.TypeVolume
+			if v.Bind != nil || v.Tmpfs != nil {
+				return nil, fmt.Errorf("volume %s: bind and tmpfs options are incompatible with type volume", v.Target)
+			}
+			if v.Volume != nil && (v.Volume.NoCopy || v.Volume.Subpath != "") {
+				m.VolumeOptions = &mount.VolumeOptions{NoCopy: v.Volume.NoCopy, Subpath: v.Volume.Subpath}
+			}
+			if v.Source == "" {
+				break // anonymous: the task's own
+			}
+			vc, ok := declared[v.Source]
+			if !ok {
+				return nil, fmt.Errorf("undefined volume %q: declare it under the top-level volumes:", v.Source)
+			}
+			m.Source = cmp.Or(vc.Name, scopeName(stack, v.Source))
+			if vc.External {
+				break
+			}
+			if m.VolumeOptions == nil {
+				m.VolumeOptions = &mount.VolumeOptions{}
+			}
+			m.VolumeOptions.Labels = stackLabels(stack, vc.Labels)
+			if vc.Driver != "" || len(vc.DriverOpts) > 0 {
+				m.VolumeOptions.DriverConfig = &mount.Driver{Name: vc.Driver, Options: vc.DriverOpts}
+			}
+		case types.VolumeTypeBind:
+			if v.Source == "" {
+				return nil, fmt.Errorf("volume %s: a bind needs a source", v.Target)
+			}
+			if v.Bind != nil && v.Bind.Propagation != "" {
+				m.BindOptions = &mount.BindOptions{Propagation: mount.Propagation(v.Bind.Propagation)}
+			}
+		case types.VolumeTypeTmpfs:
+			if v.Source != "" {
+				return nil, fmt.Errorf("volume %s: a tmpfs takes no source", v.Target)
+			}
+			if t := v.Tmpfs; t != nil && (t.Size != 0 || t.Mode != 0) {
+				m.TmpfsOptions = &mount.TmpfsOptions{SizeBytes: int64(t.Size), Mode: os.FileMode(t.Mode)}
+			}
+		default:
+			return nil, fmt.Errorf("volume %s: type %q is not supported: use volume, bind or tmpfs", v.Target, v.Type)
+		}
+		out = append(out, m)
+	}
 	return out, nil
 }

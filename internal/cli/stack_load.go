@@ -79,12 +79,12 @@ var falseSchema = regexp.MustCompile(`([\w.-]+) false schema`)
 // The compose keys flotilla turns into the service spec; every other key
 // set in a file is named in a warning.
 var (
-	stackTopKeys = []string{"name", "version", "services", "networks"}
+	stackTopKeys = []string{"name", "version", "services", "networks", "volumes"}
 	// restart is docker's fallback for deploy.restart_policy; env_file
 	// and label_file are folded in by the loader.
 	stackServiceKeys = []string{
 		"image", "command", "entrypoint", "environment", "env_file", "labels", "label_file", "ports", "networks",
-		"healthcheck", "deploy", "hostname", "working_dir", "user", "stop_grace_period", "restart", stackDriverKey,
+		"healthcheck", "deploy", "hostname", "working_dir", "user", "stop_grace_period", "restart", "volumes", stackDriverKey,
 	}
 	stackDeployKeys = []string{
 		"mode", "replicas", "labels", "update_config", "rollback_config", "resources", "restart_policy",
@@ -140,6 +140,10 @@ func unsupportedKeys(model map[string]any) []string {
 		for _, n := range sortedKeys(asMap(svc["networks"])) {
 			warn(where+" network "+n, asMap(asMap(svc["networks"])[n]), []string{"aliases"})
 		}
+	}
+	volumes := asMap(model["volumes"])
+	for _, name := range sortedKeys(volumes) {
+		warn("volume "+name, asMap(volumes[name]), []string{"name", "driver", "driver_opts", "external", "labels"})
 	}
 	networks := asMap(model["networks"])
 	for _, name := range sortedKeys(networks) {

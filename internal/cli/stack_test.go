@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/swarm"
 )
 
@@ -285,8 +286,8 @@ secrets:
 	c := newFakeCluster(t)
 	r := mustRun(t, c.host, "stack", "deploy", "-c", file, "app")
 	for _, want := range []string{
-		"the compose file: ignoring keys flotilla does not support yet: secrets, volumes",
-		"service web: ignoring keys flotilla does not support yet: build, cap_add, privileged, volumes",
+		"the compose file: ignoring keys flotilla does not support yet: secrets",
+		"service web: ignoring keys flotilla does not support yet: build, cap_add, privileged",
 		"service web deploy.resources.limits: ignoring keys flotilla does not support yet: pids",
 	} {
 		if !strings.Contains(r.stderr, want) {
@@ -446,4 +447,53 @@ func TestStackRmWaitsForTasksToLeaveTheNetworks(t *testing.T) {
 	if got := len(c.only("DELETE", "/networks/"+id)); got != 3 {
 		t.Errorf("%d network removals, want 3", got)
 	}
+}
+
+func TestStackDeployConvertsVolumesToMounts(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "compose.yml", `
+services:
+  db:
+    image: db
+    volumes:
+      - data:/var/lib/db
+      - ./conf:/etc/db:ro
+      - shared:/shared
+      - /cache
+      - type: tmpfs
+        target: /tmp
+        tmpfs: {size: 1M}
+volumes:
+  data:
+    driver: local
+    driver_opts: {type: none}
+    labels: {backup: daily}
+  shared:
+    external: true
+`)
+	c := newFakeCluster(t)
+	mustRun(t, c.host, "stack", "deploy", "-c", file, "app")
+	got := c.service(t, "app_db").Spec.TaskTemplate.ContainerSpec.Mounts
+	want := []mount.Mount{
+		{Type: mount.TypeVolume, Source: "app_data", Target: "/var/lib/db", VolumeOptions: &mount.VolumeOptions{
+			Labels:       map[string]string{"backup": "daily", "com.docker.stack.namespace": "app"},
+			DriverConfig: &mount.Driver{Name: "local", Options: map[string]string{"type": "none"}},
+		}},
+		{Type: mount.TypeBind, Source: filepath.Join(dir, "conf"), Target: "/etc/db", ReadOnly: true},
+		{Type: mount.TypeVolume, Source: "shared", Target: "/shared"},
+		{Type: mount.TypeVolume, Target: "/cache"},
+		{Type: mount.TypeTmpfs, Target: "/tmp", TmpfsOptions: &mount.TmpfsOptions{SizeBytes: 1 << 20}},
+	}
+	if g, w := jsonOf(t, got), jsonOf(t, want); g != w {
+		t.Errorf("mounts:\n%s\nwant:\n%s", g, w)
+	}
+
+	bad := writeFile(t, dir, "bad.yml", "services:\n  db:\n    image: db\n    volumes: [\"nope:/x\"]\n")
+	f := newFakeAPI(t)
+	if r := run(t, f.host, "stack", "deploy", "-c", bad, "app"); r.err == nil {
+		t.Errorf("an undeclared volume was accepted")
+	} else {
+		t.Logf("undeclared volume: %s", r.stderr)
+	}
+	noRequests(t, f, "undeclared volume")
 }

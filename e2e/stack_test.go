@@ -74,7 +74,9 @@ networks:
 	if err := os.WriteFile(file, []byte(changed), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out = m1.mustCLI(t, "stack", "deploy", "-c", file, "e2e")
+	// --detach=false waits for the update to converge.
+	out = m1.mustCLI(t, "stack", "deploy", "--detach=false", "-c", file, "e2e")
+	t.Logf("stack deploy --detach=false:\n%s", out)
 	if !strings.Contains(out, "Updating service e2e_front") || !strings.Contains(out, "Service e2e_back is up to date") {
 		t.Errorf("a redeploy with a changed front:\n%s", out)
 	}

@@ -19,6 +19,14 @@ type stackDeployOpts struct {
 	prune        bool
 	registryAuth bool
 	resolveImage string
+	detach       bool
+	quiet        bool
+}
+
+// stackChange is a service a deploy created or updated.
+type stackChange struct {
+	name, id string
+	wo       waitOptions
 }
 
 func newStackDeployCommand(env *cliEnv) *cobra.Command {
@@ -58,11 +66,27 @@ func newStackDeployCommand(env *cliEnv) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return deployStack(ctx, api, cmd.OutOrStdout(), cmd.ErrOrStderr(), stack, plan, o.prune)
+		out := cmd.OutOrStdout()
+		changes, err := deployStack(ctx, api, out, cmd.ErrOrStderr(), stack, plan, o.prune)
+		if err != nil || o.detach {
+			return err
+		}
+		for _, c := range changes {
+			c.wo.quiet, c.wo.timeout = o.quiet, defaultConvergeTimeout
+			if !o.quiet {
+				fmt.Fprintln(out, c.name)
+			}
+			if err := waitOnService(ctx, api, out, c.id, c.wo); err != nil {
+				return fmt.Errorf("service %s: %w", c.name, err)
+			}
+		}
+		return nil
 	})
 	flags := cmd.Flags()
 	flags.StringArrayVarP(&o.files, "compose-file", "c", nil, "Path to a Compose file (repeatable: later files are merged over earlier ones)")
 	flags.BoolVar(&o.prune, "prune", false, "Prune services that are no longer referenced")
+	flags.BoolVarP(&o.detach, "detach", "d", true, "Exit immediately instead of waiting for the stack services to converge")
+	flags.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress progress output")
 	flags.BoolVar(&o.registryAuth, "with-registry-auth", false, "Send registry authentication details to Swarm agents (accepted; flotilla's nodes use their own credentials)")
 	flags.StringVar(&o.resolveImage, "resolve-image", "always", `Query the registry to resolve image digest and supported platforms ("always", "changed", "never"); flotilla does not resolve digests`)
 	return cmd
@@ -72,21 +96,22 @@ func newStackDeployCommand(env *cliEnv) *cobra.Command {
 // checked first (nothing is changed when one is missing), then services
 // no longer in the files are pruned (with --prune), the stack's networks
 // created if missing, new services created and changed ones updated.
-func deployStack(ctx context.Context, api apiClient, out, errOut io.Writer, stack string, plan *stackPlan, prune bool) error {
+// It returns the services created or updated.
+func deployStack(ctx context.Context, api apiClient, out, errOut io.Writer, stack string, plan *stackPlan, prune bool) ([]stackChange, error) {
 	netIDs := map[string]string{}
 	for _, name := range plan.external {
 		res, err := api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
 		if err != nil {
 			if cerrdefs.IsNotFound(err) {
-				return fmt.Errorf("network %q is declared as external, but could not be found. You need to create a swarm-scoped network before the stack is deployed", name)
+				return nil, fmt.Errorf("network %q is declared as external, but could not be found. You need to create a swarm-scoped network before the stack is deployed", name)
 			}
-			return err
+			return nil, err
 		}
 		netIDs[name] = res.Network.ID
 	}
 	existing, err := stackServices(ctx, api, stack)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	current := map[string]swarm.Service{}
 	for _, s := range existing {
@@ -99,14 +124,14 @@ func deployStack(ctx context.Context, api apiClient, out, errOut io.Writer, stac
 			}
 			fmt.Fprintf(out, "Removing service %s\n", name)
 			if _, err := api.ServiceRemove(ctx, current[name].ID, client.ServiceRemoveOptions{}); err != nil {
-				return fmt.Errorf("failed to remove service %s: %w", name, err)
+				return nil, fmt.Errorf("failed to remove service %s: %w", name, err)
 			}
 		}
 	}
 
 	nets, err := stackNetworks(ctx, api, stack)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, n := range nets {
 		netIDs[n.Name] = n.ID
@@ -118,11 +143,12 @@ func deployStack(ctx context.Context, api apiClient, out, errOut io.Writer, stac
 		fmt.Fprintf(out, "Creating network %s\n", name)
 		res, err := api.NetworkCreate(ctx, name, plan.networks[name])
 		if err != nil {
-			return fmt.Errorf("failed to create network %s: %w", name, err)
+			return nil, fmt.Errorf("failed to create network %s: %w", name, err)
 		}
 		netIDs[name] = res.ID
 	}
 
+	var changes []stackChange
 	for _, name := range sortedKeys(plan.services) {
 		spec := plan.services[name]
 		// The managers keep network IDs: give them, so an unchanged
@@ -142,9 +168,10 @@ func deployStack(ctx context.Context, api apiClient, out, errOut io.Writer, stac
 			fmt.Fprintf(out, "Creating service %s\n", name)
 			res, err := api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec})
 			if err != nil {
-				return fmt.Errorf("failed to create service %s: %w", name, err)
+				return nil, fmt.Errorf("failed to create service %s: %w", name, err)
 			}
 			printWarnings(errOut, res.Warnings)
+			changes = append(changes, stackChange{name: name, id: res.ID, wo: waitOptions{op: opCreate}})
 			continue
 		}
 		// As docker: a stack has no --force, keep the service's counter.
@@ -156,11 +183,12 @@ func deployStack(ctx context.Context, api apiClient, out, errOut io.Writer, stac
 		fmt.Fprintf(out, "Updating service %s (id: %s)\n", name, cur.ID)
 		res, err := api.ServiceUpdate(ctx, cur.ID, client.ServiceUpdateOptions{Version: cur.Version, Spec: spec})
 		if err != nil {
-			return fmt.Errorf("failed to update service %s: %w", name, err)
+			return nil, fmt.Errorf("failed to update service %s: %w", name, err)
 		}
 		printWarnings(errOut, res.Warnings)
+		changes = append(changes, stackChange{name: name, id: cur.ID, wo: waitOptions{op: opUpdate, before: cur.UpdateStatus}})
 	}
-	return nil
+	return changes, nil
 }
 
 // imageWithTag is image as the API client sends it: ":latest" added to

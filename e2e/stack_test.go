@@ -15,8 +15,10 @@ import (
 // TestStackDeployProcess deploys a two-service stack from a compose file
 // with `flotilla stack deploy` on the process driver: the front answers
 // on its published port with what it got from the back end by its short
-// name; a redeploy of the same file changes nothing; `stack rm` leaves
-// no service, network or listener behind.
+// name, the back end gets a secret and a config; a redeploy of the same
+// file changes nothing, of a changed one only the changed service,
+// --prune removes the dropped one; `stack rm` leaves no service,
+// network, secret, config or listener behind.
 func TestStackDeployProcess(t *testing.T) {
 	c := newCluster(t, 1, 0)
 	m1 := c.managers[0]
@@ -34,10 +36,22 @@ services:
     command: ["sample-web"]
     x-flotilla-driver: process
     networks: [app]
+    secrets: [pw]
+    configs: [conf]
 networks:
   app: {}
+secrets:
+  pw:
+    file: ./pw.txt
+configs:
+  conf:
+    content: "greeting: hello"
 `, flotillaBin, port)
-	file := filepath.Join(tempDir(t), "compose.yml")
+	dir := tempDir(t)
+	if err := os.WriteFile(filepath.Join(dir, "pw.txt"), []byte("s3cret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "compose.yml")
 	if err := os.WriteFile(file, []byte(compose), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +95,7 @@ networks:
 		t.Errorf("a redeploy with a changed front:\n%s", out)
 	}
 	// --prune removes the service the file no longer has.
-	pruned := changed[:strings.Index(changed, "  back:")] + changed[strings.Index(changed, "networks:\n  app"):]
+	pruned := changed[:strings.Index(changed, "  back:")] + "networks:\n  app: {}\n"
 	if err := os.WriteFile(file, []byte(pruned), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -93,13 +107,20 @@ networks:
 		t.Errorf("after --prune the stack has %q", out)
 	}
 
-	m1.mustCLI(t, "stack", "rm", "e2e")
+	out = m1.mustCLI(t, "stack", "rm", "e2e")
+	t.Logf("stack rm:\n%s", out)
 	eventually(t, convergeTimeout, func() error {
 		if out := m1.mustCLI(t, "service", "ls", "-q"); strings.TrimSpace(out) != "" {
 			return fmt.Errorf("services left: %s", out)
 		}
 		if out := m1.mustCLI(t, "network", "ls", "-q", "--filter", "label=com.docker.stack.namespace=e2e"); strings.TrimSpace(out) != "" {
 			return fmt.Errorf("networks left: %s", out)
+		}
+		if out := m1.mustCLI(t, "secret", "ls", "-q"); strings.TrimSpace(out) != "" {
+			return fmt.Errorf("secrets left: %s", out)
+		}
+		if out := m1.mustCLI(t, "config", "ls", "-q"); strings.TrimSpace(out) != "" {
+			return fmt.Errorf("configs left: %s", out)
 		}
 		if conn, err := net.DialTimeout("tcp", net.JoinHostPort(m1.publishHost, fmt.Sprint(port)), time.Second); err == nil {
 			conn.Close()

@@ -239,8 +239,8 @@ func removeStackNetwork(ctx context.Context, api apiClient, id string, wait bool
 	}
 }
 
-// removeStack removes the services of a stack, then its networks, as
-// docker does.
+// removeStack removes the services of a stack, then its secrets and
+// configs, then its networks, as docker does.
 func removeStack(ctx context.Context, api apiClient, out, errOut io.Writer, stack string) error {
 	services, err := stackServices(ctx, api, stack)
 	if err != nil {
@@ -250,7 +250,15 @@ func removeStack(ctx context.Context, api apiClient, out, errOut io.Writer, stac
 	if err != nil {
 		return err
 	}
-	if len(services) == 0 && len(networks) == 0 {
+	secrets, err := api.SecretList(ctx, client.SecretListOptions{Filters: stackFilter(stack)})
+	if err != nil {
+		return err
+	}
+	configs, err := api.ConfigList(ctx, client.ConfigListOptions{Filters: stackFilter(stack)})
+	if err != nil {
+		return err
+	}
+	if len(services) == 0 && len(networks) == 0 && len(secrets.Items) == 0 && len(configs.Items) == 0 {
 		fmt.Fprintf(errOut, "Nothing found in stack: %s\n", stack)
 		return nil
 	}
@@ -264,6 +272,26 @@ func removeStack(ctx context.Context, api apiClient, out, errOut io.Writer, stac
 				return err
 			}
 			failed = append(failed, fmt.Sprintf("service %s: %v", s.Spec.Name, err))
+		}
+	}
+	sort.Slice(secrets.Items, func(i, j int) bool { return secrets.Items[i].Spec.Name < secrets.Items[j].Spec.Name })
+	for _, x := range secrets.Items {
+		fmt.Fprintf(out, "Removing secret %s\n", x.Spec.Name)
+		if _, err := api.SecretRemove(ctx, x.ID, client.SecretRemoveOptions{}); err != nil {
+			if client.IsErrConnectionFailed(err) {
+				return err
+			}
+			failed = append(failed, fmt.Sprintf("secret %s: %v", x.Spec.Name, err))
+		}
+	}
+	sort.Slice(configs.Items, func(i, j int) bool { return configs.Items[i].Spec.Name < configs.Items[j].Spec.Name })
+	for _, x := range configs.Items {
+		fmt.Fprintf(out, "Removing config %s\n", x.Spec.Name)
+		if _, err := api.ConfigRemove(ctx, x.ID, client.ConfigRemoveOptions{}); err != nil {
+			if client.IsErrConnectionFailed(err) {
+				return err
+			}
+			failed = append(failed, fmt.Sprintf("config %s: %v", x.Spec.Name, err))
 		}
 	}
 	for _, n := range networks {

@@ -34,6 +34,8 @@ type stackPlan struct {
 	services map[string]swarm.ServiceSpec           // by scoped name (STACK_SERVICE)
 	networks map[string]client.NetworkCreateOptions // the stack's own, by scoped name
 	external []string                               // networks that must already exist
+	secrets  []stackBlob
+	configs  []stackBlob
 }
 
 // scopeName is NAME in the stack's namespace: STACK_NAME.
@@ -58,16 +60,40 @@ func convertStack(stack string, p *types.Project) (*stackPlan, error) {
 		return nil, errors.New("the compose file has no services")
 	}
 	used := map[string]bool{}
+	secrets, configs := map[string]types.FileObjectConfig{}, map[string]types.FileObjectConfig{}
+	for k, v := range p.Secrets {
+		secrets[k] = types.FileObjectConfig(v)
+	}
+	for k, v := range p.Configs {
+		configs[k] = types.FileObjectConfig(v)
+	}
+	usedSecrets, usedConfigs := map[string]bool{}, map[string]bool{}
 	for _, name := range sortedKeys(p.Services) {
 		svc := p.Services[name]
 		spec, err := convertService(stack, svc, p.Networks, p.Volumes)
 		if err != nil {
 			return nil, fmt.Errorf("service %s: %w", name, err)
 		}
+		cs := spec.TaskTemplate.ContainerSpec
+		cs.Secrets = convertSecretRefs(stack, svc.Secrets, secrets)
+		cs.Configs = convertConfigRefs(stack, svc.Configs, configs)
 		plan.services[spec.Name] = spec
 		for n := range serviceNetworks(svc) {
 			used[n] = true
 		}
+		for _, r := range svc.Secrets {
+			usedSecrets[r.Source] = true
+		}
+		for _, r := range svc.Configs {
+			usedConfigs[r.Source] = true
+		}
+	}
+	var err error
+	if plan.secrets, err = convertBlobs(stack, "secret", usedSecrets, secrets); err != nil {
+		return nil, err
+	}
+	if plan.configs, err = convertBlobs(stack, "config", usedConfigs, configs); err != nil {
+		return nil, err
 	}
 	for _, name := range sortedKeys(used) {
 		nc := p.Networks[name]

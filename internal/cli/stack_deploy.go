@@ -109,6 +109,13 @@ func deployStack(ctx context.Context, api apiClient, out, errOut io.Writer, stac
 		}
 		netIDs[name] = res.Network.ID
 	}
+	secrets, configs := secretAPI(api), configAPI(api)
+	if err := checkExternalBlobs(ctx, secrets, plan.secrets); err != nil {
+		return nil, err
+	}
+	if err := checkExternalBlobs(ctx, configs, plan.configs); err != nil {
+		return nil, err
+	}
 	existing, err := stackServices(ctx, api, stack)
 	if err != nil {
 		return nil, err
@@ -148,6 +155,15 @@ func deployStack(ctx context.Context, api apiClient, out, errOut io.Writer, stac
 		netIDs[name] = res.ID
 	}
 
+	secretIDs, err := deployBlobs(ctx, secrets, out, plan.secrets)
+	if err != nil {
+		return nil, err
+	}
+	configIDs, err := deployBlobs(ctx, configs, out, plan.configs)
+	if err != nil {
+		return nil, err
+	}
+
 	var changes []stackChange
 	for _, name := range sortedKeys(plan.services) {
 		spec := plan.services[name]
@@ -156,6 +172,15 @@ func deployStack(ctx context.Context, api apiClient, out, errOut io.Writer, stac
 		for i, a := range spec.TaskTemplate.Networks {
 			if id := netIDs[a.Target]; id != "" {
 				spec.TaskTemplate.Networks[i].Target = id
+			}
+		}
+		// The managers keep the IDs of secrets and configs too.
+		if cs := spec.TaskTemplate.ContainerSpec; cs != nil {
+			for _, r := range cs.Secrets {
+				r.SecretID = secretIDs[r.SecretName]
+			}
+			for _, r := range cs.Configs {
+				r.ConfigID = configIDs[r.ConfigName]
 			}
 		}
 		// The API client tags an untagged image :latest on the way out;

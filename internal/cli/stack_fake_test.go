@@ -21,10 +21,41 @@ type fakeCluster struct {
 	n        int
 	services map[string]*swarm.Service
 	networks map[string]*network.Summary
+	blobs    map[string]map[string]*fakeBlob // "secrets"/"configs" → by ID
+}
+
+// fakeBlob is a secret or config as the fake keeps it.
+type fakeBlob struct {
+	ID   string
+	Meta swarm.Meta
+	Spec struct {
+		Name   string
+		Labels map[string]string
+		Data   []byte `json:",omitempty"`
+	}
 }
 
 func newFakeCluster(t *testing.T) *fakeCluster {
-	c := &fakeCluster{fakeAPI: newFakeAPI(t), services: map[string]*swarm.Service{}, networks: map[string]*network.Summary{}}
+	c := &fakeCluster{fakeAPI: newFakeAPI(t), services: map[string]*swarm.Service{}, networks: map[string]*network.Summary{},
+		blobs: map[string]map[string]*fakeBlob{"secrets": {}, "configs": {}}}
+	for _, kind := range []string{"secrets", "configs"} {
+		c.handle("GET /"+kind, func(w http.ResponseWriter, r *http.Request) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			out := []fakeBlob{}
+			for _, b := range c.blobs[kind] {
+				if labelsMatch(r, b.Spec.Labels) {
+					out = append(out, *b)
+				}
+			}
+			writeJSON(w, http.StatusOK, out)
+		})
+		c.handle("POST /"+kind+"/create", func(w http.ResponseWriter, r *http.Request) {
+			b := &fakeBlob{}
+			_ = json.NewDecoder(r.Body).Decode(&b.Spec)
+			writeJSON(w, http.StatusCreated, map[string]string{"ID": c.addBlob(kind, b)})
+		})
+	}
 	c.handle("GET /services", func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -122,6 +153,46 @@ func (c *fakeCluster) addService(spec swarm.ServiceSpec) string {
 		w.WriteHeader(http.StatusOK)
 	})
 	return id
+}
+
+func (c *fakeCluster) addBlob(kind string, b *fakeBlob) string {
+	c.mu.Lock()
+	b.ID = c.nextID(kind[:1])
+	b.Meta.Version.Index = 5
+	c.blobs[kind][b.ID] = b
+	c.mu.Unlock()
+	c.handle("POST /"+kind+"/"+b.ID+"/update", func(w http.ResponseWriter, r *http.Request) {
+		var spec struct{ Data []byte }
+		_ = json.NewDecoder(r.Body).Decode(&spec)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if string(spec.Data) != string(b.Spec.Data) {
+			writeAPIError(w, http.StatusBadRequest, "only updates to Labels are allowed")
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	c.handle("DELETE /"+kind+"/"+b.ID, func(w http.ResponseWriter, _ *http.Request) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		delete(c.blobs[kind], b.ID)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return b.ID
+}
+
+// blob returns the stored secret or config named name.
+func (c *fakeCluster) blob(t *testing.T, kind, name string) *fakeBlob {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, b := range c.blobs[kind] {
+		if b.Spec.Name == name {
+			return b
+		}
+	}
+	t.Fatalf("no %s %s", kind, name)
+	return nil
 }
 
 func (c *fakeCluster) resolveNetworks(spec *swarm.ServiceSpec) {

@@ -79,12 +79,12 @@ var falseSchema = regexp.MustCompile(`([\w.-]+) false schema`)
 // The compose keys flotilla turns into the service spec; every other key
 // set in a file is named in a warning.
 var (
-	stackTopKeys = []string{"name", "version", "services", "networks", "volumes"}
+	stackTopKeys = []string{"name", "version", "services", "networks", "volumes", "secrets", "configs"}
 	// restart is docker's fallback for deploy.restart_policy; env_file
 	// and label_file are folded in by the loader.
 	stackServiceKeys = []string{
 		"image", "command", "entrypoint", "environment", "env_file", "labels", "label_file", "ports", "networks",
-		"healthcheck", "deploy", "hostname", "working_dir", "user", "stop_grace_period", "restart", "volumes", stackDriverKey,
+		"healthcheck", "deploy", "hostname", "working_dir", "user", "stop_grace_period", "restart", "volumes", "secrets", "configs", stackDriverKey,
 	}
 	stackDeployKeys = []string{
 		"mode", "replicas", "labels", "update_config", "rollback_config", "resources", "restart_policy",

@@ -279,14 +279,11 @@ services:
         limits: {pids: 10}
 volumes:
   data: {}
-secrets:
-  s:
-    file: ./s.txt
+x-anchors: {}
 `)
 	c := newFakeCluster(t)
 	r := mustRun(t, c.host, "stack", "deploy", "-c", file, "app")
 	for _, want := range []string{
-		"the compose file: ignoring keys flotilla does not support yet: secrets",
 		"service web: ignoring keys flotilla does not support yet: build, cap_add, privileged",
 		"service web deploy.resources.limits: ignoring keys flotilla does not support yet: pids",
 	} {
@@ -496,4 +493,80 @@ volumes:
 		t.Logf("undeclared volume: %s", r.stderr)
 	}
 	noRequests(t, f, "undeclared volume")
+}
+
+func TestStackDeploySecretsAndConfigs(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "pw.txt", "s3cret")
+	file := writeFile(t, dir, "compose.yml", `
+services:
+  back:
+    image: back
+    secrets:
+      - pw
+      - source: shared
+        target: /etc/shared.pem
+        uid: "100"
+        mode: 0400
+    configs:
+      - conf
+secrets:
+  pw:
+    file: ./pw.txt
+  shared:
+    external: true
+configs:
+  conf:
+    content: "port: 80"
+`)
+	c := newFakeCluster(t)
+	r := run(t, c.host, "stack", "deploy", "-c", file, "app")
+	if r.err == nil || !strings.Contains(r.stderr, `secret "shared" is declared as external, but could not be found`) {
+		t.Errorf("missing external secret: %v %s", r.err, r.stderr)
+	}
+	if s, n := c.counts(); s != 0 || n != 0 || len(c.blobs["secrets"]) != 0 {
+		t.Errorf("created objects before refusing")
+	}
+	shared := &fakeBlob{}
+	shared.Spec.Name = "shared"
+	sharedID := c.addBlob("secrets", shared)
+
+	r = mustRun(t, c.host, "stack", "deploy", "-c", file, "app")
+	pw, conf := c.blob(t, "secrets", "app_pw"), c.blob(t, "configs", "app_conf")
+	if string(pw.Spec.Data) != "s3cret" || pw.Spec.Labels["com.docker.stack.namespace"] != "app" || string(conf.Spec.Data) != "port: 80" {
+		t.Errorf("secret %+v config %+v", pw.Spec, conf.Spec)
+	}
+	cs := c.service(t, "app_back").Spec.TaskTemplate.ContainerSpec
+	wantSecrets := []*swarm.SecretReference{
+		{SecretID: pw.ID, SecretName: "app_pw", File: &swarm.SecretReferenceFileTarget{Name: "/run/secrets/pw", UID: "0", GID: "0", Mode: 0o444}},
+		{SecretID: sharedID, SecretName: "shared", File: &swarm.SecretReferenceFileTarget{Name: "/etc/shared.pem", UID: "100", GID: "0", Mode: 0o400}},
+	}
+	wantConfigs := []*swarm.ConfigReference{
+		{ConfigID: conf.ID, ConfigName: "app_conf", File: &swarm.ConfigReferenceFileTarget{Name: "/conf", UID: "0", GID: "0", Mode: 0o444}},
+	}
+	if g, w := jsonOf(t, cs.Secrets), jsonOf(t, wantSecrets); g != w {
+		t.Errorf("secrets:\n%s\nwant:\n%s", g, w)
+	}
+	if g, w := jsonOf(t, cs.Configs), jsonOf(t, wantConfigs); g != w {
+		t.Errorf("configs:\n%s\nwant:\n%s", g, w)
+	}
+
+	// Again: the service is not updated; changed secret data is refused
+	// by the managers (immutable), and the service is left as it was.
+	r = mustRun(t, c.host, "stack", "deploy", "-c", file, "app")
+	if !strings.Contains(r.stdout, "Service app_back is up to date") {
+		t.Errorf("redeploy: %s", r.stdout)
+	}
+	writeFile(t, dir, "pw.txt", "changed")
+	if r := run(t, c.host, "stack", "deploy", "-c", file, "app"); r.err == nil || !strings.Contains(r.stderr, "only updates to Labels are allowed") {
+		t.Errorf("changed secret data: %v %s", r.err, r.stderr)
+	}
+
+	r = mustRun(t, c.host, "stack", "rm", "app")
+	if want := "Removing service app_back\nRemoving secret app_pw\nRemoving config app_conf\nRemoving network app_default\n"; r.stdout != want {
+		t.Errorf("stack rm:\n%s\nwant:\n%s", r.stdout, want)
+	}
+	if len(c.blobs["secrets"]) != 1 || len(c.blobs["configs"]) != 0 {
+		t.Errorf("left %d secrets (want the external one), %d configs", len(c.blobs["secrets"]), len(c.blobs["configs"]))
+	}
 }

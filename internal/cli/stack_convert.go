@@ -89,10 +89,10 @@ func convertStack(stack string, p *types.Project) (*stackPlan, error) {
 		}
 	}
 	var err error
-	if plan.secrets, err = convertBlobs(stack, "secret", usedSecrets, secrets); err != nil {
+	if plan.secrets, err = convertBlobs(stack, "secret", usedSecrets, secrets, p.Environment); err != nil {
 		return nil, err
 	}
-	if plan.configs, err = convertBlobs(stack, "config", usedConfigs, configs); err != nil {
+	if plan.configs, err = convertBlobs(stack, "config", usedConfigs, configs, p.Environment); err != nil {
 		return nil, err
 	}
 	for _, name := range sortedKeys(used) {

@@ -30,7 +30,8 @@ type stackBlob struct {
 }
 
 // convertBlobs reads the secrets or configs the services use.
-func convertBlobs(stack, noun string, used map[string]bool, declared map[string]types.FileObjectConfig) ([]stackBlob, error) {
+// env is the project's environment (the process's, then .env).
+func convertBlobs(stack, noun string, used map[string]bool, declared map[string]types.FileObjectConfig, env types.Mapping) ([]stackBlob, error) {
 	var out []stackBlob
 	for _, key := range sortedKeys(used) {
 		obj, ok := declared[key]
@@ -54,7 +55,7 @@ func convertBlobs(stack, noun string, used map[string]bool, declared map[string]
 			}
 			b.data = data
 		case obj.Environment != "":
-			v, ok := os.LookupEnv(obj.Environment)
+			v, ok := env[obj.Environment]
 			if !ok {
 				return nil, fmt.Errorf("%s %s: environment variable %s is not set", noun, key, obj.Environment)
 			}

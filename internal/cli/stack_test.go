@@ -508,6 +508,7 @@ services:
         target: /etc/shared.pem
         uid: "100"
         mode: 0400
+      - token
     configs:
       - conf
 secrets:
@@ -515,10 +516,13 @@ secrets:
     file: ./pw.txt
   shared:
     external: true
+  token:
+    environment: TOKEN
 configs:
   conf:
     content: "port: 80"
 `)
+	writeFile(t, dir, ".env", "TOKEN=from-dotenv\n")
 	c := newFakeCluster(t)
 	r := run(t, c.host, "stack", "deploy", "-c", file, "app")
 	if r.err == nil || !strings.Contains(r.stderr, `secret "shared" is declared as external, but could not be found`) {
@@ -533,12 +537,17 @@ configs:
 
 	r = mustRun(t, c.host, "stack", "deploy", "-c", file, "app")
 	pw, conf := c.blob(t, "secrets", "app_pw"), c.blob(t, "configs", "app_conf")
+	token := c.blob(t, "secrets", "app_token")
+	if string(token.Spec.Data) != "from-dotenv" {
+		t.Errorf("secret from the environment: %q", token.Spec.Data)
+	}
 	if string(pw.Spec.Data) != "s3cret" || pw.Spec.Labels["com.docker.stack.namespace"] != "app" || string(conf.Spec.Data) != "port: 80" {
 		t.Errorf("secret %+v config %+v", pw.Spec, conf.Spec)
 	}
 	cs := c.service(t, "app_back").Spec.TaskTemplate.ContainerSpec
 	wantSecrets := []*swarm.SecretReference{
 		{SecretID: pw.ID, SecretName: "app_pw", File: &swarm.SecretReferenceFileTarget{Name: "/run/secrets/pw", UID: "0", GID: "0", Mode: 0o444}},
+		{SecretID: token.ID, SecretName: "app_token", File: &swarm.SecretReferenceFileTarget{Name: "/run/secrets/token", UID: "0", GID: "0", Mode: 0o444}},
 		{SecretID: sharedID, SecretName: "shared", File: &swarm.SecretReferenceFileTarget{Name: "/etc/shared.pem", UID: "100", GID: "0", Mode: 0o400}},
 	}
 	wantConfigs := []*swarm.ConfigReference{
@@ -563,7 +572,7 @@ configs:
 	}
 
 	r = mustRun(t, c.host, "stack", "rm", "app")
-	if want := "Removing service app_back\nRemoving secret app_pw\nRemoving config app_conf\nRemoving network app_default\n"; r.stdout != want {
+	if want := "Removing service app_back\nRemoving secret app_pw\nRemoving secret app_token\nRemoving config app_conf\nRemoving network app_default\n"; r.stdout != want {
 		t.Errorf("stack rm:\n%s\nwant:\n%s", r.stdout, want)
 	}
 	if len(c.blobs["secrets"]) != 1 || len(c.blobs["configs"]) != 0 {

@@ -30,6 +30,10 @@ func loadStack(ctx context.Context, stack string, files []string, warnings io.Wr
 	if len(files) == 0 {
 		return nil, nil, errors.New("please specify a compose file (--compose-file/-c)")
 	}
+	if !stackNameRE.MatchString(stack) {
+		// The compose library's rule for a project name.
+		return nil, nil, fmt.Errorf("invalid stack name %q: use lowercase letters, digits, '-' and '_', starting with a letter or digit", stack)
+	}
 	options := func() (*composecli.ProjectOptions, error) {
 		return composecli.NewProjectOptions(files,
 			composecli.WithName(stack),
@@ -71,6 +75,8 @@ func loadStack(ctx context.Context, stack string, files []string, warnings io.Wr
 	}
 	return p, unsupportedKeys(model), nil
 }
+
+var stackNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 // falseSchema finds the key in the schema's error for an unknown key:
 // "validating FILE: services.web.imagee false schema".

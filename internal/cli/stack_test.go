@@ -263,6 +263,12 @@ func TestStackDeployRefusesAnInvalidFileBeforeAnyRequest(t *testing.T) {
 		}
 		noRequests(t, f, name)
 	}
+	f := newFakeAPI(t)
+	good := writeFile(t, dir, "good.yml", "services:\n  web:\n    image: web\n")
+	if r := run(t, f.host, "stack", "deploy", "-c", good, "MyApp"); r.err == nil || !strings.Contains(r.stderr, `invalid stack name "MyApp"`) {
+		t.Errorf("an upper-case stack name: %v %s", r.err, r.stderr)
+	}
+	noRequests(t, f, "stack name")
 }
 
 func TestStackDeployWarnsOfUnsupportedKeys(t *testing.T) {

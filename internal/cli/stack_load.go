@@ -141,7 +141,7 @@ func unsupportedKeys(model map[string]any) []string {
 		warn(where+" deploy.resources.reservations", asMap(res["reservations"]), stackResourceKeys)
 		warn(where+" deploy.placement", asMap(deploy["placement"]), []string{"constraints", "preferences", "max_replicas_per_node"})
 		for i, p := range asSlice(svc["ports"]) {
-			warn(fmt.Sprintf("%s ports[%d]", where, i), asMap(p), []string{"target", "published", "protocol", "mode"})
+			warn(fmt.Sprintf("%s ports[%d]", where, i), asMap(p), []string{"target", "published", "protocol", "mode", "name"})
 		}
 		for _, n := range sortedKeys(asMap(svc["networks"])) {
 			warn(where+" network "+n, asMap(asMap(svc["networks"])[n]), []string{"aliases"})

@@ -223,7 +223,7 @@ func attachNetworks(v *state.View, spec *swarm.ServiceSpec) error {
 		seen[n.ID] = a.Target
 		for _, alias := range a.Aliases {
 			if len(alias) > 255 || !aliasRE.MatchString(alias) {
-				return errdefs.Invalid("invalid alias %q on network %s: use letters, digits, '-' and '.' (at most 255)", alias, n.Spec.Name)
+				return errdefs.Invalid("invalid alias %q on network %s: use letters, digits, '_', '-' and '.', starting with a letter or digit (at most 255)", alias, n.Spec.Name)
 			}
 		}
 		a.Target = n.ID
@@ -235,5 +235,7 @@ func attachNetworks(v *state.View, spec *swarm.ServiceSpec) error {
 	return nil
 }
 
-// aliasRE is a DNS name: labels of letters, digits and '-', by dots.
-var aliasRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$`)
+// aliasRE is a name a task can ask the DNS for: as service names are
+// (compose files name services with '_', and a stack makes each one's
+// short name an alias, as docker's CLI does).
+var aliasRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)

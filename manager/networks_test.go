@@ -280,9 +280,9 @@ func TestAttachNetworks(t *testing.T) {
 		{"Twice", onNets("web", web.ID), errdefs.KindInvalid, "network web is given twice"},
 		{"BadAlias", func() swarm.ServiceSpec {
 			s := onNets("web")
-			s.TaskTemplate.Networks[0].Aliases = []string{"not_a_name"}
+			s.TaskTemplate.Networks[0].Aliases = []string{"not a name"}
 			return s
-		}(), errdefs.KindInvalid, `invalid alias "not_a_name" on network web`},
+		}(), errdefs.KindInvalid, `invalid alias "not a name" on network web`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := jsonString(t, tc.spec)

@@ -436,7 +436,7 @@ func convertServiceNetworks(stack string, svc types.ServiceConfig, nets types.Ne
 	for name, cfg := range serviceNetworks(svc) {
 		nc, ok := nets[name]
 		if !ok && name != stackDefaultNetwork {
-			return nil, fmt.Errorf("undefined network %q: declare it under the top-level networks:", name)
+			return nil, fmt.Errorf("undefined network %q: declare it under the top-level \"networks\" key", name)
 		}
 		a := swarm.NetworkAttachmentConfig{Target: networkTarget(stack, name, nc)}
 		if cfg != nil {
@@ -471,7 +471,7 @@ func convertVolumes(stack string, vols []types.ServiceVolumeConfig, declared typ
 			}
 			vc, ok := declared[v.Source]
 			if !ok {
-				return nil, fmt.Errorf("undefined volume %q: declare it under the top-level volumes:", v.Source)
+				return nil, fmt.Errorf("undefined volume %q: declare it under the top-level \"volumes\" key", v.Source)
 			}
 			m.Source = cmp.Or(vc.Name, scopeName(stack, v.Source))
 			if vc.External {

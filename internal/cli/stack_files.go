@@ -36,7 +36,7 @@ func convertBlobs(stack, noun string, used map[string]bool, declared map[string]
 	for _, key := range sortedKeys(used) {
 		obj, ok := declared[key]
 		if !ok {
-			return nil, fmt.Errorf("undefined %s %q: declare it under the top-level %ss:", noun, key, noun)
+			return nil, fmt.Errorf("undefined %s %q: declare it under the top-level \"%ss\" key", noun, key, noun)
 		}
 		b := stackBlob{name: cmp.Or(obj.Name, scopeName(stack, key)), external: bool(obj.External)}
 		if b.external {

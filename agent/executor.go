@@ -507,7 +507,10 @@ func (e *Executor) Handle(taskID string) (driver.Driver, driver.Handle, bool) {
 }
 
 // Wait waits for the executor's goroutines after its context ended.
-func (e *Executor) Wait() { e.wg.Wait() }
+func (e *Executor) Wait() {
+	e.wg.Wait()
+	e.dropEmptyFilesBase()
+}
 
 // The one task-state order (manager/state): reports only move forward.
 func rank(s swarm.TaskState) int { return state.TaskStateRank[s] }

@@ -67,6 +67,18 @@ func (e *Executor) filesBase(create bool) (string, error) {
 	return "", errors.New("secret and config files are kept in memory only, and this node has no memory-backed directory: /dev/shm is not a tmpfs and the daemon is not root (it would mount one); give the node a tmpfs /dev/shm or run the daemon as root")
 }
 
+// dropEmptyFilesBase removes the node's directory in /dev/shm if no task
+// has files in it, when the executor has stopped: a node that ran tasks
+// with secrets leaves nothing there (a mounted tmpfs stays: it is in the
+// data dir).
+func (e *Executor) dropEmptyFilesBase() {
+	e.filesMu.Lock()
+	defer e.filesMu.Unlock()
+	if e.filesDir != "" && filepath.Dir(e.filesDir) == filepath.Join(shmDir, "flotilla") && os.Remove(e.filesDir) == nil {
+		e.filesDir = ""
+	}
+}
+
 // removeFormerTaskFiles removes what tasks of the node's former
 // identities (it left and joined again) left in /dev/shm.
 func (e *Executor) removeFormerTaskFiles() {

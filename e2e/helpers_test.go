@@ -802,18 +802,13 @@ func containsAny(s string, words ...string) bool {
 	return false
 }
 
-// removeCaptureRules removes the nat chains that killed nodes of this
-// machine's namespace left (a node stopped by SIGTERM removes its own;
-// a namespace's go with it).
+// removeCaptureRules removes what killed nodes left on this machine: the
+// nat chains of those in its namespace (a node stopped by SIGTERM removes
+// its own; a namespace's go with it) and their tasks' files in /dev/shm.
 func (c *cluster) removeCaptureRules() {
 	bin, err := netrules.Detect()
-	if err != nil || os.Geteuid() != 0 {
-		return
-	}
+	rules := err == nil && os.Geteuid() == 0
 	for _, n := range c.nodes {
-		if len(n.prefix) > 0 {
-			continue
-		}
 		// The node's identity may have changed (swarm leave, restore):
 		// the one on its data dir, too.
 		ids := []string{n.id}
@@ -825,8 +820,12 @@ func (c *cluster) removeCaptureRules() {
 			if id == "" {
 				continue
 			}
-			if err := (&netrules.Rules{Bin: bin, Name: netrules.NodeChain(id)}).Remove(); err != nil {
-				c.t.Errorf("removing %s's capture rules: %v", n, err)
+			// Secret and config files of a killed node's tasks.
+			_ = os.RemoveAll(filepath.Join("/dev/shm/flotilla", id))
+			if rules && len(n.prefix) == 0 {
+				if err := (&netrules.Rules{Bin: bin, Name: netrules.NodeChain(id)}).Remove(); err != nil {
+					c.t.Errorf("removing %s's capture rules: %v", n, err)
+				}
 			}
 		}
 	}

@@ -167,7 +167,10 @@ func networkInUse(v *state.View, n *state.Network) error {
 		}
 	}
 	for _, t := range v.Tasks() {
-		if !state.TerminalState(t.Status.State) && names(t.Spec.Networks) {
+		// As swarmkit: a task still meant to run holds its network; one
+		// being shut down (its service removed: docker stack rm removes
+		// the networks right after the services) does not.
+		if t.DesiredState == swarm.TaskStateRunning && !state.TerminalState(t.Status.State) && names(t.Spec.Networks) {
 			return errdefs.Invalid("network %s is in use by task %s; wait until the task has ended", n.Spec.Name, t.ID)
 		}
 	}

@@ -227,9 +227,16 @@ func TestNetworkInUse(t *testing.T) {
 	task.ServiceID = "byid"
 	task.Spec.Networks = []swarm.NetworkAttachmentConfig{{Target: other.ID}}
 	task.Status.State = swarm.TaskStateRunning
+	task.DesiredState = swarm.TaskStateRunning
 	ns.apply(state.NewOp(state.TableTasks, state.ActionCreate, task, 0))
 	if err := networkInUse(ns.s.View(), other); err == nil || !strings.Contains(err.Error(), "in use by task task1") {
 		t.Errorf("a network a running task is on: %v", err)
+	}
+	// Being shut down (its service removed), as swarmkit: not held.
+	task.DesiredState = swarm.TaskStateShutdown
+	ns.apply(state.NewOp(state.TableTasks, state.ActionUpdate, task, 0))
+	if err := networkInUse(ns.s.View(), other); err != nil {
+		t.Errorf("a network only a task being shut down is on: %v", err)
 	}
 	task.Status.State = swarm.TaskStateShutdown
 	ns.apply(state.NewOp(state.TableTasks, state.ActionUpdate, task, 0))

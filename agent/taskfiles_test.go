@@ -65,16 +65,10 @@ func TestTaskFilesInMemoryMountedAndRemoved(t *testing.T) {
 		t.Errorf("the local task record holds the secret:\n%s", b)
 	}
 	h.e.Sync(nil) // dropped: its files go
-	deadline := time.Now().Add(waitFor)
-	for {
-		if _, err := os.Stat(filepath.Join(base, "t1")); os.IsNotExist(err) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the task's files are still there after the task was dropped")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, "the dropped task's files to go", func() bool {
+		_, err := os.Stat(filepath.Join(base, "t1"))
+		return os.IsNotExist(err)
+	})
 }
 
 func TestProcessTaskGetsItsFilesDirs(t *testing.T) {
@@ -117,13 +111,10 @@ func TestTaskWithoutItsFilesIsRejected(t *testing.T) {
 	a := withFiles(mkTask("t3", 1, swarm.TaskStateRunning))
 	a.Files = a.Files[1:] // the secret is gone from the swarm
 	h.e.Sync([]nodeapi.Assignment{a})
-	deadline := time.Now().Add(waitFor)
-	for h.drain(); h.last("t3").State != swarm.TaskStateRejected; h.drain() {
-		if time.Now().After(deadline) {
-			t.Fatalf("task states %v, want rejected", h.states("t3"))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, "the task without its files to be rejected", func() bool {
+		h.drain()
+		return h.last("t3").State == swarm.TaskStateRejected
+	})
 	if st := h.last("t3"); !strings.Contains(st.Err, "secret pw (sid) was not sent with the task") {
 		t.Errorf("rejection: %q", st.Err)
 	}

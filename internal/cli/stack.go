@@ -61,6 +61,27 @@ func stackNetworks(ctx context.Context, api apiClient, stack string) ([]network.
 	return res.Items, nil
 }
 
+// stackQuery is what stack services and stack ps start with: their
+// filters, a client, and the stack's services (none is an error).
+func stackQuery(ctx context.Context, env *cliEnv, filters []string, stack string) (apiClient, client.Filters, []swarm.Service, error) {
+	f, err := parseFilters(filters)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	api, err := env.client()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	services, err := stackServices(ctx, api, stack)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if len(services) == 0 {
+		return nil, nil, nil, nothingFound(stack)
+	}
+	return api, f, services, nil
+}
+
 func nothingFound(stack string) error { return fmt.Errorf("nothing found in stack: %s", stack) }
 
 const defaultStackTable = "table {{.Name}}\t{{.Services}}"
@@ -126,21 +147,10 @@ func newStackServicesCommand(env *cliEnv) *cobra.Command {
 		Args:  exactArgs(1),
 	}
 	cmd.RunE = env.runE(func(cmd *cobra.Command, args []string) error {
-		f, err := parseFilters(filters)
-		if err != nil {
-			return err
-		}
-		api, err := env.client()
-		if err != nil {
-			return err
-		}
 		ctx := cmd.Context()
-		services, err := stackServices(ctx, api, args[0])
+		api, f, _, err := stackQuery(ctx, env, filters, args[0])
 		if err != nil {
 			return err
-		}
-		if len(services) == 0 {
-			return nothingFound(args[0])
 		}
 		f.Add("label", stackNamespaceLabel+"="+args[0])
 		return listServices(ctx, api, cmd.OutOrStdout(), f, format, quiet)
@@ -163,21 +173,10 @@ func newStackPsCommand(env *cliEnv) *cobra.Command {
 		Args:  exactArgs(1),
 	}
 	cmd.RunE = env.runE(func(cmd *cobra.Command, args []string) error {
-		f, err := parseFilters(filters)
-		if err != nil {
-			return err
-		}
-		api, err := env.client()
-		if err != nil {
-			return err
-		}
 		ctx := cmd.Context()
-		services, err := stackServices(ctx, api, args[0])
+		api, f, services, err := stackQuery(ctx, env, filters, args[0])
 		if err != nil {
 			return err
-		}
-		if len(services) == 0 {
-			return nothingFound(args[0])
 		}
 		return listTasks(ctx, api, cmd.OutOrStdout(), services, f, o)
 	})

@@ -45,6 +45,14 @@ func validateNetworkSpec(spec *swarm.NetworkSpec) error {
 	default:
 		return errdefs.Invalid("network driver %q is not supported: only the overlay driver is supported in swarm scope (flotilla has no local networks); use -d overlay", d)
 	}
+	for k := range spec.DriverConfiguration.Options {
+		// "encrypted" asks for what flotilla always does: traffic between
+		// nodes rides the cluster port's mutual TLS. Anything else would
+		// be stored and change nothing.
+		if k != "encrypted" {
+			return errdefs.Invalid("network driver option %q (-o) is not supported by flotilla (only \"encrypted\", which traffic between nodes always is): leave it out", k)
+		}
+	}
 	switch spec.Scope {
 	case "":
 		spec.Scope = "swarm"
@@ -212,6 +220,11 @@ func attachNetworks(v *state.View, spec *swarm.ServiceSpec) error {
 	for _, a := range spec.TaskTemplate.Networks {
 		if a.Target == "" {
 			return errdefs.Invalid("a network attachment needs a Target: the network's name or ID")
+		}
+		if len(a.DriverOpts) > 0 {
+			// Accepted, they would change nothing: flotilla's networks have
+			// no driver to pass them to.
+			return errdefs.Invalid("driver options on the attachment to network %s (--network driver-opt=) are not supported by flotilla: leave them out", a.Target)
 		}
 		n, err := ids.Resolve(ids.NetworkRefs, all, a.Target)
 		if err != nil {

@@ -141,6 +141,11 @@ func TestNetworkSpecsRefused(t *testing.T) {
 		{"second ingress", spec(func(s *swarm.NetworkSpec) { s.Ingress = true }), errdefs.KindConflict, "ingress network (ingress"},
 		{"attachable ingress", spec(func(s *swarm.NetworkSpec) { s.Ingress, s.Attachable = true, true }), errdefs.KindInvalid, "cannot be attachable"},
 		{"overlap with ingress", withSubnet("x", "10.0.0.0/16"), errdefs.KindConflict, "overlaps with subnet 10.0.0.0/24"},
+		{"driver option", func() swarm.NetworkSpec {
+			s := named("x")
+			s.DriverConfiguration = &swarm.Driver{Options: map[string]string{"com.docker.network.driver.mtu": "1400"}}
+			return s
+		}(), errdefs.KindInvalid, `network driver option "com.docker.network.driver.mtu" (-o) is not supported`},
 		{"overlap with a user subnet", withSubnet("x", "172.20.5.0/24"), errdefs.KindConflict, "overlaps with subnet 172.20.0.0/16"},
 		{"host bits", withSubnet("x", "10.9.0.1/24"), errdefs.KindInvalid, "use 10.9.0.0/24"},
 		{"ipv6 subnet", withSubnet("x", "fd00::/64"), errdefs.KindInvalid, "IPv6 subnets"},
@@ -285,6 +290,11 @@ func TestAttachNetworks(t *testing.T) {
 		{"NoTarget", onNets(""), errdefs.KindInvalid, "a network attachment needs a Target"},
 		{"Ingress", onNets("ingress"), errdefs.KindInvalid, `service cannot be explicitly attached to the ingress network "ingress"`},
 		{"Twice", onNets("web", web.ID), errdefs.KindInvalid, "network web is given twice"},
+		{"DriverOpts", func() swarm.ServiceSpec {
+			s := onNets("web")
+			s.TaskTemplate.Networks[0].DriverOpts = map[string]string{"com.docker.network.endpoint.ifname": "eth9"}
+			return s
+		}(), errdefs.KindInvalid, "driver options on the attachment to network web"},
 		{"BadAlias", func() swarm.ServiceSpec {
 			s := onNets("web")
 			s.TaskTemplate.Networks[0].Aliases = []string{"not a name"}
@@ -468,5 +478,15 @@ func TestNetworkSubnetAvoidsNodeAddresses(t *testing.T) {
 	_, err := newNetwork(ns.s.View(), withSubnet("c", "10.0.1.0/24"))
 	if !errdefs.Is(err, errdefs.KindInvalid) || !strings.Contains(err.Error(), "10.0.1.7, the address of a node") {
 		t.Errorf("a subnet holding a node's address: %v", err)
+	}
+}
+
+// "encrypted" asks for what flotilla always does, so it is accepted.
+func TestNetworkEncryptedOptionAccepted(t *testing.T) {
+	ns := newNetStore(t)
+	s := named("secure")
+	s.DriverConfiguration = &swarm.Driver{Options: map[string]string{"encrypted": ""}}
+	if n := ns.create(s); n.DriverState.Options["encrypted"] != "" {
+		t.Errorf("driver state %+v", n.DriverState)
 	}
 }

@@ -20,30 +20,27 @@ func parseNetwork(v string) (swarm.NetworkAttachmentConfig, error) {
 	}
 	if !strings.Contains(v, "=") {
 		a.Target = strings.TrimSpace(v)
-	} else {
-		for _, kv := range strings.Split(v, ",") {
-			k, val, ok := strings.Cut(strings.TrimSpace(kv), "=")
-			if !ok {
-				return bad(fmt.Sprintf("%q is not key=value", kv))
+	} else if why := eachField(v, func(k, val string) string {
+		switch k {
+		case "name", "target":
+			a.Target = val
+		case "alias":
+			a.Aliases = append(a.Aliases, val)
+		case "driver-opt":
+			key, opt, has := strings.Cut(val, "=")
+			if !has || key == "" {
+				return fmt.Sprintf("driver-opt %q is not key=value", val)
 			}
-			switch strings.ToLower(k) {
-			case "name", "target":
-				a.Target = val
-			case "alias":
-				a.Aliases = append(a.Aliases, val)
-			case "driver-opt":
-				key, opt, has := strings.Cut(val, "=")
-				if !has || key == "" {
-					return bad(fmt.Sprintf("driver-opt %q is not key=value", val))
-				}
-				if a.DriverOpts == nil {
-					a.DriverOpts = map[string]string{}
-				}
-				a.DriverOpts[key] = opt
-			default:
-				return bad(fmt.Sprintf("unknown key %q", k))
+			if a.DriverOpts == nil {
+				a.DriverOpts = map[string]string{}
 			}
+			a.DriverOpts[key] = opt
+		default:
+			return fmt.Sprintf("unknown key %q", k)
 		}
+		return ""
+	}); why != "" {
+		return bad(why)
 	}
 	if a.Target == "" {
 		return bad("the network name is missing")

@@ -546,3 +546,19 @@ func splitArgs(s string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// eachField walks a flag value's comma-separated key=value fields (the
+// long form of --publish, --network, --secret, --config), giving set each
+// key lower-cased; it returns why the value is malformed, or "".
+func eachField(v string, set func(key, val string) (why string)) string {
+	for _, kv := range strings.Split(v, ",") {
+		k, val, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok {
+			return fmt.Sprintf("%q is not key=value", kv)
+		}
+		if why := set(strings.ToLower(k), val); why != "" {
+			return why
+		}
+	}
+	return ""
+}

@@ -23,31 +23,30 @@ func parsePublish(v string) (swarm.PortConfig, error) {
 		return swarm.PortConfig{}, fmt.Errorf("invalid --publish %q: %s; use [PUBLISHED:]TARGET[/PROTOCOL] or published=P,target=T[,protocol=tcp|udp][,mode=ingress|host]", v, why)
 	}
 	if strings.Contains(v, "=") {
-		for _, kv := range strings.Split(v, ",") {
-			k, val, ok := strings.Cut(strings.TrimSpace(kv), "=")
-			if !ok {
-				return bad(fmt.Sprintf("%q is not key=value", kv))
+		port := func(dst *uint32, val string) string {
+			n, err := portNumber(val)
+			if err != nil {
+				return err.Error()
 			}
-			switch strings.ToLower(k) {
+			*dst = n
+			return ""
+		}
+		if why := eachField(v, func(k, val string) string {
+			switch k {
 			case "published":
-				n, err := portNumber(val)
-				if err != nil {
-					return bad(err.Error())
-				}
-				p.PublishedPort = n
+				return port(&p.PublishedPort, val)
 			case "target":
-				n, err := portNumber(val)
-				if err != nil {
-					return bad(err.Error())
-				}
-				p.TargetPort = n
+				return port(&p.TargetPort, val)
 			case "protocol":
 				p.Protocol = network.IPProtocol(strings.ToLower(val))
 			case "mode":
 				p.PublishMode = swarm.PortConfigPublishMode(strings.ToLower(val))
 			default:
-				return bad(fmt.Sprintf("unknown key %q", k))
+				return fmt.Sprintf("unknown key %q", k)
 			}
+			return ""
+		}); why != "" {
+			return bad(why)
 		}
 	} else {
 		spec, proto, ok := strings.Cut(v, "/")

@@ -27,31 +27,28 @@ func parseFileRef(flag, v string) (fileRef, error) {
 	}
 	if !strings.Contains(v, "=") {
 		r.source = strings.TrimSpace(v)
-	} else {
-		for _, kv := range strings.Split(v, ",") {
-			k, val, ok := strings.Cut(strings.TrimSpace(kv), "=")
-			if !ok {
-				return bad(fmt.Sprintf("%q is not key=value", kv))
+	} else if why := eachField(v, func(k, val string) string {
+		switch k {
+		case "source", "src":
+			r.source = val
+		case "target":
+			r.target = val
+		case "uid":
+			r.uid = val
+		case "gid":
+			r.gid = val
+		case "mode":
+			m, err := strconv.ParseUint(val, 8, 32)
+			if err != nil {
+				return fmt.Sprintf("mode %q is not an octal file mode", val)
 			}
-			switch strings.ToLower(k) {
-			case "source", "src":
-				r.source = val
-			case "target":
-				r.target = val
-			case "uid":
-				r.uid = val
-			case "gid":
-				r.gid = val
-			case "mode":
-				m, err := strconv.ParseUint(val, 8, 32)
-				if err != nil {
-					return bad(fmt.Sprintf("mode %q is not an octal file mode", val))
-				}
-				r.mode = os.FileMode(m)
-			default:
-				return bad(fmt.Sprintf("unknown key %q", k))
-			}
+			r.mode = os.FileMode(m)
+		default:
+			return fmt.Sprintf("unknown key %q", k)
 		}
+		return ""
+	}); why != "" {
+		return bad(why)
 	}
 	if r.source == "" {
 		return bad("the source (the " + flag + "'s name) is missing")

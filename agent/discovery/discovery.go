@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -142,15 +143,22 @@ func (d *Discovery) Update(resp nodeapi.RoutesResponse) {
 	if d.closed {
 		return
 	}
-	d.nets = map[string]nodeapi.RouteNetwork{}
+	nets := map[string]nodeapi.RouteNetwork{}
 	for _, n := range resp.Networks {
-		d.nets[n.ID] = n
+		nets[n.ID] = n
 	}
+	changed := !maps.Equal(nets, d.nets)
+	d.nets = nets
 	d.records = records
 	for _, s := range d.scopes {
 		s.srv.SetRecords(union(records, s.networks))
 	}
-	d.applyRulesLocked()
+	if changed || d.rulesErr != "" {
+		// Most tables change only tasks: the rules (and the host's
+		// networks they are checked against) follow the networks, and
+		// are tried again after a failure.
+		d.applyRulesLocked()
+	}
 }
 
 // applyRulesLocked makes the nat rules capture every network's subnet

@@ -52,8 +52,8 @@ func (m *Mesh) ServeCaptured(c net.Conn, dst netip.AddrPort, allowed func(client
 	a := m.addrs[dst.Addr().Unmap()]
 	m.mu.Unlock()
 	var client netip.Addr
-	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-		client = ap.Addr().Unmap()
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		client = ta.AddrPort().Addr().Unmap()
 	}
 	if a == nil || (allowed != nil && !allowed(client, a.network)) {
 		m.cfg.Log.Debug("routing mesh: captured connection refused", "client", c.RemoteAddr(), "dst", dst, "known", a != nil)

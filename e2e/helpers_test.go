@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -87,25 +88,30 @@ func consistently(t testing.TB, period time.Duration, fn func() error) {
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// It is taken below the kernel's ephemeral range (32768-60999 here) and
+// below the managers' range for published ports (30000-32767): a port
+// from the ephemeral range could be handed to a listener on port 0 (a
+// node's capture listener, a test's own) before the daemon it was meant
+// for binds it.
 func freePort(t testing.TB) int {
 	t.Helper()
 	givenMu.Lock()
 	defer givenMu.Unlock()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 10000 {
+		port := 20000 + rand.IntN(10000)
+		if given[port] {
+			continue // never give a port twice in a run
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
-			t.Fatalf("finding a free port: %v", err)
+			continue
 		}
-		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		// The kernel may hand a port out again once it is closed, before
-		// the daemon it was meant for binds it: two nodes of one cluster
-		// then got the same address. Never give a port twice in a run.
-		if !given[port] {
-			given[port] = true
-			return port
-		}
+		given[port] = true
+		return port
 	}
+	t.Fatal("no free port found in 20000-29999")
+	return 0
 }
 
 var (

@@ -88,20 +88,19 @@ func New(cfg Config) *Discovery {
 		clients: map[netip.Addr][]string{}, owners: map[string][]netip.Addr{}}
 }
 
-// Start listens for captured connections (on all addresses: a redirect
-// goes to the address of the interface the packet came in on) and hands
-// them to the mesh.
-func (d *Discovery) Start() error {
-	if d.cfg.Rules == nil {
+// listenCaptureLocked opens the listener for captured connections the
+// first time there is a subnet to capture (on all addresses: a redirect
+// goes to the address of the interface the packet came in on), and hands
+// what it accepts to the mesh. A node on no network opens no port.
+func (d *Discovery) listenCaptureLocked() error {
+	if d.capture != nil {
 		return nil
 	}
 	l, err := mesh.ListenCapture(":0")
 	if err != nil {
 		return err
 	}
-	d.mu.Lock()
 	d.capture = l
-	d.mu.Unlock()
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -164,7 +163,7 @@ func (d *Discovery) Update(resp nodeapi.RoutesResponse) {
 // applyRulesLocked makes the nat rules capture every network's subnet
 // from the node's processes and from its bridges (d.mu held).
 func (d *Discovery) applyRulesLocked() {
-	if d.cfg.Rules == nil || d.capture == nil {
+	if d.cfg.Rules == nil {
 		return
 	}
 	var subnets []netip.Prefix
@@ -195,7 +194,20 @@ func (d *Discovery) applyRulesLocked() {
 	}
 	slices.Sort(in)
 	slices.Sort(internal)
-	port := d.capture.Addr().(*net.TCPAddr).Port
+	if len(subnets) == 0 && d.rulesKey == "" && d.rulesErr == "" {
+		return // nothing captured, nothing applied
+	}
+	port := 0
+	if len(subnets) > 0 {
+		if err := d.listenCaptureLocked(); err != nil {
+			if err.Error() != d.rulesErr {
+				d.cfg.Log.Warn("service discovery: cannot listen for captured connections; tasks cannot reach services by address on this node", "err", err)
+			}
+			d.rulesErr, d.rulesKey = err.Error(), ""
+			return
+		}
+		port = d.capture.Addr().(*net.TCPAddr).Port
+	}
 	key := fmt.Sprint(subnets, in, internal, port)
 	if key == d.rulesKey {
 		return

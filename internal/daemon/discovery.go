@@ -34,9 +34,6 @@ func (n *clusterNode) startDiscovery(ctx context.Context) {
 		rules = &netrules.Rules{Bin: bin, Name: netrules.NodeChain(n.st.NodeID)}
 	}
 	n.disc = discovery.New(discovery.Config{Mesh: n.mesh, Rules: rules, Upstream: upstream, Log: log})
-	if err := n.disc.Start(); err != nil {
-		log.Warn("service discovery: cannot listen for captured connections; tasks cannot reach services by address on this node", "err", err)
-	}
 	n.d.disc.Store(n.disc)
 	n.serveBridges(ctx, log)
 }

@@ -212,13 +212,14 @@ func (d *Discovery) applyRulesLocked() {
 	if key == d.rulesKey {
 		return
 	}
-	d.cfg.Rules.In = in
-	var err error
-	if len(subnets) == 0 {
-		err = d.cfg.Rules.Remove()
-	} else if err = d.cfg.Rules.Apply(subnets, port); err == nil {
-		// Internal networks' containers reach nothing the node routes.
-		err = d.cfg.Rules.Isolate(internal)
+	err := d.cfg.Rules.SetIn(in)
+	if err == nil && len(subnets) == 0 {
+		err = d.cfg.Rules.RemoveCapture()
+	} else if err == nil {
+		if err = d.cfg.Rules.Apply(subnets, port); err == nil {
+			// Internal networks' containers reach nothing the node routes.
+			err = d.cfg.Rules.Isolate(internal)
+		}
 	}
 	if err != nil {
 		if err.Error() != d.rulesErr {
@@ -393,7 +394,7 @@ func (d *Discovery) Close() {
 		capture.Close()
 	}
 	if d.cfg.Rules != nil && applied {
-		if err := d.cfg.Rules.Remove(); err != nil {
+		if err := d.cfg.Rules.RemoveCapture(); err != nil {
 			d.cfg.Log.Warn("service discovery: cannot remove the capture rules", "err", err)
 		}
 	}

@@ -52,7 +52,8 @@ type Rules struct {
 	// subnet to this node reach its services.
 	In []string
 
-	mu sync.Mutex
+	mu       sync.Mutex
+	forwards []Forward // what Publish was given last
 }
 
 // Detect chooses the iptables command. REDIRECT from either backend
@@ -191,11 +192,28 @@ func (r *Rules) jumps(hook string) ([][]string, error) {
 	return js, nil
 }
 
-// Remove takes the jumps and Chain away (the node leaves the cluster).
+// Remove takes every chain of the node and their jumps away (the node
+// leaves the cluster).
 // Nothing to remove is not an error.
 func (r *Rules) Remove() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.removeCapture(); err != nil {
+		return err
+	}
+	return r.removeChain(r.publishChain(), r.publishJumps())
+}
+
+// RemoveCapture takes the capture chain, its jumps and the isolation
+// chain away, and leaves the published ports' kernel path (Publish).
+func (r *Rules) RemoveCapture() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.removeCapture()
+}
+
+// removeCapture is RemoveCapture with r.mu held.
+func (r *Rules) removeCapture() error {
 	if err := r.removeIsolation(); err != nil {
 		return err
 	}

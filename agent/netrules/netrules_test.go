@@ -301,6 +301,8 @@ func TestCaptureInner(t *testing.T) {
 	}
 	expect(fromNode, "10.98.0.3:5432")
 
+	testPublish(t, r, fromNode, fromCtr, listing)
+
 	if err := r.Remove(); err != nil {
 		t.Fatal(err)
 	}

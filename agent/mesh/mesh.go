@@ -49,7 +49,10 @@ type Config struct {
 	Local func(ctx context.Context, taskID string, p driver.Port) (string, error)
 	// DialPeer opens a mesh connection to another node's cluster port.
 	DialPeer func(ctx context.Context, addr string) (net.Conn, error)
-	Log      *slog.Logger
+	// Kernel writes the nat rules that take connections to this node's
+	// own tasks off the user-space path; nil keeps them all here.
+	Kernel Publisher
+	Log    *slog.Logger
 }
 
 // Mesh is one node's routing mesh.
@@ -66,6 +69,12 @@ type Mesh struct {
 	udp       map[int]*udpListener      // by published port
 	suspect   map[string]time.Time      // nodes tried last until then
 	addrs     map[netip.Addr]*addrRoute // VIPs and task addresses on swarm networks
+	kernel    map[uint32]kernelPort     // what the kernel path takes, by published port
+
+	kernelKick chan struct{}
+	kernelStop chan struct{}
+	kernelDone chan struct{}
+	closeOnce  sync.Once
 }
 
 type listener struct {
@@ -75,6 +84,7 @@ type listener struct {
 
 // route is one published port's current backends.
 type route struct {
+	port     uint32 // published
 	service  string
 	target   driver.Port
 	proxy    string
@@ -101,9 +111,14 @@ func (p *pair) close() {
 
 // New returns an empty mesh; Update opens its listeners.
 func New(cfg Config) *Mesh {
-	return &Mesh{cfg: cfg, listeners: map[uint32]*listener{}, conns: map[string]map[*pair]bool{},
+	m := &Mesh{cfg: cfg, listeners: map[uint32]*listener{}, conns: map[string]map[*pair]bool{},
 		relayed: map[string]map[*pair]bool{}, backends: map[string]bool{}, failed: map[published]string{},
 		udp: map[int]*udpListener{}, suspect: map[string]time.Time{}}
+	if cfg.Kernel != nil {
+		m.kernelKick, m.kernelStop, m.kernelDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+		go m.kernelLoop()
+	}
+	return m
 }
 
 // Update applies a new table: listeners open and close with published
@@ -117,7 +132,7 @@ func (m *Mesh) Update(routes []nodeapi.Route) {
 			if p.PublishMode != swarm.PortConfigPublishModeIngress {
 				continue
 			}
-			rt := &route{service: r.ServiceName, target: driver.Port{Target: p.TargetPort, Proto: "tcp"},
+			rt := &route{port: p.PublishedPort, service: r.ServiceName, target: driver.Port{Target: p.TargetPort, Proto: "tcp"},
 				proxy: r.ProxyProtocol, backends: r.Backends}
 			// Each node starts its round robin somewhere else, so the
 			// first connections to different nodes spread too.
@@ -133,6 +148,9 @@ func (m *Mesh) Update(routes []nodeapi.Route) {
 		for _, b := range r.Backends {
 			backends[b.TaskID] = true
 		}
+	}
+	if m.cfg.Kernel != nil {
+		defer m.kick() // after the lock: the rules follow the new table
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -203,6 +221,13 @@ type published struct {
 
 // Close stops every listener and connection.
 func (m *Mesh) Close() {
+	m.closeOnce.Do(func() {
+		if m.cfg.Kernel != nil {
+			// Outside m.mu: the loop takes it.
+			close(m.kernelStop)
+			<-m.kernelDone
+		}
+	})
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
@@ -243,7 +268,7 @@ func (m *Mesh) handle(r *route, target driver.Port, dst string, client net.Conn)
 		client.Close() // nothing runs: refuse rather than hang
 		return
 	}
-	for _, b := range m.candidates(r) {
+	for _, b := range m.candidates(r, m.kernelTook(r.port, client)) {
 		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 		p := &pair{client: client, cancel: cancel}
 		if !m.track(b.TaskID, p, true) {
@@ -284,23 +309,27 @@ func (m *Mesh) handle(r *route, target driver.Port, dst string, client net.Conn)
 // candidates are the backends a new connection tries, in turn from the
 // route's round robin: those on nodes that failed a connection in the
 // last suspectFor come last (a silent node costs each connection the
-// whole dial timeout until the managers mark it Down).
-func (m *Mesh) candidates(r *route) []nodeapi.Backend {
+// whole dial timeout until the managers mark it Down), and those the
+// kernel path already gave their share (skip) only when nothing else is
+// left.
+func (m *Mesh) candidates(r *route, skip map[string]bool) []nodeapi.Backend {
 	n := uint64(len(r.backends))
 	start := r.next.Add(1)
 	now := time.Now()
 	m.mu.Lock()
-	var good, bad []nodeapi.Backend
+	var good, bad, took []nodeapi.Backend
 	for i := range n {
 		b := r.backends[(start+i)%n]
-		if now.Before(m.suspect[b.NodeID]) {
+		if skip[b.TaskID] {
+			took = append(took, b)
+		} else if now.Before(m.suspect[b.NodeID]) {
 			bad = append(bad, b)
 		} else {
 			good = append(good, b)
 		}
 	}
 	m.mu.Unlock()
-	out := append(good, bad...)
+	out := append(append(good, bad...), took...)
 	return out[:min(len(out), maxTries)]
 }
 

@@ -93,6 +93,12 @@ type node struct {
 
 func newTestNode(t *testing.T, id string) *node {
 	t.Helper()
+	return newKernelNode(t, id, nil)
+}
+
+// newKernelNode is a test node whose mesh writes its kernel path with k.
+func newKernelNode(t *testing.T, id string, k Publisher) *node {
+	t.Helper()
 	n := &node{id: id, tasks: map[string]*task{}, udpTasks: map[string]string{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -114,7 +120,8 @@ func newTestNode(t *testing.T, id string) *node {
 			var d net.Dialer
 			return d.DialContext(ctx, "tcp", addr)
 		},
-		Log: slog.New(slog.DiscardHandler)})
+		Kernel: k,
+		Log:    slog.New(slog.DiscardHandler)})
 	go func() {
 		for {
 			c, err := ln.Accept()

@@ -1,4 +1,4 @@
-package netrules
+package netrules_test
 
 import (
 	"bufio"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flotilla-org/flotilla/agent/mesh"
+	"github.com/flotilla-org/flotilla/agent/netrules"
 )
 
 // The capture test needs its own network namespaces: the outer half
@@ -235,7 +236,7 @@ func TestCaptureInner(t *testing.T) {
 
 	// Its own chain name and two input interfaces (one absent): one
 	// PREROUTING jump each.
-	r := &Rules{Bin: bin, Name: "FLOTILLA-CAP-TEST", In: []string{"flt-v0", "flt-absent"}}
+	r := &netrules.Rules{Bin: bin, Name: "FLOTILLA-CAP-TEST", In: []string{"flt-v0", "flt-absent"}}
 	refused("10.99.0.7:8080") // nothing captured yet
 	pfx := func(s ...string) []netip.Prefix {
 		var ps []netip.Prefix
@@ -312,7 +313,7 @@ func TestCaptureInner(t *testing.T) {
 	if err := r.Remove(); err != nil {
 		t.Fatalf("second Remove: %v", err)
 	}
-	if err := (&Rules{Bin: bin}).Apply(pfx("fd00::/64"), port); err == nil {
+	if err := (&netrules.Rules{Bin: bin}).Apply(pfx("fd00::/64"), port); err == nil {
 		t.Fatal("Apply took an IPv6 subnet")
 	}
 
@@ -321,7 +322,7 @@ func TestCaptureInner(t *testing.T) {
 	if bin == "iptables-legacy" || os.Getenv(envMixed) != "" {
 		wantBin = "iptables-legacy"
 	}
-	if got, err := Detect(); got != wantBin || err != nil {
+	if got, err := netrules.Detect(); got != wantBin || err != nil {
 		t.Fatalf("Detect: %s, %v; want %s", got, err, wantBin)
 	}
 
@@ -364,7 +365,7 @@ func TestCaptureDial(t *testing.T) {
 }
 
 func TestApplyRefusesBadInput(t *testing.T) {
-	r := &Rules{Bin: "iptables-never-run"}
+	r := &netrules.Rules{Bin: "iptables-never-run"}
 	if err := r.Apply(nil, 0); err == nil || !strings.Contains(err.Error(), "port") {
 		t.Fatalf("port 0: %v", err)
 	}

@@ -1,4 +1,4 @@
-package netrules
+package netrules_test
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/flotilla-org/flotilla/agent/netrules"
 )
 
 // testPublish is run by TestCaptureInner in the node namespace, where
@@ -13,7 +15,7 @@ import (
 // container's, behind flt-v0. It checks the published ports' kernel
 // path: connections reach the targets with the client's own address,
 // share a port with the mesh's listener, and skip what they must.
-func testPublish(t *testing.T, r *Rules, fromNode, fromCtr func(string) (string, error), listing func() string) {
+func testPublish(t *testing.T, r *netrules.Rules, fromNode, fromCtr func(string) (string, error), listing func() string) {
 	// A "task" answers with the client address it sees, in the shape
 	// fromCtr looks for.
 	serve := func(name, addr string) netip.AddrPort {
@@ -49,7 +51,7 @@ func testPublish(t *testing.T, r *Rules, fromNode, fromCtr func(string) (string,
 	node := netip.MustParseAddr("192.0.2.1")
 
 	r.In = nil
-	err := r.Publish([]Forward{
+	err := r.Publish([]netrules.Forward{
 		{Port: 8090, Dst: node, Targets: []netip.AddrPort{proc}, Total: 1},
 		{Port: 8091, Targets: []netip.AddrPort{ctr}, Total: 1},
 		{Port: 8092, Dst: node, Targets: []netip.AddrPort{proc}, Total: 2},
@@ -108,11 +110,11 @@ func testPublish(t *testing.T, r *Rules, fromNode, fromCtr func(string) (string,
 	}
 	answer(fromNode, "192.0.2.1:8092", "dst=mesh from=192.0.2.1")
 
-	if err := r.Publish([]Forward{{Port: 1, Targets: []netip.AddrPort{proc}, Total: 0}}); err == nil {
+	if err := r.Publish([]netrules.Forward{{Port: 1, Targets: []netip.AddrPort{proc}, Total: 0}}); err == nil {
 		t.Fatal("Publish took more targets than its total")
 	}
 	r.In = nil
-	if err := r.Publish([]Forward{{Port: 8090, Dst: node, Targets: []netip.AddrPort{proc}, Total: 1}}); err != nil {
+	if err := r.Publish([]netrules.Forward{{Port: 8090, Dst: node, Targets: []netip.AddrPort{proc}, Total: 1}}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -32,6 +32,9 @@ type Config struct {
 	Hostname string
 	// PublishAddr is where published ports listen ("" for all addresses).
 	PublishAddr string
+	// NoMeshKernel keeps published ports' connections to the node's own
+	// tasks in user space (no DNAT rules).
+	NoMeshKernel bool
 	Timing      raftnode.Timing // zero: defaults
 	Drivers     DriverConfig
 	Join        JoinConfig // join or form a swarm by itself at start

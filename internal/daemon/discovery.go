@@ -11,7 +11,6 @@ import (
 
 	"github.com/flotilla-org/flotilla/agent/discovery"
 	"github.com/flotilla-org/flotilla/agent/dns"
-	"github.com/flotilla-org/flotilla/agent/netrules"
 )
 
 // startDiscovery starts the node's service discovery: DNS for its tasks'
@@ -25,15 +24,7 @@ func (n *clusterNode) startDiscovery(ctx context.Context) {
 	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
 		upstream = dns.Upstream(b, false)
 	}
-	var rules *netrules.Rules
-	if bin, err := netrules.Detect(); err != nil {
-		log.Warn("service discovery: tasks cannot reach services by address on this node", "err", err)
-	} else {
-		// Nodes sharing one network namespace (the sandbox, tests) keep
-		// a chain each.
-		rules = &netrules.Rules{Bin: bin, Name: netrules.NodeChain(n.st.NodeID)}
-	}
-	n.disc = discovery.New(discovery.Config{Mesh: n.mesh, Rules: rules, Upstream: upstream, Log: log})
+	n.disc = discovery.New(discovery.Config{Mesh: n.mesh, Rules: n.rules, Upstream: upstream, Log: log})
 	n.d.disc.Store(n.disc)
 	n.serveBridges(ctx, log)
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/flotilla-org/flotilla/agent/mesh"
+	"github.com/flotilla-org/flotilla/agent/netrules"
 	"github.com/flotilla-org/flotilla/internal/clusterport"
 )
 
@@ -13,13 +14,25 @@ import (
 // ports the managers' table names, and takes connections other nodes
 // relay to its tasks on the cluster port.
 func (n *clusterNode) startMesh() {
-	n.mesh = mesh.New(mesh.Config{
+	log := n.log.With("component", "mesh")
+	if bin, err := netrules.Detect(); err != nil {
+		log.Warn("this node cannot make nat rules: its tasks cannot reach services by address, and published ports go through the mesh in user space", "err", err)
+	} else {
+		// Nodes sharing one network namespace (the sandbox, tests) keep
+		// chains each.
+		n.rules = &netrules.Rules{Bin: bin, Name: netrules.NodeChain(n.st.NodeID)}
+	}
+	cfg := mesh.Config{
 		NodeID:   n.st.NodeID,
 		BindHost: n.d.cfg.PublishAddr,
 		Local:    n.exec.Endpoint,
 		DialPeer: n.dialMesh,
-		Log:      n.log.With("component", "mesh"),
-	})
+		Log:      log,
+	}
+	if n.rules != nil && !n.d.cfg.NoMeshKernel {
+		cfg.Kernel = n.rules
+	}
+	n.mesh = mesh.New(cfg)
 	ln := n.mux.Sub(clusterport.ProtoMesh)
 	go func() {
 		for {

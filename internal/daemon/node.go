@@ -18,6 +18,7 @@ import (
 	"github.com/flotilla-org/flotilla/agent"
 	"github.com/flotilla-org/flotilla/agent/discovery"
 	"github.com/flotilla-org/flotilla/agent/mesh"
+	"github.com/flotilla-org/flotilla/agent/netrules"
 	"github.com/flotilla-org/flotilla/internal/clusterport"
 	"github.com/flotilla-org/flotilla/internal/nodeapi"
 	"github.com/flotilla-org/flotilla/manager"
@@ -43,6 +44,7 @@ type clusterNode struct {
 	exec    *agent.Executor
 	mesh    *mesh.Mesh
 	disc    *discovery.Discovery
+	rules   *netrules.Rules // nil: this node cannot make nat rules
 	keys    nodeKeys // on managers: the Raft DEK and the autolock KEK
 
 	rpcCancel context.CancelFunc

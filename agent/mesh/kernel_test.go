@@ -1,0 +1,151 @@
+package mesh
+
+import (
+	"errors"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flotilla-org/flotilla/agent/netrules"
+	"github.com/flotilla-org/flotilla/internal/nodeapi"
+)
+
+// publisher records what the mesh asks the kernel for, and fails when
+// told to.
+type publisher struct {
+	mu    sync.Mutex
+	calls [][]netrules.Forward
+	fail  error
+}
+
+func (p *publisher) Publish(fs []netrules.Forward) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = append(p.calls, fs)
+	return p.fail
+}
+
+// waitCall waits until the last call satisfies ok.
+func (p *publisher) waitCall(t *testing.T, what string, ok func(fs []netrules.Forward, n int) bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p.mu.Lock()
+		n := len(p.calls)
+		var last []netrules.Forward
+		if n > 0 {
+			last = p.calls[n-1]
+		}
+		p.mu.Unlock()
+		if n > 0 && ok(last, n) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d calls, the last %v", what, n, last)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The kernel is given this node's tasks, each an equal share of all the
+// port's tasks; the listener then takes the rest to the other nodes.
+func TestKernelPathTakesLocalShare(t *testing.T) {
+	pub := &publisher{}
+	a, b := newKernelNode(t, "A", pub), newTestNode(t, "B")
+	a.tasks["t1"] = startTask(t, "t1", "")
+	a.tasks["t3"] = startTask(t, "t3", "")
+	b.tasks["t2"] = startTask(t, "t2", "")
+	port := freePort(t)
+	r := routeOf(port, "", a, b)
+	a.mesh.Update([]nodeapi.Route{r})
+
+	pub.waitCall(t, "forward of the local tasks", func(fs []netrules.Forward, _ int) bool { return len(fs) == 1 })
+	pub.mu.Lock()
+	f := pub.calls[len(pub.calls)-1][0]
+	pub.mu.Unlock()
+	var want []netip.AddrPort
+	for _, be := range r.Backends {
+		if be.NodeID == "A" {
+			want = append(want, netip.MustParseAddrPort(a.tasks[be.TaskID].ln.Addr().String()))
+		}
+	}
+	if f.Port != uint16(port) || f.Total != 3 || !slices.Equal(f.Targets, want) || f.Dst != netip.MustParseAddr("127.0.0.1") {
+		t.Fatalf("forward %+v; want port %d to %v of 3 on 127.0.0.1", f, port, want)
+	}
+	// The rules here are not real: what reaches the listener is the
+	// share the kernel left, so it all goes to the other node.
+	waitFor(t, "the listener to skip the kernel's tasks", func() bool {
+		a.mesh.mu.Lock()
+		defer a.mesh.mu.Unlock()
+		return len(a.mesh.kernel[port].tasks) == 2
+	})
+	for range 6 {
+		name, c, err := ask(t, port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		if name != "t2" {
+			t.Fatalf("the listener sent a connection to %s, a task the kernel path takes", name)
+		}
+	}
+
+	// A PROXY-protocol service stays in user space.
+	a.mesh.Update([]nodeapi.Route{routeOf(port, ProxyV1, a, b)})
+	pub.waitCall(t, "no forward for a PROXY-protocol service", func(fs []netrules.Forward, _ int) bool { return len(fs) == 0 })
+	seen := map[string]bool{}
+	for range 12 {
+		name, c, err := ask(t, port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		seen[name] = true
+	}
+	if !seen["t1"] || !seen["t2"] {
+		t.Fatalf("without a kernel path the listener reached %v; want every task", seen)
+	}
+
+	// The rules go when the mesh closes: a stopped node serves nothing.
+	a.mesh.Update([]nodeapi.Route{r})
+	pub.waitCall(t, "forward again", func(fs []netrules.Forward, _ int) bool { return len(fs) == 1 })
+	a.mesh.Close()
+	pub.waitCall(t, "rules removed at close", func(fs []netrules.Forward, _ int) bool { return fs == nil })
+}
+
+// Rules that cannot be written leave every connection to the listener,
+// which then balances over every task.
+func TestKernelPathFailureKeepsUserSpace(t *testing.T) {
+	pub := &publisher{fail: errors.New("iptables: permission denied")}
+	a, b := newKernelNode(t, "A", pub), newTestNode(t, "B")
+	a.tasks["t1"] = startTask(t, "t1", "")
+	b.tasks["t2"] = startTask(t, "t2", "")
+	port := freePort(t)
+	a.mesh.Update([]nodeapi.Route{routeOf(port, "", a, b)})
+	pub.waitCall(t, "a try", func(fs []netrules.Forward, _ int) bool { return len(fs) == 1 })
+	seen := map[string]bool{}
+	for range 12 {
+		name, c, err := ask(t, port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		seen[name] = true
+	}
+	if !seen["t1"] || !seen["t2"] {
+		t.Fatalf("with no kernel path the listener reached %v; want every task", seen)
+	}
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -50,6 +50,11 @@ type Executor struct {
 	// HealthPoll is how often a checked task's health is read from its
 	// driver (0: from the check's interval, see healthPoll).
 	HealthPoll time.Duration
+	// Leaving, when set, is called as a running task stops or is told to
+	// (with the executor's lock held: it must not block): the routing
+	// mesh's kernel path stops sending it connections before the
+	// managers' table says so.
+	Leaving func()
 
 	filesMu  sync.Mutex
 	filesDir string // memory-backed directory of task files (taskfiles.go)
@@ -404,6 +409,9 @@ func (e *Executor) exited(r *record, st driver.ExitStatus) {
 // stop shuts a task down because the managers no longer want it.
 func (e *Executor) stop(r *record) {
 	r.stopping = true
+	if r.Status.State == swarm.TaskStateRunning && e.Leaving != nil {
+		e.Leaving()
+	}
 	if r.Handle == nil {
 		if r.cancel != nil {
 			r.cancel() // still starting: launch sees stopping and finishes
@@ -466,6 +474,9 @@ func (e *Executor) setStatus(r *record, st swarm.TaskState, msg, errMsg string, 
 	}
 	if msg == "" {
 		msg = string(st)
+	}
+	if r.Status.State == swarm.TaskStateRunning && e.Leaving != nil {
+		e.Leaving()
 	}
 	r.Status = swarm.TaskStatus{Timestamp: time.Now().UTC(), State: st, Message: msg, Err: errMsg, ContainerStatus: cst}
 	if cst == nil && r.Handle != nil {

@@ -37,6 +37,16 @@ type kernelPort struct {
 	loopback bool
 }
 
+// TaskLeaving says a task of this node stops: the kernel path's rules are
+// rewritten without it (its address is no longer given) rather than
+// after the managers' table drops it, so no new connection meets a dead
+// task. It does not block.
+func (m *Mesh) TaskLeaving() {
+	if m.cfg.Kernel != nil {
+		m.kick()
+	}
+}
+
 // kick asks the kernel loop to rewrite the rules.
 func (m *Mesh) kick() {
 	select {

@@ -181,6 +181,7 @@ func (n *clusterNode) startSession(ctx context.Context) {
 	n.startMesh()
 	n.startDiscovery(ctx)
 	n.exec.Networks = n.disc
+	n.exec.Leaving = n.mesh.TaskLeaving
 	s.Hooks.Routes = n.disc.Update
 	if err := n.exec.Start(ctx); err != nil {
 		n.log.Error("task executor could not start; tasks will not run on this node", "err", err)

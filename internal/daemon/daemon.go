@@ -35,10 +35,10 @@ type Config struct {
 	// NoMeshKernel keeps published ports' connections to the node's own
 	// tasks in user space (no DNAT rules).
 	NoMeshKernel bool
-	Timing      raftnode.Timing // zero: defaults
-	Drivers     DriverConfig
-	Join        JoinConfig // join or form a swarm by itself at start
-	Log         *slog.Logger
+	Timing       raftnode.Timing // zero: defaults
+	Drivers      DriverConfig
+	Join         JoinConfig // join or form a swarm by itself at start
+	Log          *slog.Logger
 	// Bootstrap forms or joins a swarm without a human (--bootstrap).
 	Bootstrap BootstrapConfig
 }

@@ -45,7 +45,7 @@ type clusterNode struct {
 	mesh    *mesh.Mesh
 	disc    *discovery.Discovery
 	rules   *netrules.Rules // nil: this node cannot make nat rules
-	keys    nodeKeys // on managers: the Raft DEK and the autolock KEK
+	keys    nodeKeys        // on managers: the Raft DEK and the autolock KEK
 
 	rpcCancel context.CancelFunc
 	roleMu    sync.Mutex // one role change at a time

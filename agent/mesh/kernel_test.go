@@ -95,16 +95,7 @@ func TestKernelPathTakesLocalShare(t *testing.T) {
 	// A PROXY-protocol service stays in user space.
 	a.mesh.Update([]nodeapi.Route{routeOf(port, ProxyV1, a, b)})
 	pub.waitCall(t, "no forward for a PROXY-protocol service", func(fs []netrules.Forward, _ int) bool { return len(fs) == 0 })
-	seen := map[string]bool{}
-	for range 12 {
-		name, c, err := ask(t, port)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Close()
-		seen[name] = true
-	}
-	if !seen["t1"] || !seen["t2"] {
+	if seen := reached(t, port, 12); !seen["t1"] || !seen["t2"] {
 		t.Fatalf("without a kernel path the listener reached %v; want every task", seen)
 	}
 
@@ -125,16 +116,7 @@ func TestKernelPathFailureKeepsUserSpace(t *testing.T) {
 	port := freePort(t)
 	a.mesh.Update([]nodeapi.Route{routeOf(port, "", a, b)})
 	pub.waitCall(t, "a try", func(fs []netrules.Forward, _ int) bool { return len(fs) == 1 })
-	seen := map[string]bool{}
-	for range 12 {
-		name, c, err := ask(t, port)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Close()
-		seen[name] = true
-	}
-	if !seen["t1"] || !seen["t2"] {
+	if seen := reached(t, port, 12); !seen["t1"] || !seen["t2"] {
 		t.Fatalf("with no kernel path the listener reached %v; want every task", seen)
 	}
 }
@@ -148,4 +130,19 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// reached are the tasks n connections to a published port reached.
+func reached(t *testing.T, port uint32, n int) map[string]bool {
+	t.Helper()
+	seen := map[string]bool{}
+	for range n {
+		name, c, err := ask(t, port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		seen[name] = true
+	}
+	return seen
 }

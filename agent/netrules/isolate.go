@@ -56,26 +56,8 @@ func (r *Rules) Isolate(ifaces []string) error {
 
 // removeIsolation removes the chain and its jumps (r.mu held).
 func (r *Rules) removeIsolation() error {
-	chain := r.isolateChain()
-	for _, hook := range []string{"DOCKER-USER", "FORWARD"} {
-		for range 10 { // each -D removes one jump
-			if _, err := r.filter("-D", hook, "-j", chain); err != nil {
-				break
-			}
-		}
-	}
-	out, err := r.filter("-S")
-	if err != nil {
-		return err
-	}
-	if !strings.Contains(out+"\n", "-N "+chain+"\n") {
-		return nil
-	}
-	if _, err := r.filter("-F", chain); err != nil {
-		return err
-	}
-	_, err = r.filter("-X", chain)
-	return err
+	c := r.isolateChain()
+	return r.removeChain(r.filter, c, [][]string{{"DOCKER-USER", "-j", c}, {"FORWARD", "-j", c}})
 }
 
 // filter runs Bin on the filter table.

@@ -201,7 +201,7 @@ func (r *Rules) Remove() error {
 	if err := r.removeCapture(); err != nil {
 		return err
 	}
-	return r.removeChain(r.publishChain(), r.publishJumps())
+	return r.removeChain(r.iptables, r.publishChain(), r.publishJumps())
 }
 
 // RemoveCapture takes the capture chain, its jumps and the isolation

@@ -51,7 +51,7 @@ func (r *Rules) Publish(fs []Forward) error {
 	defer r.mu.Unlock()
 	r.forwards = fs
 	if len(fs) == 0 {
-		return r.removeChain(r.publishChain(), r.publishJumps())
+		return r.removeChain(r.iptables, r.publishChain(), r.publishJumps())
 	}
 	return r.writePublish()
 }
@@ -111,27 +111,27 @@ func (r *Rules) writePublish() error {
 	return nil
 }
 
-// removeChain removes a nat chain and the jumps to it; nothing to remove
-// is not an error (r.mu held).
-func (r *Rules) removeChain(chain string, jumps [][]string) error {
+// removeChain removes a chain of a table (run runs iptables on it) and
+// the jumps to it; nothing to remove is not an error (r.mu held).
+func (r *Rules) removeChain(run func(...string) (string, error), chain string, jumps [][]string) error {
 	for _, j := range jumps {
 		for range 10 { // each -D removes one jump
-			if _, err := r.iptables(append([]string{"-D"}, j...)...); err != nil {
+			if _, err := run(append([]string{"-D"}, j...)...); err != nil {
 				break
 			}
 		}
 	}
-	out, err := r.iptables("-S")
+	out, err := run("-S")
 	if err != nil {
 		return err
 	}
 	if !strings.Contains(out+"\n", "-N "+chain+"\n") {
 		return nil
 	}
-	if _, err := r.iptables("-F", chain); err != nil {
+	if _, err := run("-F", chain); err != nil {
 		return err
 	}
-	_, err = r.iptables("-X", chain)
+	_, err = run("-X", chain)
 	return err
 }
 

@@ -89,6 +89,8 @@ type Cluster struct {
 	Binary  string    `json:"binary"`
 	Created time.Time `json:"created"`
 	Nodes   []Node    `json:"nodes"`
+	// SampleImage is the Docker image Up made for the sample, if any.
+	SampleImage string `json:"sample_image,omitempty"`
 }
 
 // Node is one daemon of a sandbox.

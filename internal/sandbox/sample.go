@@ -59,20 +59,21 @@ const (
 // user would, and waits until every task runs. It fills in the compose
 // file's variables: the process driver (which every node has) runs the
 // binary itself; the docker driver, when every node runs Docker, an
-// image made from the binary (there is no registry to pull one from).
+// image made from the binary (there is no registry to pull one from),
+// with the binary at /flotilla.
 func deploySample(ctx context.Context, sb *Cluster, out io.Writer, driver string, timeout time.Duration) error {
 	api, err := newAPIClient(sb.Host())
 	if err != nil {
 		return err
 	}
 	defer api.Close()
-	image := sb.Binary
+	image, program := sb.Binary, sb.Binary
 	switch driver {
 	case "", SampleDriverDocker:
-		img, why := sampleImage(ctx, api, sb.Binary)
+		img, why := sampleImage(ctx, api, sb)
 		switch {
 		case img != "":
-			image = img
+			image, program = img, "/"+sampleImageBinary
 			driver = SampleDriverDocker
 		case driver == SampleDriverDocker:
 			return fmt.Errorf("the sample cannot use the docker driver: %s; leave the driver to the sandbox or choose %s", cmp.Or(why, "not every node offers it (is a Docker Engine running?)"), SampleDriverProcess)
@@ -95,7 +96,7 @@ func deploySample(ctx context.Context, sb *Cluster, out io.Writer, driver string
 	if err := os.CopyFS(dir, sample.Files); err != nil {
 		return fmt.Errorf("writing out the sample's files: %w", err)
 	}
-	env := []string{"SAMPLE_DRIVER=" + driver, "SAMPLE_IMAGE=" + image, "SAMPLE_PORT=" + strconv.Itoa(SamplePublishedPort)}
+	env := []string{"SAMPLE_DRIVER=" + driver, "SAMPLE_IMAGE=" + image, "SAMPLE_PROGRAM=" + program, "SAMPLE_PORT=" + strconv.Itoa(SamplePublishedPort)}
 	var libWarnings bytes.Buffer
 	project, warnings, err := stack.Load(ctx, SampleStack, []string{filepath.Join(dir, sample.ComposeFile)}, env, &libWarnings)
 	if err != nil {
@@ -177,13 +178,16 @@ func removeSample(sb *Cluster, out io.Writer) {
 
 // removeTaskFiles removes the secret and config files the sandbox's
 // nodes left in memory-backed storage (a daemon stopped before its
-// tasks were dropped).
+// tasks were dropped), and the nodes' common directory there once no
+// node on this machine uses it.
 func removeTaskFiles(sb *Cluster) {
+	const base = "/dev/shm/flotilla" // the agent's, for nodes with a tmpfs /dev/shm
 	for _, n := range sb.Nodes {
 		if n.NodeID != "" && !strings.ContainsAny(n.NodeID, `/\.`) {
-			_ = os.RemoveAll(filepath.Join("/dev/shm/flotilla", n.NodeID))
+			_ = os.RemoveAll(filepath.Join(base, n.NodeID))
 		}
 	}
+	_ = os.Remove(base) // only if empty
 }
 
 // PrintSampleTasks lists where each task of the sample runs, and the

@@ -15,7 +15,7 @@ func TestTheSampleComposeFileConverts(t *testing.T) {
 	file := filepath.Join("..", "..", "examples", "sample", "compose.yml")
 	for _, driver := range []string{"docker", "process"} {
 		var libWarnings bytes.Buffer
-		env := []string{"SAMPLE_DRIVER=" + driver, "SAMPLE_IMAGE=/opt/flotilla", "SAMPLE_PORT=8089"}
+		env := []string{"SAMPLE_DRIVER=" + driver, "SAMPLE_IMAGE=flotilla-test/sample", "SAMPLE_PROGRAM=/opt/flotilla", "SAMPLE_PORT=8089"}
 		p, warnings, err := Load(t.Context(), "sample", []string{file}, env, &libWarnings)
 		if err != nil {
 			t.Fatal(err)
@@ -30,7 +30,8 @@ func TestTheSampleComposeFileConverts(t *testing.T) {
 		web, api := plan.services["sample_web"], plan.services["sample_api"]
 		for _, s := range []string{"sample_web", "sample_api"} {
 			cs := plan.services[s].TaskTemplate.ContainerSpec
-			if cs == nil || cs.Image != "/opt/flotilla" || cs.Labels[driverLabel] != driver || cs.Args[0] != "sample-web" {
+			if cs == nil || cs.Image != "flotilla-test/sample" || cs.Labels[driverLabel] != driver ||
+				len(cs.Command) != 1 || cs.Command[0] != "/opt/flotilla" || cs.Args[0] != "sample-web" {
 				t.Fatalf("%s: %s: container spec %+v", driver, s, cs)
 			}
 		}

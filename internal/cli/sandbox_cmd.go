@@ -69,7 +69,7 @@ func newSandboxUpCommand(env *cliEnv) *cobra.Command {
 			if api, err := newAPIClient(sb.Host()); err == nil {
 				var table bytes.Buffer
 				if sandbox.PrintSampleTasks(ctx, api, sb, &table) == nil {
-					fmt.Fprintf(out, "The sample stack %q (%s): %s runs one task per node, %s two:\n\n",
+					fmt.Fprintf(out, "The sample stack %q (%s): %s runs one task per node, %s is its back end:\n\n",
 						sandbox.SampleStack, sandbox.SampleComposePath, sandbox.SampleServiceName, sandbox.SampleBackendName)
 					_, _ = table.WriteTo(out)
 					if len(sb.Nodes) > 0 {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +23,8 @@ import (
 	"github.com/flotilla-org/flotilla/agent/netrules"
 )
 
-// TestSandbox runs `flotilla sandbox up`, uses the cluster it prints, and
+// TestSandbox runs `flotilla sandbox up`, uses the cluster it prints and
+// the sample stack it deploys from examples/sample/compose.yml, and
 // checks that `sandbox down` removes everything and leaves no process.
 func TestSandbox(t *testing.T) {
 	requireE2E(t)
@@ -59,6 +61,7 @@ func TestSandbox(t *testing.T) {
 			Name        string `json:"name"`
 			PID         int    `json:"pid"`
 			PublishHost string `json:"publish_host"`
+			NodeID      string `json:"node_id"`
 		} `json:"nodes"`
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "sandbox.json")); err == nil {
@@ -109,30 +112,56 @@ func TestSandbox(t *testing.T) {
 		}
 	}
 
-	// The sample service is published on port 8080 of every node, and
-	// each node's answers come from the tasks on all of them; each page
-	// names the back end's task it reached by name (api:80).
+	// The sample is a stack: both CLIs' stack commands list it.
+	stacks := run(cliTimeout, env, flotillaBin, "-H", host, "stack", "ls")
+	if stacks.err != nil || !regexp.MustCompile(`(?m)^sample\s+2$`).MatchString(stacks.stdout) {
+		t.Errorf("stack ls does not list the sample stack with 2 services: %v\n%s", stacks.err, stacks.stdout)
+	}
+	t.Logf("stack ls:\n%s", stacks.stdout)
+	services := run(cliTimeout, env, flotillaBin, "-H", host, "stack", "services", "sample")
+	if services.err != nil || !strings.Contains(services.stdout, "sample_web ") || !strings.Contains(services.stdout, "sample_api ") {
+		t.Errorf("stack services sample does not list sample_web and sample_api: %v\n%s", services.err, services.stdout)
+	}
+
+	// The sample's front end is published on port 8080 of every node,
+	// and each node's answers come from the tasks on all of them; each
+	// page shows the config the front end was given and the page of the
+	// back end's task it reached by name (api:80), which says that it
+	// has the secret without showing it.
+	const configText = `config /etc/sample/motd.txt: This text is the config "motd" of the sample stack`
+	const secretValue = "sample-api-token-not-a-real-credential" // examples/sample/api_token.txt
 	for _, n := range state.Nodes {
 		eventually(t, convergeTimeout, func() error {
-			seen, backs := map[string]bool{}, map[string]bool{}
+			seen, backs, last := map[string]bool{}, map[string]bool{}, ""
 			for range 10 {
 				body, err := httpGet("http://" + net.JoinHostPort(n.PublishHost, "8080") + "/")
 				if err != nil {
 					return err
 				}
-				if !strings.HasPrefix(body, "hello from web.") {
+				if !strings.HasPrefix(body, "hello from sample_web.") {
 					return fmt.Errorf("%s answered %q", n.Name, body)
 				}
 				seen[strings.Fields(body)[2]] = true
 				_, back, _ := strings.Cut(body, "api:80, asked by name: ")
-				if !strings.HasPrefix(back, "hello from api.") {
+				if !strings.HasPrefix(back, "hello from sample_api.") {
 					return fmt.Errorf("%s's page does not show the api service reached by name: %q", n.Name, body)
 				}
 				backs[strings.Fields(back)[2]] = true
+				if !strings.Contains(body, configText) {
+					return fmt.Errorf("%s's page does not show the config's text: %q", n.Name, body)
+				}
+				if !strings.Contains(back, "secret api_token: received, ") {
+					return fmt.Errorf("%s's page does not show that api has the secret: %q", n.Name, body)
+				}
+				if strings.Contains(body, secretValue) {
+					t.Fatalf("%s's page shows the secret's value: %q", n.Name, body)
+				}
+				last = body
 			}
 			if len(seen) < 2 || len(backs) < 2 {
 				return fmt.Errorf("10 requests to %s reached only %v, and through them api tasks %v", n.Name, seen, backs)
 			}
+			t.Logf("%s answers from %d web tasks, through them %d api tasks, e.g.:\n%s", n.Name, len(seen), len(backs), last)
 			return nil
 		})
 	}
@@ -155,6 +184,11 @@ func TestSandbox(t *testing.T) {
 	}
 	if left := slices.DeleteFunc(captureChains(), func(c string) bool { return slices.Contains(chainsBefore, c) }); len(left) > 0 {
 		t.Errorf("sandbox down left capture rules: %v", left)
+	}
+	for _, n := range state.Nodes {
+		if _, err := os.Stat(filepath.Join("/dev/shm/flotilla", n.NodeID)); n.NodeID != "" && err == nil {
+			t.Errorf("sandbox down left %s's secret and config files in /dev/shm/flotilla/%s", n.Name, n.NodeID)
+		}
 	}
 }
 

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -22,8 +24,9 @@ import (
 // that says which task and node answered. Hidden: it is a program for
 // tasks to run, not a command for users.
 func newSampleWebCommand() *cobra.Command {
-	var base int
+	var base, port int
 	var addr, backend string
+	var secrets, configs []string
 	cmd := &cobra.Command{
 		Use:    "sample-web",
 		Short:  "Serve a hello page naming the task and node (the sandbox's sample service)",
@@ -31,21 +34,25 @@ func newSampleWebCommand() *cobra.Command {
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			slot, _ := strconv.Atoi(os.Getenv("FLOTILLA_TASK_SLOT"))
-			if addr == "" {
-				addr = os.Getenv("FLOTILLA_ADDR_80") // published: the process driver's address for port 80
-			}
-			if ip := os.Getenv("FLOTILLA_IP"); addr == "" && ip != "" {
-				addr = net.JoinHostPort(ip, "80") // on a network, reached by name
-			}
-			if addr == "" {
-				addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(base+slot))
-			}
+			addr = sampleListenAddr(addr, port, base, slot)
 			task, node := os.Getenv("FLOTILLA_TASK_NAME"), os.Getenv("FLOTILLA_NODE_HOSTNAME")
 			mux := http.NewServeMux()
 			mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 				fmt.Fprintf(w, "hello from %s on node %s\n", task, node)
+				for _, c := range configs {
+					fmt.Fprintf(w, "  %s\n", configLine(c))
+				}
+				for _, s := range secrets {
+					fmt.Fprintf(w, "  %s\n", secretLine(s))
+				}
 				if backend != "" {
-					fmt.Fprintf(w, "  %s, asked by name: %s\n", backend, askBackend(r.Context(), backend))
+					first, rest, _ := strings.Cut(askBackend(r.Context(), backend), "\n")
+					fmt.Fprintf(w, "  %s, asked by name: %s\n", backend, first)
+					for _, l := range strings.Split(rest, "\n") {
+						if l != "" {
+							fmt.Fprintf(w, "  %s\n", l)
+						}
+					}
 				}
 				fmt.Printf("%s %s %s from %s\n", time.Now().UTC().Format(time.RFC3339), r.Method, r.URL.Path, r.RemoteAddr)
 			})
@@ -70,14 +77,38 @@ func newSampleWebCommand() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().IntVar(&base, "port-base", sandbox.SamplePortBase, "listen on 127.0.0.1:port-base+slot")
-	cmd.Flags().StringVar(&backend, "backend", "", "another service (NAME:PORT) to ask on each request, by name")
-	cmd.Flags().StringVar(&addr, "addr", "", "listen address (default: $FLOTILLA_ADDR_80 when set, else 127.0.0.1:port-base+slot)")
+	flags := cmd.Flags()
+	flags.IntVar(&base, "port-base", sandbox.SamplePortBase, "listen on 127.0.0.1:port-base+slot when run by hand")
+	flags.IntVar(&port, "port", 0, "listen on the task's address for this port: $FLOTILLA_ADDR_PORT (published, process driver), else $FLOTILLA_IP:PORT (on a network, process driver), else :PORT (a container)")
+	flags.StringVar(&backend, "backend", "", "another service (NAME:PORT) to ask on each request, by name; its page is shown")
+	flags.StringVar(&addr, "addr", "", "listen address (default: see --port; without it $FLOTILLA_ADDR_80, $FLOTILLA_IP:80, else 127.0.0.1:port-base+slot)")
+	flags.StringArrayVar(&secrets, "secret", nil, "a secret's target (repeatable): the page says it arrived, with its size and digest, never its value")
+	flags.StringArrayVar(&configs, "config", nil, "a config's target (repeatable): the page shows its text")
 	return cmd
 }
 
-// askBackend fetches the first line of another sample service's page,
-// reached by its name on the task's networks.
+// sampleListenAddr is where sample-web listens: addr when given, else
+// the task's address for the port (80 without --port), else for a
+// program run by hand 127.0.0.1:base+slot.
+func sampleListenAddr(addr string, port, base, slot int) string {
+	if addr != "" {
+		return addr
+	}
+	p := strconv.Itoa(cmp.Or(port, 80))
+	if a := os.Getenv("FLOTILLA_ADDR_" + p); a != "" {
+		return a // published: the process driver's address for the port
+	}
+	if ip := os.Getenv("FLOTILLA_IP"); ip != "" {
+		return net.JoinHostPort(ip, p) // on a network, reached by name
+	}
+	if port > 0 {
+		return ":" + p // a container has its own network namespace
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(base+slot))
+}
+
+// askBackend fetches another sample service's page (its first lines),
+// reached by its name on the task's networks, or says why it could not.
 func askBackend(ctx context.Context, backend string) string {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
@@ -92,8 +123,15 @@ func askBackend(ctx context.Context, backend string) string {
 		return err.Error()
 	}
 	defer resp.Body.Close()
-	line, _ := bufio.NewReader(resp.Body).ReadString('\n')
-	return strings.TrimSpace(line)
+	var lines []string
+	sc := bufio.NewScanner(io.LimitReader(resp.Body, 8<<10))
+	for len(lines) < 20 && sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if len(lines) == 0 {
+		return fmt.Sprintf("an empty page (%s)", resp.Status)
+	}
+	return strings.TrimSpace(strings.Join(lines, "\n"))
 }
 
 // taskResolver resolves names on the task's networks: through

@@ -69,7 +69,8 @@ func newSandboxUpCommand(env *cliEnv) *cobra.Command {
 			if api, err := newAPIClient(sb.Host()); err == nil {
 				var table bytes.Buffer
 				if sandbox.PrintSampleTasks(ctx, api, sb, &table) == nil {
-					fmt.Fprintf(out, "The sample service %q runs one task per node:\n\n", sandbox.SampleServiceName)
+					fmt.Fprintf(out, "The sample stack %q (%s): %s runs one task per node, %s is its back end:\n\n",
+						sandbox.SampleStack, sandbox.SampleComposePath, sandbox.SampleServiceName, sandbox.SampleBackendName)
 					_, _ = table.WriteTo(out)
 					if len(sb.Nodes) > 0 {
 						fmt.Fprintf(out, "\nTry it (again and again: the answers come from every task):\n\n    curl http://%s/\n\n",
@@ -79,7 +80,11 @@ func newSandboxUpCommand(env *cliEnv) *cobra.Command {
 				_ = api.Close()
 			}
 		}
-		fmt.Fprintf(out, "Point the %s CLI at it:\n\n    export %s=%s\n    %s node ls\n    %s service ps %s\n\n", rootName(cmd), HostEnvVar, sb.Host(), prog, prog, sandbox.SampleServiceName)
+		fmt.Fprintf(out, "Point the %s CLI at it:\n\n    export %s=%s\n    %s node ls\n", rootName(cmd), HostEnvVar, sb.Host(), prog)
+		if o.SampleService {
+			fmt.Fprintf(out, "    %s stack services %s\n    %s service ps %s\n", prog, sandbox.SampleStack, prog, sandbox.SampleServiceName)
+		}
+		fmt.Fprintln(out)
 		fmt.Fprintf(out, "or the docker CLI:\n\n    export DOCKER_HOST=%s\n    docker node ls\n\n", sb.Host())
 		fmt.Fprintf(out, "Stop it with: %s sandbox down%s\n", prog, sandbox.DirFlag(sb.Dir))
 		return nil
@@ -91,7 +96,8 @@ func newSandboxUpCommand(env *cliEnv) *cobra.Command {
 	flags.StringArrayVar(&opts.DaemonArgs, "daemon-arg", nil, "Extra flag for every daemon (repeatable), e.g. --daemon-arg=--log-level=debug")
 	flags.DurationVar(&opts.Timeout, "timeout", sandbox.DefaultTimeout, "How long to wait for each daemon and for the cluster to become ready")
 	flags.BoolVar(&opts.KeepOnFailure, "keep-on-failure", false, "Keep the directory (logs) when starting fails")
-	flags.BoolVar(&opts.SampleService, "sample-service", true, "Start the sample web service, one task per node")
+	flags.BoolVar(&opts.SampleService, "sample-service", true, "Deploy the sample stack ("+sandbox.SampleComposePath+")")
+	flags.StringVar(&opts.SampleDriver, "sample-driver", "", "Task driver of the sample stack: docker or process (default: docker when every node runs Docker, else process)")
 	return cmd
 }
 

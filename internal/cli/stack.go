@@ -5,21 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
-	"strings"
-	"time"
 
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
+
+	"github.com/flotilla-org/flotilla/internal/stack"
 )
 
-// A stack is docker's client-side grouping: the services and networks
-// that carry the label com.docker.stack.namespace=STACK. These commands
-// build it from compose files and list or remove it, as `docker stack`
-// does.
+// The stack commands: flags and printing; loading, converting, deploying
+// and removing a stack is package stack's.
 
 func newStackCommand(env *cliEnv) *cobra.Command {
 	cmd := &cobra.Command{
@@ -38,32 +34,9 @@ func newStackCommand(env *cliEnv) *cobra.Command {
 	return cmd
 }
 
-// stackFilter selects the objects of one stack.
-func stackFilter(stack string) client.Filters {
-	return client.Filters{}.Add("label", stackNamespaceLabel+"="+stack)
-}
-
-// stackServices lists the services of a stack.
-func stackServices(ctx context.Context, api apiClient, stack string) ([]swarm.Service, error) {
-	res, err := api.ServiceList(ctx, client.ServiceListOptions{Filters: stackFilter(stack)})
-	if err != nil {
-		return nil, err
-	}
-	return res.Items, nil
-}
-
-// stackNetworks lists the networks of a stack.
-func stackNetworks(ctx context.Context, api apiClient, stack string) ([]network.Summary, error) {
-	res, err := api.NetworkList(ctx, client.NetworkListOptions{Filters: stackFilter(stack)})
-	if err != nil {
-		return nil, err
-	}
-	return res.Items, nil
-}
-
 // stackQuery is what stack services and stack ps start with: their
 // filters, a client, and the stack's services (none is an error).
-func stackQuery(ctx context.Context, env *cliEnv, filters []string, stack string) (apiClient, client.Filters, []swarm.Service, error) {
+func stackQuery(ctx context.Context, env *cliEnv, filters []string, name string) (apiClient, client.Filters, []swarm.Service, error) {
 	f, err := parseFilters(filters)
 	if err != nil {
 		return nil, nil, nil, err
@@ -72,17 +45,17 @@ func stackQuery(ctx context.Context, env *cliEnv, filters []string, stack string
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	services, err := stackServices(ctx, api, stack)
+	services, err := stack.Services(ctx, api, name)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	if len(services) == 0 {
-		return nil, nil, nil, nothingFound(stack)
+		return nil, nil, nil, nothingFound(name)
 	}
 	return api, f, services, nil
 }
 
-func nothingFound(stack string) error { return fmt.Errorf("nothing found in stack: %s", stack) }
+func nothingFound(name string) error { return fmt.Errorf("nothing found in stack: %s", name) }
 
 const defaultStackTable = "table {{.Name}}\t{{.Services}}"
 
@@ -113,13 +86,13 @@ func newStackLsCommand(env *cliEnv) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		res, err := api.ServiceList(cmd.Context(), client.ServiceListOptions{Filters: client.Filters{}.Add("label", stackNamespaceLabel)})
+		res, err := api.ServiceList(cmd.Context(), client.ServiceListOptions{Filters: client.Filters{}.Add("label", stack.NamespaceLabel)})
 		if err != nil {
 			return err
 		}
 		count := map[string]int{}
 		for _, s := range res.Items {
-			if ns, ok := s.Spec.Labels[stackNamespaceLabel]; ok {
+			if ns, ok := s.Spec.Labels[stack.NamespaceLabel]; ok {
 				count[ns]++
 			}
 		}
@@ -152,7 +125,7 @@ func newStackServicesCommand(env *cliEnv) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		f.Add("label", stackNamespaceLabel+"="+args[0])
+		f.Add("label", stack.NamespaceLabel+"="+args[0])
 		return listServices(ctx, api, cmd.OutOrStdout(), f, format, quiet)
 	})
 	flags := cmd.Flags()
@@ -202,8 +175,8 @@ func newStackRmCommand(env *cliEnv) *cobra.Command {
 			return err
 		}
 		var errs []error
-		for _, stack := range args {
-			if err := removeStack(cmd.Context(), api, cmd.OutOrStdout(), cmd.ErrOrStderr(), stack); err != nil {
+		for _, name := range args {
+			if err := stack.Remove(cmd.Context(), api, cmd.OutOrStdout(), cmd.ErrOrStderr(), name); err != nil {
 				if client.IsErrConnectionFailed(err) {
 					return err
 				}
@@ -213,97 +186,4 @@ func newStackRmCommand(env *cliEnv) *cobra.Command {
 		return errors.Join(errs...)
 	})
 	return cmd
-}
-
-// stackNetworkWait is how long `stack rm` waits for the tasks of the
-// services it removed to end before it gives up on a network they hold.
-var stackNetworkWait = 30 * time.Second
-
-// removeStackNetwork removes a network of a stack. The managers refuse a
-// network still held by a task, and the tasks of the services just
-// removed take a moment to stop: when wait is set, it tries again until
-// they have.
-func removeStackNetwork(ctx context.Context, api apiClient, id string, wait bool) error {
-	deadline := time.Now().Add(stackNetworkWait)
-	for {
-		_, err := api.NetworkRemove(ctx, id, client.NetworkRemoveOptions{})
-		if err == nil || !wait || !strings.Contains(err.Error(), "in use by task") || time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// removeStack removes the services of a stack, then its secrets and
-// configs, then its networks, as docker does.
-func removeStack(ctx context.Context, api apiClient, out, errOut io.Writer, stack string) error {
-	services, err := stackServices(ctx, api, stack)
-	if err != nil {
-		return err
-	}
-	networks, err := stackNetworks(ctx, api, stack)
-	if err != nil {
-		return err
-	}
-	secrets, err := api.SecretList(ctx, client.SecretListOptions{Filters: stackFilter(stack)})
-	if err != nil {
-		return err
-	}
-	configs, err := api.ConfigList(ctx, client.ConfigListOptions{Filters: stackFilter(stack)})
-	if err != nil {
-		return err
-	}
-	if len(services) == 0 && len(networks) == 0 && len(secrets.Items) == 0 && len(configs.Items) == 0 {
-		fmt.Fprintf(errOut, "Nothing found in stack: %s\n", stack)
-		return nil
-	}
-	sort.Slice(services, func(i, j int) bool { return services[i].Spec.Name < services[j].Spec.Name })
-	sort.Slice(networks, func(i, j int) bool { return networks[i].Name < networks[j].Name })
-	var failed []string
-	for _, s := range services {
-		fmt.Fprintf(out, "Removing service %s\n", s.Spec.Name)
-		if _, err := api.ServiceRemove(ctx, s.ID, client.ServiceRemoveOptions{}); err != nil {
-			if client.IsErrConnectionFailed(err) {
-				return err
-			}
-			failed = append(failed, fmt.Sprintf("service %s: %v", s.Spec.Name, err))
-		}
-	}
-	sort.Slice(secrets.Items, func(i, j int) bool { return secrets.Items[i].Spec.Name < secrets.Items[j].Spec.Name })
-	for _, x := range secrets.Items {
-		fmt.Fprintf(out, "Removing secret %s\n", x.Spec.Name)
-		if _, err := api.SecretRemove(ctx, x.ID, client.SecretRemoveOptions{}); err != nil {
-			if client.IsErrConnectionFailed(err) {
-				return err
-			}
-			failed = append(failed, fmt.Sprintf("secret %s: %v", x.Spec.Name, err))
-		}
-	}
-	sort.Slice(configs.Items, func(i, j int) bool { return configs.Items[i].Spec.Name < configs.Items[j].Spec.Name })
-	for _, x := range configs.Items {
-		fmt.Fprintf(out, "Removing config %s\n", x.Spec.Name)
-		if _, err := api.ConfigRemove(ctx, x.ID, client.ConfigRemoveOptions{}); err != nil {
-			if client.IsErrConnectionFailed(err) {
-				return err
-			}
-			failed = append(failed, fmt.Sprintf("config %s: %v", x.Spec.Name, err))
-		}
-	}
-	for _, n := range networks {
-		fmt.Fprintf(out, "Removing network %s\n", n.Name)
-		if err := removeStackNetwork(ctx, api, n.ID, len(services) > 0); err != nil {
-			if client.IsErrConnectionFailed(err) {
-				return err
-			}
-			failed = append(failed, fmt.Sprintf("network %s: %v", n.Name, err))
-		}
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("failed to remove some resources from stack %s:\n%s", stack, strings.Join(failed, "\n"))
-	}
-	return nil
 }

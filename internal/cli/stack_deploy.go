@@ -1,17 +1,11 @@
 package cli
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/distribution/reference"
-	"github.com/moby/moby/api/types/swarm"
-	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
+
+	"github.com/flotilla-org/flotilla/internal/stack"
 )
 
 type stackDeployOpts struct {
@@ -21,12 +15,6 @@ type stackDeployOpts struct {
 	resolveImage string
 	detach       bool
 	quiet        bool
-}
-
-// stackChange is a service a deploy created or updated.
-type stackChange struct {
-	name, id string
-	wo       waitOptions
 }
 
 func newStackDeployCommand(env *cliEnv) *cobra.Command {
@@ -49,13 +37,13 @@ func newStackDeployCommand(env *cliEnv) *cobra.Command {
 		default:
 			return fmt.Errorf("invalid --resolve-image %q: must be always, changed or never", o.resolveImage)
 		}
-		stack := args[0]
+		name := args[0]
 		ctx := cmd.Context()
-		project, warnings, err := loadStack(ctx, stack, o.files, cmd.ErrOrStderr())
+		project, warnings, err := stack.Load(ctx, name, o.files, nil, cmd.ErrOrStderr())
 		if err != nil {
 			return err
 		}
-		plan, err := convertStack(stack, project)
+		plan, err := stack.Convert(name, project)
 		if err != nil {
 			return err
 		}
@@ -67,17 +55,20 @@ func newStackDeployCommand(env *cliEnv) *cobra.Command {
 			return err
 		}
 		out := cmd.OutOrStdout()
-		changes, err := deployStack(ctx, api, out, cmd.ErrOrStderr(), stack, plan, o.prune)
+		changes, err := stack.Deploy(ctx, api, out, cmd.ErrOrStderr(), name, plan, o.prune)
 		if err != nil || o.detach {
 			return err
 		}
 		for _, c := range changes {
-			c.wo.quiet, c.wo.timeout = o.quiet, defaultConvergeTimeout
-			if !o.quiet {
-				fmt.Fprintln(out, c.name)
+			wo := waitOptions{op: opCreate, quiet: o.quiet, timeout: defaultConvergeTimeout}
+			if c.Updated {
+				wo.op, wo.before = opUpdate, c.Before
 			}
-			if err := waitOnService(ctx, api, out, c.id, c.wo); err != nil {
-				return fmt.Errorf("service %s: %w", c.name, err)
+			if !o.quiet {
+				fmt.Fprintln(out, c.Name)
+			}
+			if err := waitOnService(ctx, api, out, c.ID, wo); err != nil {
+				return fmt.Errorf("service %s: %w", c.Name, err)
 			}
 		}
 		return nil
@@ -90,152 +81,4 @@ func newStackDeployCommand(env *cliEnv) *cobra.Command {
 	flags.BoolVar(&o.registryAuth, "with-registry-auth", false, "Send registry authentication details to Swarm agents (accepted; flotilla's nodes use their own credentials)")
 	flags.StringVar(&o.resolveImage, "resolve-image", "always", `Query the registry to resolve image digest and supported platforms ("always", "changed", "never"); flotilla does not resolve digests`)
 	return cmd
-}
-
-// deployStack makes the cluster match the plan: external networks are
-// checked first (nothing is changed when one is missing), then services
-// no longer in the files are pruned (with --prune), the stack's networks
-// created if missing, new services created and changed ones updated.
-// It returns the services created or updated.
-func deployStack(ctx context.Context, api apiClient, out, errOut io.Writer, stack string, plan *stackPlan, prune bool) ([]stackChange, error) {
-	netIDs := map[string]string{}
-	for _, name := range plan.external {
-		res, err := api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
-		if err != nil {
-			if cerrdefs.IsNotFound(err) {
-				return nil, fmt.Errorf("network %q is declared as external, but could not be found. You need to create a swarm-scoped network before the stack is deployed", name)
-			}
-			return nil, err
-		}
-		netIDs[name] = res.Network.ID
-	}
-	secrets, configs := secretAPI(api), configAPI(api)
-	if err := checkExternalBlobs(ctx, secrets, plan.secrets); err != nil {
-		return nil, err
-	}
-	if err := checkExternalBlobs(ctx, configs, plan.configs); err != nil {
-		return nil, err
-	}
-	existing, err := stackServices(ctx, api, stack)
-	if err != nil {
-		return nil, err
-	}
-	current := map[string]swarm.Service{}
-	for _, s := range existing {
-		current[s.Spec.Name] = s
-	}
-	if prune {
-		for _, name := range sortedKeys(current) {
-			if _, keep := plan.services[name]; keep {
-				continue
-			}
-			fmt.Fprintf(out, "Removing service %s\n", name)
-			if _, err := api.ServiceRemove(ctx, current[name].ID, client.ServiceRemoveOptions{}); err != nil {
-				return nil, fmt.Errorf("failed to remove service %s: %w", name, err)
-			}
-		}
-	}
-
-	nets, err := stackNetworks(ctx, api, stack)
-	if err != nil {
-		return nil, err
-	}
-	for _, n := range nets {
-		netIDs[n.Name] = n.ID
-	}
-	for _, name := range sortedKeys(plan.networks) {
-		if netIDs[name] != "" {
-			continue
-		}
-		fmt.Fprintf(out, "Creating network %s\n", name)
-		res, err := api.NetworkCreate(ctx, name, plan.networks[name])
-		if err != nil {
-			return nil, fmt.Errorf("failed to create network %s: %w", name, err)
-		}
-		netIDs[name] = res.ID
-	}
-
-	secretIDs, err := deployBlobs(ctx, secrets, out, plan.secrets)
-	if err != nil {
-		return nil, err
-	}
-	configIDs, err := deployBlobs(ctx, configs, out, plan.configs)
-	if err != nil {
-		return nil, err
-	}
-
-	var changes []stackChange
-	for _, name := range sortedKeys(plan.services) {
-		spec := plan.services[name]
-		// The managers keep network IDs: give them, so an unchanged
-		// service compares equal.
-		for i, a := range spec.TaskTemplate.Networks {
-			if id := netIDs[a.Target]; id != "" {
-				spec.TaskTemplate.Networks[i].Target = id
-			}
-		}
-		// The managers keep the IDs of secrets and configs too.
-		if cs := spec.TaskTemplate.ContainerSpec; cs != nil {
-			for _, r := range cs.Secrets {
-				r.SecretID = secretIDs[r.SecretName]
-			}
-			for _, r := range cs.Configs {
-				r.ConfigID = configIDs[r.ConfigName]
-			}
-		}
-		// The API client tags an untagged image :latest on the way out;
-		// compare what the managers will hold.
-		if cs := spec.TaskTemplate.ContainerSpec; cs != nil {
-			cs.Image = imageWithTag(cs.Image)
-		}
-		cur, exists := current[name]
-		if !exists {
-			fmt.Fprintf(out, "Creating service %s\n", name)
-			res, err := api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec})
-			if err != nil {
-				return nil, fmt.Errorf("failed to create service %s: %w", name, err)
-			}
-			printWarnings(errOut, res.Warnings)
-			changes = append(changes, stackChange{name: name, id: res.ID, wo: waitOptions{op: opCreate}})
-			continue
-		}
-		// As docker: a stack has no --force, keep the service's counter.
-		spec.TaskTemplate.ForceUpdate = cur.Spec.TaskTemplate.ForceUpdate
-		if sameSpec(spec, cur.Spec) {
-			fmt.Fprintf(out, "Service %s is up to date\n", name)
-			continue
-		}
-		fmt.Fprintf(out, "Updating service %s (id: %s)\n", name, cur.ID)
-		res, err := api.ServiceUpdate(ctx, cur.ID, client.ServiceUpdateOptions{Version: cur.Version, Spec: spec})
-		if err != nil {
-			return nil, fmt.Errorf("failed to update service %s: %w", name, err)
-		}
-		printWarnings(errOut, res.Warnings)
-		changes = append(changes, stackChange{name: name, id: cur.ID, wo: waitOptions{op: opUpdate, before: cur.UpdateStatus}})
-	}
-	return changes, nil
-}
-
-// imageWithTag is image as the API client sends it: ":latest" added to
-// an image reference without tag or digest (a process driver command is
-// left as it is when it is no image reference).
-func imageWithTag(image string) string {
-	named, err := reference.ParseNormalizedNamed(image)
-	if err != nil {
-		return image
-	}
-	return reference.FamiliarString(reference.TagNameOnly(named))
-}
-
-// sameSpec says whether two service specs have the same wire form.
-func sameSpec(a, b swarm.ServiceSpec) bool {
-	ja, errA := json.Marshal(a)
-	jb, errB := json.Marshal(b)
-	return errA == nil && errB == nil && bytes.Equal(ja, jb)
-}
-
-func printWarnings(w io.Writer, warnings []string) {
-	for _, s := range warnings {
-		fmt.Fprintln(w, s)
-	}
 }

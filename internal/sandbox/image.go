@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"crypto/sha256"
 	"debug/elf"
 	"fmt"
 	"strings"
@@ -12,18 +13,30 @@ import (
 	"github.com/flotilla-org/flotilla/internal/imageimport"
 )
 
-// SampleImage is the image the sandbox makes for its sample service when
-// every node runs Docker: the flotilla binary alone (there is no registry
-// to pull anything from).
-const SampleImage = "flotilla-sandbox/sample:latest"
+// SampleImageRepo is the repository of the image a sandbox makes for its
+// sample when every node runs Docker: the flotilla binary alone (there is
+// no registry to pull anything from). Each sandbox tags its own, after
+// its directory, so that one sandbox's down leaves another's alone.
+const SampleImageRepo = "flotilla-sandbox/sample"
+
+// sampleImageRef is the sample image of the sandbox in dir.
+func sampleImageRef(dir string) string {
+	sum := sha256.Sum256([]byte(dir))
+	return fmt.Sprintf("%s:%x", SampleImageRepo, sum[:6])
+}
+
+// sampleImageBinary is the flotilla binary's name in SampleImage, at its
+// root, and the image's entrypoint.
+const sampleImageBinary = "flotilla"
 
 // engineHost is the Docker Engine the sandbox's daemons use by default.
 const engineHost = "unix:///var/run/docker.sock"
 
-// sampleImage returns the image to run the sample service with the docker
-// driver, making it from the binary; or "" and why not (empty when simply
-// no node offers Docker).
-func sampleImage(ctx context.Context, api *client.Client, binary string) (string, string) {
+// sampleImage returns the image to run the sample with the docker driver,
+// making it from the binary (and recording it in the state file, for
+// down to remove); or "" and why not (empty when simply no node offers
+// Docker).
+func sampleImage(ctx context.Context, api *client.Client, sb *Cluster) (string, string) {
 	nodes, err := api.NodeList(ctx, client.NodeListOptions{})
 	if err != nil || len(nodes.Items) == 0 {
 		return "", ""
@@ -37,7 +50,7 @@ func sampleImage(ctx context.Context, api *client.Client, binary string) (string
 			return "", ""
 		}
 	}
-	if err := StaticBinary(binary); err != nil {
+	if err := StaticBinary(sb.Binary); err != nil {
 		return "", err.Error()
 	}
 	engine, err := client.New(client.WithHost(engineHost))
@@ -45,15 +58,20 @@ func sampleImage(ctx context.Context, api *client.Client, binary string) (string
 		return "", err.Error()
 	}
 	defer engine.Close()
-	if err := ImportBinaryImage(ctx, engine, binary, SampleImage); err != nil {
+	ref := sampleImageRef(sb.Dir)
+	sb.SampleImage = ref
+	if err := sb.save(); err != nil {
+		return "", err.Error()
+	}
+	if err := imageimport.Binary(ctx, engine, sb.Binary, ref, sampleImageBinary); err != nil {
 		return "", "could not make the image: " + err.Error()
 	}
-	return SampleImage, ""
+	return ref, ""
 }
 
 // cleanupDocker removes what the sandbox's nodes left in the Docker
 // Engine: containers of its nodes' tasks (a daemon stopped before it
-// finished removing them) and the sample image.
+// finished removing them) and the sample image it made.
 func cleanupDocker(sb *Cluster) {
 	engine, err := client.New(client.WithHost(engineHost))
 	if err != nil {
@@ -83,7 +101,9 @@ func cleanupDocker(sb *Cluster) {
 			}
 		}
 	}
-	_, _ = engine.ImageRemove(ctx, SampleImage, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	if sb.SampleImage != "" {
+		_, _ = engine.ImageRemove(ctx, sb.SampleImage, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	}
 }
 
 // StaticBinary refuses a dynamically linked binary: alone in an image, it

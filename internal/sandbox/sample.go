@@ -1,161 +1,186 @@
 package sandbox
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"sort"
+	"os"
+	"path/filepath"
 	"strconv"
-	"text/tabwriter"
+	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
+
+	"github.com/flotilla-org/flotilla/examples/sample"
+	"github.com/flotilla-org/flotilla/internal/stack"
 )
 
-// SampleServiceName is the service sandbox up starts.
-const SampleServiceName = "web"
+// The sample: examples/sample/compose.yml (carried in the binary),
+// deployed as a stack. Its front end web is published on every node and
+// asks its back end api by name on every request; api holds a secret,
+// web shows a config.
+const (
+	// SampleStack is the stack the sandbox deploys the sample as.
+	SampleStack = "sample"
+	// SampleServiceName is the published front end, one task per node.
+	SampleServiceName = SampleStack + "_web"
+	// SampleBackendName is the back end the front end reaches by name.
+	SampleBackendName = SampleStack + "_api"
+	// SampleComposePath is where the sample's compose file is in the
+	// repository.
+	SampleComposePath = "examples/sample/" + sample.ComposeFile
+)
 
 // SamplePortBase is where `flotilla sample-web` run by hand listens: task
 // slot N serves on 127.0.0.1:SamplePortBase+N (--port-base).
 const SamplePortBase = 18080
 
-// SamplePublishedPort is where the sandbox publishes the sample service:
-// every node's routing mesh answers on it, at the node's own address.
+// SamplePublishedPort is where the sandbox publishes the sample (its
+// SAMPLE_PORT): every node's routing mesh answers on it, at the node's
+// own address.
 const SamplePublishedPort = 8080
 
-// The sample's back end and the network it shares with the front end:
-// each page of the front names the back-end task that it reached by name.
+// The task drivers Options.SampleDriver may name; empty is the docker
+// driver when every node runs Docker, else the process driver.
 const (
-	SampleBackendName = "api"
-	SampleNetwork     = "sample"
+	SampleDriverDocker  = "docker"
+	SampleDriverProcess = "process"
 )
 
-// startSampleService runs the flotilla binary's sample web server as two
-// services on one network, through the public API like any user would: a
-// back end (api) and the published front end (web, one task per node)
-// that asks it by name on every request. It waits until every task runs.
-// It uses the process driver, which every node has, unless every node
-// runs Docker (a Docker image is built from the binary: there is no
-// registry to pull one from).
-func startSampleService(ctx context.Context, sb *Cluster, out io.Writer, timeout time.Duration) error {
+// deploySample deploys the sample stack through the public API like any
+// user would, and waits until every task runs. It fills in the compose
+// file's variables: the process driver (which every node has) runs the
+// binary itself; the docker driver, when every node runs Docker, an
+// image made from the binary (there is no registry to pull one from),
+// with the binary at /flotilla.
+func deploySample(ctx context.Context, sb *Cluster, out io.Writer, driver string, timeout time.Duration) error {
 	api, err := newAPIClient(sb.Host())
 	if err != nil {
 		return err
 	}
 	defer api.Close()
-	replicas := uint64(len(sb.Nodes))
-	backReplicas := uint64(2)
-	// A process task gets its address for target port 80
-	// (FLOTILLA_ADDR_80) when published, else its own loopback address
-	// (FLOTILLA_IP); sample-web listens there.
-	container := func(args ...string) *swarm.ContainerSpec {
-		return &swarm.ContainerSpec{Image: sb.Binary, Args: append([]string{"sample-web"}, args...),
-			Labels: map[string]string{"com.flotilla.driver": "process"}}
-	}
-	driverName := "process"
-	if image, why := sampleImage(ctx, api, sb.Binary); image != "" {
-		// Every node runs Docker: the same program, as a container on its
-		// network's bridge, listening on its target port.
-		container = func(args ...string) *swarm.ContainerSpec {
-			return &swarm.ContainerSpec{Image: image, Args: append([]string{"sample-web", "--addr", ":80"}, args...),
-				Labels: map[string]string{"com.flotilla.driver": "docker"}}
+	image, program := sb.Binary, sb.Binary
+	switch driver {
+	case "", SampleDriverDocker:
+		img, why := sampleImage(ctx, api, sb)
+		switch {
+		case img != "":
+			image, program = img, "/"+sampleImageBinary
+			driver = SampleDriverDocker
+		case driver == SampleDriverDocker:
+			return fmt.Errorf("the sample cannot use the docker driver: %s; leave the driver to the sandbox or choose %s", cmp.Or(why, "not every node offers it (is a Docker Engine running?)"), SampleDriverProcess)
+		default:
+			if why != "" {
+				fmt.Fprintf(out, "Using the process driver for the sample: %s\n", why)
+			}
+			driver = SampleDriverProcess
 		}
-		driverName = "docker"
-	} else if why != "" {
-		fmt.Fprintf(out, "Using the process driver for the sample service: %s\n", why)
+	case SampleDriverProcess:
+	default:
+		return fmt.Errorf("unknown sample driver %q: use %s or %s", driver, SampleDriverDocker, SampleDriverProcess)
 	}
-	if _, err := api.NetworkCreate(ctx, SampleNetwork, client.NetworkCreateOptions{Driver: "overlay",
-		Labels: map[string]string{"com.flotilla.sample": "true"}}); err != nil {
-		return fmt.Errorf("create the sample network: %w", err)
+
+	dir, err := os.MkdirTemp("", "flotilla-sample-")
+	if err != nil {
+		return err
 	}
-	labels := map[string]string{"com.flotilla.sample": "true"}
-	nets := []swarm.NetworkAttachmentConfig{{Target: SampleNetwork}}
-	specs := []swarm.ServiceSpec{{
-		Annotations:  swarm.Annotations{Name: SampleBackendName, Labels: labels},
-		Mode:         swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &backReplicas}},
-		TaskTemplate: swarm.TaskSpec{ContainerSpec: container(), Networks: nets},
-	}, {
-		Annotations:  swarm.Annotations{Name: SampleServiceName, Labels: labels},
-		Mode:         swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
-		TaskTemplate: swarm.TaskSpec{ContainerSpec: container("--backend", SampleBackendName+":80"), Networks: nets},
-		EndpointSpec: &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: SamplePublishedPort}}},
-	}}
-	var ids []string
-	for _, spec := range specs {
-		res, err := api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec})
-		if err != nil {
-			return fmt.Errorf("create the sample service %s: %w", spec.Name, err)
-		}
-		ids = append(ids, res.ID)
+	defer os.RemoveAll(dir)
+	if err := os.CopyFS(dir, sample.Files); err != nil {
+		return fmt.Errorf("writing out the sample's files: %w", err)
 	}
-	fmt.Fprintf(out, "Started the sample services %q (%d replicas, published) and %q (%d replicas, reached by name) on network %q, %s driver\n",
-		SampleServiceName, replicas, SampleBackendName, backReplicas, SampleNetwork, driverName)
+	env := []string{"SAMPLE_DRIVER=" + driver, "SAMPLE_IMAGE=" + image, "SAMPLE_PROGRAM=" + program, "SAMPLE_PORT=" + strconv.Itoa(SamplePublishedPort)}
+	var libWarnings bytes.Buffer
+	project, warnings, err := stack.Load(ctx, SampleStack, []string{filepath.Join(dir, sample.ComposeFile)}, env, &libWarnings)
+	if err != nil {
+		return fmt.Errorf("loading %s: %w", SampleComposePath, err)
+	}
+	plan, err := stack.Convert(SampleStack, project)
+	if err != nil {
+		return fmt.Errorf("converting %s: %w", SampleComposePath, err)
+	}
+	_, _ = libWarnings.WriteTo(out)
+	for _, w := range warnings {
+		fmt.Fprintln(out, w)
+	}
+	fmt.Fprintf(out, "Deploying %s as the stack %q (%s driver)\n", SampleComposePath, SampleStack, driver)
+	changes, err := stack.Deploy(ctx, api, indent(out), out, SampleStack, plan, false)
+	if err != nil {
+		return fmt.Errorf("deploying the sample stack: %w", err)
+	}
 	deadline := time.Now().Add(timeout)
-	for i, id := range ids {
-		want := int(*specs[i].Mode.Replicated.Replicas)
-		for {
-			running, err := runningOf(ctx, api, id)
-			if err == nil && running == want {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("the sample service %s has %d of %d tasks running after %s; see 'flotilla service ps %s'", specs[i].Name, running, want, timeout, specs[i].Name)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(100 * time.Millisecond):
-			}
+	for _, c := range changes {
+		if err := waitServiceRunning(ctx, api, c.Name, c.ID, deadline); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func runningOf(ctx context.Context, api *client.Client, serviceID string) (int, error) {
-	res, err := api.ServiceList(ctx, client.ServiceListOptions{Status: true})
+// waitServiceRunning polls until every task the service wants runs.
+func waitServiceRunning(ctx context.Context, api *client.Client, name, id string, deadline time.Time) error {
+	for {
+		running, desired, err := serviceTasks(ctx, api, id)
+		if err == nil && desired > 0 && running == desired {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the sample service %s has %d of %d tasks running; see 'flotilla service ps %s' and the daemons' logs", name, running, desired, name)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func serviceTasks(ctx context.Context, api *client.Client, serviceID string) (running, desired int, err error) {
+	res, err := api.ServiceList(ctx, client.ServiceListOptions{Status: true, Filters: make(client.Filters).Add("id", serviceID)})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for _, s := range res.Items {
 		if s.ID == serviceID && s.ServiceStatus != nil {
-			return int(s.ServiceStatus.RunningTasks), nil
+			return int(s.ServiceStatus.RunningTasks), int(s.ServiceStatus.DesiredTasks), nil
 		}
 	}
-	return 0, nil
+	return 0, 0, nil
 }
 
-// PrintSampleTasks lists where each sample task runs, and the address
-// where each node answers for the service.
-func PrintSampleTasks(ctx context.Context, api *client.Client, sb *Cluster, w io.Writer) error {
-	nodes, err := api.NodeList(ctx, client.NodeListOptions{})
+// removeSample removes the sample stack (services, secret, config,
+// network), while the managers still run; errors only mean the cleanup
+// after it does more.
+func removeSample(sb *Cluster, out io.Writer) {
+	if len(sb.Nodes) == 0 {
+		return
+	}
+	api, err := newAPIClient(sb.Host())
 	if err != nil {
-		return err
+		return
 	}
-	host := map[string]string{}
-	for _, n := range nodes.Items {
-		host[n.ID] = n.Description.Hostname
+	defer api.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	if services, err := stack.Services(ctx, api, SampleStack); err != nil || len(services) == 0 {
+		return
 	}
-	tasks, err := api.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("service", SampleServiceName).Add("desired-state", "running")})
-	if err != nil {
-		return err
-	}
-	sort.Slice(tasks.Items, func(i, j int) bool { return tasks.Items[i].Slot < tasks.Items[j].Slot })
-	tw := tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)
-	fmt.Fprintln(tw, "TASK\tNODE\tSTATE")
-	for _, t := range tasks.Items {
-		fmt.Fprintf(tw, "%s.%d\t%s\t%s\n", SampleServiceName, t.Slot, host[t.NodeID], t.Status.State)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "\nPublished on port %d of every node (any node answers, from any task; each page names the %s task it reached by name):\n\n", SamplePublishedPort, SampleBackendName)
-	tw = tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)
+	fmt.Fprintf(out, "Removing the stack %s\n", SampleStack)
+	_ = stack.Remove(ctx, api, indent(out), io.Discard, SampleStack)
+}
+
+// removeTaskFiles removes the secret and config files the sandbox's
+// nodes left in memory-backed storage (a daemon stopped before its
+// tasks were dropped), and the nodes' common directory there once no
+// node on this machine uses it.
+func removeTaskFiles(sb *Cluster) {
+	const base = "/dev/shm/flotilla" // the agent's, for nodes with a tmpfs /dev/shm
 	for _, n := range sb.Nodes {
-		if n.PublishHost != "" {
-			fmt.Fprintf(tw, "%s\thttp://%s/\n", n.Name, net.JoinHostPort(n.PublishHost, strconv.Itoa(SamplePublishedPort)))
+		if n.NodeID != "" && !strings.ContainsAny(n.NodeID, `/\.`) {
+			_ = os.RemoveAll(filepath.Join(base, n.NodeID))
 		}
 	}
-	return tw.Flush()
+	_ = os.Remove(base) // only if empty
 }

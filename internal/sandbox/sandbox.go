@@ -74,9 +74,13 @@ type Options struct {
 	// KeepOnFailure keeps the directory (logs, data) when Up fails.
 	// The daemons are stopped either way.
 	KeepOnFailure bool
-	// SampleService starts the sample web service (one task per node) once
-	// the cluster is up.
+	// SampleService deploys the sample stack (examples/sample/compose.yml)
+	// once the cluster is up.
 	SampleService bool
+	// SampleDriver is the task driver of the sample: SampleDriverDocker,
+	// SampleDriverProcess, or empty for docker when every node runs
+	// Docker, else process.
+	SampleDriver string
 }
 
 // Cluster describes a running sandbox; it is what DIR/sandbox.json holds.
@@ -85,6 +89,8 @@ type Cluster struct {
 	Binary  string    `json:"binary"`
 	Created time.Time `json:"created"`
 	Nodes   []Node    `json:"nodes"`
+	// SampleImage is the Docker image Up made for the sample, if any.
+	SampleImage string `json:"sample_image,omitempty"`
 }
 
 // Node is one daemon of a sandbox.
@@ -286,12 +292,13 @@ func Up(ctx context.Context, opts Options) (*Cluster, error) {
 	up := &starter{sb: sb, out: out, timeout: timeout, exited: map[string]chan struct{}{}}
 	err = up.run(ctx, opts)
 	if err == nil && opts.SampleService {
-		err = startSampleService(ctx, sb, out, timeout)
+		err = deploySample(ctx, sb, out, opts.SampleDriver, timeout)
 	}
 	if err != nil {
 		serr := stopNodes(sb.Nodes, io.Discard)
 		stopTaskProcesses(dir)
 		cleanupDocker(sb)
+		removeTaskFiles(sb)
 		if serr != nil {
 			err = fmt.Errorf("%w\n(cleaning up: %v)", err, serr)
 		}
@@ -659,6 +666,7 @@ func TearDown(dir string, out io.Writer) (bool, error) {
 		unlock()
 		return false, err
 	}
+	removeSample(sb, out)
 	removeServices(sb, out)
 	if err := stopNodes(sb.Nodes, out); err != nil {
 		unlock()
@@ -666,6 +674,7 @@ func TearDown(dir string, out io.Writer) (bool, error) {
 	}
 	stopTaskProcesses(dir)
 	cleanupDocker(sb)
+	removeTaskFiles(sb)
 	err = removeFiles(dir, sb.Nodes)
 	unlock()
 	_ = os.Remove(filepath.Join(dir, lockFile))

@@ -1,4 +1,4 @@
-package cli
+package stack
 
 import (
 	"context"
@@ -16,12 +16,15 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// loadStack reads the compose files of a stack with the compose-spec
+// Load reads the compose files of a stack with the compose-spec
 // library, as `docker stack deploy -c` does: later files are merged over
-// earlier ones; ${VAR} is interpolated from the environment and from the
-// .env file next to the first file (the environment wins). It returns
-// the project and a warning for each key flotilla does not act on.
-func loadStack(ctx context.Context, stack string, files []string, warnings io.Writer) (*types.Project, []string, error) {
+// earlier ones; ${VAR} is interpolated from env (KEY=VALUE entries, for
+// a caller that fills in variables itself), then the process's
+// environment, then the .env file next to the first file, the first
+// that sets it winning. It returns the project and a warning for each
+// key flotilla does not act on; the library's own warnings (a variable
+// that is not set) go to warnings.
+func Load(ctx context.Context, stack string, files, env []string, warnings io.Writer) (*types.Project, []string, error) {
 	// The library logs its own warnings (a variable that is not set)
 	// through logrus: print them as this CLI's warnings.
 	logrus.SetFormatter(warningFormatter{})
@@ -37,6 +40,7 @@ func loadStack(ctx context.Context, stack string, files []string, warnings io.Wr
 	options := func() (*composecli.ProjectOptions, error) {
 		return composecli.NewProjectOptions(files,
 			composecli.WithName(stack),
+			composecli.WithEnv(env),
 			composecli.WithOsEnv,
 			composecli.WithEnvFiles(),
 			composecli.WithDotEnv,
@@ -90,7 +94,7 @@ var (
 	// and label_file are folded in by the loader.
 	stackServiceKeys = []string{
 		"image", "command", "entrypoint", "environment", "env_file", "labels", "label_file", "ports", "networks",
-		"healthcheck", "deploy", "hostname", "working_dir", "user", "stop_grace_period", "restart", "volumes", "secrets", "configs", stackDriverKey,
+		"healthcheck", "deploy", "hostname", "working_dir", "user", "stop_grace_period", "restart", "volumes", "secrets", "configs", driverKey,
 	}
 	stackDeployKeys = []string{
 		"mode", "replicas", "labels", "update_config", "rollback_config", "resources", "restart_policy",
@@ -100,9 +104,9 @@ var (
 	stackNetworkKeys  = []string{"name", "driver", "driver_opts", "external", "internal", "attachable", "labels", "ipam"}
 )
 
-// stackDriverKey is the service-level extension that chooses the task
+// driverKey is the service-level extension that chooses the task
 // driver: it becomes the container label com.flotilla.driver.
-const stackDriverKey = "x-flotilla-driver"
+const driverKey = "x-flotilla-driver"
 
 // unsupportedKeys names, one warning per place, the keys of a compose
 // model flotilla does not act on.

@@ -1,4 +1,4 @@
-package cli
+package stack
 
 import (
 	"cmp"
@@ -20,9 +20,9 @@ import (
 // (STACK_NAME, labelled with the namespace) and is created on deploy; an
 // external one must exist.
 
-// stackBlob is a secret or config of a stack to create, or an external
+// blob is a secret or config of a stack to create, or an external
 // one to find.
-type stackBlob struct {
+type blob struct {
 	name     string
 	labels   map[string]string
 	data     []byte
@@ -31,14 +31,14 @@ type stackBlob struct {
 
 // convertBlobs reads the secrets or configs the services use.
 // env is the project's environment (the process's, then .env).
-func convertBlobs(stack, noun string, used map[string]bool, declared map[string]types.FileObjectConfig, env types.Mapping) ([]stackBlob, error) {
-	var out []stackBlob
+func convertBlobs(stack, noun string, used map[string]bool, declared map[string]types.FileObjectConfig, env types.Mapping) ([]blob, error) {
+	var out []blob
 	for _, key := range sortedKeys(used) {
 		obj, ok := declared[key]
 		if !ok {
 			return nil, fmt.Errorf("undefined %s %q: declare it under the top-level \"%ss\" key", noun, key, noun)
 		}
-		b := stackBlob{name: cmp.Or(obj.Name, scopeName(stack, key)), external: bool(obj.External)}
+		b := blob{name: cmp.Or(obj.Name, ScopeName(stack, key)), external: bool(obj.External)}
 		if b.external {
 			out = append(out, b)
 			continue
@@ -46,7 +46,7 @@ func convertBlobs(stack, noun string, used map[string]bool, declared map[string]
 		if obj.Driver != "" || obj.TemplateDriver != "" {
 			return nil, fmt.Errorf("%s %s: driver and template_driver are not supported", noun, key)
 		}
-		b.labels = stackLabels(stack, obj.Labels)
+		b.labels = withNamespace(stack, obj.Labels)
 		switch {
 		case obj.File != "":
 			data, err := os.ReadFile(obj.File)
@@ -89,7 +89,7 @@ func fileTarget(r types.FileReferenceConfig, config bool) (name, uid, gid string
 }
 
 func blobName(stack, key string, declared map[string]types.FileObjectConfig) string {
-	return cmp.Or(declared[key].Name, scopeName(stack, key))
+	return cmp.Or(declared[key].Name, ScopeName(stack, key))
 }
 
 func convertSecretRefs(stack string, refs []types.ServiceSecretConfig, declared map[string]types.FileObjectConfig) []*swarm.SecretReference {
@@ -119,12 +119,12 @@ func convertConfigRefs(stack string, refs []types.ServiceConfigObjConfig, declar
 type blobAPI struct {
 	noun   string
 	list   func(ctx context.Context) (map[string]swarm.Meta, map[string]string, error) // by name: meta, ID
-	create func(ctx context.Context, b stackBlob) (string, error)
-	update func(ctx context.Context, id string, version swarm.Version, b stackBlob) error
+	create func(ctx context.Context, b blob) (string, error)
+	update func(ctx context.Context, id string, version swarm.Version, b blob) error
 }
 
-func secretAPI(api apiClient) blobAPI {
-	spec := func(b stackBlob) swarm.SecretSpec {
+func secretAPI(api API) blobAPI {
+	spec := func(b blob) swarm.SecretSpec {
 		return swarm.SecretSpec{Annotations: swarm.Annotations{Name: b.name, Labels: b.labels}, Data: b.data}
 	}
 	return blobAPI{
@@ -140,19 +140,19 @@ func secretAPI(api apiClient) blobAPI {
 			}
 			return metas, ids, nil
 		},
-		create: func(ctx context.Context, b stackBlob) (string, error) {
+		create: func(ctx context.Context, b blob) (string, error) {
 			res, err := api.SecretCreate(ctx, client.SecretCreateOptions{Spec: spec(b)})
 			return res.ID, err
 		},
-		update: func(ctx context.Context, id string, v swarm.Version, b stackBlob) error {
+		update: func(ctx context.Context, id string, v swarm.Version, b blob) error {
 			_, err := api.SecretUpdate(ctx, id, client.SecretUpdateOptions{Version: v, Spec: spec(b)})
 			return err
 		},
 	}
 }
 
-func configAPI(api apiClient) blobAPI {
-	spec := func(b stackBlob) swarm.ConfigSpec {
+func configAPI(api API) blobAPI {
+	spec := func(b blob) swarm.ConfigSpec {
 		return swarm.ConfigSpec{Annotations: swarm.Annotations{Name: b.name, Labels: b.labels}, Data: b.data}
 	}
 	return blobAPI{
@@ -168,11 +168,11 @@ func configAPI(api apiClient) blobAPI {
 			}
 			return metas, ids, nil
 		},
-		create: func(ctx context.Context, b stackBlob) (string, error) {
+		create: func(ctx context.Context, b blob) (string, error) {
 			res, err := api.ConfigCreate(ctx, client.ConfigCreateOptions{Spec: spec(b)})
 			return res.ID, err
 		},
-		update: func(ctx context.Context, id string, v swarm.Version, b stackBlob) error {
+		update: func(ctx context.Context, id string, v swarm.Version, b blob) error {
 			_, err := api.ConfigUpdate(ctx, id, client.ConfigUpdateOptions{Version: v, Spec: spec(b)})
 			return err
 		},
@@ -180,8 +180,8 @@ func configAPI(api apiClient) blobAPI {
 }
 
 // checkExternalBlobs fails when an external secret or config is missing.
-func checkExternalBlobs(ctx context.Context, a blobAPI, blobs []stackBlob) error {
-	if !slices.ContainsFunc(blobs, func(b stackBlob) bool { return b.external }) {
+func checkExternalBlobs(ctx context.Context, a blobAPI, blobs []blob) error {
+	if !slices.ContainsFunc(blobs, func(b blob) bool { return b.external }) {
 		return nil
 	}
 	_, ids, err := a.list(ctx)
@@ -201,7 +201,7 @@ func checkExternalBlobs(ctx context.Context, a blobAPI, blobs []stackBlob) error
 // that exist, as docker does (the managers refuse changed data: a secret
 // or config is immutable, rotate it under a new name). It returns the
 // IDs by name of every one the services use.
-func deployBlobs(ctx context.Context, a blobAPI, out io.Writer, blobs []stackBlob) (map[string]string, error) {
+func deployBlobs(ctx context.Context, a blobAPI, out io.Writer, blobs []blob) (map[string]string, error) {
 	if len(blobs) == 0 {
 		return nil, nil
 	}

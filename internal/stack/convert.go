@@ -1,4 +1,4 @@
-package cli
+package stack
 
 import (
 	"cmp"
@@ -20,42 +20,21 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// The labels docker's CLI puts on the objects of a stack; a stack is
-// nothing more than the objects that carry its namespace label.
-const (
-	stackNamespaceLabel = "com.docker.stack.namespace"
-	stackImageLabel     = "com.docker.stack.image"
-	stackDefaultNetwork = "default"
-)
-
-// stackPlan is what a compose project becomes in the Engine API's
+// Plan is what a compose project becomes in the Engine API's
 // terms, the way `docker stack deploy` converts it.
-type stackPlan struct {
+type Plan struct {
 	services map[string]swarm.ServiceSpec           // by scoped name (STACK_SERVICE)
 	networks map[string]client.NetworkCreateOptions // the stack's own, by scoped name
 	external []string                               // networks that must already exist
-	secrets  []stackBlob
-	configs  []stackBlob
+	secrets  []blob
+	configs  []blob
 }
 
-// scopeName is NAME in the stack's namespace: STACK_NAME.
-func scopeName(stack, name string) string { return stack + "_" + name }
-
-// stackLabels is labels plus the stack's namespace label.
-func stackLabels(stack string, labels map[string]string) map[string]string {
-	out := make(map[string]string, len(labels)+1)
-	for k, v := range labels {
-		out[k] = v
-	}
-	out[stackNamespaceLabel] = stack
-	return out
-}
-
-// convertStack converts a loaded compose project into the specs of the
+// Convert converts a loaded compose project into the specs of the
 // stack's services and networks. It checks everything it can before
 // anything is sent.
-func convertStack(stack string, p *types.Project) (*stackPlan, error) {
-	plan := &stackPlan{services: map[string]swarm.ServiceSpec{}, networks: map[string]client.NetworkCreateOptions{}}
+func Convert(stack string, p *types.Project) (*Plan, error) {
+	plan := &Plan{services: map[string]swarm.ServiceSpec{}, networks: map[string]client.NetworkCreateOptions{}}
 	if len(p.Services) == 0 {
 		return nil, errors.New("the compose file has no services")
 	}
@@ -115,7 +94,7 @@ func convertStack(stack string, p *types.Project) (*stackPlan, error) {
 // one when it names none, as docker does.
 func serviceNetworks(svc types.ServiceConfig) map[string]*types.ServiceNetworkConfig {
 	if len(svc.Networks) == 0 {
-		return map[string]*types.ServiceNetworkConfig{stackDefaultNetwork: nil}
+		return map[string]*types.ServiceNetworkConfig{defaultNetwork: nil}
 	}
 	return svc.Networks
 }
@@ -126,13 +105,13 @@ func networkTarget(stack, name string, nc types.NetworkConfig) string {
 	if nc.Name != "" {
 		return nc.Name
 	}
-	return scopeName(stack, name)
+	return ScopeName(stack, name)
 }
 
 func convertNetwork(stack string, nc types.NetworkConfig) (client.NetworkCreateOptions, error) {
 	req := client.NetworkCreateOptions{
 		Driver: cmp.Or(nc.Driver, "overlay"), Scope: "swarm",
-		Labels: stackLabels(stack, nc.Labels), Options: nc.DriverOpts,
+		Labels: withNamespace(stack, nc.Labels), Options: nc.DriverOpts,
 		Internal: nc.Internal, Attachable: nc.Attachable,
 	}
 	if len(nc.Ipam.Config) == 0 && nc.Ipam.Driver == "" {
@@ -201,20 +180,20 @@ func convertService(stack string, svc types.ServiceConfig, nets types.Networks, 
 	if err != nil {
 		return spec, err
 	}
-	containerLabels := stackLabels(stack, svc.Labels)
-	if v, ok := svc.Extensions[stackDriverKey]; ok {
+	containerLabels := withNamespace(stack, svc.Labels)
+	if v, ok := svc.Extensions[driverKey]; ok {
 		d, isString := v.(string)
 		if !isString {
-			return spec, fmt.Errorf("%s: give the driver as a string (docker or process)", stackDriverKey)
+			return spec, fmt.Errorf("%s: give the driver as a string (docker or process)", driverKey)
 		}
-		if err := validateDriver(stackDriverKey, d); err != nil {
-			return spec, err
+		if !slices.Contains(taskDrivers, d) {
+			return spec, fmt.Errorf("invalid %s %q: must be %s", driverKey, d, quoteList(taskDrivers))
 		}
-		containerLabels[DriverLabel] = d
+		containerLabels[driverLabel] = d
 	}
-	spec.Name = scopeName(stack, svc.Name)
-	spec.Labels = stackLabels(stack, deploy.Labels)
-	spec.Labels[stackImageLabel] = svc.Image
+	spec.Name = ScopeName(stack, svc.Name)
+	spec.Labels = withNamespace(stack, deploy.Labels)
+	spec.Labels[imageLabel] = svc.Image
 	spec.TaskTemplate = swarm.TaskSpec{
 		ContainerSpec: &swarm.ContainerSpec{
 			Image:           svc.Image,
@@ -283,8 +262,8 @@ func convertDeployMode(mode string, replicas *int) (swarm.ServiceMode, error) {
 // order, so that a redeploy of the same file compares equal.
 func convertEndpoint(mode string, ports []types.ServicePortConfig) (*swarm.EndpointSpec, error) {
 	mode = cmp.Or(strings.ToLower(mode), string(swarm.ResolutionModeVIP))
-	if err := validateEndpointMode(mode); err != nil {
-		return nil, errors.New(strings.Replace(err.Error(), "--endpoint-mode", "deploy.endpoint_mode", 1))
+	if !slices.Contains(endpointModes, mode) {
+		return nil, fmt.Errorf("invalid deploy.endpoint_mode %q: must be %s", mode, quoteList(endpointModes))
 	}
 	es := &swarm.EndpointSpec{Mode: swarm.ResolutionMode(mode)}
 	for _, p := range ports {
@@ -376,7 +355,7 @@ func convertResources(r types.Resources) (*swarm.ResourceRequirements, error) {
 		if v == 0 {
 			return 0, nil
 		}
-		return parseNanoCPUs("cpus", strconv.FormatFloat(float64(v), 'f', -1, 32))
+		return nanoCPUs(strconv.FormatFloat(float64(v), 'f', -1, 32))
 	}
 	if l := r.Limits; l != nil && (l.NanoCPUs != 0 || l.MemoryBytes != 0) {
 		n, err := cpus(l.NanoCPUs)
@@ -413,7 +392,7 @@ func convertUpdateConfig(u *types.UpdateConfig) *swarm.UpdateConfig {
 	if u == nil {
 		return nil
 	}
-	parallelism := uint64(defaultUpdateParallelism)
+	parallelism := uint64(1) // the managers' default
 	if u.Parallelism != nil {
 		parallelism = *u.Parallelism
 	}
@@ -435,7 +414,7 @@ func convertServiceNetworks(stack string, svc types.ServiceConfig, nets types.Ne
 	var out []swarm.NetworkAttachmentConfig
 	for name, cfg := range serviceNetworks(svc) {
 		nc, ok := nets[name]
-		if !ok && name != stackDefaultNetwork {
+		if !ok && name != defaultNetwork {
 			return nil, fmt.Errorf("undefined network %q: declare it under the top-level \"networks\" key", name)
 		}
 		a := swarm.NetworkAttachmentConfig{Target: networkTarget(stack, name, nc)}
@@ -473,14 +452,14 @@ func convertVolumes(stack string, vols []types.ServiceVolumeConfig, declared typ
 			if !ok {
 				return nil, fmt.Errorf("undefined volume %q: declare it under the top-level \"volumes\" key", v.Source)
 			}
-			m.Source = cmp.Or(vc.Name, scopeName(stack, v.Source))
+			m.Source = cmp.Or(vc.Name, ScopeName(stack, v.Source))
 			if vc.External {
 				break
 			}
 			if m.VolumeOptions == nil {
 				m.VolumeOptions = &mount.VolumeOptions{}
 			}
-			m.VolumeOptions.Labels = stackLabels(stack, vc.Labels)
+			m.VolumeOptions.Labels = withNamespace(stack, vc.Labels)
 			if vc.Driver != "" || len(vc.DriverOpts) > 0 {
 				m.VolumeOptions.DriverConfig = &mount.Driver{Name: vc.Driver, Options: vc.DriverOpts}
 			}

@@ -51,6 +51,7 @@ func joinSimNode(ctx context.Context, name, token string, root *ca.RootCA, manag
 	if err != nil {
 		return nil, err
 	}
+	cfg.NextProtos = clusterport.RPCClientProtos() // as a node: HTTP/2 where the manager has it
 	cli := nodeapi.NewClient(func() *tls.Config { return cfg }, func() uint64 { return 1 })
 	exec := &agent.Executor{NodeID: resp.NodeID, Drivers: map[string]driver.Driver{"fake": drv}, Default: "fake", Log: log}
 	if err := exec.Start(ctx); err != nil {

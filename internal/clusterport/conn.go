@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"net/http"
 	"sync"
 )
 
@@ -58,4 +59,17 @@ func TLSState(ctx context.Context) *tls.ConnectionState {
 		return &c.State
 	}
 	return nil
+}
+
+// RPCServer readies srv for the RPC sub-listener: HTTP/1, and HTTP/2 for
+// peers that chose ProtoRPC2 (their connections arrive without their TLS
+// type, so as HTTP/2 with prior knowledge). A follower relays many
+// nodes' long-polls to the leader on one connection: hence the streams.
+func RPCServer(srv *http.Server) *http.Server {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	srv.Protocols = &p
+	srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 4096}
+	return srv
 }

@@ -17,10 +17,24 @@ import (
 const (
 	ProtoRaft = "flotilla-raft/1"
 	ProtoRPC  = "flotilla-rpc/1"
+	// ProtoRPC2 is the node RPC API over HTTP/2 inside the TLS connection:
+	// one connection per peer carries all its requests, where HTTP/1
+	// holds one per request in flight (a node's heartbeat and its two
+	// long-polls: three connections, with their buffers and goroutines,
+	// per node on the leader). Clients offer it before ProtoRPC, so a
+	// peer that does not know it is still reached with HTTP/1.
+	ProtoRPC2 = "flotilla-rpc/2"
 	// ProtoMesh carries the routing mesh's connections to another node's
 	// tasks.
 	ProtoMesh = "flotilla-mesh/1"
 )
+
+// ServerProtos are the protocols a node's cluster port offers, in the
+// order it prefers them.
+func ServerProtos() []string { return []string{ProtoRaft, ProtoRPC2, ProtoRPC, ProtoMesh} }
+
+// RPCClientProtos are what a client of the node RPC API offers.
+func RPCClientProtos() []string { return []string{ProtoRPC2, ProtoRPC} }
 
 // handshakeTimeout bounds a peer that connects and says nothing.
 const handshakeTimeout = 10 * time.Second
@@ -51,7 +65,7 @@ func Listen(addr string, cfg *tls.Config, log *slog.Logger) (*Mux, error) {
 // Serve starts accepting on an already open listener.
 func Serve(ln net.Listener, cfg *tls.Config, log *slog.Logger) *Mux {
 	c := cfg.Clone()
-	c.NextProtos = []string{ProtoRaft, ProtoRPC, ProtoMesh}
+	c.NextProtos = ServerProtos()
 	m := &Mux{ln: ln, tls: c, subs: map[string]*subListener{}, log: log, done: make(chan struct{})}
 	go m.accept()
 	return m
@@ -120,14 +134,18 @@ func (m *Mux) handshake(c net.Conn) {
 		return
 	}
 	_ = tc.SetDeadline(time.Time{})
-	sub := m.sub(tc.ConnectionState().NegotiatedProtocol)
+	proto := tc.ConnectionState().NegotiatedProtocol
+	if proto == ProtoRPC2 {
+		proto = ProtoRPC // one server speaks both (http.Server with unencrypted HTTP/2)
+	}
+	sub := m.sub(proto)
 	if sub == nil {
 		m.log.Debug("cluster port: peer offered no known protocol", "remote", c.RemoteAddr())
 		tc.Close()
 		return
 	}
 	var conn net.Conn = tc
-	if tc.ConnectionState().NegotiatedProtocol == ProtoRPC {
+	if proto == ProtoRPC {
 		conn = &rpcConn{Conn: tc, state: tc.ConnectionState()}
 	}
 	select {

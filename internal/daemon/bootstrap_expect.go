@@ -79,7 +79,7 @@ func (b *bootstrapper) open() error {
 		nodeapi.WriteError(w, errdefs.ErrNotInSwarm)
 	})
 	b.mux = mux
-	b.srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ConnContext: clusterport.ConnContext}
+	b.srv = clusterport.RPCServer(&http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ConnContext: clusterport.ConnContext})
 	go func() { _ = b.srv.Serve(mux.Sub(clusterport.ProtoRPC)) }()
 	return nil
 }

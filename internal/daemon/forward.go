@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/flotilla-org/flotilla/internal/errdefs"
@@ -178,6 +179,10 @@ func (n *clusterNode) do(out *http.Request, peerID string, header http.Header) (
 	return n.cli.Do(out)
 }
 
+// relayBufs are relay's buffers: every request a node sends a follower
+// is relayed (heartbeats, status reports), a buffer each.
+var relayBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // relay copies the leader's answer, flushing as it goes so streams (logs
 // with --follow, long-polls) pass through as they come.
 func relay(w http.ResponseWriter, resp *http.Response) {
@@ -192,7 +197,9 @@ func relay(w http.ResponseWriter, resp *http.Response) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	flusher, _ := w.(http.Flusher)
-	buf := make([]byte, 32<<10)
+	bp := relayBufs.Get().(*[]byte)
+	defer relayBufs.Put(bp)
+	buf := *bp
 	for {
 		k, err := resp.Body.Read(buf)
 		if k > 0 {

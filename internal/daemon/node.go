@@ -72,9 +72,9 @@ func startClusterNode(d *Daemon, st *localState, certs certFiles, bootstrap bool
 	n.cli = nodeapi.NewClient(func() *tls.Config { return ts.clientConfig(clusterport.ProtoRPC) }, ts.generation)
 	rpcCtx, rpcCancel := context.WithCancel(context.Background())
 	n.rpcCancel = rpcCancel
-	n.rpc = &http.Server{Handler: n.rpcHandler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: clusterport.ConnContext,
+	n.rpc = clusterport.RPCServer(&http.Server{Handler: n.rpcHandler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: clusterport.ConnContext,
 		// Long-polls end at once when the node stops.
-		BaseContext: func(net.Listener) context.Context { return rpcCtx }}
+		BaseContext: func(net.Listener) context.Context { return rpcCtx }})
 	go func() { _ = n.rpc.Serve(mux.Sub(clusterport.ProtoRPC)) }()
 
 	if st.Role == swarm.NodeRoleManager {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strconv"
 )
 
 // servePprof serves Go's profiler on FLOTILLA_PPROF (a loopback
@@ -14,7 +15,7 @@ func (d *Daemon) servePprof() {
 	if addr == "" {
 		return
 	}
-	host, _, err := net.SplitHostPort(addr)
+	host, p, err := net.SplitHostPort(addr)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 		d.log.Warn("FLOTILLA_PPROF must be a loopback host:port; profiler not started", "addr", addr)
 		return
@@ -24,5 +25,17 @@ func (d *Daemon) servePprof() {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/heap", pprof.Handler("heap").ServeHTTP)
 	mux.HandleFunc("/debug/pprof/goroutine", pprof.Handler("goroutine").ServeHTTP)
-	go func() { _ = http.ListenAndServe(addr, mux) }()
+	// Nodes on one machine (benchmarks) share the variable: each takes
+	// the first free port from it, and logs which.
+	port, _ := strconv.Atoi(p)
+	for i := range 10 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port+i)))
+		if err != nil {
+			continue
+		}
+		d.log.Info("profiler listening", "addr", ln.Addr().String())
+		go func() { _ = http.Serve(ln, mux) }()
+		return
+	}
+	d.log.Warn("FLOTILLA_PPROF: no free port in the 10 from it; profiler not started", "addr", addr)
 }

@@ -32,7 +32,7 @@ func (t *tlsState) set(c certFiles) error {
 	if err != nil {
 		return fmt.Errorf("root CA: %w", err)
 	}
-	server, err := ca.ServerTLSConfig(c.cert, c.key, root, []string{clusterport.ProtoRaft, clusterport.ProtoRPC, clusterport.ProtoMesh})
+	server, err := ca.ServerTLSConfig(c.cert, c.key, root, clusterport.ServerProtos())
 	if err != nil {
 		return fmt.Errorf("node certificate: %w", err)
 	}
@@ -40,6 +40,9 @@ func (t *tlsState) set(c certFiles) error {
 	for _, p := range []string{clusterport.ProtoRaft, clusterport.ProtoRPC, clusterport.ProtoMesh} {
 		if client[p], err = ca.ClientTLSConfig(c.cert, c.key, root, p); err != nil {
 			return fmt.Errorf("node certificate: %w", err)
+		}
+		if p == clusterport.ProtoRPC {
+			client[p].NextProtos = clusterport.RPCClientProtos()
 		}
 	}
 	if len(server.Certificates) == 0 || server.Certificates[0].Leaf == nil {
@@ -73,7 +76,7 @@ func (t *tlsState) certs() certFiles {
 func (t *tlsState) serverConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
-		NextProtos: []string{clusterport.ProtoRaft, clusterport.ProtoRPC, clusterport.ProtoMesh},
+		NextProtos: clusterport.ServerProtos(),
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			t.mu.RLock()
 			defer t.mu.RUnlock()

@@ -53,6 +53,7 @@ func (c *Client) transport() *http.Transport {
 			MaxIdleConnsPerHost: 1024,
 			IdleConnTimeout:     90 * time.Second,
 		}
+		useHTTP2(c.tr)
 		c.curGen = g
 	}
 	return c.tr

@@ -108,8 +108,8 @@ func init() {
 	tables[TableTasks] = tableDef{
 		newObj: func() Object { return &Task{} },
 		indexes: map[string]*memdb.IndexSchema{
-			"service": {Name: "service", Indexer: &memdb.StringFieldIndex{Field: "ServiceID"}},
-			"node":    {Name: "node", AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: "NodeID"}},
+			"service": {Name: "service", Indexer: stringIndex(func(o any) string { return o.(*Task).ServiceID })},
+			"node":    {Name: "node", AllowMissing: true, Indexer: stringIndex(func(o any) string { return o.(*Task).NodeID })},
 		},
 	}
 }

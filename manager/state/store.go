@@ -45,7 +45,7 @@ func schema() *memdb.DBSchema {
 	s := &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{}}
 	for name, def := range tables {
 		idx := map[string]*memdb.IndexSchema{
-			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+			"id": {Name: "id", Unique: true, Indexer: byID},
 		}
 		for k, v := range def.indexes {
 			idx[k] = v

@@ -60,9 +60,13 @@ type Config struct {
 	Log       *slog.Logger
 }
 
-// logCacheEntries is how many recent log entries are kept in memory: a
-// few waves of batched writes (entries hold up to 2,000 objects).
-const logCacheEntries = 64
+// logCacheEntries and logCacheBytes bound the recent log entries kept in
+// memory: a few waves of batched writes (entries hold up to 2,000
+// objects, about a megabyte).
+const (
+	logCacheEntries = 64
+	logCacheBytes   = 8 << 20
+)
 
 // Node is a running Raft member.
 type Node struct {
@@ -136,12 +140,7 @@ func Open(cfg Config) (*Node, error) {
 	// to followers reads each one back (and the one before it, for its
 	// term), which otherwise costs a read and decode of up to a megabyte
 	// per entry.
-	cached, err := raft.NewLogCache(logCacheEntries, logs)
-	if err != nil {
-		trans.Close()
-		w.Close()
-		return nil, err
-	}
+	cached := newLogCache(logs, logCacheEntries, logCacheBytes)
 	r, err := raft.NewRaft(rc, fsm.New(cfg.Store), cached, w, snaps, trans)
 	if err != nil {
 		trans.Close()

@@ -1,0 +1,367 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// stackRunLabel marks what a docker stack test makes on the engine
+// (containers, volumes), with the run's ID as its value.
+const stackRunLabel = "com.flotilla.e2e"
+
+// dockerStackEnv is what a docker stack test needs: the docker CLI, this
+// machine's engine, an image of the e2e app, and cleanups that remove
+// what the run left on the engine.
+type dockerStackEnv struct {
+	t         *testing.T
+	dockerBin string
+	config    string // an empty DOCKER_CONFIG
+	api       *client.Client
+	runID     string
+	image     string
+	c         *cluster // set once the cluster is up
+}
+
+// newDockerStackEnv skips the test when the docker CLI or the engine is
+// missing, builds the image and registers the cleanups: they run after
+// the cluster's (registered later), so the daemons are gone before their
+// containers, bridges, volumes and the image are removed.
+func newDockerStackEnv(t *testing.T) *dockerStackEnv {
+	t.Helper()
+	requireE2E(t)
+	dockerBin, err := exec.LookPath("docker")
+	if err != nil {
+		t.Skip("the docker CLI is not on PATH; this test checks that `docker stack deploy` works against flotilla")
+	}
+	api := engineOrSkip(t)
+	e := &dockerStackEnv{t: t, dockerBin: dockerBin, config: tempDir(t), api: api, runID: randHex(6)}
+	e.image = "flotilla-e2e/stack:" + e.runID
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	buildE2EImage(ctx, t, api, e.image)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		vols, err := api.VolumeList(ctx, client.VolumeListOptions{Filters: client.Filters{}.Add("label", stackRunLabel+"="+e.runID)})
+		if err != nil {
+			t.Errorf("cleanup: listing volumes: %v", err)
+		}
+		for _, v := range vols.Items {
+			if _, err := api.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil {
+				t.Errorf("cleanup: removing volume %s: %v", v.Name, err)
+			}
+		}
+		for _, name := range e.bridges(ctx) {
+			if _, err := api.NetworkRemove(ctx, name, client.NetworkRemoveOptions{}); err != nil {
+				t.Errorf("cleanup: removing bridge %s: %v", name, err)
+			}
+		}
+		if _, err := api.ImageRemove(ctx, e.image, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil {
+			t.Errorf("cleanup: removing image %s: %v", e.image, err)
+		}
+	})
+	removeContainersAtEnd(t, api, client.Filters{}.Add("label", "com.flotilla.managed=true", stackRunLabel+"="+e.runID))
+	return e
+}
+
+// docker runs the docker CLI against node n's socket only.
+func (e *dockerStackEnv) docker(n *node, args ...string) cliResult {
+	env := cleanEnv([]string{"DOCKER_HOST=" + n.host(), "DOCKER_CONFIG=" + e.config})
+	return run(cliTimeout, env, e.dockerBin, args...)
+}
+
+// must runs the docker CLI on n and fails the test unless it succeeds;
+// it returns stdout.
+func (e *dockerStackEnv) must(n *node, args ...string) string {
+	e.t.Helper()
+	r := e.docker(n, args...)
+	if r.err != nil {
+		e.t.Fatalf("on %s (after %s): %v\nstdout:\n%s", n, r.elapsed.Round(time.Millisecond), r.err, r.stdout)
+	}
+	return r.stdout
+}
+
+// bridges lists the engine bridges flotilla's nodes of this test made
+// for swarm networks.
+func (e *dockerStackEnv) bridges(ctx context.Context) []string {
+	if e.c == nil {
+		return nil
+	}
+	var out []string
+	for _, n := range e.c.nodes {
+		if n.id == "" {
+			continue
+		}
+		res, err := e.api.NetworkList(ctx, client.NetworkListOptions{Filters: client.Filters{}.Add("label", "com.flotilla.managed=true", "com.docker.swarm.node.id="+n.id)})
+		if err != nil {
+			e.t.Errorf("listing %s's bridges: %v", n, err)
+			continue
+		}
+		for _, nw := range res.Items {
+			out = append(out, nw.Name)
+		}
+	}
+	return out
+}
+
+// containers lists the engine's containers of this run, running or not.
+func (e *dockerStackEnv) containers(ctx context.Context) ([]string, error) {
+	res, err := e.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", stackRunLabel+"="+e.runID)})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, ct := range res.Items {
+		out = append(out, fmt.Sprintf("%s(%s %s)", strings.Join(ct.Names, ","), ct.ID[:12], ct.State))
+	}
+	return out, nil
+}
+
+// writeFiles writes name → content files into a new directory and
+// returns it.
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := tempDir(t)
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// waitLogLine waits until a line of `docker service logs svc` on n ends
+// with want.
+func (e *dockerStackEnv) waitLogLine(n *node, svc, want string) {
+	e.t.Helper()
+	eventually(e.t, 20*time.Second, func() error {
+		r := e.docker(n, "service", "logs", svc)
+		if r.err != nil {
+			return r.err
+		}
+		for _, l := range strings.Split(r.stdout, "\n") {
+			if strings.HasSuffix(strings.TrimSpace(l), want) {
+				return nil
+			}
+		}
+		return fmt.Errorf("docker service logs %s has no line ending with %q:\n%s", svc, want, r.stdout)
+	})
+}
+
+// TestDockerStackDeploy deploys, with the unmodified `docker stack
+// deploy`, a compose file of two docker-driver services on one overlay
+// network: a front end with a published port and a back end with a
+// secret, a config and a health check. The stack converges (the back end
+// runs once healthy); the front answers on the published port of every
+// node with what it got from the back end, reached by its short name;
+// the back end read its secret and config. `docker stack rm` then leaves
+// no service, network, secret, config, container, engine bridge, port
+// listener or secret file behind.
+func TestDockerStackDeploy(t *testing.T) {
+	e := newDockerStackEnv(t)
+	port := freePort(t)
+	dir := writeFiles(t, map[string]string{
+		"pw.txt":   "s3cret-" + e.runID,
+		"conf.txt": "greeting-" + e.runID,
+		"compose.yml": fmt.Sprintf(`version: "3.8"
+services:
+  front:
+    image: %[1]s
+    environment: {E2E_SERVE: "1", E2E_FRONT: "1"}
+    labels: {com.flotilla.driver: docker, %[2]s: "%[3]s"}
+    ports: ["%[4]d:80"]
+    networks: [app]
+  back:
+    image: %[1]s
+    environment: {E2E_SERVE: "1", E2E_READ: "/run/secrets/pw,/etc/greeting.txt"}
+    labels: {com.flotilla.driver: docker, %[2]s: "%[3]s"}
+    networks: [app]
+    secrets: [pw]
+    configs:
+      - source: conf
+        target: /etc/greeting.txt
+    healthcheck:
+      test: ["CMD", "/app", "healthcheck"]
+      interval: 1s
+      timeout: 3s
+      retries: 3
+networks:
+  app: {}
+secrets:
+  pw:
+    file: ./pw.txt
+configs:
+  conf:
+    file: ./conf.txt
+`, e.image, stackRunLabel, e.runID, port),
+	})
+
+	e.c = newCluster(t, 1, 1) // no --no-docker: the nodes offer the docker driver
+	c := e.c
+	m1 := c.managers[0]
+	start := time.Now()
+	out := e.must(m1, "stack", "deploy", "-c", filepath.Join(dir, "compose.yml"), "e2e")
+	t.Logf("docker stack deploy (%s):\n%s", time.Since(start).Round(time.Millisecond), out)
+	for _, w := range []string{"Creating network e2e_app", "Creating secret e2e_pw", "Creating config e2e_conf", "Creating service e2e_front", "Creating service e2e_back"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("docker stack deploy did not say %q:\n%s", w, out)
+		}
+	}
+	m1.waitRunning(t, "e2e_back", 1, convergeTimeout, nil)
+	m1.waitRunning(t, "e2e_front", 1, convergeTimeout, nil)
+	t.Logf("both services run %s after the deploy began", time.Since(start).Round(time.Millisecond))
+
+	// What docker's own stack verbs show.
+	eventually(t, convergeTimeout, func() error {
+		r := e.docker(m1, "stack", "services", "--format", "{{.Name}} {{.Replicas}}", "e2e")
+		if r.err != nil {
+			return r.err
+		}
+		if got := strings.Fields(r.stdout); strings.Join(got, " ") != "e2e_back 1/1 e2e_front 1/1" {
+			return fmt.Errorf("docker stack services e2e printed %q", r.stdout)
+		}
+		return nil
+	})
+	if out := e.must(m1, "stack", "ls", "--format", "{{.Name}} {{.Services}}"); strings.TrimSpace(out) != "e2e 2" {
+		t.Errorf("docker stack ls printed %q, want \"e2e 2\"", out)
+	}
+	if out := e.must(m1, "stack", "ps", "--format", "{{.Name}} {{.DesiredState}} {{.CurrentState}}", "e2e"); strings.Count(out, "Running Running") != 2 {
+		t.Errorf("docker stack ps e2e does not show two running tasks:\n%s", out)
+	}
+
+	// The back end is healthy by the engine's own check, and read its
+	// secret and config.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	eventually(t, convergeTimeout, func() error {
+		res, err := e.api.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.Add("label", "com.docker.swarm.service.name=e2e_back", stackRunLabel+"="+e.runID)})
+		if err != nil {
+			return err
+		}
+		if len(res.Items) != 1 {
+			return fmt.Errorf("%d running containers of e2e_back, want 1", len(res.Items))
+		}
+		if st := res.Items[0].Status; !strings.Contains(st, "(healthy)") {
+			return fmt.Errorf("e2e_back's container is %q, want healthy", st)
+		}
+		return nil
+	})
+	e.waitLogLine(m1, "e2e_back", "read /run/secrets/pw: s3cret-"+e.runID)
+	e.waitLogLine(m1, "e2e_back", "read /etc/greeting.txt: greeting-"+e.runID)
+
+	// Every node's published port reaches the front, which reaches the
+	// back end by its short name.
+	backTasks, err := m1.runningTasks("e2e_back", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.nodes {
+		eventually(t, convergeTimeout, func() error {
+			a, err := frontAsk(n.publishHost, uint32(port), "dial back:80")
+			if err != nil {
+				return fmt.Errorf("%s's published port: %v", n, err)
+			}
+			if a["err"] != "" || a["back_task"] != backTasks[0].ID {
+				return fmt.Errorf("the front through %s's published port %s:%d answered %v; want back's task %s", n, n.publishHost, port, a, backTasks[0].ID)
+			}
+			return nil
+		})
+	}
+	if procs := nodeTaskProcs(c); len(procs) != 2 {
+		t.Errorf("%d task programs run on this machine, want 2 (front and back): %v", len(procs), procs)
+	}
+	shmBefore := shmTaskDirs(t, c)
+	if len(shmBefore) == 0 {
+		t.Errorf("no node has task files under /dev/shm/flotilla while e2e_back runs with a secret")
+	}
+
+	start = time.Now()
+	out = e.must(m1, "stack", "rm", "e2e")
+	t.Logf("docker stack rm (%s):\n%s", time.Since(start).Round(time.Millisecond), out)
+	eventually(t, convergeTimeout, func() error {
+		for _, verb := range [][]string{{"stack", "ls", "--format", "{{.Name}}"}, {"service", "ls", "-q"}, {"secret", "ls", "-q"}, {"config", "ls", "-q"},
+			{"network", "ls", "-q", "--filter", "label=com.docker.stack.namespace=e2e"}} {
+			r := e.docker(m1, verb...)
+			if r.err != nil {
+				return r.err
+			}
+			if strings.TrimSpace(r.stdout) != "" {
+				return fmt.Errorf("docker %s still lists %q", strings.Join(verb, " "), r.stdout)
+			}
+		}
+		if left, err := e.containers(ctx); err != nil || len(left) > 0 {
+			return fmt.Errorf("containers left on the engine: %v %v", left, err)
+		}
+		if left := e.bridges(ctx); len(left) > 0 {
+			return fmt.Errorf("engine bridges left: %v", left)
+		}
+		for _, n := range c.nodes {
+			if conn, err := net.DialTimeout("tcp", net.JoinHostPort(n.publishHost, strconv.Itoa(port)), time.Second); err == nil {
+				conn.Close()
+				return fmt.Errorf("port %d still answers on %s (%s)", port, n, n.publishHost)
+			}
+		}
+		if left := nodeTaskProcs(c); len(left) > 0 {
+			return fmt.Errorf("task programs still run: %v", left)
+		}
+		if left := shmTaskDirs(t, c); len(left) > 0 {
+			return fmt.Errorf("task files left under /dev/shm/flotilla: %v", left)
+		}
+		return nil
+	})
+	t.Logf("everything gone %s after docker stack rm began", time.Since(start).Round(time.Millisecond))
+}
+
+// shmTaskDirs lists the task directories under /dev/shm/flotilla/<node>
+// of the cluster's nodes, where secrets and configs are delivered.
+func shmTaskDirs(t *testing.T, c *cluster) []string {
+	t.Helper()
+	var out []string
+	for _, n := range c.nodes {
+		if n.id == "" {
+			continue
+		}
+		ents, err := os.ReadDir(filepath.Join("/dev/shm/flotilla", n.id))
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		for _, ent := range ents {
+			out = append(out, filepath.Join(n.id, ent.Name()))
+		}
+	}
+	return out
+}
+
+// nodeTaskProcs lists the live programs on this machine that a node of
+// the cluster runs as a task (a container's program is a process here
+// too), by the FLOTILLA_NODE_ID in their environment.
+func nodeTaskProcs(c *cluster) []string {
+	ids := map[string]bool{}
+	for _, n := range c.nodes {
+		if n.id != "" {
+			ids[n.id] = true
+		}
+	}
+	var out []string
+	for _, pid := range pids() {
+		args := procArgs(pid)
+		if slices.Contains(args, "healthcheck") {
+			continue // the engine's health check, exec'd in a container for a moment
+		}
+		if env := procEnv(pid); ids[env["FLOTILLA_NODE_ID"]] && alive(pid) {
+			out = append(out, fmt.Sprintf("%d %s (task %s)", pid, strings.Join(args, " "), env["FLOTILLA_TASK_ID"]))
+		}
+	}
+	return out
+}

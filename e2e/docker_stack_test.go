@@ -281,6 +281,32 @@ configs:
 	if procs := nodeTaskProcs(c); len(procs) != 2 {
 		t.Errorf("%d task programs run on this machine, want 2 (front and back): %v", len(procs), procs)
 	}
+	// A redeploy of the same file, waiting for convergence, updates both
+	// services and replaces no task.
+	frontTasks, err := m1.runningTasks("e2e_front", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	r := e.docker(m1, "stack", "deploy", "--detach=false", "-c", filepath.Join(dir, "compose.yml"), "e2e")
+	if r.err != nil {
+		t.Fatalf("docker stack deploy --detach=false of the same file (after %s): %v\nstdout:\n%s", r.elapsed.Round(time.Millisecond), r.err, r.stdout)
+	}
+	t.Logf("docker stack deploy --detach=false again (%s):\n%s\nstderr:\n%s", time.Since(start).Round(time.Millisecond), withoutProgress(r.stdout), r.stderr)
+	for _, w := range []string{"Updating service e2e_front", "Updating service e2e_back"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("docker stack deploy of the same file did not say %q:\n%s", w, r.stdout)
+		}
+	}
+	for svc, before := range map[string]string{"e2e_front": frontTasks[0].ID, "e2e_back": backTasks[0].ID} {
+		rows, err := m1.runningTasks(svc, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows[0].ID != before {
+			t.Errorf("a redeploy of the same file replaced %s's task %s with %v", svc, before, rows[0])
+		}
+	}
 	shmBefore := shmTaskDirs(t, c)
 	if len(shmBefore) == 0 {
 		t.Errorf("no node has task files under /dev/shm/flotilla while e2e_back runs with a secret")
@@ -364,4 +390,127 @@ func nodeTaskProcs(c *cluster) []string {
 		}
 	}
 	return out
+}
+
+// withoutProgress drops the lines of docker's progress display (one per
+// frame when its output is not a terminal) but the last of each kind.
+func withoutProgress(out string) string {
+	var keep []string
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	for i, l := range lines {
+		kind, _, _ := strings.Cut(l, ":")
+		if i+1 < len(lines) && kind != "" && strings.HasPrefix(lines[i+1], kind+":") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
+}
+
+// TestDockerStackVolume deploys, with `docker stack deploy`, a stateful
+// docker-driver service constrained to one node, with a named volume from
+// the compose file's top-level volumes and a bind-mounted file. The task
+// reads the file and appends to the volume; when its task is replaced on
+// the same node, by `docker service update --force` and by a redeploy of
+// a changed file, the new task finds what the old ones wrote. `docker
+// stack rm` removes the service and its containers but, as with dockerd,
+// keeps the volume. (TestDockerMounts shows the same with --mount.)
+func TestDockerStackVolume(t *testing.T) {
+	e := newDockerStackEnv(t)
+	bindDir := writeFiles(t, map[string]string{"bound.txt": "bound-" + e.runID})
+	compose := fmt.Sprintf(`version: "3.8"
+services:
+  db:
+    image: %[1]s
+    environment: {E2E_READ: /cfg/bound.txt, E2E_APPEND: /data/log}
+    labels: {com.flotilla.driver: docker, %[2]s: "%[3]s"}
+    volumes:
+      - data:/data
+      - type: bind
+        source: %[4]s
+        target: /cfg/bound.txt
+        read_only: true
+    deploy:
+      placement:
+        constraints: [node.hostname == w1]
+      update_config: {monitor: 1s}
+volumes:
+  data:
+    labels: {%[2]s: "%[3]s"}
+`, e.image, stackRunLabel, e.runID, filepath.Join(bindDir, "bound.txt"))
+	dir := writeFiles(t, map[string]string{"compose.yml": compose})
+	file := filepath.Join(dir, "compose.yml")
+
+	e.c = newCluster(t, 1, 1)
+	m1, w1 := e.c.managers[0], e.c.workers[0]
+	onW1 := nodeNames(w1)
+	out := e.must(m1, "stack", "deploy", "-c", file, "vol")
+	t.Logf("docker stack deploy:\n%s", out)
+	first := m1.waitRunning(t, "vol_db", 1, convergeTimeout, onW1)[0]
+	e.waitLogLine(m1, "vol_db", "read /cfg/bound.txt: bound-"+e.runID)
+	e.waitLogLine(m1, "vol_db", "data in /data/log:") // the volume is new
+
+	// The stack's volume is on the engine, named and labelled as dockerd
+	// would: the stack's namespace and the compose file's labels.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	vol, err := e.api.VolumeInspect(ctx, "vol_data", client.VolumeInspectOptions{})
+	if err != nil {
+		t.Fatalf("the stack's volume vol_data on the engine: %v", err)
+	}
+	if l := vol.Volume.Labels; l["com.docker.stack.namespace"] != "vol" || l[stackRunLabel] != e.runID {
+		t.Errorf("volume vol_data has labels %v, want the stack's namespace and %s=%s", l, stackRunLabel, e.runID)
+	}
+
+	// replaced waits until a task other than old runs on w1, and returns it.
+	replaced := func(old psRow) psRow {
+		t.Helper()
+		var now psRow
+		eventually(t, convergeTimeout, func() error {
+			rows, err := m1.runningTasks("vol_db", 1, onW1)
+			if err != nil {
+				return err
+			}
+			if now = rows[0]; now.ID == old.ID {
+				return fmt.Errorf("task %v still runs", old)
+			}
+			return nil
+		})
+		return now
+	}
+	start := time.Now()
+	r := e.docker(m1, "service", "update", "--force", "vol_db")
+	if r.err != nil {
+		t.Fatalf("docker service update --force (after %s): %v\nstdout:\n%s", r.elapsed.Round(time.Millisecond), r.err, r.stdout)
+	}
+	t.Logf("docker service update --force (%s):\n%s", time.Since(start).Round(time.Millisecond), withoutProgress(r.stdout))
+	second := replaced(first)
+	e.waitLogLine(m1, "vol_db", "data in /data/log: task "+first.ID)
+
+	// A redeploy of a changed file replaces the task again.
+	changed := strings.Replace(compose, "E2E_APPEND: /data/log}", "E2E_APPEND: /data/log, VERSION: \"2\"}", 1)
+	if err := os.WriteFile(file, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = e.must(m1, "stack", "deploy", "-c", file, "vol")
+	if !strings.Contains(out, "Updating service vol_db") {
+		t.Errorf("docker stack deploy of a changed file:\n%s", out)
+	}
+	replaced(second)
+	e.waitLogLine(m1, "vol_db", "data in /data/log: task "+first.ID+" task "+second.ID)
+
+	out = e.must(m1, "stack", "rm", "vol")
+	t.Logf("docker stack rm:\n%s", out)
+	eventually(t, convergeTimeout, func() error {
+		if r := e.docker(m1, "service", "ls", "-q"); r.err != nil || strings.TrimSpace(r.stdout) != "" {
+			return fmt.Errorf("docker service ls -q after docker stack rm: %q %v", r.stdout, r.err)
+		}
+		if left, err := e.containers(ctx); err != nil || len(left) > 0 {
+			return fmt.Errorf("containers left on the engine: %v %v", left, err)
+		}
+		return nil
+	})
+	if _, err := e.api.VolumeInspect(ctx, "vol_data", client.VolumeInspectOptions{}); err != nil {
+		t.Errorf("docker stack rm removed the volume (dockerd keeps it): %v", err)
+	}
 }

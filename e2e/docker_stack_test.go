@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 )
 
@@ -307,9 +308,18 @@ configs:
 			t.Errorf("a redeploy of the same file replaced %s's task %s with %v", svc, before, rows[0])
 		}
 	}
-	shmBefore := shmTaskDirs(t, c)
-	if len(shmBefore) == 0 {
+	if len(shmTaskDirs(t, c)) == 0 {
 		t.Errorf("no node has task files under /dev/shm/flotilla while e2e_back runs with a secret")
+	}
+	// The nodes' engine bridges of e2e_app, watched by name below.
+	bridges := e.bridges(ctx)
+	if len(bridges) == 0 {
+		t.Errorf("no engine bridge for e2e_app while its tasks run")
+	}
+	for _, b := range bridges {
+		if !strings.HasPrefix(b, "flotilla_e2e_app_") {
+			t.Errorf("engine bridge %s of this run is not e2e_app's (flotilla_e2e_app_<hash>)", b)
+		}
 	}
 
 	start = time.Now()
@@ -331,6 +341,11 @@ configs:
 		}
 		if left := e.bridges(ctx); len(left) > 0 {
 			return fmt.Errorf("engine bridges left: %v", left)
+		}
+		for _, b := range bridges {
+			if _, err := e.api.NetworkInspect(ctx, b, client.NetworkInspectOptions{}); !cerrdefs.IsNotFound(err) {
+				return fmt.Errorf("engine bridge %s: %v; want it gone", b, err)
+			}
 		}
 		for _, n := range c.nodes {
 			if conn, err := net.DialTimeout("tcp", net.JoinHostPort(n.publishHost, strconv.Itoa(port)), time.Second); err == nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -183,11 +184,13 @@ services:
     labels: {com.flotilla.driver: docker, %[2]s: "%[3]s"}
     ports: ["%[4]d:80"]
     networks: [app]
+    deploy: {update_config: {monitor: 1s}}
   back:
     image: %[1]s
     environment: {E2E_SERVE: "1", E2E_READ: "/run/secrets/pw,/etc/greeting.txt"}
     labels: {com.flotilla.driver: docker, %[2]s: "%[3]s"}
     networks: [app]
+    deploy: {update_config: {monitor: 1s}}
     secrets: [pw]
     configs:
       - source: conf
@@ -212,8 +215,13 @@ configs:
 	c := e.c
 	m1 := c.managers[0]
 	start := time.Now()
-	out := e.must(m1, "stack", "deploy", "-c", filepath.Join(dir, "compose.yml"), "e2e")
-	t.Logf("docker stack deploy (%s):\n%s", time.Since(start).Round(time.Millisecond), out)
+	// --detach=false: the CLI waits, with its progress display, until
+	// both services converged.
+	out := e.must(m1, "stack", "deploy", "--detach=false", "-c", filepath.Join(dir, "compose.yml"), "e2e")
+	t.Logf("docker stack deploy --detach=false (%s):\n%s", time.Since(start).Round(time.Millisecond), withoutProgress(out))
+	if n := len(regexp.MustCompile(`(?m)^verify: Service \S+ converged`).FindAllString(out, -1)); n != 2 {
+		t.Errorf("docker stack deploy --detach=false saw %d services converge, want 2:\n%s", n, withoutProgress(out))
+	}
 	for _, w := range []string{"Creating network e2e_app", "Creating secret e2e_pw", "Creating config e2e_conf", "Creating service e2e_front", "Creating service e2e_back"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("docker stack deploy did not say %q:\n%s", w, out)

@@ -162,14 +162,16 @@ func (e *dockerStackEnv) waitLogLine(n *node, svc, want string) {
 }
 
 // TestDockerStackDeploy deploys, with the unmodified `docker stack
-// deploy`, a compose file of two docker-driver services on one overlay
-// network: a front end with a published port and a back end with a
-// secret, a config and a health check. The stack converges (the back end
-// runs once healthy); the front answers on the published port of every
-// node with what it got from the back end, reached by its short name;
-// the back end read its secret and config. `docker stack rm` then leaves
-// no service, network, secret, config, container, engine bridge, port
-// listener or secret file behind.
+// deploy --detach=false`, a compose file of two docker-driver services on
+// one overlay network: a front end with a published port, placed on the
+// manager, and a back end with a secret, a config and a health check,
+// placed on the worker. The stack converges (the back end runs once
+// healthy); the front answers on the published port of every node with
+// what it got from the back end, reached across nodes by its short name;
+// the back end read its secret and config; a redeploy of the same file
+// replaces no task. `docker stack rm` then leaves no service, network,
+// secret, config, container, task program, engine bridge, port listener
+// or secret file behind.
 func TestDockerStackDeploy(t *testing.T) {
 	e := newDockerStackEnv(t)
 	port := freePort(t)
@@ -184,13 +186,17 @@ services:
     labels: {com.flotilla.driver: docker, %[2]s: "%[3]s"}
     ports: ["%[4]d:80"]
     networks: [app]
-    deploy: {update_config: {monitor: 1s}}
+    deploy:
+      placement: {constraints: [node.role == manager]}
+      update_config: {monitor: 1s}
   back:
     image: %[1]s
     environment: {E2E_SERVE: "1", E2E_READ: "/run/secrets/pw,/etc/greeting.txt"}
     labels: {com.flotilla.driver: docker, %[2]s: "%[3]s"}
     networks: [app]
-    deploy: {update_config: {monitor: 1s}}
+    deploy:
+      placement: {constraints: [node.role == worker]}
+      update_config: {monitor: 1s}
     secrets: [pw]
     configs:
       - source: conf
@@ -213,7 +219,7 @@ configs:
 
 	e.c = newCluster(t, 1, 1) // no --no-docker: the nodes offer the docker driver
 	c := e.c
-	m1 := c.managers[0]
+	m1, w1 := c.managers[0], c.workers[0]
 	start := time.Now()
 	// --detach=false: the CLI waits, with its progress display, until
 	// both services converged.
@@ -227,8 +233,11 @@ configs:
 			t.Errorf("docker stack deploy did not say %q:\n%s", w, out)
 		}
 	}
-	m1.waitRunning(t, "e2e_back", 1, convergeTimeout, nil)
-	m1.waitRunning(t, "e2e_front", 1, convergeTimeout, nil)
+	// The front on the manager, the back end on the worker: the front
+	// reaches it across nodes, and the worker's published port reaches
+	// the front on the other node.
+	m1.waitRunning(t, "e2e_back", 1, convergeTimeout, nodeNames(w1))
+	m1.waitRunning(t, "e2e_front", 1, convergeTimeout, nodeNames(m1))
 	t.Logf("both services run %s after the deploy began", time.Since(start).Round(time.Millisecond))
 
 	// What docker's own stack verbs show.

@@ -165,13 +165,13 @@ func (e *dockerStackEnv) waitLogLine(n *node, svc, want string) {
 // deploy --detach=false`, a compose file of two docker-driver services on
 // one overlay network: a front end with a published port, placed on the
 // manager, and a back end with a secret, a config and a health check,
-// placed on the worker. The stack converges (the back end runs once
-// healthy); the front answers on the published port of every node with
-// what it got from the back end, reached across nodes by its short name;
-// the back end read its secret and config; a redeploy of the same file
-// replaces no task. `docker stack rm` then leaves no service, network,
-// secret, config, container, task program, engine bridge, port listener
-// or secret file behind.
+// placed on a worker; another worker runs nothing. The stack converges
+// (the back end runs once healthy); the front answers on the published
+// port of every node with what it got from the back end, reached across
+// nodes by its short name; the back end read its secret and config; a
+// redeploy of the same file replaces no task. `docker stack rm` then
+// leaves no service, network, secret, config, container, task program,
+// engine bridge, port listener or secret file behind.
 func TestDockerStackDeploy(t *testing.T) {
 	e := newDockerStackEnv(t)
 	port := freePort(t)
@@ -195,7 +195,7 @@ services:
     labels: {com.flotilla.driver: docker, %[2]s: "%[3]s"}
     networks: [app]
     deploy:
-      placement: {constraints: [node.role == worker]}
+      placement: {constraints: [node.hostname == w1]}
       update_config: {monitor: 1s}
     secrets: [pw]
     configs:
@@ -217,7 +217,9 @@ configs:
 `, e.image, stackRunLabel, e.runID, port),
 	})
 
-	e.c = newCluster(t, 1, 1) // no --no-docker: the nodes offer the docker driver
+	// No --no-docker: the nodes offer the docker driver. w2 runs no task
+	// at all, and must publish the port all the same.
+	e.c = newCluster(t, 1, 2)
 	c := e.c
 	m1, w1 := c.managers[0], c.workers[0]
 	start := time.Now()
@@ -233,9 +235,9 @@ configs:
 			t.Errorf("docker stack deploy did not say %q:\n%s", w, out)
 		}
 	}
-	// The front on the manager, the back end on the worker: the front
-	// reaches it across nodes, and the worker's published port reaches
-	// the front on the other node.
+	// The front on the manager, the back end on w1: the front reaches it
+	// across nodes, and the workers' published ports reach the front on
+	// another node.
 	m1.waitRunning(t, "e2e_back", 1, convergeTimeout, nodeNames(w1))
 	m1.waitRunning(t, "e2e_front", 1, convergeTimeout, nodeNames(m1))
 	t.Logf("both services run %s after the deploy began", time.Since(start).Round(time.Millisecond))

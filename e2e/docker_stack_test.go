@@ -26,28 +26,74 @@ const stackRunLabel = "com.flotilla.e2e"
 // machine's engine, an image of the e2e app, and cleanups that remove
 // what the run left on the engine.
 type dockerStackEnv struct {
-	t         *testing.T
-	dockerBin string
-	config    string // an empty DOCKER_CONFIG
-	api       *client.Client
-	runID     string
-	image     string
-	c         *cluster // set once the cluster is up
+	t      *testing.T
+	cli    dockerCLI
+	config string // an empty DOCKER_CONFIG
+	api    *client.Client
+	runID  string
+	image  string
+	c      *cluster // set once the cluster is up
+}
+
+// dockerCLI is one docker CLI binary on this machine.
+type dockerCLI struct {
+	bin     string
+	version string // "28.2.2"
+	// detach: its `stack deploy` has --detach (docker 26 and later), and
+	// with --detach=false waits for the services to converge.
+	detach bool
+}
+
+// dockerCLIs returns the distinct docker CLIs of this machine (the one
+// on PATH, /usr/bin/docker, /usr/local/bin/docker), or skips the test
+// when there is none. Probing them asks no engine anything: DOCKER_HOST
+// names a socket that does not exist.
+func dockerCLIs(t *testing.T) []dockerCLI {
+	t.Helper()
+	requireE2E(t)
+	candidates := []string{"/usr/bin/docker", "/usr/local/bin/docker"}
+	if p, err := exec.LookPath("docker"); err == nil {
+		candidates = append([]string{p}, candidates...)
+	}
+	env := cleanEnv([]string{"DOCKER_HOST=unix:///nonexistent/flotilla-e2e.sock", "DOCKER_CONFIG=" + tempDir(t)})
+	versionRE := regexp.MustCompile(`Docker version ([^,\s]+)`)
+	var out []dockerCLI
+	seen := map[string]bool{}
+	for _, bin := range candidates {
+		r := run(cliTimeout, env, bin, "--version")
+		m := versionRE.FindStringSubmatch(r.stdout)
+		if r.err != nil || m == nil || seen[m[1]] {
+			continue
+		}
+		seen[m[1]] = true
+		help := run(cliTimeout, env, bin, "stack", "deploy", "--help")
+		out = append(out, dockerCLI{bin: bin, version: m[1], detach: strings.Contains(help.stdout, "--detach")})
+	}
+	if len(out) == 0 {
+		t.Skip("no docker CLI on this machine; this test checks that `docker stack deploy` works against flotilla")
+	}
+	return out
+}
+
+// forEachDockerCLI runs test as a subtest once per docker CLI of this
+// machine, each with a cluster of its own.
+func forEachDockerCLI(t *testing.T, test func(t *testing.T, cli dockerCLI)) {
+	for _, cli := range dockerCLIs(t) {
+		t.Run("docker-"+cli.version, func(t *testing.T) {
+			t.Logf("the docker CLI %s (%s)", cli.bin, cli.version)
+			test(t, cli)
+		})
+	}
 }
 
 // newDockerStackEnv skips the test when the docker CLI or the engine is
 // missing, builds the image and registers the cleanups: they run after
 // the cluster's (registered later), so the daemons are gone before their
 // containers, bridges, volumes and the image are removed.
-func newDockerStackEnv(t *testing.T) *dockerStackEnv {
+func newDockerStackEnv(t *testing.T, cli dockerCLI) *dockerStackEnv {
 	t.Helper()
-	requireE2E(t)
-	dockerBin, err := exec.LookPath("docker")
-	if err != nil {
-		t.Skip("the docker CLI is not on PATH; this test checks that `docker stack deploy` works against flotilla")
-	}
 	api := engineOrSkip(t)
-	e := &dockerStackEnv{t: t, dockerBin: dockerBin, config: tempDir(t), api: api, runID: randHex(6)}
+	e := &dockerStackEnv{t: t, cli: cli, config: tempDir(t), api: api, runID: randHex(6)}
 	e.image = "flotilla-e2e/stack:" + e.runID
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -80,7 +126,7 @@ func newDockerStackEnv(t *testing.T) *dockerStackEnv {
 // docker runs the docker CLI against node n's socket only.
 func (e *dockerStackEnv) docker(n *node, args ...string) cliResult {
 	env := cleanEnv([]string{"DOCKER_HOST=" + n.host(), "DOCKER_CONFIG=" + e.config})
-	return run(cliTimeout, env, e.dockerBin, args...)
+	return run(cliTimeout, env, e.cli.bin, args...)
 }
 
 // must runs the docker CLI on n and fails the test unless it succeeds;
@@ -162,18 +208,23 @@ func (e *dockerStackEnv) waitLogLine(n *node, svc, want string) {
 }
 
 // TestDockerStackDeploy deploys, with the unmodified `docker stack
-// deploy --detach=false`, a compose file of two docker-driver services on
-// one overlay network: a front end with a published port, placed on the
-// manager, and a back end with a secret, a config and a health check,
-// placed on a worker; another worker runs nothing. The stack converges
-// (the back end runs once healthy); the front answers on the published
-// port of every node with what it got from the back end, reached across
-// nodes by its short name; the back end read its secret and config; a
+// deploy` of each docker CLI on the machine (--detach=false where it
+// has it), a compose file of two docker-driver services on one overlay
+// network: a front end with a published port, placed on the manager,
+// and a back end with a secret, a config and a health check, placed on
+// a worker; another worker runs nothing. The stack converges (the back
+// end runs once healthy); the front answers on the published port of
+// every node with what it got from the back end, reached across nodes
+// by its short name; the back end read its secret and config; a
 // redeploy of the same file replaces no task. `docker stack rm` then
 // leaves no service, network, secret, config, container, task program,
 // engine bridge, port listener or secret file behind.
 func TestDockerStackDeploy(t *testing.T) {
-	e := newDockerStackEnv(t)
+	forEachDockerCLI(t, testDockerStackDeploy)
+}
+
+func testDockerStackDeploy(t *testing.T, cli dockerCLI) {
+	e := newDockerStackEnv(t, cli)
 	port := freePort(t)
 	dir := writeFiles(t, map[string]string{
 		"pw.txt":   "s3cret-" + e.runID,
@@ -223,11 +274,15 @@ configs:
 	c := e.c
 	m1, w1 := c.managers[0], c.workers[0]
 	start := time.Now()
-	// --detach=false: the CLI waits, with its progress display, until
-	// both services converged.
-	out := e.must(m1, "stack", "deploy", "--detach=false", "-c", filepath.Join(dir, "compose.yml"), "e2e")
-	t.Logf("docker stack deploy --detach=false (%s):\n%s", time.Since(start).Round(time.Millisecond), withoutProgress(out))
-	if n := len(regexp.MustCompile(`(?m)^verify: Service \S+ converged`).FindAllString(out, -1)); n != 2 {
+	// With --detach=false (where the CLI has it) the CLI waits, with its
+	// progress display, until both services converged.
+	deploy := []string{"stack", "deploy", "-c", filepath.Join(dir, "compose.yml"), "e2e"}
+	if cli.detach {
+		deploy = slices.Insert(deploy, 2, "--detach=false")
+	}
+	out := e.must(m1, deploy...)
+	t.Logf("docker %s (%s):\n%s", strings.Join(deploy, " "), time.Since(start).Round(time.Millisecond), withoutProgress(out))
+	if n := len(regexp.MustCompile(`(?m)^verify: Service \S+ converged`).FindAllString(out, -1)); cli.detach && n != 2 {
 		t.Errorf("docker stack deploy --detach=false saw %d services converge, want 2:\n%s", n, withoutProgress(out))
 	}
 	for _, w := range []string{"Creating network e2e_app", "Creating secret e2e_pw", "Creating config e2e_conf", "Creating service e2e_front", "Creating service e2e_back"} {
@@ -303,31 +358,42 @@ configs:
 	if procs := nodeTaskProcs(c); seeProcs && len(procs) != 2 {
 		t.Errorf("%d task programs run on this machine, want 2 (front and back): %v", len(procs), procs)
 	}
-	// A redeploy of the same file, waiting for convergence, updates both
-	// services and replaces no task.
+	// A redeploy of the same file updates both services and replaces no
+	// task: checked once the CLI saw them converge, or, from a CLI that
+	// does not wait, over a few monitor periods.
 	frontTasks, err := m1.runningTasks("e2e_front", 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	start = time.Now()
-	r := e.docker(m1, "stack", "deploy", "--detach=false", "-c", filepath.Join(dir, "compose.yml"), "e2e")
+	r := e.docker(m1, deploy...)
 	if r.err != nil {
-		t.Fatalf("docker stack deploy --detach=false of the same file (after %s): %v\nstdout:\n%s", r.elapsed.Round(time.Millisecond), r.err, r.stdout)
+		t.Fatalf("docker stack deploy of the same file (after %s): %v\nstdout:\n%s", r.elapsed.Round(time.Millisecond), r.err, r.stdout)
 	}
-	t.Logf("docker stack deploy --detach=false again (%s):\n%s\nstderr:\n%s", time.Since(start).Round(time.Millisecond), withoutProgress(r.stdout), r.stderr)
+	t.Logf("docker %s again (%s):\n%s\nstderr:\n%s", strings.Join(deploy, " "), time.Since(start).Round(time.Millisecond), withoutProgress(r.stdout), r.stderr)
 	for _, w := range []string{"Updating service e2e_front", "Updating service e2e_back"} {
 		if !strings.Contains(r.stdout, w) {
 			t.Errorf("docker stack deploy of the same file did not say %q:\n%s", w, r.stdout)
 		}
 	}
-	for svc, before := range map[string]string{"e2e_front": frontTasks[0].ID, "e2e_back": backTasks[0].ID} {
-		rows, err := m1.runningTasks(svc, 1, nil)
-		if err != nil {
-			t.Fatal(err)
+	sameTasks := func() error {
+		for svc, before := range map[string]string{"e2e_front": frontTasks[0].ID, "e2e_back": backTasks[0].ID} {
+			rows, err := m1.runningTasks(svc, 1, nil)
+			if err != nil {
+				return err
+			}
+			if rows[0].ID != before {
+				return fmt.Errorf("a redeploy of the same file replaced %s's task %s with %v", svc, before, rows[0])
+			}
 		}
-		if rows[0].ID != before {
-			t.Errorf("a redeploy of the same file replaced %s's task %s with %v", svc, before, rows[0])
+		return nil
+	}
+	if cli.detach {
+		if err := sameTasks(); err != nil {
+			t.Error(err)
 		}
+	} else {
+		consistently(t, 3*time.Second, sameTasks)
 	}
 	if len(taskFileDirs(t, c)) == 0 {
 		t.Errorf("no node has a task directory of secret and config files while e2e_back runs with a secret")
@@ -447,16 +513,22 @@ func withoutProgress(out string) string {
 	return strings.Join(keep, "\n")
 }
 
-// TestDockerStackVolume deploys, with `docker stack deploy`, a stateful
-// docker-driver service constrained to one node, with a named volume from
-// the compose file's top-level volumes and a bind-mounted file. The task
-// reads the file and appends to the volume; when its task is replaced on
-// the same node, by `docker service update --force` and by a redeploy of
-// a changed file, the new task finds what the old ones wrote. `docker
-// stack rm` removes the service and its containers but, as with dockerd,
-// keeps the volume. (TestDockerMounts shows the same with --mount.)
+// TestDockerStackVolume deploys, with `docker stack deploy` (each
+// docker CLI on the machine), a stateful docker-driver service
+// constrained to one node, with a named volume from the compose file's
+// top-level volumes and a bind-mounted file. The task reads the file
+// and appends to the volume; when its task is replaced on the same
+// node, by `docker service update --force` and by a redeploy of a
+// changed file, the new task finds what the old ones wrote. `docker
+// stack rm` removes the service and its containers but, as with
+// dockerd, keeps the volume. (TestDockerMounts shows the same with
+// --mount.)
 func TestDockerStackVolume(t *testing.T) {
-	e := newDockerStackEnv(t)
+	forEachDockerCLI(t, testDockerStackVolume)
+}
+
+func testDockerStackVolume(t *testing.T, cli dockerCLI) {
+	e := newDockerStackEnv(t, cli)
 	bindDir := writeFiles(t, map[string]string{"bound.txt": "bound-" + e.runID})
 	compose := fmt.Sprintf(`version: "3.8"
 services:

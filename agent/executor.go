@@ -400,10 +400,21 @@ func (e *Executor) exited(r *record, st driver.ExitStatus) {
 	case r.stopping || r.Task.DesiredState != swarm.TaskStateRunning:
 		e.setStatus(r, swarm.TaskStateShutdown, "shutdown", "", cst)
 	case st.Failed():
-		e.setStatus(r, swarm.TaskStateFailed, "finished", "task: non-zero exit ("+fmt.Sprint(st.ExitCode)+"): "+st.String(), cst)
+		e.setStatus(r, swarm.TaskStateFailed, "finished", exitError(st), cst)
 	default:
 		e.setStatus(r, swarm.TaskStateComplete, "finished", "", cst)
 	}
+}
+
+// exitError is a failed task's error as dockerd words it: "task:
+// non-zero exit (N)", followed by the cause only when it says more than
+// the exit code does (a signal, an OOM kill, the engine's own error).
+func exitError(st driver.ExitStatus) string {
+	msg := fmt.Sprintf("task: non-zero exit (%d)", st.ExitCode)
+	if cause := st.String(); cause != fmt.Sprintf("exit status %d", st.ExitCode) {
+		msg += ": " + cause
+	}
+	return msg
 }
 
 // stop shuts a task down because the managers no longer want it.

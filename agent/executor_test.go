@@ -150,12 +150,13 @@ func TestExecutorTaskEnds(t *testing.T) {
 		state    swarm.TaskState
 		code     int
 		errHas   string
+		errIs    string // the whole error, when set
 		noStarts bool
 	}{
 		{name: "exits 0 by itself", env: []string{"FAKE_EXIT_AFTER=20ms"}, state: swarm.TaskStateComplete},
 		{name: "exits 3 by itself", env: []string{"FAKE_EXIT_CODE=3"}, state: swarm.TaskStateFailed, code: 3, errHas: "(3)"},
 		{name: "ends 0", exit: new(0), state: swarm.TaskStateComplete},
-		{name: "ends 3", exit: new(3), state: swarm.TaskStateFailed, code: 3, errHas: "exit status 3"},
+		{name: "ends 3", exit: new(3), state: swarm.TaskStateFailed, code: 3, errIs: "task: non-zero exit (3)"}, // dockerd's words
 		{name: "OOM", env: []string{"FAKE_OOM=1"}, state: swarm.TaskStateFailed, code: 137, errHas: "OOM"},
 		{name: "invalid", env: []string{"FAKE_INVALID=1"}, state: swarm.TaskStateRejected, errHas: "FAKE_INVALID", noStarts: true},
 		{name: "bad fake setting", env: []string{"FAKE_EXIT_AFTER=soon"}, state: swarm.TaskStateRejected, errHas: "FAKE_EXIT_AFTER", noStarts: true},
@@ -176,7 +177,10 @@ func TestExecutorTaskEnds(t *testing.T) {
 			if tc.errHas != "" && !strings.Contains(st.Err, tc.errHas) {
 				t.Errorf("err %q, want it to contain %q", st.Err, tc.errHas)
 			}
-			if tc.errHas == "" && st.Err != "" {
+			if tc.errIs != "" && st.Err != tc.errIs {
+				t.Errorf("err %q, want %q", st.Err, tc.errIs)
+			}
+			if tc.errHas == "" && tc.errIs == "" && st.Err != "" {
 				t.Errorf("err %q, want none", st.Err)
 			}
 			if tc.noStarts {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
 	"github.com/flotilla-org/flotilla/internal/imageimport"
@@ -46,9 +47,23 @@ func removeContainersAtEnd(t *testing.T, api *client.Client, f client.Filters) {
 			return
 		}
 		for _, ct := range res.Items {
-			if _, err := api.ContainerRemove(ctx, ct.ID, client.ContainerRemoveOptions{Force: true}); err != nil {
+			_, err := api.ContainerRemove(ctx, ct.ID, client.ContainerRemoveOptions{Force: true})
+			// Not found or "removal ... is already in progress": a daemon
+			// killed by the cleanup had asked the engine to remove it.
+			if err != nil && !cerrdefs.IsNotFound(err) && !(cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress")) {
 				t.Errorf("cleanup: removing container %s: %v", ct.ID, err)
 			}
+		}
+		// Wait for removals under way, so that the bridges they were
+		// attached to can go next.
+		if err := poll(30*time.Second, func() error {
+			res, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+			if err == nil && len(res.Items) > 0 {
+				err = fmt.Errorf("%d containers still there", len(res.Items))
+			}
+			return err
+		}); err != nil {
+			t.Errorf("cleanup: %v", err)
 		}
 	})
 }

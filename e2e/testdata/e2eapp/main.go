@@ -7,7 +7,8 @@
 // E2E_PROXY=1, and UDP datagrams on the same port with the task and the
 // payload.
 //
-// E2E_READ=path prints "read PATH: CONTENT" (or the error) at start;
+// E2E_READ=path[,path...] prints "read PATH: CONTENT" (or the error) for
+// each path at start;
 // E2E_APPEND=path prints "data in PATH: CONTENT" (what earlier tasks left
 // there) and appends "task TASK_ID" to it.
 //
@@ -191,7 +192,10 @@ func resolver() *net.Resolver {
 
 // files does E2E_READ and E2E_APPEND.
 func files() {
-	if p := os.Getenv("E2E_READ"); p != "" {
+	for _, p := range strings.Split(os.Getenv("E2E_READ"), ",") {
+		if p == "" {
+			continue
+		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			fmt.Printf("read %s failed: %v\n", p, err)

@@ -1,0 +1,32 @@
+package daemon
+
+import (
+	"context"
+
+	"github.com/moby/moby/api/types/events"
+
+	"github.com/flotilla-org/flotilla/internal/engineapi"
+)
+
+var _ engineapi.EventSource = (*backend)(nil)
+
+// SwarmEvents serves GET /events from this manager's replica: every
+// manager holds the same events with the same times (manager/state's
+// event log), so a client may follow them through any manager.
+func (b *backend) SwarmEvents(ctx context.Context, after int64) ([]events.Message, <-chan struct{}, error) {
+	m, err := b.mgr()
+	if err != nil {
+		return nil, nil, err
+	}
+	evs, more := m.Store().EventsAfter(after)
+	return evs, more, nil
+}
+
+// SwarmEventClock is the time of the newest event this manager recorded.
+func (b *backend) SwarmEventClock(ctx context.Context) (int64, error) {
+	m, err := b.mgr()
+	if err != nil {
+		return 0, err
+	}
+	return m.Store().EventClock(), nil
+}

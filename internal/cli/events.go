@@ -48,15 +48,24 @@ func newEventsCommand(env *cliEnv) *cobra.Command {
 		}
 		res := api.Events(cmd.Context(), client.EventsListOptions{Since: o.since, Until: o.until, Filters: f})
 		out := cmd.OutOrStdout()
+		var last int64
 		for {
 			select {
 			case ev := <-res.Messages:
 				if err := printEvent(out, ev, tmpl); err != nil {
 					return err
 				}
+				last = ev.TimeNano
 			case err := <-res.Err:
 				if errors.Is(err, io.EOF) || cmd.Context().Err() != nil {
 					return nil
+				}
+				if last != 0 {
+					// Every manager holds the same events with the same
+					// times: resuming through any of them misses nothing.
+					next := last + 1
+					return fmt.Errorf("the event stream broke: %v; resume through any manager with --since %d.%09d",
+						err, next/1e9, next%1e9)
 				}
 				return err
 			}

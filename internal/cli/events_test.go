@@ -94,3 +94,23 @@ func TestEventsDaemonRefusal(t *testing.T) {
 		t.Errorf("a filter without '=': err %v, stderr %q", r.err, r.stderr)
 	}
 }
+
+func TestEventsBrokenStreamSaysHowToResume(t *testing.T) {
+	f := newFakeAPI(t)
+	f.handle("GET /events", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(cliEvents[0])
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close() // the manager died mid-stream
+		}
+	})
+	r := run(t, f.host, "events")
+	if !strings.HasSuffix(r.stdout, " service create svc1 (name=web)\n") {
+		t.Errorf("printed %q, want the event before the break", r.stdout)
+	}
+	if want := "resume through any manager with --since 1767322800.000000043"; r.err == nil || !strings.Contains(r.stderr+r.err.Error(), want) {
+		t.Errorf("err %v, stderr %q; want %q", r.err, r.stderr, want)
+	}
+}

@@ -294,3 +294,28 @@ func TestEventsUntilInTheFutureEnds(t *testing.T) {
 		t.Fatal("the stream did not end at until")
 	}
 }
+
+// A manager that stops being one (demoted, left) ends its streams rather
+// than leaving them open with nothing to come.
+func TestEventsStreamEndsWhenTheNodeStopsServing(t *testing.T) {
+	f := history()
+	srv := httptest.NewServer(NewHandler(f))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + eventsURL("", "", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := streamLines(t, resp)
+	f.mu.Lock()
+	f.err = errdefs.ErrNotManager
+	f.mu.Unlock()
+	select {
+	case l, ok := <-got:
+		if ok {
+			t.Fatalf("unexpected event %q", l)
+		}
+	case <-time.After(5 * eventsRecheck):
+		t.Fatalf("the stream was still open %s after the node stopped serving events", 5*eventsRecheck)
+	}
+}

@@ -289,9 +289,7 @@ func TestEventsSurviveLeaderKill(t *testing.T) {
 
 	// Reconnect to a survivor with since just after the last event seen.
 	s2 := follow(survivor, unixArg(time.Unix(0, last+1)))
-	for _, ev := range s2.expect(t, "ev-", "service create ev-c", "service create ev-d") {
-		seen = append(seen, ev)
-	}
+	seen = append(seen, s2.expect(t, "ev-", "service create ev-c", "service create ev-d")...)
 	if got := named(seen, "ev-"); strings.Join(got, ",") != "service create ev-a,service create ev-b,service create ev-c,service create ev-d" {
 		t.Errorf("events across the leader change: %q; want each creation once, in order", got)
 	}

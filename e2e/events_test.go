@@ -177,6 +177,7 @@ func TestEventsDockerCLI(t *testing.T) {
 	m1.mustCLI(t, "service", "create", "--name", "ev-web", "--replicas", "0", "--driver", "process", "--detach", "/bin/true")
 	m1.mustCLI(t, "service", "update", "--detach", "--env-add", "A=1", "ev-web")
 	m1.mustCLI(t, "service", "rm", "ev-web")
+	m1.mustCLI(t, "node", "update", "--availability", "drain", "w1")
 	end := time.Now()
 	live.expect(t, "ev-", "network create ev-net", "service create ev-web", "service update ev-web", "service remove ev-web")
 	// The stream is open and following: a change made now shows up.
@@ -203,6 +204,18 @@ func TestEventsDockerCLI(t *testing.T) {
 		if i > 0 && ev.TimeNano <= window[i-1].TimeNano {
 			t.Errorf("event %d (%v) at %d is not after the one before it at %d", i, ev, ev.TimeNano, window[i-1].TimeNano)
 		}
+	}
+
+	nodeUpdate := "node update " + w1.id + " availability.new=drain availability.old=active"
+	var nodeEvents []string
+	for _, ev := range window {
+		if ev.Type == "node" {
+			a := ev.Actor.Attributes
+			nodeEvents = append(nodeEvents, fmt.Sprintf("%s %s %s availability.new=%s availability.old=%s", ev.Type, ev.Action, ev.Actor.ID, a["availability.new"], a["availability.old"]))
+		}
+	}
+	if err := inOrder(nodeEvents, nodeUpdate); err != nil {
+		t.Errorf("docker node update --availability drain: %v", err)
 	}
 
 	// docker's default line: TIME TYPE ACTION ID (attributes).
@@ -279,6 +292,18 @@ func TestEventsSurviveLeaderKill(t *testing.T) {
 	if _, ok := s.next(t); ok {
 		t.Fatal("the stream through the killed leader went on")
 	}
+	// The survivors see the leader go Down: a node event says so.
+	eventually(t, downTimeout, func() error {
+		out, _, err := survivor.CLI("events", "--since", unixArg(start), "--until", unixArg(time.Now()),
+			"--filter", "type=node", "--filter", "node="+leader.id, "--format", `{{.Action}} {{index .Actor.Attributes "state.new"}}`)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "update down\n") {
+			return fmt.Errorf("events of node %s: %q; want an update to state down", leader, out)
+		}
+		return nil
+	})
 	// Changes the client misses while it is away.
 	for _, name := range []string{"ev-c", "ev-d"} {
 		eventually(t, convergeTimeout, func() error {

@@ -33,15 +33,10 @@ func newEventLog(limit int) eventLog {
 	return eventLog{limit: limit, changed: make(chan struct{})}
 }
 
-// record appends the events of one applied batch; the caller holds the
-// store's lock.
-func (l *eventLog) record(at time.Time, changes []change) {
-	added := false
-	for _, c := range changes {
-		ev, ok := eventOf(c)
-		if !ok {
-			continue
-		}
+// record appends the events of one applied batch, stamping their times;
+// the caller holds the store's lock.
+func (l *eventLog) record(at time.Time, evs []events.Message) {
+	for _, ev := range evs {
 		t := at.UnixNano()
 		if t <= l.clock {
 			t = l.clock + 1
@@ -49,9 +44,8 @@ func (l *eventLog) record(at time.Time, changes []change) {
 		l.clock = t
 		ev.Time, ev.TimeNano = t/int64(time.Second), t
 		l.push(ev)
-		added = true
 	}
-	if added {
+	if len(evs) > 0 {
 		close(l.changed)
 		l.changed = make(chan struct{})
 	}

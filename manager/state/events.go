@@ -1,7 +1,7 @@
 package state
 
 import (
-	"reflect"
+	"maps"
 	"strconv"
 
 	"github.com/moby/moby/api/types/events"
@@ -40,17 +40,19 @@ func eventOf(c change) (ev events.Message, ok bool) {
 	default:
 		action = events.ActionUpdate
 	}
+	if n, ok := obj.(*Node); ok && c.action == ActionPatch {
+		if old, _ := c.old.(*Node); old != nil && !nodeChanged(old, n) {
+			return ev, false // a heartbeat: nothing a user sees changed
+		}
+	}
 	attrs := map[string]string{}
 	var typ events.Type
 	switch o := obj.(type) {
 	case *Node:
 		typ = events.NodeEventType
 		attrs["name"] = nodeName(o)
-		if action == events.ActionUpdate {
-			old, _ := c.old.(*Node)
-			if !nodeChanged(old, o, attrs) && c.action == ActionPatch {
-				return ev, false // a heartbeat: nothing a user sees changed
-			}
+		if old, _ := c.old.(*Node); action == events.ActionUpdate && old != nil {
+			nodeChanges(old, o, attrs)
 		}
 	case *Service:
 		typ = events.ServiceEventType
@@ -78,18 +80,27 @@ func nodeName(n *Node) string {
 	return n.Description.Hostname
 }
 
-// nodeChanged adds dockerd's old/new attributes for what changed between
-// two versions of a node and reports whether anything a user sees changed
-// (those, the spec, or the manager status).
-func nodeChanged(old, n *Node, attrs map[string]string) bool {
-	if old == nil {
+// nodeChanged reports whether anything a user sees differs between two
+// versions of a node: its spec, role, state, manager status or address.
+// Heartbeats rewrite nodes every period; this keeps them out of the events
+// without allocating.
+func nodeChanged(old, n *Node) bool {
+	if old.Spec.Name != n.Spec.Name || old.Spec.Role != n.Spec.Role || old.Spec.Availability != n.Spec.Availability ||
+		!maps.Equal(old.Spec.Labels, n.Spec.Labels) || old.Role != n.Role || old.Status.State != n.Status.State || old.Addr != n.Addr {
 		return true
 	}
-	changed := false
+	if (old.ManagerStatus == nil) != (n.ManagerStatus == nil) {
+		return true
+	}
+	return old.ManagerStatus != nil && old.ManagerStatus.Reachability != n.ManagerStatus.Reachability
+}
+
+// nodeChanges adds dockerd's old/new attributes for what changed in a
+// node.
+func nodeChanges(old, n *Node, attrs map[string]string) {
 	pair := func(key, was, is string) {
 		if was != is {
 			attrs[key+".old"], attrs[key+".new"] = was, is
-			changed = true
 		}
 	}
 	pair("availability", string(old.Spec.Availability), string(n.Spec.Availability))
@@ -98,8 +109,6 @@ func nodeChanged(old, n *Node, attrs map[string]string) bool {
 	if old.ManagerStatus != nil && n.ManagerStatus != nil {
 		pair("reachability", string(old.ManagerStatus.Reachability), string(n.ManagerStatus.Reachability))
 	}
-	return changed || !reflect.DeepEqual(old.Spec, n.Spec) ||
-		(old.ManagerStatus == nil) != (n.ManagerStatus == nil) || old.Addr != n.Addr
 }
 
 // serviceChanges adds dockerd's attributes for a service update: the

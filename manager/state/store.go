@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-memdb"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/flotilla-org/flotilla/internal/errdefs"
@@ -132,7 +133,7 @@ func (s *Store) Apply(index uint64, b Batch) error {
 	txn := s.db.Txn(true)
 	defer txn.Abort()
 	touched := map[string]bool{}
-	var changes []change
+	var evs []events.Message
 	for _, op := range b.Ops {
 		// The error reaches users as is (e.g. a stale version on update):
 		// it names the object, so no batch-internal position is added.
@@ -141,14 +142,16 @@ func (s *Store) Apply(index uint64, b Batch) error {
 			return err
 		}
 		if c.table != "" && c.table != TableTasks {
-			changes = append(changes, c)
+			if ev, ok := eventOf(c); ok {
+				evs = append(evs, ev)
+			}
 		}
 	}
 	// Commit under mu so a Snapshot never sees content newer than its index.
 	s.mu.Lock()
 	txn.Commit()
 	s.bumpLocked(index)
-	s.events.record(b.Time, changes)
+	s.events.record(b.Time, evs)
 	for node := range touched {
 		if ch, ok := s.nodeWatch[node]; ok {
 			close(ch)

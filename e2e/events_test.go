@@ -265,7 +265,25 @@ func TestEventsDockerCLI(t *testing.T) {
 	if r := docker(m1, "events", "--filter", "typ=service", "--until", unixArg(end)); r.err == nil || !strings.Contains(r.stderr, "invalid filter 'typ'") {
 		t.Errorf("docker events --filter typ=service: %v; want invalid filter 'typ'", r.err)
 	}
+
+	// A daemon stops promptly with an events client attached (its HTTP
+	// shutdown would otherwise wait 5 s for the stream), and the client's
+	// stream ends.
+	stopStart := time.Now()
+	m1.Stop()
+	if took := time.Since(stopStart); took >= streamStopBound {
+		t.Errorf("stopping m1 with docker events attached took %s, want under %s", took.Round(time.Millisecond), streamStopBound)
+	}
+	for {
+		if _, ok := live.next(t); !ok {
+			break
+		}
+	}
 }
+
+// streamStopBound is under the 5 s the daemon's API shutdown waits for
+// open requests before it gives up on them.
+const streamStopBound = 4 * time.Second
 
 // TestEventsSurviveLeaderKill follows events through the leader of three
 // managers, kills it with SIGKILL, makes more changes, and reconnects to

@@ -30,3 +30,18 @@ func (b *backend) SwarmEventClock(ctx context.Context) (int64, error) {
 	}
 	return m.Store().EventClock(), nil
 }
+
+// Closing is closed when the daemon stops serving its API: event streams
+// end then, so a `docker events` left open does not hold the shutdown.
+func (b *backend) Closing() <-chan struct{} { return b.d.closingChan() }
+
+func (d *Daemon) closingChan() chan struct{} {
+	d.closingOnce.Do(func() { d.closing = make(chan struct{}) })
+	return d.closing
+}
+
+// endStreams runs when an API server begins to shut down.
+func (d *Daemon) endStreams() {
+	ch := d.closingChan()
+	d.closeOnce.Do(func() { close(ch) })
+}

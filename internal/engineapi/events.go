@@ -26,6 +26,9 @@ type EventSource interface {
 	SwarmEvents(ctx context.Context, after int64) ([]events.Message, <-chan struct{}, error)
 	// SwarmEventClock is the TimeNano of the newest event recorded.
 	SwarmEventClock(ctx context.Context) (int64, error)
+	// Closing is closed when the node stops serving (nil: never): open
+	// streams end then rather than hold up its shutdown.
+	Closing() <-chan struct{}
 }
 
 // eventsRecheck is how often a following stream asks its source again
@@ -153,11 +156,17 @@ func (a *api) events(w http.ResponseWriter, r *http.Request, _ map[string]string
 	if done, err := send(first); done || err != nil || onlyPast {
 		return err
 	}
+	var closing <-chan struct{}
+	if c, ok := a.b.(EventSource); ok {
+		closing = c.Closing()
+	}
 	recheck := time.NewTicker(eventsRecheck)
 	defer recheck.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-closing:
 			return nil
 		case <-timeout:
 			return nil

@@ -26,10 +26,11 @@ type fakeEvents struct {
 	evs     []events.Message
 	changed chan struct{}
 	err     error
+	closing chan struct{}
 }
 
 func newFakeEvents() *fakeEvents {
-	return &fakeEvents{fakeBackend: newFakeCluster(), changed: make(chan struct{})}
+	return &fakeEvents{fakeBackend: newFakeCluster(), changed: make(chan struct{}), closing: make(chan struct{})}
 }
 
 // add records an event at time at (seconds since the Unix epoch).
@@ -57,6 +58,8 @@ func (f *fakeEvents) SwarmEvents(_ context.Context, after int64) ([]events.Messa
 	}
 	return out, f.changed, nil
 }
+
+func (f *fakeEvents) Closing() <-chan struct{} { return f.closing }
 
 func (f *fakeEvents) SwarmEventClock(context.Context) (int64, error) {
 	f.mu.Lock()
@@ -317,5 +320,26 @@ func TestEventsStreamEndsWhenTheNodeStopsServing(t *testing.T) {
 		}
 	case <-time.After(5 * eventsRecheck):
 		t.Fatalf("the stream was still open %s after the node stopped serving events", 5*eventsRecheck)
+	}
+}
+
+func TestEventsStreamEndsWhenTheServerCloses(t *testing.T) {
+	f := history()
+	srv := httptest.NewServer(NewHandler(f))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + eventsURL("", "", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := streamLines(t, resp)
+	close(f.closing)
+	select {
+	case l, ok := <-got:
+		if ok {
+			t.Fatalf("unexpected event %q", l)
+		}
+	case <-time.After(eventsRecheck):
+		t.Fatalf("the stream was still open %s after the server began to close", eventsRecheck)
 	}
 }

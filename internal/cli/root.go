@@ -44,6 +44,7 @@ func NewRootCommand() *cobra.Command {
 		newSecretCommand(env),
 		newConfigCommand(env),
 		newInfoCommand(env),
+		newEventsCommand(env),
 		newVersionCommand(env),
 		newCompletionCommand(),
 		newSandboxCommand(env),

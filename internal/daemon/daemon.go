@@ -79,6 +79,11 @@ type Daemon struct {
 	// bootstrapStop ends the --bootstrap loop; bootstrapDone when it has.
 	bootstrapStop context.CancelFunc
 	bootstrapDone chan struct{}
+
+	// closing closes when the API servers shut down, so that event
+	// streams end instead of holding the shutdown up (events.go).
+	closingOnce, closeOnce sync.Once
+	closing                chan struct{}
 }
 
 // New prepares a daemon; Start makes it serve.
@@ -161,6 +166,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 			ln = d.wrapTCP(h, ln, tlsConf)
 		}
 		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		srv.RegisterOnShutdown(d.endStreams)
 		d.servers = append(d.servers, srv)
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

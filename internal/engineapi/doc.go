@@ -13,6 +13,8 @@
 //     parameters; filters.go: the "filters" query parameter;
 //   - system.go, hostinfo.go: /_ping, /version, /info;
 //   - swarm.go: /swarm...; nodes.go: /nodes...; networks.go: /networks...
+//   - events.go, events_filter.go: /events, served from the Backend's
+//     EventSource (an interface of its own, not part of Backend);
 //
 // To add a group of routes (services, tasks, logs), add its methods to
 // Backend, write a file with a `func (a *api) xxxRoutes() []route` and list

@@ -75,6 +75,7 @@ func NewHandler(b Backend) http.Handler {
 		a.networkRoutes(),
 		a.secretRoutes(),
 		a.backupRoutes(),
+		a.eventRoutes(),
 	} {
 		routes = append(routes, group...)
 	}

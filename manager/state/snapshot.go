@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/hashicorp/go-memdb"
+	"github.com/moby/moby/api/types/events"
 )
 
 // snapshotVersion guards the snapshot format; bump it when the layout changes.
@@ -15,19 +16,27 @@ type snapshotFile struct {
 	Version int
 	Index   uint64
 	Tables  map[string][]json.RawMessage
+	// Events is the retained window of swarm events and EventClock the
+	// time of the newest ever recorded (eventlog.go); absent in
+	// snapshots of binaries from before events.
+	Events     []events.Message `json:",omitempty"`
+	EventClock int64            `json:",omitempty"`
 }
 
 // Snapshot is a point-in-time view of the store, cheap to take (memdb is
 // immutable underneath) and written out later while writes go on.
 type Snapshot struct {
-	txn   *memdb.Txn
-	index uint64
+	txn        *memdb.Txn
+	index      uint64
+	events     []events.Message
+	eventClock int64
 }
 
 // Snapshot captures the current state.
 func (s *Store) Snapshot() *Snapshot {
-	v := s.View()
-	return &Snapshot{txn: v.txn, index: v.index}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &Snapshot{txn: s.db.Txn(false), index: s.index, events: s.events.all(), eventClock: s.events.clock}
 }
 
 // WriteSnapshot writes the current state; see Snapshot.Write.
@@ -36,7 +45,8 @@ func (s *Store) WriteSnapshot(w io.Writer) error { return s.Snapshot().Write(w) 
 // Write writes every table as one JSON document.
 func (sn *Snapshot) Write(w io.Writer) error {
 	txn := sn.txn
-	f := snapshotFile{Version: snapshotVersion, Index: sn.index, Tables: map[string][]json.RawMessage{}}
+	f := snapshotFile{Version: snapshotVersion, Index: sn.index, Tables: map[string][]json.RawMessage{},
+		Events: sn.events, EventClock: sn.eventClock}
 	for name := range tables {
 		it, err := txn.Get(name, "id")
 		if err != nil {
@@ -93,6 +103,7 @@ func (s *Store) Restore(r io.Reader) error {
 	txn.Commit()
 	s.index = f.Index
 	s.bumpLocked(f.Index)
+	s.events.reset(f.Events, f.EventClock)
 	for node, ch := range s.nodeWatch {
 		close(ch) // everything may have changed
 		delete(s.nodeWatch, node)

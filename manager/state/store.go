@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-memdb"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/flotilla-org/flotilla/internal/errdefs"
@@ -66,6 +67,8 @@ type Store struct {
 	// nodeWatch wakes waiters on one node's tasks only, so a thousand
 	// nodes' assignment long-polls do not all wake on every write.
 	nodeWatch map[string]chan struct{}
+	// events is the retained window of swarm events (eventlog.go).
+	events eventLog
 }
 
 // NewStore returns an empty store.
@@ -74,7 +77,8 @@ func NewStore() *Store {
 	if err != nil {
 		panic(err) // the schema is static; an error is a programming bug
 	}
-	return &Store{db: db, changed: make(chan struct{}), nodeWatch: map[string]chan struct{}{}}
+	return &Store{db: db, changed: make(chan struct{}), nodeWatch: map[string]chan struct{}{},
+		events: newEventLog(DefaultEventRetention)}
 }
 
 // Action is what an Op does to its object.
@@ -129,17 +133,25 @@ func (s *Store) Apply(index uint64, b Batch) error {
 	txn := s.db.Txn(true)
 	defer txn.Abort()
 	touched := map[string]bool{}
+	var evs []events.Message
 	for _, op := range b.Ops {
 		// The error reaches users as is (e.g. a stale version on update):
 		// it names the object, so no batch-internal position is added.
-		if err := applyOp(txn, index, b.Time, op, touched); err != nil {
+		c, err := applyOp(txn, index, b.Time, op, touched)
+		if err != nil {
 			return err
+		}
+		if c.table != "" && c.table != TableTasks {
+			if ev, ok := eventOf(c); ok {
+				evs = append(evs, ev)
+			}
 		}
 	}
 	// Commit under mu so a Snapshot never sees content newer than its index.
 	s.mu.Lock()
 	txn.Commit()
 	s.bumpLocked(index)
+	s.events.record(b.Time, evs)
 	for node := range touched {
 		if ch, ok := s.nodeWatch[node]; ok {
 			close(ch)
@@ -171,17 +183,19 @@ func (s *Store) bumpLocked(index uint64) {
 	s.changed = make(chan struct{})
 }
 
-func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op, touched map[string]bool) error {
+// applyOp applies one op and returns what it changed (a zero change when
+// nothing did).
+func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op, touched map[string]bool) (change, error) {
 	def, ok := tables[op.Table]
 	if !ok {
-		return errdefs.Invalid("unknown table %q", op.Table)
+		return change{}, errdefs.Invalid("unknown table %q", op.Table)
 	}
 	if op.ID == "" {
-		return errdefs.Invalid("%s: empty ID", op.Table)
+		return change{}, errdefs.Invalid("%s: empty ID", op.Table)
 	}
 	raw, err := txn.First(op.Table, "id", op.ID)
 	if err != nil {
-		return err
+		return change{}, err
 	}
 	var cur Object
 	if raw != nil {
@@ -192,19 +206,19 @@ func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op, touched map[str
 	}
 	if op.ExpectVersion != 0 && (cur == nil || cur.GetMeta().Version.Index != op.ExpectVersion) {
 		if cur == nil {
-			return errdefs.NotFound("%s %s not found", singular(op.Table), op.ID)
+			return change{}, errdefs.NotFound("%s %s not found", singular(op.Table), op.ID)
 		}
-		return errdefs.Conflict("update out of sequence: %s %s is at version %d, not %d; inspect it again and retry",
+		return change{}, errdefs.Conflict("update out of sequence: %s %s is at version %d, not %d; inspect it again and retry",
 			singular(op.Table), op.ID, cur.GetMeta().Version.Index, op.ExpectVersion)
 	}
 	switch op.Action {
 	case ActionPatch:
 		if cur == nil {
-			return nil // the object went away meanwhile: nothing to patch
+			return change{}, nil // the object went away meanwhile: nothing to patch
 		}
 		obj, ok, err := applyPatch(cur, op)
 		if err != nil || !ok {
-			return err // !ok: the patch no longer applies (e.g. state moved on)
+			return change{}, err // !ok: the patch no longer applies (e.g. state moved on)
 		}
 		m := obj.GetMeta()
 		m.UpdatedAt = now
@@ -218,25 +232,25 @@ func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op, touched map[str
 				touched[t.NodeID] = true
 			}
 		}
-		return txn.Insert(op.Table, obj)
+		return change{op.Table, op.Action, cur, obj}, txn.Insert(op.Table, obj)
 	case ActionDelete:
 		if cur == nil {
-			return errdefs.NotFound("%s %s not found", singular(op.Table), op.ID)
+			return change{}, errdefs.NotFound("%s %s not found", singular(op.Table), op.ID)
 		}
-		return txn.Delete(op.Table, cur)
+		return change{op.Table, op.Action, cur, nil}, txn.Delete(op.Table, cur)
 	case ActionCreate, ActionUpdate:
 		if op.Action == ActionCreate && cur != nil {
-			return errdefs.Conflict("%s %s already exists", singular(op.Table), op.ID)
+			return change{}, errdefs.Conflict("%s %s already exists", singular(op.Table), op.ID)
 		}
 		if op.Action == ActionUpdate && cur == nil {
-			return errdefs.NotFound("%s %s not found", singular(op.Table), op.ID)
+			return change{}, errdefs.NotFound("%s %s not found", singular(op.Table), op.ID)
 		}
 		obj := def.newObj()
 		if err := json.Unmarshal(op.Object, obj); err != nil {
-			return errdefs.Invalid("%s %s: %v", singular(op.Table), op.ID, err)
+			return change{}, errdefs.Invalid("%s %s: %v", singular(op.Table), op.ID, err)
 		}
 		if obj.GetID() != op.ID {
-			return errdefs.Invalid("%s: object ID %q does not match op ID %q", op.Table, obj.GetID(), op.ID)
+			return change{}, errdefs.Invalid("%s: object ID %q does not match op ID %q", op.Table, obj.GetID(), op.ID)
 		}
 		m := obj.GetMeta()
 		if cur != nil {
@@ -250,9 +264,9 @@ func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op, touched map[str
 		if t, ok := obj.(*Task); ok && t.NodeID != "" {
 			touched[t.NodeID] = true
 		}
-		return txn.Insert(op.Table, obj)
+		return change{op.Table, op.Action, cur, obj}, txn.Insert(op.Table, obj)
 	default:
-		return errdefs.Invalid("unknown action %q", op.Action)
+		return change{}, errdefs.Invalid("unknown action %q", op.Action)
 	}
 }
 

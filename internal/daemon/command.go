@@ -66,6 +66,9 @@ started together form the swarm once all of them are there.`,
 			if err := cfg.APITLS.check(cfg.Hosts); err != nil {
 				return err
 			}
+			if err := cfg.APITLS.checkUIAddr(cfg.UIAddr); err != nil {
+				return err
+			}
 			if raftTimeout < 100*time.Millisecond || raftTimeout > time.Minute {
 				return fmt.Errorf("--raft-heartbeat-timeout %s: use a duration between 100ms and 1m", raftTimeout)
 			}
@@ -96,6 +99,7 @@ started together form the swarm once all of them are there.`,
 	f.StringVar(&cfg.APITLS.Cert, "tlscert", "", "the daemon's TLS certificate (PEM) for tcp:// hosts")
 	f.StringVar(&cfg.APITLS.Key, "tlskey", "", "the daemon's TLS key (PEM) for tcp:// hosts")
 	f.BoolVar(&cfg.APITLS.InsecureTCP, "insecure-tcp", false, "allow a tcp:// host on a loopback address WITHOUT TLS or authentication: every local user then controls the cluster")
+	f.StringVar(&cfg.UIAddr, "ui-addr", "", "also serve the read-only web UI on this TCP HOST:PORT (it is always at /ui/ on the API socket); needs --tlsverify, or --insecure-tcp on a loopback address")
 	f.StringVar(&cfg.Hostname, "hostname", "", "hostname this node reports (default: the machine's)")
 	f.StringVar(&cfg.PublishAddr, "publish-addr", "", "address the routing mesh listens on for published ports (default: all of the node's addresses)")
 	f.BoolVar(&cfg.NoMeshKernel, "no-mesh-kernel", false, "send every published port's connections through the routing mesh in user space, not those to this node's own tasks through nat rules (slower; for hosts where the rules cannot be made)")

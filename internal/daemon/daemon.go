@@ -41,6 +41,8 @@ type Config struct {
 	Log          *slog.Logger
 	// Bootstrap forms or joins a swarm without a human (--bootstrap).
 	Bootstrap BootstrapConfig
+	// UIAddr is a TCP HOST:PORT serving the web UI alone (--ui-addr).
+	UIAddr string
 }
 
 // Daemon is one running node.
@@ -150,8 +152,11 @@ func (d *Daemon) Start(ctx context.Context) error {
 			d.autoJoin(jctx)
 		}()
 	}
-	handler := d.apiHandler
+	handler := d.withUI(d.apiHandler)
 	tlsConf, err := d.cfg.APITLS.serverConfig()
+	if err == nil {
+		err = d.serveUI(tlsConf)
+	}
 	if err != nil {
 		d.Stop()
 		return err

@@ -602,7 +602,8 @@ type cluster struct {
 	workers  []*node
 	nodes    []*node // every daemon started, spares included
 	// place, when set, adjusts each node before its flags are set: its
-	// command prefix and addresses (see newNetnsCluster).
+	// command prefix and addresses (see newNetnsCluster), and flags of
+	// its own (n.args, put after the cluster's).
 	place func(*node)
 }
 
@@ -679,7 +680,7 @@ func (c *cluster) newNode(name string) *node {
 	if c.place != nil {
 		c.place(n)
 	}
-	n.args = append(slices.Clone(c.args), "--publish-addr", n.publishHost)
+	n.args = append(append(slices.Clone(c.args), n.args...), "--publish-addr", n.publishHost)
 	c.nodes = append(c.nodes, n)
 	return n
 }

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -264,6 +266,55 @@ func TestWebUIAddrRefused(t *testing.T) {
 		}
 		if !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("daemon %s: refusal does not say %q:\n%s", strings.Join(tc.args, " "), tc.want, r.stderr)
+		}
+	}
+}
+
+// With --tlsverify, --ui-addr is HTTPS and lets in only browsers holding a
+// client certificate from --tlscacert, as the TCP API does.
+func TestWebUIOverMutualTLS(t *testing.T) {
+	requireE2E(t)
+	base := tempDir(t)
+	root, other := newRoot(t), newRoot(t)
+	server := certDir(t, root, filepath.Join(base, "server"), "server")
+	client := certDir(t, root, filepath.Join(base, "client"), "client")
+	foreign := certDir(t, other, filepath.Join(base, "foreign"), "foreign")
+
+	n := newNode(t, base, "uitls")
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	n.args = []string{"--no-docker", "--ui-addr", addr, "--tlsverify",
+		"--tlscacert", filepath.Join(server, "ca.pem"),
+		"--tlscert", filepath.Join(server, "cert.pem"), "--tlskey", filepath.Join(server, "key.pem")}
+	n.Start()
+	t.Cleanup(n.Stop)
+
+	get := func(certs string) (*http.Response, error) {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(root.CertPEM)
+		conf := &tls.Config{RootCAs: pool}
+		if certs != "" {
+			cert, err := tls.LoadX509KeyPair(filepath.Join(certs, "cert.pem"), filepath.Join(certs, "key.pem"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			conf.Certificates = []tls.Certificate{cert}
+		}
+		c := http.Client{Timeout: cliTimeout, Transport: &http.Transport{TLSClientConfig: conf}}
+		defer c.CloseIdleConnections()
+		res, err := c.Get("https://" + addr + "/ui/")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+		return res, err
+	}
+	// The node is in no swarm: the page says so (503), but it is served.
+	if res, err := get(client); err != nil || res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("GET /ui/ over TLS with a client certificate from the CA: %v %v; want the page (503: in no swarm)", res, err)
+	}
+	for name, certs := range map[string]string{"no client certificate": "", "a certificate from another CA": foreign} {
+		if _, err := get(certs); err == nil {
+			t.Errorf("GET /ui/ with %s was answered; want the TLS handshake refused", name)
 		}
 	}
 }

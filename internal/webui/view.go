@@ -39,7 +39,12 @@ type nodeRow struct {
 	ID, Hostname, Role, State, Availability, ManagerStatus, Addr string
 	Down                                                         bool
 	Tasks                                                        []taskRow
+	MoreTasks                                                    int // not listed, past tasksShown
 }
+
+// tasksShown is how many tasks the page lists per node: a node with
+// thousands would make every refresh a large page.
+const tasksShown = 50
 
 type taskRow struct {
 	Name, State, Desired, Error string
@@ -97,6 +102,10 @@ func buildView(in input) view {
 			Tasks:        tasksByNode[n.ID],
 		}
 		slices.SortFunc(row.Tasks, func(a, b taskRow) int { return cmp.Compare(a.Name, b.Name) })
+		if len(row.Tasks) > tasksShown {
+			row.MoreTasks = len(row.Tasks) - tasksShown
+			row.Tasks = row.Tasks[:tasksShown]
+		}
 		v.Health.NodesTotal++
 		if !row.Down {
 			v.Health.NodesReady++

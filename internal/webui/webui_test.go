@@ -214,3 +214,19 @@ func TestRecentEvents(t *testing.T) {
 		t.Errorf("new event not listed:\n%s", body)
 	}
 }
+
+// A node with many tasks lists the first of them and counts the rest.
+func TestManyTasksOnANode(t *testing.T) {
+	src := cluster()
+	src.tasks = nil
+	for i := range tasksShown + 7 {
+		src.tasks = append(src.tasks, swarm.Task{ServiceID: "svc1", Slot: i + 1, NodeID: "m1id", DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: swarm.TaskStateRunning}})
+	}
+	_, body := get(t, New(src), http.MethodGet, "/ui/live")
+	if got := strings.Count(body, `<span class="task">`); got != tasksShown {
+		t.Errorf("%d tasks listed, want %d", got, tasksShown)
+	}
+	if !strings.Contains(body, "and 7 more") {
+		t.Errorf("the tasks not listed are not counted:\n%s", body)
+	}
+}

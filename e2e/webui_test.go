@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -86,7 +87,8 @@ func browser(t *testing.T, path string) context.Context {
 const pageJS = `(() => {
   const o = {};
   document.querySelectorAll('tr[data-node]').forEach(r => { o['node ' + r.dataset.node] = r.querySelector('.state').textContent; });
-  document.querySelectorAll('tr[data-service]').forEach(r => { o['service ' + r.dataset.service] = r.querySelector('.replicas').textContent; });
+  document.querySelectorAll('tr[data-service]').forEach(r => { o['service ' + r.dataset.service] = r.querySelector('.replicas').textContent;
+    o['update ' + r.dataset.service] = r.querySelector('.update').textContent; });
   const text = id => { const e = document.getElementById(id); return e ? e.textContent : ''; };
   o.leader = text('leader'); o.quorum = text('quorum'); o.events = text('events');
   o.marker = String(window.e2eMarker || '');
@@ -170,6 +172,22 @@ func TestWebUIInBrowser(t *testing.T) {
 
 	m1.mustService(t, "service", "scale", "web=4")
 	pageShows(t, ctx, "the service scaled to 4/4 without a reload", func(st map[string]string) error {
+		return errors.Join(want(st, "service web", "4/4"), want(st, "marker", "same page"))
+	})
+
+	// A rolling update slow enough (2 s between tasks) to be watched.
+	m1.mustService(t, "service", "update", "--detach", "--update-delay", "2s", "--env-add", "STEP=2", "web")
+	progress := regexp.MustCompile(`^updating: [0-3] of 4 tasks on the new spec$`)
+	pageShows(t, ctx, "the rolling update's progress", func(st map[string]string) error {
+		if !progress.MatchString(st["update web"]) {
+			return fmt.Errorf("update web is %q, want it to match %s", st["update web"], progress)
+		}
+		return nil
+	})
+	pageShows(t, ctx, "the rolling update completed, 4/4 running", func(st map[string]string) error {
+		if !strings.HasPrefix(st["update web"], "completed") {
+			return fmt.Errorf("update web is %q, want completed", st["update web"])
+		}
 		return errors.Join(want(st, "service web", "4/4"), want(st, "marker", "same page"))
 	})
 

@@ -68,7 +68,10 @@ type input struct {
 	nodes    []swarm.Node
 	services []swarm.Service
 	tasks    []swarm.Task
-	events   []events.Message // newest last
+	// updated counts, per service ID, the running tasks on the
+	// service's current spec (read only while some update runs).
+	updated map[string]uint64
+	events  []events.Message // newest last
 }
 
 // buildView turns the cluster state into what the page shows.
@@ -130,7 +133,11 @@ func buildView(in input) view {
 	v.Health.QuorumOK = v.Health.Leader != "" && v.Health.Reachable >= v.Health.Quorum
 
 	for _, s := range in.services {
-		v.Services = append(v.Services, newServiceRow(s))
+		row := newServiceRow(s)
+		if updating(s) {
+			row.UpdateMessage = fmt.Sprintf("%d of %d tasks on the new spec", in.updated[s.ID], row.Desired)
+		}
+		v.Services = append(v.Services, row)
 	}
 	slices.SortFunc(v.Services, func(a, b serviceRow) int { return cmp.Compare(a.Name, b.Name) })
 
@@ -166,6 +173,24 @@ func newServiceRow(s swarm.Service) serviceRow {
 	}
 	slices.Sort(row.Labels)
 	return row
+}
+
+// updating tells whether a rolling update or rollback of s is under way.
+func updating(s swarm.Service) bool {
+	u := s.UpdateStatus
+	return u != nil && (u.State == swarm.UpdateStateUpdating || u.State == swarm.UpdateStateRollbackStarted)
+}
+
+// countUpdated counts the running tasks of each service among tasks (those
+// on their service's current spec).
+func countUpdated(tasks []swarm.Task) map[string]uint64 {
+	n := map[string]uint64{}
+	for _, t := range tasks {
+		if t.Status.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning {
+			n[t.ServiceID]++
+		}
+	}
+	return n
 }
 
 // active tells whether a task in state st still holds its node.

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -115,6 +116,11 @@ func (h *handler) view(ctx context.Context) (view, int) {
 	}
 	if err == nil {
 		in.tasks, err = h.src.Tasks(ctx, false)
+	}
+	if err == nil && slices.ContainsFunc(in.services, updating) {
+		var current []swarm.Task
+		current, err = h.src.Tasks(ctx, true)
+		in.updated = countUpdated(current)
 	}
 	if err == nil {
 		in.events, err = h.recent.read(ctx, h.src)

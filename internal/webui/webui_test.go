@@ -21,6 +21,7 @@ type fakeSource struct {
 	nodes    []swarm.Node
 	services []swarm.Service
 	tasks    []swarm.Task
+	current  []swarm.Task // the tasks on their service's current spec
 	events   []events.Message
 	err      error
 	managers []swarm.Peer
@@ -38,7 +39,12 @@ func (f *fakeSource) Nodes(context.Context) ([]swarm.Node, error) {
 func (f *fakeSource) Services(context.Context, bool) ([]swarm.Service, error) {
 	return f.services, f.err
 }
-func (f *fakeSource) Tasks(context.Context, bool) ([]swarm.Task, error) { return f.tasks, f.err }
+func (f *fakeSource) Tasks(_ context.Context, upToDateOnly bool) ([]swarm.Task, error) {
+	if upToDateOnly {
+		return f.current, f.err
+	}
+	return f.tasks, f.err
+}
 func (f *fakeSource) SwarmEvents(_ context.Context, after int64) ([]events.Message, <-chan struct{}, error) {
 	var out []events.Message
 	for _, ev := range f.events {
@@ -89,6 +95,9 @@ func cluster() *fakeSource {
 			{ServiceID: "svc1", Slot: 1, NodeID: "m2id", DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: swarm.TaskStateRunning}},
 			{ServiceID: "svc1", Slot: 2, NodeID: "m2id", DesiredState: swarm.TaskStateShutdown, Status: swarm.TaskStatus{State: swarm.TaskStateShutdown}},
 		},
+		current: []swarm.Task{
+			{ServiceID: "svc1", Slot: 1, NodeID: "m2id", DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: swarm.TaskStateRunning}},
+		},
 		events: []events.Message{{Type: events.ServiceEventType, Action: events.ActionCreate, Actor: events.Actor{ID: "svc1", Attributes: map[string]string{"name": "web"}}, TimeNano: 100}},
 	}
 }
@@ -112,7 +121,7 @@ func TestPageShowsTheCluster(t *testing.T) {
 		`<tr data-node="m1"`, `<tr data-node="w1" class="down"`, `<td class="state">down</td>`,
 		`<td id="leader">m1</td>`, // leader by hostname
 		`ok (2 of 3 managers reachable, 2 needed)`,
-		`<tr data-service="web">`, `2/3`, `updating: update in progress`,
+		`<tr data-service="web">`, `2/3`, `updating: 1 of 3 tasks on the new spec`, // update progress
 		`web.1</span> running`, // the shut-down task of slot 2 is history
 		`<td>service</td><td>create</td><td>web</td>`,
 		`src="static/live.js"`,

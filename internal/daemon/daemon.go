@@ -29,6 +29,7 @@ type Config struct {
 	DataDir  string
 	Hosts    []string     // unix:///path or tcp://127.0.0.1:port
 	APITLS   APITLSConfig // protects tcp:// Hosts
+	UIAddr   string       // TCP HOST:PORT serving the web UI alone, protected as tcp:// Hosts
 	Hostname string
 	// PublishAddr is where published ports listen ("" for all addresses).
 	PublishAddr string
@@ -41,8 +42,6 @@ type Config struct {
 	Log          *slog.Logger
 	// Bootstrap forms or joins a swarm without a human (--bootstrap).
 	Bootstrap BootstrapConfig
-	// UIAddr is a TCP HOST:PORT serving the web UI alone (--ui-addr).
-	UIAddr string
 }
 
 // Daemon is one running node.

@@ -55,9 +55,9 @@ func uiCluster(t *testing.T) (*cluster, map[string]string) {
 	return newClusterPlaced(t, 3, 1, place, "--no-docker", "--insecure-tcp"), addrs
 }
 
-// browser starts headless Chromium with a profile of its own, removed
+// startChromium starts headless Chromium with a profile of its own, removed
 // when the test ends.
-func browser(t *testing.T, path string) context.Context {
+func startChromium(t *testing.T, path string) context.Context {
 	t.Helper()
 	profile, err := os.MkdirTemp("", "fe2e-chromium-")
 	if err != nil {
@@ -120,7 +120,7 @@ func pageShows(t *testing.T, ctx context.Context, what string, check func(map[st
 	t.Logf("the page showed %s after %s", what, time.Since(start).Round(time.Millisecond))
 }
 
-func want(st map[string]string, key, value string) error {
+func pageHas(st map[string]string, key, value string) error {
 	if st[key] != value {
 		return fmt.Errorf("%s is %q, want %q", key, st[key], value)
 	}
@@ -135,7 +135,7 @@ func TestWebUIInBrowser(t *testing.T) {
 	m1.mustService(t, "service", "create", "--name", "web", "--replicas", "2", "--driver", "process",
 		"--update-monitor", "1s", "/bin/sleep", "1000")
 
-	ctx := browser(t, chromium)
+	ctx := startChromium(t, chromium)
 	url := "http://" + addrs[m1.name] + "/ui/"
 	loadCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -147,11 +147,11 @@ func TestWebUIInBrowser(t *testing.T) {
 
 	pageShows(t, ctx, "every node ready, the service at 2/2, a leader and quorum", func(st map[string]string) error {
 		for _, n := range c.nodes {
-			if err := want(st, "node "+n.name, "ready"); err != nil {
+			if err := pageHas(st, "node "+n.name, "ready"); err != nil {
 				return err
 			}
 		}
-		if err := want(st, "service web", "2/2"); err != nil {
+		if err := pageHas(st, "service web", "2/2"); err != nil {
 			return err
 		}
 		if !strings.HasPrefix(st["quorum"], "ok (3 of 3") {
@@ -172,7 +172,7 @@ func TestWebUIInBrowser(t *testing.T) {
 
 	m1.mustService(t, "service", "scale", "web=4")
 	pageShows(t, ctx, "the service scaled to 4/4 without a reload", func(st map[string]string) error {
-		return errors.Join(want(st, "service web", "4/4"), want(st, "marker", "same page"))
+		return errors.Join(pageHas(st, "service web", "4/4"), pageHas(st, "marker", "same page"))
 	})
 
 	// A rolling update slow enough (2 s between tasks) to be watched.
@@ -188,12 +188,12 @@ func TestWebUIInBrowser(t *testing.T) {
 		if !strings.HasPrefix(st["update web"], "completed") {
 			return fmt.Errorf("update web is %q, want completed", st["update web"])
 		}
-		return errors.Join(want(st, "service web", "4/4"), want(st, "marker", "same page"))
+		return errors.Join(pageHas(st, "service web", "4/4"), pageHas(st, "marker", "same page"))
 	})
 
 	w1.Kill9()
 	pageShows(t, ctx, "the killed worker down without a reload", func(st map[string]string) error {
-		return errors.Join(want(st, "node w1", "down"), want(st, "marker", "same page"))
+		return errors.Join(pageHas(st, "node w1", "down"), pageHas(st, "marker", "same page"))
 	})
 }
 

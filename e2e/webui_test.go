@@ -42,17 +42,17 @@ func requireChromium(t *testing.T) string {
 	return ""
 }
 
-// uiCluster starts 3 managers and a worker, each serving the web UI on
-// its own loopback address (plain HTTP: --insecure-tcp), and returns
-// the cluster and each node's UI address.
-func uiCluster(t *testing.T) (*cluster, map[string]string) {
+// uiCluster starts a cluster whose nodes each serve the web UI on their
+// own loopback address (plain HTTP: --insecure-tcp), and returns it and
+// each node's UI address.
+func uiCluster(t *testing.T, managers, workers int) (*cluster, map[string]string) {
 	t.Helper()
 	addrs := map[string]string{}
 	place := func(n *node) {
 		addrs[n.name] = net.JoinHostPort(n.publishHost, strconv.Itoa(freePort(t)))
 		n.args = []string{"--ui-addr", addrs[n.name]}
 	}
-	return newClusterPlaced(t, 3, 1, place, "--no-docker", "--insecure-tcp"), addrs
+	return newClusterPlaced(t, managers, workers, place, "--no-docker", "--insecure-tcp"), addrs
 }
 
 // startChromium starts headless Chromium with a profile of its own, removed
@@ -120,6 +120,7 @@ func pageShows(t *testing.T, ctx context.Context, what string, check func(map[st
 	t.Logf("the page showed %s after %s", what, time.Since(start).Round(time.Millisecond))
 }
 
+// pageHas says how what the page shows under key differs from value.
 func pageHas(st map[string]string, key, value string) error {
 	if st[key] != value {
 		return fmt.Errorf("%s is %q, want %q", key, st[key], value)
@@ -127,10 +128,13 @@ func pageHas(st map[string]string, key, value string) error {
 	return nil
 }
 
+// A 3-manager, 1-worker cluster in Chromium: nodes, a service, the
+// leader, quorum and events appear; a scale, a rolling update and a
+// worker killed with -9 show up without a reload.
 func TestWebUIInBrowser(t *testing.T) {
 	requireE2E(t)
 	chromium := requireChromium(t)
-	c, addrs := uiCluster(t)
+	c, addrs := uiCluster(t, 3, 1)
 	m1, w1 := c.managers[0], c.workers[0]
 	m1.mustService(t, "service", "create", "--name", "web", "--replicas", "2", "--driver", "process",
 		"--update-monitor", "1s", "/bin/sleep", "1000")
@@ -221,12 +225,7 @@ func uiGet(t *testing.T, method, url string) (int, string) {
 // socket as on --ui-addr, and on a worker says where to look instead.
 func TestWebUIReadOnlyAndEscaped(t *testing.T) {
 	requireE2E(t)
-	addrs := map[string]string{}
-	place := func(n *node) {
-		addrs[n.name] = net.JoinHostPort(n.publishHost, strconv.Itoa(freePort(t)))
-		n.args = []string{"--ui-addr", addrs[n.name]}
-	}
-	c := newClusterPlaced(t, 1, 1, place, "--no-docker", "--insecure-tcp")
+	c, addrs := uiCluster(t, 1, 1)
 	m1, w1 := c.managers[0], c.workers[0]
 	const label = `<script>alert("label")</script>`
 	m1.mustService(t, "service", "create", "--detach", "--name", "esc", "--label", "note="+label, "--driver", "process", "/bin/sleep", "1000")

@@ -55,6 +55,8 @@ type Executor struct {
 	// mesh's kernel path stops sending it connections before the
 	// managers' table says so.
 	Leaving func()
+	// Metrics times driver calls (nil: not timed).
+	Metrics *Metrics
 
 	filesMu  sync.Mutex
 	filesDir string // memory-backed directory of task files (taskfiles.go)
@@ -314,7 +316,9 @@ func (e *Executor) launch(r *record, files []nodeapi.TaskFile) {
 		}
 		var h driver.Handle
 		if err == nil {
+			began := time.Now()
 			h, err = d.Start(ctx, spec)
+			e.Metrics.observeCall(name, "start", began, err)
 		}
 		if err == nil {
 			e.started(ctx, d, h, spec)
@@ -441,11 +445,14 @@ func (e *Executor) stop(r *record) {
 func (e *Executor) stopInBackground(r *record, d driver.Driver) {
 	h := *r.Handle
 	grace := specOf(e.NodeID, e.Hostname, r.ServiceName, r.Task).StopGracePeriod
-	taskID := r.Task.ID
+	taskID, driverName := r.Task.ID, r.Driver
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		if err := d.Stop(e.ctx, h, grace); err != nil && e.ctx.Err() == nil {
+		began := time.Now()
+		err := d.Stop(e.ctx, h, grace)
+		e.Metrics.observeCall(driverName, "stop", began, err)
+		if err != nil && e.ctx.Err() == nil {
 			e.Log.Warn("stop task", "task", taskID, "err", err)
 		}
 	}()
@@ -463,7 +470,7 @@ func (e *Executor) forget(r *record) {
 		e.removeTaskFiles(r.Task.ID)
 		return
 	}
-	d := e.Drivers[r.Driver]
+	d, driverName := e.Drivers[r.Driver], r.Driver
 	h := *r.Handle
 	if d == nil {
 		return
@@ -471,7 +478,10 @@ func (e *Executor) forget(r *record) {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		if err := d.Remove(e.ctx, h); err != nil && e.ctx.Err() == nil {
+		began := time.Now()
+		err := d.Remove(e.ctx, h)
+		e.Metrics.observeCall(driverName, "remove", began, err)
+		if err != nil && e.ctx.Err() == nil {
 			e.Log.Warn("remove task", "task", r.Task.ID, "err", err)
 		}
 		e.removeTaskFiles(r.Task.ID) // after the container that mounts them

@@ -38,6 +38,8 @@ type Config struct {
 	// LeaderLoops run, each in its own goroutine, for as long as this
 	// manager leads (e.g. publishing the cluster's managers elsewhere).
 	LeaderLoops []func(ctx context.Context, m *Manager)
+	// Metrics counts what the manager's parts do (nil: nothing).
+	Metrics *Metrics
 }
 
 // Manager is one running manager.
@@ -81,7 +83,7 @@ func Start(cfg Config) (*Manager, error) {
 	rn, err := raftnode.Open(raftnode.Config{
 		NodeID: cfg.NodeID, Advertise: cfg.Advertise, Dir: cfg.Dir, Listener: cfg.Listener,
 		DialTLS: cfg.DialTLS, AcceptPeer: cfg.AcceptPeer, Store: store, Bootstrap: cfg.Bootstrap, DEK: cfg.DEK,
-		Timing: cfg.Timing, Log: cfg.Log,
+		Timing: cfg.Timing, Log: cfg.Log, Metrics: cfg.Metrics.raft(),
 	})
 	if err != nil {
 		return nil, err

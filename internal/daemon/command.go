@@ -103,6 +103,7 @@ started together form the swarm once all of them are there.`,
 	f.StringVar(&cfg.Hostname, "hostname", "", "hostname this node reports (default: the machine's)")
 	f.StringVar(&cfg.PublishAddr, "publish-addr", "", "address the routing mesh listens on for published ports (default: all of the node's addresses)")
 	f.BoolVar(&cfg.NoMeshKernel, "no-mesh-kernel", false, "send every published port's connections through the routing mesh in user space, not those to this node's own tasks through nat rules (slower; for hosts where the rules cannot be made)")
+	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "also serve the Prometheus metrics (and nothing else) over plain HTTP on this HOST:PORT; bind it to a private address (they are always on the API socket at /metrics)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&raftTimeout, "raft-heartbeat-timeout", raftnode.DefaultTiming.HeartbeatTimeout,
 		"how long a manager goes without hearing from the leader before it calls an election (also the leader's lease); failover takes about twice this. Raise it for managers on overloaded machines or slow links")

@@ -42,6 +42,9 @@ type Config struct {
 	Log          *slog.Logger
 	// Bootstrap forms or joins a swarm without a human (--bootstrap).
 	Bootstrap BootstrapConfig
+	// MetricsAddr is a host:port serving only the Prometheus metrics over
+	// plain HTTP ("" for none; they are on the API socket as well).
+	MetricsAddr string
 }
 
 // Daemon is one running node.
@@ -67,6 +70,7 @@ type Daemon struct {
 
 	servers    []*http.Server
 	apiHandler http.Handler
+	metrics    *daemonMetrics
 
 	drivers       map[string]driver.Driver
 	defaultDriver string
@@ -102,7 +106,9 @@ func New(cfg Config) (*Daemon, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 	}
-	return &Daemon{cfg: cfg, paths: newPaths(cfg.DataDir), log: cfg.Log}, nil
+	d := &Daemon{cfg: cfg, paths: newPaths(cfg.DataDir), log: cfg.Log}
+	d.metrics = newDaemonMetrics(d)
+	return d, nil
 }
 
 // Start rejoins the swarm this node belongs to (if any) and serves the API.
@@ -113,7 +119,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.apiHandler = engineapi.NewHandler(&backend{d: d})
+	d.apiHandler = engineapi.NewHandlerWithMetrics(&backend{d: d}, d.metrics.api)
 	st, err := d.paths.loadState()
 	if err != nil {
 		return err
@@ -151,7 +157,11 @@ func (d *Daemon) Start(ctx context.Context) error {
 			d.autoJoin(jctx)
 		}()
 	}
-	handler := d.withUI(d.apiHandler)
+	handler := d.metrics.withMetrics(d.withUI(d.apiHandler))
+	if err := d.serveMetricsAddr(); err != nil {
+		d.Stop()
+		return err
+	}
 	tlsConf, err := d.cfg.APITLS.serverConfig()
 	if err == nil {
 		err = d.serveUI(tlsConf)

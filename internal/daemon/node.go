@@ -106,6 +106,7 @@ func (n *clusterNode) startManager(bootstrap bool) error {
 		Timing:      n.d.cfg.Timing,
 		Log:         n.log,
 		LeaderLoops: n.d.leaderLoops,
+		Metrics:     n.d.metrics.manager,
 	})
 	if err != nil {
 		return err
@@ -177,6 +178,7 @@ func (n *clusterNode) startSession(ctx context.Context) {
 		DBPath:        filepath.Join(n.d.paths.swarmDir(), "tasks.json"),
 		PublishHost:   n.d.cfg.PublishAddr,
 		Log:           n.log,
+		Metrics:       n.d.metrics.agent,
 	}
 	n.startMesh()
 	n.startDiscovery(ctx)

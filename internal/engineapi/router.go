@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/flotilla-org/flotilla/internal/errdefs"
 )
@@ -63,6 +64,11 @@ func isClusterRead(path string) bool {
 // NewHandler returns the http.Handler serving the swarm subset of the
 // Docker Engine API from b, both unversioned and under /v{major.minor}/.
 func NewHandler(b Backend) http.Handler {
+	return NewHandlerWithMetrics(b, nil)
+}
+
+// NewHandlerWithMetrics is NewHandler counting requests in m.
+func NewHandlerWithMetrics(b Backend, m *Metrics) http.Handler {
 	a := &api{b: b}
 	var routes []route
 	for _, group := range [][]route{
@@ -79,7 +85,9 @@ func NewHandler(b Backend) http.Handler {
 	} {
 		routes = append(routes, group...)
 	}
-	return newRouter(b, routes)
+	rt := newRouter(b, routes)
+	rt.metrics = m
+	return rt
 }
 
 // api holds the route handlers.
@@ -93,8 +101,9 @@ type compiledRoute struct {
 }
 
 type router struct {
-	b      Backend
-	routes []compiledRoute
+	b       Backend
+	routes  []compiledRoute
+	metrics *Metrics
 }
 
 func newRouter(b Backend, routes []route) *router {
@@ -127,6 +136,8 @@ func (rt *router) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	h.Set("Ostype", osType)
 	h.Set("Docker-Experimental", "false")
 
+	start, routeLabel := time.Now(), routeUnmatched
+	defer func() { rt.metrics.observe(r.Method, routeLabel, w.status, start) }()
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -154,6 +165,7 @@ func (rt *router) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		writeErrorStatus(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed for %s", r.Method, r.URL.Path))
 		return
 	}
+	routeLabel = rte.path
 
 	if version == "" {
 		version = APIVersion

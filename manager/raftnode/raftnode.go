@@ -58,6 +58,8 @@ type Config struct {
 	Bootstrap bool // form a new one-member cluster (swarm init)
 	Timing    Timing
 	Log       *slog.Logger
+	// Metrics counts writes (nil: none).
+	Metrics *Metrics
 }
 
 // logCacheEntries and logCacheBytes bound the recent log entries kept in
@@ -182,6 +184,8 @@ func (n *Node) Propose(ctx context.Context, b state.Batch) error {
 // still its own entry and commits on its own. The first error is
 // returned; batches before it were applied, those after it may have been.
 func (n *Node) ProposeAll(ctx context.Context, bs []state.Batch) error {
+	start := time.Now()
+	defer func() { n.cfg.Metrics.observeApply(start, len(bs)) }()
 	timeout := n.timing.ApplyTimeout
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = time.Until(dl)

@@ -9,6 +9,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flotilla-org/flotilla/manager/scheduler"
 	"github.com/flotilla-org/flotilla/manager/state"
 )
 
@@ -33,6 +34,9 @@ var (
 	descTasks        = prometheus.NewDesc("flotilla_tasks", "Tasks of the cluster by observed state and desired state.", []string{"state", "desired_state"}, nil)
 	descSvcDesired   = prometheus.NewDesc("flotilla_service_tasks_desired", "Tasks a service wants running: its replicas (replicated) or its tasks meant to run (global).", []string{"service"}, nil)
 	descSvcRunning   = prometheus.NewDesc("flotilla_service_tasks_running", "A service's tasks that are running.", []string{"service"}, nil)
+	descUnplaceable  = prometheus.NewDesc("flotilla_scheduler_unplaceable_tasks", "Tasks waiting for a node that no node can take, by the reason that turned away the most nodes.", []string{"reason"}, nil)
+
+	descSessions = prometheus.NewDesc("flotilla_dispatcher_sessions", "Nodes heard from within the last three heartbeat periods by this manager's dispatcher (on the leader: the nodes connected).", nil, nil)
 )
 
 var storeKinds = []string{state.TableNodes, state.TableServices, state.TableTasks, state.TableNetworks, state.TableSecrets, state.TableConfigs}
@@ -42,6 +46,7 @@ var storeKinds = []string{state.TableNodes, state.TableServices, state.TableTask
 func (m *Manager) CollectMetrics(ch chan<- prometheus.Metric) {
 	m.collectRaft(ch)
 	m.collectState(ch)
+	gauge(ch, descSessions, float64(m.disp.Sessions()))
 }
 
 func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
@@ -129,8 +134,12 @@ func (m *Manager) collectState(ch chan<- prometheus.Metric) {
 	tasks := map[taskKey]int{}
 	running := map[string]int{}
 	meant := map[string]int{}
+	unplaceable := map[string]int{}
 	for _, t := range v.Tasks() {
 		tasks[taskKey{string(t.Status.State), string(t.DesiredState)}]++
+		if t.Status.State == swarm.TaskStatePending && t.DesiredState == swarm.TaskStateRunning && t.Status.Err != "" {
+			unplaceable[scheduler.ReasonKind(t.Status.Err)]++
+		}
 		if t.DesiredState == swarm.TaskStateRunning {
 			meant[t.ServiceID]++
 		}
@@ -140,6 +149,9 @@ func (m *Manager) collectState(ch chan<- prometheus.Metric) {
 	}
 	for k, c := range tasks {
 		gauge(ch, descTasks, float64(c), k.state, k.desired)
+	}
+	for reason, c := range unplaceable {
+		gauge(ch, descUnplaceable, float64(c), reason)
 	}
 	for _, s := range v.Services() {
 		desired := meant[s.ID]

@@ -94,6 +94,7 @@ func Start(cfg Config) (*Manager, error) {
 	m.disp = dispatcher.New(store, m.raft.ProposeAll, cfg.Log)
 	m.orch = orchestrator.New(store, m.proposeChunked, scheduler.Scheduler{}, cfg.Log)
 	m.orch.SetAddressLock(&m.writeMu) // service VIPs are allocated under writeMu
+	cfg.Metrics.attach(m)
 	go m.watchLeadership()
 	return m, nil
 }

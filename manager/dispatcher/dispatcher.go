@@ -39,6 +39,7 @@ type Dispatcher struct {
 	reported map[string]report    // news to write: node came up or changed address
 	statuses map[string]statusReport
 	kick     chan struct{}
+	metrics  *Metrics // nil: not counted
 
 	routesMu    sync.Mutex
 	routesAt    uint64 // the store index routesCache was built from
@@ -74,6 +75,7 @@ func (d *Dispatcher) Heartbeat(nodeID, addr string, desc swarm.NodeDescription) 
 	// only after missing that many of those periods. (A shorter period set
 	// a moment ago must not make every node late at once.)
 	d.lastSeen[nodeID] = time.Now().Add(time.Duration(MissedBeats) * d.Period())
+	d.metrics.heartbeat()
 	n := d.store.Node(nodeID)
 	if n != nil && needsUpdate(n, addr, desc) {
 		d.reported[nodeID] = report{addr: addr, desc: desc}

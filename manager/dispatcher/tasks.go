@@ -20,11 +20,15 @@ const longPoll = 20 * time.Second
 // Assignments answers a node's long-poll with its task set once it
 // differs from what the node has (known fingerprint).
 func (d *Dispatcher) Assignments(ctx context.Context, nodeID, known string) nodeapi.AssignmentsResponse {
-	return waitChange(ctx, known, func() <-chan struct{} { return d.store.NodeTasksChanged(nodeID) },
+	resp := waitChange(ctx, known, func() <-chan struct{} { return d.store.NodeTasksChanged(nodeID) },
 		func() (nodeapi.AssignmentsResponse, string) {
 			r := d.assignments(nodeID)
 			return r, r.Fingerprint
 		})
+	if resp.Fingerprint != known {
+		d.counters().handedOut(resp, time.Now())
+	}
+	return resp
 }
 
 // waitChange answers a long-poll: build's answer as soon as its
@@ -138,6 +142,7 @@ func (d *Dispatcher) TaskStatus(nodeID string, updates []nodeapi.TaskStatusUpdat
 		d.statuses[u.TaskID] = statusReport{nodeID: nodeID, status: u.Status}
 	}
 	n := len(d.statuses)
+	d.metrics.statuses(len(updates))
 	d.mu.Unlock()
 	if n > 0 {
 		select {

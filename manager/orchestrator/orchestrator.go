@@ -45,6 +45,7 @@ type Orchestrator struct {
 	// (the API's service create and update, for VIPs): a pass that gave
 	// tasks addresses proposes them under it (see Pass).
 	addrLock sync.Locker
+	metrics  *Metrics // nil: not counted
 }
 
 // SetAddressLock makes passes that allocate addresses propose under l,
@@ -75,7 +76,10 @@ func (o *Orchestrator) Run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		changed := o.store.Changed()
-		if err := o.Pass(ctx); err != nil && ctx.Err() == nil {
+		start := time.Now()
+		err := o.Pass(ctx)
+		o.metrics.observePass(start, err)
+		if err != nil && ctx.Err() == nil {
 			o.log.Warn("orchestrator pass failed", "err", err)
 		}
 		select {
@@ -122,16 +126,21 @@ func (o *Orchestrator) Pass(ctx context.Context) error {
 				return nil
 			}
 		}
-		if err := o.propose(ctx, dedupe(ops)); err != nil {
+		ops = dedupe(ops)
+		if err := o.propose(ctx, ops); err != nil {
 			return err
 		}
+		o.metrics.wrote(ops)
 		if v.more {
 			o.Kick()
 		}
 		return nil // the next pass (on this change) schedules what was created
 	}
 	if ops := o.schedule(v); len(ops) > 0 {
-		return o.propose(ctx, ops)
+		if err := o.propose(ctx, ops); err != nil {
+			return err
+		}
+		o.metrics.wrote(ops)
 	}
 	return nil
 }

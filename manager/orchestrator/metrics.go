@@ -46,13 +46,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // SetMetrics makes the orchestrator count in m (before Run).
 func (o *Orchestrator) SetMetrics(m *Metrics) { o.metrics = m }
 
-// observePass records one pass that began at start.
-func (m *Metrics) observePass(start time.Time, err error) {
+// observePass records one pass that began at start and ended with *err
+// (deferred at the start of the pass).
+func (m *Metrics) observePass(start time.Time, err *error) {
 	if m == nil {
 		return
 	}
 	outcome := "ok"
-	if err != nil {
+	if *err != nil {
 		outcome = "error"
 	}
 	m.passes.WithLabelValues(outcome).Inc()

@@ -76,10 +76,7 @@ func (o *Orchestrator) Run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		changed := o.store.Changed()
-		start := time.Now()
-		err := o.Pass(ctx)
-		o.metrics.observePass(start, err)
-		if err != nil && ctx.Err() == nil {
+		if err := o.Pass(ctx); err != nil && ctx.Err() == nil {
 			o.log.Warn("orchestrator pass failed", "err", err)
 		}
 		select {
@@ -99,7 +96,8 @@ func (o *Orchestrator) Run(ctx context.Context) {
 }
 
 // Pass runs one reconciliation and writes its decisions.
-func (o *Orchestrator) Pass(ctx context.Context) error {
+func (o *Orchestrator) Pass(ctx context.Context) (err error) {
+	defer o.metrics.observePass(time.Now(), &err)
 	v := o.view()
 	var ops []state.Op
 	for _, s := range v.services {

@@ -76,6 +76,8 @@ type member struct {
 	store *state.Store
 	node  *raftnode.Node
 	dek   *encryption.Key // nil: plain Raft data
+	// metrics counts the member's writes (nil: not counted).
+	metrics *raftnode.Metrics
 }
 
 type harness struct {
@@ -108,7 +110,7 @@ func (h *harness) open(m *member, bootstrap bool) *member {
 		m.node, err = raftnode.Open(raftnode.Config{
 			NodeID: m.id, Advertise: mux.Addr().String(), Dir: m.dir,
 			Listener: mux.Sub(clusterport.ProtoRaft), DialTLS: func() *tls.Config { return h.client },
-			Store: m.store, DEK: m.dek, Bootstrap: bootstrap, Timing: fast, Log: h.log,
+			Store: m.store, DEK: m.dek, Bootstrap: bootstrap, Timing: fast, Log: h.log, Metrics: m.metrics,
 		})
 		done <- err
 	}()

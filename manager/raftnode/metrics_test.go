@@ -1,0 +1,47 @@
+package raftnode_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flotilla-org/flotilla/manager/raftnode"
+	"github.com/flotilla-org/flotilla/manager/state"
+)
+
+// The leader times each write from proposal to applied and counts the
+// entries it proposed.
+func TestMetricsTimeWrites(t *testing.T) {
+	h := newHarness(t)
+	reg := prometheus.NewRegistry()
+	m := h.open(&member{id: "m1", dir: filepath.Join(t.TempDir(), "m1"), metrics: raftnode.NewMetrics(reg)}, true)
+	waitLeader(t, m)
+	if err := m.node.Propose(context.Background(), createNode("n1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.node.ProposeAll(context.Background(), []state.Batch{createNode("n2"), createNode("n3")}); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(reg, "flotilla_raft_apply_seconds"); n != 1 {
+		t.Fatalf("flotilla_raft_apply_seconds: %d series, want 1", n)
+	}
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		switch f.GetName() {
+		case "flotilla_raft_apply_seconds":
+			if c := f.GetMetric()[0].GetHistogram().GetSampleCount(); c != 2 {
+				t.Errorf("flotilla_raft_apply_seconds counts %d writes, want 2 (one per Propose/ProposeAll)", c)
+			}
+		case "flotilla_raft_proposed_entries_total":
+			if v := f.GetMetric()[0].GetCounter().GetValue(); v != 3 {
+				t.Errorf("flotilla_raft_proposed_entries_total = %v, want 3", v)
+			}
+		}
+	}
+}

@@ -123,6 +123,7 @@ func TestMetrics(t *testing.T) {
 
 	// Every manager knows the term and the one leader; the cluster has
 	// four ready nodes.
+	var leader *node
 	eventually(t, 10*time.Second, func() error {
 		leaders := 0.0
 		for _, m := range c.managers {
@@ -145,8 +146,10 @@ func TestMetrics(t *testing.T) {
 			if err := s.want("flotilla_node_role", 1, "role", "manager"); err != nil {
 				return fmt.Errorf("%s: %v", m, err)
 			}
-			l, _ := s.sum("flotilla_raft_leader")
-			leaders += l
+			if l, _ := s.sum("flotilla_raft_leader"); l == 1 {
+				leader = m
+				leaders++
+			}
 		}
 		if leaders != 1 {
 			return fmt.Errorf("flotilla_raft_leader adds up to %v over the managers, want 1", leaders)
@@ -192,6 +195,26 @@ func TestMetrics(t *testing.T) {
 		return nil
 	})
 
+	// The leader counted the tasks it made and placed, the nodes'
+	// heartbeats and sessions, and timed its Raft writes.
+	eventually(t, 10*time.Second, func() error {
+		s, err := leader.metrics()
+		if err != nil {
+			return err
+		}
+		for _, name := range []string{"flotilla_orchestrator_tasks_created_total", "flotilla_scheduler_placements_total"} {
+			if n, _ := s.sum(name); n < 3 {
+				return fmt.Errorf("leader %s: %s = %v, want >= 3", leader, name, n)
+			}
+		}
+		for _, name := range []string{"flotilla_dispatcher_heartbeats_total", "flotilla_raft_apply_seconds", "flotilla_orchestrator_passes_total", "flotilla_dispatcher_task_status_reports_total", "flotilla_dispatcher_assignment_latency_seconds"} {
+			if n, _ := s.sum(name); n < 1 {
+				return fmt.Errorf("leader %s: %s = %v, want > 0", leader, name, n)
+			}
+		}
+		return s.want("flotilla_dispatcher_sessions", 4)
+	})
+
 	// The worker's agent counts its own tasks and its driver's starts.
 	eventually(t, 10*time.Second, func() error {
 		s, err := httpMetrics(metricsAddr)
@@ -235,6 +258,24 @@ func TestMetrics(t *testing.T) {
 		if err := s.want("flotilla_nodes", 1, "state", "down"); err != nil {
 			return err
 		}
-		return s.want("flotilla_nodes", 3, "state", "ready")
+		if err := s.want("flotilla_nodes", 3, "state", "ready"); err != nil {
+			return err
+		}
+		return s.want("flotilla_service_tasks_running", 0, "service", "web")
 	})
+	// Its tasks' replacements have nowhere to go: the managers are drained.
+	eventually(t, 20*time.Second, func() error {
+		s, err := m1.metrics()
+		if err != nil {
+			return err
+		}
+		return s.want("flotilla_scheduler_unplaceable_tasks", 3, "reason", "nodes_unavailable")
+	})
+	s, err := leader.metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.want("flotilla_dispatcher_sessions", 3); err != nil {
+		t.Errorf("after the worker's death: %v", err)
+	}
 }

@@ -32,8 +32,8 @@ var (
 	descStoreObjects = prometheus.NewDesc("flotilla_store_objects", "Objects in this manager's replica of the cluster state, by kind.", []string{"kind"}, nil)
 	descNodes        = prometheus.NewDesc("flotilla_nodes", "Nodes of the cluster by state, availability and role.", []string{"state", "availability", "role"}, nil)
 	descTasks        = prometheus.NewDesc("flotilla_tasks", "Tasks of the cluster by observed state and desired state.", []string{"state", "desired_state"}, nil)
-	descSvcDesired   = prometheus.NewDesc("flotilla_service_tasks_desired", "Tasks a service wants running: its replicas (replicated) or its tasks meant to run (global).", []string{"service"}, nil)
-	descSvcRunning   = prometheus.NewDesc("flotilla_service_tasks_running", "A service's tasks that are running.", []string{"service"}, nil)
+	descSvcDesired   = prometheus.NewDesc("flotilla_service_tasks_desired", "Tasks a service wants running: its replicas (replicated), or its tasks meant to run on Ready nodes (global).", []string{"service"}, nil)
+	descSvcRunning   = prometheus.NewDesc("flotilla_service_tasks_running", "A service's tasks that are running on Ready nodes (as REPLICAS in 'service ls').", []string{"service"}, nil)
 	descUnplaceable  = prometheus.NewDesc("flotilla_scheduler_unplaceable_tasks", "Tasks waiting for a node that no node can take, by the reason that turned away the most nodes.", []string{"reason"}, nil)
 
 	descSessions = prometheus.NewDesc("flotilla_dispatcher_sessions", "Nodes heard from within the last three heartbeat periods by this manager's dispatcher (on the leader: the nodes connected).", nil, nil)
@@ -132,19 +132,11 @@ func (m *Manager) collectState(ch chan<- prometheus.Metric) {
 
 	type taskKey struct{ state, desired string }
 	tasks := map[taskKey]int{}
-	running := map[string]int{}
-	meant := map[string]int{}
 	unplaceable := map[string]int{}
 	for _, t := range v.Tasks() {
 		tasks[taskKey{string(t.Status.State), string(t.DesiredState)}]++
 		if t.Status.State == swarm.TaskStatePending && t.DesiredState == swarm.TaskStateRunning && t.Status.Err != "" {
 			unplaceable[scheduler.ReasonKind(t.Status.Err)]++
-		}
-		if t.DesiredState == swarm.TaskStateRunning {
-			meant[t.ServiceID]++
-		}
-		if t.Status.State == swarm.TaskStateRunning {
-			running[t.ServiceID]++
 		}
 	}
 	for k, c := range tasks {
@@ -153,12 +145,10 @@ func (m *Manager) collectState(ch chan<- prometheus.Metric) {
 	for reason, c := range unplaceable {
 		gauge(ch, descUnplaceable, float64(c), reason)
 	}
-	for _, s := range v.Services() {
-		desired := meant[s.ID]
-		if r := s.Spec.Mode.Replicated; r != nil && r.Replicas != nil {
-			desired = int(*r.Replicas)
-		}
-		gauge(ch, descSvcDesired, float64(desired), s.Spec.Name)
-		gauge(ch, descSvcRunning, float64(running[s.ID]), s.Spec.Name)
+	// The same counts as the API's service list (REPLICAS in 'service
+	// ls'): a task on a node that is not Ready is not counted as running.
+	for _, svc := range m.Services(true) {
+		gauge(ch, descSvcDesired, float64(svc.ServiceStatus.DesiredTasks), svc.Spec.Name)
+		gauge(ch, descSvcRunning, float64(svc.ServiceStatus.RunningTasks), svc.Spec.Name)
 	}
 }

@@ -34,6 +34,11 @@ func metricTask(id, service string, st, desired swarm.TaskState, errMsg string) 
 	return t
 }
 
+func onNode(id string, t *state.Task) *state.Task {
+	t.NodeID = id
+	return t
+}
+
 // The state's figures are counted from the manager's replica when
 // scraped: nodes by state, tasks by state, services' desired and running
 // tasks, tasks no node can take by reason, and objects by kind.
@@ -60,6 +65,8 @@ func TestCollectState(t *testing.T) {
 		{state.TableTasks, metricTask("t3", "svc-web", swarm.TaskStatePending, swarm.TaskStateRunning, "no suitable node (2 nodes not available for new tasks; 1 node not ready)")},
 		{state.TableTasks, metricTask("t4", "svc-web", swarm.TaskStateFailed, swarm.TaskStateShutdown, "")},
 		{state.TableTasks, metricTask("t5", "svc-agent", swarm.TaskStateRunning, swarm.TaskStateRunning, "")},
+		// On a Down node: nobody knows it runs.
+		{state.TableTasks, onNode("n3", metricTask("t6", "svc-web", swarm.TaskStateRunning, swarm.TaskStateRunning, ""))},
 	}
 	var ops []state.Op
 	for _, o := range objs {
@@ -81,13 +88,13 @@ flotilla_nodes{availability="active",role="worker",state="ready"} 1
 # HELP flotilla_tasks Tasks of the cluster by observed state and desired state.
 # TYPE flotilla_tasks gauge
 flotilla_tasks{desired_state="running",state="pending"} 1
-flotilla_tasks{desired_state="running",state="running"} 3
+flotilla_tasks{desired_state="running",state="running"} 4
 flotilla_tasks{desired_state="shutdown",state="failed"} 1
-# HELP flotilla_service_tasks_desired Tasks a service wants running: its replicas (replicated) or its tasks meant to run (global).
+# HELP flotilla_service_tasks_desired Tasks a service wants running: its replicas (replicated), or its tasks meant to run on Ready nodes (global).
 # TYPE flotilla_service_tasks_desired gauge
 flotilla_service_tasks_desired{service="agent"} 1
 flotilla_service_tasks_desired{service="web"} 3
-# HELP flotilla_service_tasks_running A service's tasks that are running.
+# HELP flotilla_service_tasks_running A service's tasks that are running on Ready nodes (as REPLICAS in 'service ls').
 # TYPE flotilla_service_tasks_running gauge
 flotilla_service_tasks_running{service="agent"} 1
 flotilla_service_tasks_running{service="web"} 2
@@ -101,7 +108,7 @@ flotilla_store_objects{kind="networks"} 0
 flotilla_store_objects{kind="nodes"} 3
 flotilla_store_objects{kind="secrets"} 0
 flotilla_store_objects{kind="services"} 2
-flotilla_store_objects{kind="tasks"} 5
+flotilla_store_objects{kind="tasks"} 6
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
 		t.Error(err)

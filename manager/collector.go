@@ -27,7 +27,8 @@ var (
 	descRaftApplied     = prometheus.NewDesc("flotilla_raft_applied_index", "Highest Raft log index applied to this manager's state.", nil, nil)
 	descRaftSnapIndex   = prometheus.NewDesc("flotilla_raft_last_snapshot_index", "Raft log index of this manager's latest snapshot.", nil, nil)
 	descRaftSnapTime    = prometheus.NewDesc("flotilla_raft_last_snapshot_timestamp_seconds", "Unix time of this manager's latest Raft snapshot (0: none yet).", nil, nil)
-	descRaftLogBytes    = prometheus.NewDesc("flotilla_raft_log_bytes", "Size on disk of this manager's Raft log (write-ahead log segments).", nil, nil)
+	descRaftLogBytes    = prometheus.NewDesc("flotilla_raft_log_bytes", "Size on disk of this manager's Raft log (write-ahead log segments, which are allocated 64 MiB at a time).", nil, nil)
+	descRaftLogEntries  = prometheus.NewDesc("flotilla_raft_log_entries", "Entries in this manager's Raft log (not yet compacted into a snapshot, plus the trailing ones kept after one).", nil, nil)
 
 	descStoreObjects = prometheus.NewDesc("flotilla_store_objects", "Objects in this manager's replica of the cluster state, by kind.", []string{"kind"}, nil)
 	descNodes        = prometheus.NewDesc("flotilla_nodes", "Nodes of the cluster by state, availability and role.", []string{"state", "availability", "role"}, nil)
@@ -85,6 +86,7 @@ func (m *Manager) collectRaft(ch chan<- prometheus.Metric) {
 		gauge(ch, descRaftVoters, float64(voters))
 	}
 	gauge(ch, descRaftLogBytes, float64(dirBytes(filepath.Join(m.cfg.Dir, "wal"))))
+	gauge(ch, descRaftLogEntries, float64(m.raft.LogEntries()))
 	gauge(ch, descRaftSnapTime, newestModTime(filepath.Join(m.cfg.Dir, "snapshots")))
 }
 

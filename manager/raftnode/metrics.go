@@ -38,3 +38,14 @@ func (m *Metrics) observeApply(start time.Time, entries int) {
 	m.apply.Observe(time.Since(start).Seconds())
 	m.entries.Add(float64(entries))
 }
+
+// LogEntries is how many entries this member's log holds (those not yet
+// compacted into a snapshot, plus the trailing ones kept after it).
+func (n *Node) LogEntries() uint64 {
+	first, err1 := n.wal.FirstIndex()
+	last, err2 := n.wal.LastIndex()
+	if err1 != nil || err2 != nil || first == 0 || last < first {
+		return 0
+	}
+	return last - first + 1
+}

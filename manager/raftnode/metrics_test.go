@@ -25,6 +25,10 @@ func TestMetricsTimeWrites(t *testing.T) {
 	if err := m.node.ProposeAll(context.Background(), []state.Batch{createNode("n2"), createNode("n3")}); err != nil {
 		t.Fatal(err)
 	}
+	// Bootstrap's configuration, the leader's no-op, the three writes.
+	if n := m.node.LogEntries(); n < 3 {
+		t.Errorf("LogEntries = %d after three writes", n)
+	}
 	if n := testutil.CollectAndCount(reg, "flotilla_raft_apply_seconds"); n != 1 {
 		t.Fatalf("flotilla_raft_apply_seconds: %d series, want 1", n)
 	}

@@ -16,7 +16,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		driverCalls: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "flotilla_agent_driver_call_duration_seconds",
-			Help:    "Time of the agent's calls to its task drivers, by driver, call (start, stop, remove, recover) and outcome (ok or error).",
+			Help:    "Time of the agent's calls to its task drivers, by driver, call (start, stop, remove) and outcome (ok or error).",
 			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"driver", "call", "outcome"}),
 	}

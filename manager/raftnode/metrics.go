@@ -19,12 +19,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		apply: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "flotilla_raft_apply_seconds",
-			Help:    "Time from proposing a write on the leader until it is committed by a quorum and applied to the leader's state.",
+			Help:    "Time from proposing a write on the leader until it is committed by a quorum and applied to the leader's state (writes that succeeded).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
 		entries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flotilla_raft_proposed_entries_total",
-			Help: "Raft log entries proposed by this manager while leading.",
+			Help: "Raft log entries this manager proposed as leader and saw applied.",
 		}),
 	}
 	reg.MustRegister(m.apply, m.entries)

@@ -185,7 +185,6 @@ func (n *Node) Propose(ctx context.Context, b state.Batch) error {
 // returned; batches before it were applied, those after it may have been.
 func (n *Node) ProposeAll(ctx context.Context, bs []state.Batch) error {
 	start := time.Now()
-	defer func() { n.cfg.Metrics.observeApply(start, len(bs)) }()
 	timeout := n.timing.ApplyTimeout
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = time.Until(dl)
@@ -207,6 +206,9 @@ func (n *Node) ProposeAll(ctx context.Context, bs []state.Batch) error {
 		if err := applyResult(f); err != nil && first == nil {
 			first = err
 		}
+	}
+	if first == nil {
+		n.cfg.Metrics.observeApply(start, len(bs))
 	}
 	return first
 }

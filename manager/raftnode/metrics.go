@@ -3,6 +3,7 @@ package raftnode
 import (
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -10,8 +11,9 @@ import (
 // indexes, leader) are read when scraped (manager/collector.go). A nil
 // *Metrics counts nothing.
 type Metrics struct {
-	apply   prometheus.Histogram
-	entries prometheus.Counter
+	apply    prometheus.Histogram
+	entries  prometheus.Counter
+	snapshot prometheus.Histogram
 }
 
 // NewMetrics makes the Raft metrics and registers them with reg.
@@ -27,7 +29,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Raft log entries this manager proposed as leader and saw applied.",
 		}),
 	}
-	reg.MustRegister(m.apply, m.entries)
+	m.snapshot = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "flotilla_raft_snapshot_write_seconds",
+		Help:    "Time to write a Raft snapshot to disk, from its creation to its close: one this manager took, or one it received from the leader.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	})
+	reg.MustRegister(m.apply, m.entries, m.snapshot)
 	return m
 }
 
@@ -48,4 +55,45 @@ func (n *Node) LogEntries() uint64 {
 		return 0
 	}
 	return last - first + 1
+}
+
+// timeSnapshots wraps a snapshot store so that each snapshot written
+// through it is timed (s itself when m is nil).
+func (m *Metrics) timeSnapshots(s raft.SnapshotStore) raft.SnapshotStore {
+	if m == nil {
+		return s
+	}
+	return timedSnapshots{SnapshotStore: s, m: m}
+}
+
+type timedSnapshots struct {
+	raft.SnapshotStore
+	m *Metrics
+}
+
+func (s timedSnapshots) Create(version raft.SnapshotVersion, index, term uint64, configuration raft.Configuration,
+	configurationIndex uint64, trans raft.Transport) (raft.SnapshotSink, error) {
+	sink, err := s.SnapshotStore.Create(version, index, term, configuration, configurationIndex, trans)
+	if err != nil {
+		return nil, err
+	}
+	return &timedSink{SnapshotSink: sink, start: time.Now(), m: s.m}, nil
+}
+
+// timedSink observes the time from Create to the first successful Close
+// (the FSM closes the sink when it has written it, and Raft again).
+type timedSink struct {
+	raft.SnapshotSink
+	start  time.Time
+	m      *Metrics
+	closed bool
+}
+
+func (s *timedSink) Close() error {
+	err := s.SnapshotSink.Close()
+	if err == nil && !s.closed {
+		s.closed = true
+		s.m.snapshot.Observe(time.Since(s.start).Seconds())
+	}
+	return err
 }

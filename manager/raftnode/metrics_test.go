@@ -13,7 +13,7 @@ import (
 )
 
 // The leader times each write from proposal to applied and counts the
-// entries it proposed.
+// entries it proposed; a snapshot's writing is timed.
 func TestMetricsTimeWrites(t *testing.T) {
 	h := newHarness(t)
 	reg := prometheus.NewRegistry()
@@ -23,6 +23,9 @@ func TestMetricsTimeWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := m.node.ProposeAll(context.Background(), []state.Batch{createNode("n2"), createNode("n3")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.node.Raft.Snapshot().Error(); err != nil {
 		t.Fatal(err)
 	}
 	// Bootstrap's configuration, the leader's no-op, the three writes.
@@ -41,6 +44,10 @@ func TestMetricsTimeWrites(t *testing.T) {
 		case "flotilla_raft_apply_seconds":
 			if c := f.GetMetric()[0].GetHistogram().GetSampleCount(); c != 2 {
 				t.Errorf("flotilla_raft_apply_seconds counts %d writes, want 2 (one per Propose/ProposeAll)", c)
+			}
+		case "flotilla_raft_snapshot_write_seconds":
+			if c := f.GetMetric()[0].GetHistogram().GetSampleCount(); c != 1 {
+				t.Errorf("flotilla_raft_snapshot_write_seconds counts %d snapshots, want the one asked for", c)
 			}
 		case "flotilla_raft_proposed_entries_total":
 			if v := f.GetMetric()[0].GetCounter().GetValue(); v != 3 {

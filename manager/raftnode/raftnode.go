@@ -99,6 +99,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("open raft snapshots in %s: %w", cfg.Dir, err)
 	}
 	logs, snaps := encrypt(cfg.DEK, w, fileSnaps)
+	snaps = cfg.Metrics.timeSnapshots(snaps)
 	adv, err := net.ResolveTCPAddr("tcp", cfg.Advertise)
 	if err != nil {
 		w.Close()

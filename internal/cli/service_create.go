@@ -9,6 +9,8 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/flotilla-org/flotilla/internal/stack"
 )
 
 // createOpts are the flags of `service create`.
@@ -90,7 +92,7 @@ func (o *createOpts) spec(flags *pflag.FlagSet, args []string) (swarm.ServiceSpe
 		return spec, err
 	}
 	if !slices.Contains(serviceModes, o.mode) {
-		return spec, fmt.Errorf("invalid --mode %q: must be %s", o.mode, quoteList(serviceModes))
+		return spec, fmt.Errorf("invalid --mode %q: must be %s", o.mode, stack.QuoteList(serviceModes))
 	}
 	if o.mode == "global" && flags.Changed("replicas") {
 		return spec, errors.New("--replicas can only be used with replicated mode")

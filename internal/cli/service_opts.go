@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"github.com/flotilla-org/flotilla/internal/stack"
+	"github.com/flotilla-org/flotilla/manager/scheduler"
 	"math/big"
 	"os"
 	"slices"
@@ -11,8 +13,6 @@ import (
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/spf13/pflag"
-
-	"github.com/flotilla-org/flotilla/manager/scheduler"
 )
 
 const (
@@ -57,9 +57,9 @@ func (u *updateFlags) register(flags *pflag.FlagSet, done, verb string, actions 
 	flags.Int64Var(&u.parallelism, u.prefix+"-parallelism", defaultUpdateParallelism, fmt.Sprintf("Maximum number of tasks %s simultaneously (0 to %s all at once)", done, verb))
 	flags.DurationVar(&u.delay, u.prefix+"-delay", 0, fmt.Sprintf("Delay between %ss (ns|us|ms|s|m|h)", u.prefix))
 	flags.DurationVar(&u.monitor, u.prefix+"-monitor", 0, "Duration after each task "+u.prefix+" to monitor for failure (ns|us|ms|s|m|h)")
-	flags.StringVar(&u.failureAction, u.prefix+"-failure-action", "", fmt.Sprintf("Action on %s failure (%s) (default %q)", u.prefix, quoteList(actions), swarm.UpdateFailureActionPause))
+	flags.StringVar(&u.failureAction, u.prefix+"-failure-action", "", fmt.Sprintf("Action on %s failure (%s) (default %q)", u.prefix, stack.QuoteList(actions), swarm.UpdateFailureActionPause))
 	flags.Float32Var(&u.maxFailureRatio, u.prefix+"-max-failure-ratio", 0, fmt.Sprintf("Failure rate to tolerate while tasks are %s (0 to 1)", done))
-	flags.StringVar(&u.order, u.prefix+"-order", "", fmt.Sprintf("%s order (%s) (default %q)", capitalize(u.prefix), quoteList(updateOrders), swarm.UpdateOrderStopFirst))
+	flags.StringVar(&u.order, u.prefix+"-order", "", fmt.Sprintf("%s order (%s) (default %q)", capitalize(u.prefix), stack.QuoteList(updateOrders), swarm.UpdateOrderStopFirst))
 }
 
 func (u *updateFlags) names() []string {
@@ -82,13 +82,13 @@ func (u *updateFlags) validate(flags *pflag.FlagSet, actions []string) error {
 		return err
 	}
 	if flags.Changed(p+"-failure-action") && !slices.Contains(actions, u.failureAction) {
-		return fmt.Errorf("invalid --%s-failure-action %q: must be %s", p, u.failureAction, quoteList(actions))
+		return fmt.Errorf("invalid --%s-failure-action %q: must be %s", p, u.failureAction, stack.QuoteList(actions))
 	}
 	if flags.Changed(p+"-max-failure-ratio") && (u.maxFailureRatio < 0 || u.maxFailureRatio > 1) {
 		return fmt.Errorf("invalid --%s-max-failure-ratio %v: must be between 0 and 1", p, u.maxFailureRatio)
 	}
 	if flags.Changed(p+"-order") && !slices.Contains(updateOrders, u.order) {
-		return fmt.Errorf("invalid --%s-order %q: must be %s", p, u.order, quoteList(updateOrders))
+		return fmt.Errorf("invalid --%s-order %q: must be %s", p, u.order, stack.QuoteList(updateOrders))
 	}
 	return nil
 }
@@ -171,7 +171,7 @@ func (o *serviceOpts) register(flags *pflag.FlagSet) {
 	flags.StringVar(&o.reserveMemory, "reserve-memory", "", "Reserve memory (bytes, or with a unit: 64M, 1G)")
 	flags.StringVar(&o.limitCPU, "limit-cpu", "", "Limit CPUs (e.g. 1.5)")
 	flags.StringVar(&o.limitMemory, "limit-memory", "", "Limit memory (bytes, or with a unit: 64M, 1G)")
-	flags.StringVar(&o.restartCondition, "restart-condition", "", fmt.Sprintf("Restart when condition is met (%s) (default %q)", quoteList(restartConditions), swarm.RestartPolicyConditionAny))
+	flags.StringVar(&o.restartCondition, "restart-condition", "", fmt.Sprintf("Restart when condition is met (%s) (default %q)", stack.QuoteList(restartConditions), swarm.RestartPolicyConditionAny))
 	flags.DurationVar(&o.restartDelay, "restart-delay", 0, "Delay between restart attempts (ns|us|ms|s|m|h) (default 5s)")
 	flags.Int64Var(&o.restartMaxAttempts, "restart-max-attempts", 0, "Maximum number of restarts before giving up (0: no limit)")
 	flags.DurationVar(&o.restartWindow, "restart-window", 0, "Window used to evaluate the restart policy (ns|us|ms|s|m|h)")
@@ -182,7 +182,7 @@ func (o *serviceOpts) register(flags *pflag.FlagSet) {
 	flags.StringVarP(&o.workdir, "workdir", "w", "", "Working directory inside the task")
 	flags.StringVarP(&o.user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
 	flags.StringVar(&o.hostname, "hostname", "", "Task hostname")
-	flags.StringVar(&o.driver, "driver", "", fmt.Sprintf("Task driver (%s); sets the container label %s", quoteList(taskDrivers), DriverLabel))
+	flags.StringVar(&o.driver, "driver", "", fmt.Sprintf("Task driver (%s); sets the container label %s", stack.QuoteList(taskDrivers), DriverLabel))
 	flags.BoolVarP(&o.detach, "detach", "d", false, "Exit immediately instead of waiting for the service to converge")
 	flags.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress progress output")
 	flags.DurationVar(&o.timeout, "timeout", defaultConvergeTimeout, "Without --detach, give up when the service makes no progress towards convergence for this long (0: wait forever)")
@@ -215,7 +215,7 @@ func (o *serviceOpts) validate(flags *pflag.FlagSet) error {
 		}
 	}
 	if flags.Changed("restart-condition") && !slices.Contains(restartConditions, o.restartCondition) {
-		return fmt.Errorf("invalid --restart-condition %q: must be %s", o.restartCondition, quoteList(restartConditions))
+		return fmt.Errorf("invalid --restart-condition %q: must be %s", o.restartCondition, stack.QuoteList(restartConditions))
 	}
 	for _, d := range []struct {
 		name string
@@ -346,21 +346,9 @@ func nonNegative(flags *pflag.FlagSet, name string, d time.Duration) error {
 	return nil
 }
 
-// quoteList renders choices as `"a", "b" or "c"`.
-func quoteList(choices []string) string {
-	q := make([]string, len(choices))
-	for i, c := range choices {
-		q[i] = fmt.Sprintf("%q", c)
-	}
-	if len(q) == 1 {
-		return q[0]
-	}
-	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
-}
-
 func validateDriver(what, v string) error {
 	if !slices.Contains(taskDrivers, v) {
-		return fmt.Errorf("invalid %s %q: must be %s", what, v, quoteList(taskDrivers))
+		return fmt.Errorf("invalid %s %q: must be %s", what, v, stack.QuoteList(taskDrivers))
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
+
+	"github.com/flotilla-org/flotilla/internal/stack"
 )
 
 // endpointModes are the values of --endpoint-mode.
@@ -108,7 +110,7 @@ func parseAll[T any](vs []string, parse func(string) (T, error)) ([]T, error) {
 
 func validateEndpointMode(mode string) error {
 	if !slices.Contains(endpointModes, mode) {
-		return fmt.Errorf("invalid --endpoint-mode %q: must be %s", mode, quoteList(endpointModes))
+		return fmt.Errorf("invalid --endpoint-mode %q: must be %s", mode, stack.QuoteList(endpointModes))
 	}
 	return nil
 }

@@ -20,8 +20,9 @@ var (
 // driverLabel is the container label that selects the task driver.
 const driverLabel = scheduler.DriverLabel
 
-// quoteList renders choices as `"a", "b" or "c"`.
-func quoteList(choices []string) string {
+// QuoteList renders choices as `"a", "b" or "c"` (the CLI's messages use
+// it too).
+func QuoteList(choices []string) string {
 	q := make([]string, len(choices))
 	for i, c := range choices {
 		q[i] = fmt.Sprintf("%q", c)

@@ -187,7 +187,7 @@ func convertService(stack string, svc types.ServiceConfig, nets types.Networks, 
 			return spec, fmt.Errorf("%s: give the driver as a string (docker or process)", driverKey)
 		}
 		if !slices.Contains(taskDrivers, d) {
-			return spec, fmt.Errorf("invalid %s %q: must be %s", driverKey, d, quoteList(taskDrivers))
+			return spec, fmt.Errorf("invalid %s %q: must be %s", driverKey, d, QuoteList(taskDrivers))
 		}
 		containerLabels[driverLabel] = d
 	}
@@ -263,7 +263,7 @@ func convertDeployMode(mode string, replicas *int) (swarm.ServiceMode, error) {
 func convertEndpoint(mode string, ports []types.ServicePortConfig) (*swarm.EndpointSpec, error) {
 	mode = cmp.Or(strings.ToLower(mode), string(swarm.ResolutionModeVIP))
 	if !slices.Contains(endpointModes, mode) {
-		return nil, fmt.Errorf("invalid deploy.endpoint_mode %q: must be %s", mode, quoteList(endpointModes))
+		return nil, fmt.Errorf("invalid deploy.endpoint_mode %q: must be %s", mode, QuoteList(endpointModes))
 	}
 	es := &swarm.EndpointSpec{Mode: swarm.ResolutionMode(mode)}
 	for _, p := range ports {

@@ -64,6 +64,12 @@ func (m *Mesh) kernelLoop() {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	for {
+		if m.cfg.kernelPassed != nil {
+			select {
+			case m.cfg.kernelPassed <- struct{}{}:
+			default:
+			}
+		}
 		select {
 		case <-m.kernelKick:
 		case <-retry.C:

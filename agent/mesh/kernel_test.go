@@ -27,26 +27,24 @@ func (p *publisher) Publish(fs []netrules.Forward) error {
 	return p.fail
 }
 
-// waitCall waits until the last call satisfies ok.
-func (p *publisher) waitCall(t *testing.T, what string, ok func(fs []netrules.Forward, n int) bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		p.mu.Lock()
-		n := len(p.calls)
-		var last []netrules.Forward
-		if n > 0 {
-			last = p.calls[n-1]
-		}
-		p.mu.Unlock()
-		if n > 0 && ok(last, n) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d calls, the last %v", what, n, last)
-		}
-		time.Sleep(10 * time.Millisecond)
+// last is the last call and how many there were.
+func (p *publisher) last() ([]netrules.Forward, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.calls) == 0 {
+		return nil, 0
 	}
+	return p.calls[len(p.calls)-1], len(p.calls)
+}
+
+// waitCall waits, pass by pass of n's kernel loop, until the last call
+// satisfies ok.
+func (p *publisher) waitCall(t *testing.T, n *node, what string, ok func(fs []netrules.Forward) bool) {
+	t.Helper()
+	waitPass(t, n, what, func() bool {
+		fs, calls := p.last()
+		return calls > 0 && ok(fs)
+	})
 }
 
 // The kernel is given this node's tasks, each an equal share of all the
@@ -61,10 +59,9 @@ func TestKernelPathTakesLocalShare(t *testing.T) {
 	r := routeOf(port, "", a, b)
 	a.mesh.Update([]nodeapi.Route{r})
 
-	pub.waitCall(t, "forward of the local tasks", func(fs []netrules.Forward, _ int) bool { return len(fs) == 1 })
-	pub.mu.Lock()
-	f := pub.calls[len(pub.calls)-1][0]
-	pub.mu.Unlock()
+	pub.waitCall(t, a, "forward of the local tasks", func(fs []netrules.Forward) bool { return len(fs) == 1 })
+	last, _ := pub.last()
+	f := last[0]
 	var want []netip.AddrPort
 	for _, be := range r.Backends {
 		if be.NodeID == "A" {
@@ -76,7 +73,7 @@ func TestKernelPathTakesLocalShare(t *testing.T) {
 	}
 	// The rules here are not real: what reaches the listener is the
 	// share the kernel left, so it all goes to the other node.
-	waitFor(t, "the listener to skip the kernel's tasks", func() bool {
+	waitPass(t, a, "the listener to skip the kernel's tasks", func() bool {
 		a.mesh.mu.Lock()
 		defer a.mesh.mu.Unlock()
 		return len(a.mesh.kernel[port].tasks) == 2
@@ -94,16 +91,16 @@ func TestKernelPathTakesLocalShare(t *testing.T) {
 
 	// A PROXY-protocol service stays in user space.
 	a.mesh.Update([]nodeapi.Route{routeOf(port, ProxyV1, a, b)})
-	pub.waitCall(t, "no forward for a PROXY-protocol service", func(fs []netrules.Forward, _ int) bool { return len(fs) == 0 })
+	pub.waitCall(t, a, "no forward for a PROXY-protocol service", func(fs []netrules.Forward) bool { return len(fs) == 0 })
 	if seen := reached(t, port, 12); !seen["t1"] || !seen["t2"] {
 		t.Fatalf("without a kernel path the listener reached %v; want every task", seen)
 	}
 
 	// The rules go when the mesh closes: a stopped node serves nothing.
 	a.mesh.Update([]nodeapi.Route{r})
-	pub.waitCall(t, "forward again", func(fs []netrules.Forward, _ int) bool { return len(fs) == 1 })
+	pub.waitCall(t, a, "forward again", func(fs []netrules.Forward) bool { return len(fs) == 1 })
 	a.mesh.Close()
-	pub.waitCall(t, "rules removed at close", func(fs []netrules.Forward, _ int) bool { return fs == nil })
+	pub.waitCall(t, a, "rules removed at close", func(fs []netrules.Forward) bool { return fs == nil })
 }
 
 // Rules that cannot be written leave every connection to the listener,
@@ -115,20 +112,23 @@ func TestKernelPathFailureKeepsUserSpace(t *testing.T) {
 	b.tasks["t2"] = startTask(t, "t2", "")
 	port := freePort(t)
 	a.mesh.Update([]nodeapi.Route{routeOf(port, "", a, b)})
-	pub.waitCall(t, "a try", func(fs []netrules.Forward, _ int) bool { return len(fs) == 1 })
+	pub.waitCall(t, a, "a try", func(fs []netrules.Forward) bool { return len(fs) == 1 })
 	if seen := reached(t, port, 12); !seen["t1"] || !seen["t2"] {
 		t.Fatalf("with no kernel path the listener reached %v; want every task", seen)
 	}
 }
 
-func waitFor(t *testing.T, what string, ok func() bool) {
+// waitPass checks ok each time n's kernel loop ends a pass, until it
+// holds or 5 s pass.
+func waitPass(t *testing.T, n *node, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.After(5 * time.Second)
 	for !ok() {
-		if time.Now().After(deadline) {
+		select {
+		case <-n.passed:
+		case <-deadline:
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

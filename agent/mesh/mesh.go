@@ -53,6 +53,10 @@ type Config struct {
 	// own tasks off the user-space path; nil keeps them all here.
 	Kernel Publisher
 	Log    *slog.Logger
+
+	// kernelPassed, in tests, hears each time the kernel loop is about
+	// to wait: what it wrote before is visible.
+	kernelPassed chan struct{}
 }
 
 // Mesh is one node's routing mesh.

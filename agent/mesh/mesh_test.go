@@ -89,6 +89,7 @@ type node struct {
 	relay    net.Listener
 	tasks    map[string]*task
 	udpTasks map[string]string // task → address
+	passed   chan struct{}     // the kernel loop ended a pass (newKernelNode)
 }
 
 func newTestNode(t *testing.T, id string) *node {
@@ -96,7 +97,8 @@ func newTestNode(t *testing.T, id string) *node {
 	return newKernelNode(t, id, nil)
 }
 
-// newKernelNode is a test node whose mesh writes its kernel path with k.
+// newKernelNode is a test node whose mesh writes its kernel path with k;
+// its kernel loop signals n.passed as each pass ends.
 func newKernelNode(t *testing.T, id string, k Publisher) *node {
 	t.Helper()
 	n := &node{id: id, tasks: map[string]*task{}, udpTasks: map[string]string{}}
@@ -105,7 +107,7 @@ func newKernelNode(t *testing.T, id string, k Publisher) *node {
 		t.Fatal(err)
 	}
 	n.relay = ln
-	n.mesh = New(Config{NodeID: id, BindHost: "127.0.0.1",
+	cfg := Config{NodeID: id, BindHost: "127.0.0.1",
 		Local: func(_ context.Context, taskID string, p driver.Port) (string, error) {
 			if p.Proto == "udp" && n.udpTasks[taskID] != "" {
 				return n.udpTasks[taskID], nil
@@ -121,7 +123,12 @@ func newKernelNode(t *testing.T, id string, k Publisher) *node {
 			return d.DialContext(ctx, "tcp", addr)
 		},
 		Kernel: k,
-		Log:    slog.New(slog.DiscardHandler)})
+		Log:    slog.New(slog.DiscardHandler)}
+	if k != nil {
+		n.passed = make(chan struct{}, 1)
+		cfg.kernelPassed = n.passed
+	}
+	n.mesh = New(cfg)
 	go func() {
 		for {
 			c, err := ln.Accept()

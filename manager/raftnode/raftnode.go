@@ -143,7 +143,7 @@ func Open(cfg Config) (*Node, error) {
 	// term), which otherwise costs a read and decode of up to a megabyte
 	// per entry.
 	cached := newLogCache(logs, logCacheEntries, logCacheBytes)
-	r, err := raft.NewRaft(rc, fsm.New(cfg.Store), cached, w, snaps, trans)
+	r, err := raft.NewRaft(rc, cfg.Metrics.clockFSM(fsm.New(cfg.Store)), cached, w, snaps, trans)
 	if err != nil {
 		trans.Close()
 		w.Close()
@@ -190,6 +190,7 @@ func (n *Node) ProposeAll(ctx context.Context, bs []state.Batch) error {
 		timeout = time.Until(dl)
 	}
 	futures := make([]raft.ApplyFuture, 0, len(bs))
+	handed := make([]time.Time, 0, len(bs))
 	var first error
 	for _, b := range bs {
 		if b.Time.IsZero() {
@@ -200,12 +201,14 @@ func (n *Node) ProposeAll(ctx context.Context, bs []state.Batch) error {
 			first = err
 			break
 		}
+		handed = append(handed, time.Now())
 		futures = append(futures, n.Raft.Apply(data, timeout))
 	}
-	for _, f := range futures {
+	for i, f := range futures {
 		if err := applyResult(f); err != nil && first == nil {
 			first = err
 		}
+		n.cfg.Metrics.observeCommit(f, handed[i])
 	}
 	if first == nil {
 		n.cfg.Metrics.observeApply(start, len(bs))

@@ -115,4 +115,17 @@ func TestLogFormatRefused(t *testing.T) {
 	if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the API socket exists (%v): the daemon started serving", err)
 	}
+
+	// Once the format is known, the error that stops the daemon is a
+	// JSON line too.
+	r = run(cliTimeout, cleanEnv(nil), flotillaBin, "daemon", "--data-dir", filepath.Join(dir, "data"), "-H", "unix://"+sock,
+		"--log-format", "json", "--raft-heartbeat-timeout", "5ms")
+	if r.err == nil {
+		t.Fatalf("daemon --raft-heartbeat-timeout 5ms started (stderr %q)", r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	line, err := decodeLogLine(lines[len(lines)-1])
+	if len(lines) != 1 || err != nil || line["level"] != "ERROR" || !strings.Contains(fmt.Sprint(line["err"]), "--raft-heartbeat-timeout 5ms") {
+		t.Errorf("stderr = %q (%v), want one JSON error line naming the flag", r.stderr, err)
+	}
 }

@@ -37,7 +37,7 @@ provider=NAME ...) and tries each until one admits it, retrying while none
 answers. With --bootstrap-expect N and a shared --bootstrap-token, N managers
 started together form the swarm once all of them are there.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			root, err := newLogger(os.Stderr, logFormat, logLevel)
 			if err != nil {
 				return err
@@ -46,6 +46,16 @@ started together form the swarm once all of them are there.`,
 			// Lines from the standard log package and slog's default
 			// (libraries, net/http) land in the same format.
 			slog.SetDefault(withComponent(root, "daemon"))
+			if logFormat == "json" {
+				// A log shipper reads every line as JSON, the error that
+				// stops the daemon too (cobra would print it as text).
+				defer func() {
+					if err != nil {
+						slog.Error("cannot run the daemon", "err", err)
+						cmd.SilenceErrors = true
+					}
+				}()
+			}
 			if cfg.Join.BootstrapToken == "" {
 				cfg.Join.BootstrapToken = os.Getenv("FLOTILLA_BOOTSTRAP_TOKEN")
 			}

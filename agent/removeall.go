@@ -61,7 +61,7 @@ func (e *Executor) removeListed(ctx context.Context, remove func(driver.Listed) 
 				if !remove(t) {
 					continue
 				}
-				e.Log.Warn("removing a task this node has no record of", "driver", name, "task", t.TaskID, "node", id)
+				e.Log.Warn("removing a task this node has no record of", "driver", name, "task", t.TaskID, "former_node", id)
 				if err := d.Remove(ctx, t.Handle); err != nil {
 					e.Log.Warn("remove unrecorded task", "task", t.TaskID, "err", err)
 				}

@@ -207,7 +207,7 @@ func TestMetrics(t *testing.T) {
 				return fmt.Errorf("leader %s: %s = %v, want >= 3", leader, name, n)
 			}
 		}
-		for _, name := range []string{"flotilla_dispatcher_heartbeats_total", "flotilla_raft_apply_seconds", "flotilla_orchestrator_passes_total", "flotilla_dispatcher_task_status_reports_total", "flotilla_dispatcher_assignment_latency_seconds"} {
+		for _, name := range []string{"flotilla_dispatcher_heartbeats_total", "flotilla_raft_apply_seconds", "flotilla_raft_commit_seconds", "flotilla_orchestrator_passes_total", "flotilla_dispatcher_task_status_reports_total", "flotilla_dispatcher_assignment_latency_seconds"} {
 			if n, _ := s.sum(name); n < 1 {
 				return fmt.Errorf("leader %s: %s = %v, want > 0", leader, name, n)
 			}

@@ -69,7 +69,7 @@ func (m *Manager) followAddr(nodeID, addr string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		if err := m.moveNode(ctx, nodeID, addr); err != nil {
-			m.log.Warn("could not record a node's new address; will retry on its next heartbeat", "node", nodeID, "addr", addr, "err", err)
+			m.log.Warn("could not record a node's new address; will retry on its next heartbeat", "target_node", nodeID, "addr", addr, "err", err)
 		}
 	}()
 }
@@ -89,13 +89,13 @@ func (m *Manager) moveNode(ctx context.Context, nodeID, addr string) error {
 		if err := f.Error(); err != nil {
 			return err
 		}
-		m.log.Info("manager moved: raft now reaches it at its new address", "node", nodeID, "hostname", n.Description.Hostname, "old", s.Address, "new", addr)
+		m.log.Info("manager moved: raft now reaches it at its new address", "target_node", nodeID, "hostname", n.Description.Hostname, "old", s.Address, "new", addr)
 	}
 	if n.Addr != addr || n.ManagerStatus != nil && n.ManagerStatus.Addr != addr {
 		if err := m.propose(ctx, state.NewPatch(state.TableNodes, nodeID, state.PatchNodeAddr, addr)); err != nil {
 			return err
 		}
-		m.log.Info("node moved to a new address", "node", nodeID, "hostname", n.Description.Hostname, "old", n.Addr, "new", addr)
+		m.log.Info("node moved to a new address", "target_node", nodeID, "hostname", n.Description.Hostname, "old", n.Addr, "new", addr)
 	}
 	return nil
 }

@@ -90,7 +90,7 @@ func (m *Manager) removeDownNodes(ctx context.Context) {
 				err := m.removeDownNode(ctx, n.ID, c.NodeDownRemoval, termStart)
 				if err != nil && refused[n.ID] != err.Error() && ctx.Err() == nil && m.IsLeader() {
 					refused[n.ID] = err.Error()
-					m.log.Warn("not removing a node that stayed down", "node", n.ID, "hostname", n.Description.Hostname, "reason", err)
+					m.log.Warn("not removing a node that stayed down", "target_node", n.ID, "hostname", n.Description.Hostname, "reason", err)
 				}
 			}
 		}
@@ -161,7 +161,7 @@ func (m *Manager) removeDownNode(ctx context.Context, id string, limit time.Dura
 		return err
 	}
 	m.log.Info("removed a node that stayed down longer than the node-down-removal period",
-		"node", id, "hostname", n.Description.Hostname, "role", role,
+		"target_node", id, "hostname", n.Description.Hostname, "role", role,
 		"down_for", down.Round(time.Millisecond), "node_down_removal", limit)
 	return nil
 }

@@ -91,7 +91,7 @@ func (m *Manager) Join(ctx context.Context, req nodeapi.JoinRequest) (nodeapi.Jo
 	if err := m.propose(ctx, state.NewOp(state.TableNodes, state.ActionCreate, n, 0)); err != nil {
 		return nodeapi.JoinResponse{}, err
 	}
-	m.log.Info("node joined", "node", nodeID, "hostname", req.Hostname, "role", role)
+	m.log.Info("node joined", "target_node", nodeID, "hostname", req.Hostname, "role", role)
 	return nodeapi.JoinResponse{
 		NodeID: nodeID, ClusterID: c.ID, Role: role, CertPEM: certPEM, CAPEM: c.RootCACertPEM,
 		Managers: m.Managers(),

@@ -34,7 +34,9 @@ type Config struct {
 	Bootstrap  bool
 	DEK        *encryption.Key // seals the Raft data at rest
 	Timing     raftnode.Timing
-	Log        *slog.Logger
+	// Log is the node's logger without a component: the manager gives
+	// each of its parts (raft, dispatcher, orchestrator) its own.
+	Log *slog.Logger
 	// LeaderLoops run, each in its own goroutine, for as long as this
 	// manager leads (e.g. publishing the cluster's managers elsewhere).
 	LeaderLoops []func(ctx context.Context, m *Manager)
@@ -83,16 +85,16 @@ func Start(cfg Config) (*Manager, error) {
 	rn, err := raftnode.Open(raftnode.Config{
 		NodeID: cfg.NodeID, Advertise: cfg.Advertise, Dir: cfg.Dir, Listener: cfg.Listener,
 		DialTLS: cfg.DialTLS, AcceptPeer: cfg.AcceptPeer, Store: store, Bootstrap: cfg.Bootstrap, DEK: cfg.DEK,
-		Timing: cfg.Timing, Log: cfg.Log, Metrics: cfg.Metrics.raft(),
+		Timing: cfg.Timing, Log: cfg.Log.With("component", "raft"), Metrics: cfg.Metrics.raft(),
 	})
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, store: store, raft: rn, log: cfg.Log, stop: make(chan struct{}), done: make(chan struct{}),
+	m := &Manager{cfg: cfg, store: store, raft: rn, log: cfg.Log.With("component", "manager"), stop: make(chan struct{}), done: make(chan struct{}),
 		barrier: rn.Barrier, leading: rn.IsLeader, leaderCh: rn.Raft.LeaderCh(), raftTerm: rn.Raft.CurrentTerm}
 	m.reads.commit = func() error { return rn.BarrierWithin(readBarrierTimeout) }
-	m.disp = dispatcher.New(store, m.raft.ProposeAll, cfg.Log)
-	m.orch = orchestrator.New(store, m.proposeChunked, scheduler.Scheduler{}, cfg.Log)
+	m.disp = dispatcher.New(store, m.raft.ProposeAll, cfg.Log.With("component", "dispatcher"))
+	m.orch = orchestrator.New(store, m.proposeChunked, scheduler.Scheduler{}, cfg.Log.With("component", "orchestrator"))
 	m.orch.SetAddressLock(&m.writeMu) // service VIPs are allocated under writeMu
 	cfg.Metrics.attach(m)
 	go m.watchLeadership()

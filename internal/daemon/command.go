@@ -21,6 +21,7 @@ func NewCommand() *cobra.Command {
 	var (
 		cfg         Config
 		logLevel    string
+		logFormat   string
 		raftTimeout time.Duration
 	)
 	cmd := &cobra.Command{
@@ -36,7 +37,25 @@ provider=NAME ...) and tries each until one admits it, retrying while none
 answers. With --bootstrap-expect N and a shared --bootstrap-token, N managers
 started together form the swarm once all of them are there.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			root, err := newLogger(os.Stderr, logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			cfg.Log = root
+			// Lines from the standard log package and slog's default
+			// (libraries, net/http) land in the same format.
+			slog.SetDefault(withComponent(root, "daemon"))
+			if logFormat == "json" {
+				// A log shipper reads every line as JSON, the error that
+				// stops the daemon too (cobra would print it as text).
+				defer func() {
+					if err != nil {
+						slog.Error("cannot run the daemon", "err", err)
+						cmd.SilenceErrors = true
+					}
+				}()
+			}
 			if cfg.Join.BootstrapToken == "" {
 				cfg.Join.BootstrapToken = os.Getenv("FLOTILLA_BOOTSTRAP_TOKEN")
 			}
@@ -50,11 +69,6 @@ started together form the swarm once all of them are there.`,
 			if err := cfg.Join.Check(); err != nil {
 				return err
 			}
-			var lvl slog.Level
-			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
-			}
-			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 			if len(cfg.Hosts) == 0 {
 				cfg.Hosts = []string{"unix:///var/run/flotilla.sock"}
 			}
@@ -86,7 +100,7 @@ started together form the swarm once all of them are there.`,
 				return err
 			}
 			<-ctx.Done()
-			cfg.Log.Info("shutting down")
+			slog.Info("shutting down")
 			d.Stop()
 			return nil
 		},
@@ -105,6 +119,7 @@ started together form the swarm once all of them are there.`,
 	f.BoolVar(&cfg.NoMeshKernel, "no-mesh-kernel", false, "send every published port's connections through the routing mesh in user space, not those to this node's own tasks through nat rules (slower; for hosts where the rules cannot be made)")
 	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "also serve the Prometheus metrics (and nothing else) over plain HTTP on this HOST:PORT; bind it to a private address (they are always on the API socket at /metrics)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "text (key=value) or json (one object a line); every line has the component and, in a swarm, the node's ID")
 	f.DurationVar(&raftTimeout, "raft-heartbeat-timeout", raftnode.DefaultTiming.HeartbeatTimeout,
 		"how long a manager goes without hearing from the leader before it calls an election (also the leader's lease); failover takes about twice this. Raise it for managers on overloaded machines or slow links")
 	f.StringVar(&cfg.Drivers.Default, "default-driver", "", "driver for tasks that name none: docker or process (default: docker when a Docker Engine answers, else process)")

@@ -39,7 +39,9 @@ type Config struct {
 	Timing       raftnode.Timing // zero: defaults
 	Drivers      DriverConfig
 	Join         JoinConfig // join or form a swarm by itself at start
-	Log          *slog.Logger
+	// Log is the root logger: it must carry no component attribute,
+	// which each subsystem adds (logging.go).
+	Log *slog.Logger
 	// Bootstrap forms or joins a swarm without a human (--bootstrap).
 	Bootstrap BootstrapConfig
 	// MetricsAddr is a host:port serving only the Prometheus metrics over
@@ -51,7 +53,8 @@ type Config struct {
 type Daemon struct {
 	cfg   Config
 	paths paths
-	log   *slog.Logger
+	root  *slog.Logger // cfg.Log: no component, no node
+	log   *slog.Logger // component=daemon
 
 	// opMu serialises swarm init, join and leave.
 	opMu sync.Mutex
@@ -106,7 +109,7 @@ func New(cfg Config) (*Daemon, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 	}
-	d := &Daemon{cfg: cfg, paths: newPaths(cfg.DataDir), log: cfg.Log}
+	d := &Daemon{cfg: cfg, paths: newPaths(cfg.DataDir), root: cfg.Log, log: withComponent(cfg.Log, "daemon")}
 	d.metrics = newDaemonMetrics(d)
 	return d, nil
 }
@@ -119,7 +122,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.apiHandler = engineapi.NewHandlerWithMetrics(&backend{d: d}, d.metrics.api)
+	d.apiHandler = engineapi.NewHandlerWithMetrics(&backend{d: d}, d.metrics.api, withComponent(d.root, "engineapi"))
 	st, err := d.paths.loadState()
 	if err != nil {
 		return err

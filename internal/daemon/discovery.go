@@ -19,7 +19,7 @@ import (
 // names still resolve but the addresses they give do not answer, which
 // the log says once.
 func (n *clusterNode) startDiscovery(ctx context.Context) {
-	log := n.log.With("component", "discovery")
+	log := withComponent(n.root, "discovery")
 	var upstream []string
 	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
 		upstream = dns.Upstream(b, false)

@@ -14,7 +14,7 @@ import (
 // ports the managers' table names, and takes connections other nodes
 // relay to its tasks on the cluster port.
 func (n *clusterNode) startMesh() {
-	log := n.log.With("component", "mesh")
+	log := withComponent(n.root, "mesh")
 	if bin, err := netrules.Detect(); err != nil {
 		log.Warn("this node cannot make nat rules: its tasks cannot reach services by address, and published ports go through the mesh in user space", "err", err)
 	} else {

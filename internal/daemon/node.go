@@ -29,12 +29,13 @@ import (
 // clusterNode is a node in a swarm: its cluster port, its certificate,
 // its agent session and, on managers, the manager.
 type clusterNode struct {
-	d   *Daemon
-	log *slog.Logger
-	tls *tlsState
-	mux *clusterport.Mux
-	rpc *http.Server
-	cli *nodeapi.Client
+	d    *Daemon
+	root *slog.Logger // the daemon's root with node=this node's ID
+	log  *slog.Logger // component=daemon
+	tls  *tlsState
+	mux  *clusterport.Mux
+	rpc  *http.Server
+	cli  *nodeapi.Client
 
 	mu      sync.Mutex
 	st      localState
@@ -63,11 +64,12 @@ func startClusterNode(d *Daemon, st *localState, certs certFiles, bootstrap bool
 	if err != nil {
 		return nil, err
 	}
-	mux, err := clusterport.Listen(st.ListenAddr, ts.serverConfig(), d.log)
+	root := d.root.With("node", st.NodeID)
+	mux, err := clusterport.Listen(st.ListenAddr, ts.serverConfig(), withComponent(root, "clusterport"))
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s for the cluster port: %w; if this machine's address changed, start the daemon with --listen-addr (and --advertise-addr) set to its new address", st.ListenAddr, err)
 	}
-	n := &clusterNode{d: d, log: d.log, tls: ts, mux: mux, st: *st, stopped: make(chan struct{})}
+	n := &clusterNode{d: d, root: root, log: withComponent(root, "daemon"), tls: ts, mux: mux, st: *st, stopped: make(chan struct{})}
 	n.keys.dek, n.keys.kek = dek, kek
 	n.cli = nodeapi.NewClient(func() *tls.Config { return ts.clientConfig(clusterport.ProtoRPC) }, ts.generation)
 	rpcCtx, rpcCancel := context.WithCancel(context.Background())
@@ -104,7 +106,7 @@ func (n *clusterNode) startManager(bootstrap bool) error {
 		Bootstrap:   bootstrap,
 		DEK:         dek,
 		Timing:      n.d.cfg.Timing,
-		Log:         n.log,
+		Log:         n.root, // the manager names its parts' components
 		LeaderLoops: n.d.leaderLoops,
 		Metrics:     n.d.metrics.manager,
 	})
@@ -157,7 +159,7 @@ func (n *clusterNode) startSession(ctx context.Context) {
 		Addr:     n.st.AdvertiseAddr,
 		Describe: func() swarm.NodeDescription { return n.d.describe() },
 		Client:   n.cli,
-		Log:      n.log,
+		Log:      withComponent(n.root, "agent"),
 		Hooks: agent.Hooks{
 			Managers: n.setManagers,
 			Role:     func(r swarm.NodeRole) { n.wantRole(ctx, r) },
@@ -177,7 +179,7 @@ func (n *clusterNode) startSession(ctx context.Context) {
 		Default:       n.d.defaultDriver,
 		DBPath:        filepath.Join(n.d.paths.swarmDir(), "tasks.json"),
 		PublishHost:   n.d.cfg.PublishAddr,
-		Log:           n.log,
+		Log:           withComponent(n.root, "executor"),
 		Metrics:       n.d.metrics.agent,
 	}
 	n.startMesh()

@@ -13,7 +13,7 @@ import (
 // version in the path, and by the status code the client got.
 func TestMetricsCountRequestsByRoute(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	h := NewHandlerWithMetrics(newFakeCluster(), NewMetrics(reg))
+	h := NewHandlerWithMetrics(newFakeCluster(), NewMetrics(reg), nil)
 	wantStatus(t, serve(t, h, http.MethodGet, "/nodes/"+idA, ""), http.StatusOK)
 	wantStatus(t, serve(t, h, http.MethodGet, "/v1.47/nodes/"+idA, ""), http.StatusOK)
 	wantStatus(t, serve(t, h, http.MethodGet, "/nodes/nosuchnode", ""), http.StatusNotFound)

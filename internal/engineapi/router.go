@@ -64,11 +64,12 @@ func isClusterRead(path string) bool {
 // NewHandler returns the http.Handler serving the swarm subset of the
 // Docker Engine API from b, both unversioned and under /v{major.minor}/.
 func NewHandler(b Backend) http.Handler {
-	return NewHandlerWithMetrics(b, nil)
+	return NewHandlerWithMetrics(b, nil, nil)
 }
 
-// NewHandlerWithMetrics is NewHandler counting requests in m.
-func NewHandlerWithMetrics(b Backend, m *Metrics) http.Handler {
+// NewHandlerWithMetrics is NewHandler counting requests in m and logging
+// failures to log (nil: slog's default, as component engineapi).
+func NewHandlerWithMetrics(b Backend, m *Metrics, log *slog.Logger) http.Handler {
 	a := &api{b: b}
 	var routes []route
 	for _, group := range [][]route{
@@ -87,6 +88,9 @@ func NewHandlerWithMetrics(b Backend, m *Metrics) http.Handler {
 	}
 	rt := newRouter(b, routes)
 	rt.metrics = m
+	if log != nil {
+		rt.log = log
+	}
 	return rt
 }
 
@@ -104,10 +108,11 @@ type router struct {
 	b       Backend
 	routes  []compiledRoute
 	metrics *Metrics
+	log     *slog.Logger
 }
 
 func newRouter(b Backend, routes []route) *router {
-	rt := &router{b: b}
+	rt := &router{b: b, log: slog.Default().With("component", "engineapi")}
 	for _, r := range routes {
 		if !strings.HasPrefix(r.path, "/") {
 			panic("engineapi: route path must start with /: " + r.path)
@@ -143,7 +148,7 @@ func (rt *router) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			slog.Error("engineapi: panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			rt.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
 			if !w.started() {
 				writeErrorStatus(w, http.StatusInternalServerError, "internal server error")
 			}
@@ -193,12 +198,12 @@ func (rt *router) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		case w.started():
 			// The response is under way (a stream): the error can no
 			// longer reach the client.
-			slog.Warn("engineapi: error after the response started", "method", r.Method, "path", r.URL.Path, "error", err)
+			rt.log.Warn("error after the response started", "method", r.Method, "path", r.URL.Path, "error", err)
 			return
 		case errdefs.KindOf(err) == errdefs.KindUnknown:
 			// Classified errors are answers; an unclassified one is a bug
 			// or an unexpected failure worth a log line.
-			slog.Error("engineapi: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+			rt.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 		}
 		writeError(w, err)
 	}

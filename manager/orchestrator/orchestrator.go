@@ -150,14 +150,14 @@ func (o *Orchestrator) reportAddrErrs(v *view) {
 	for id, err := range v.addrErrs {
 		if o.addrWarned[id] != err.Error() {
 			o.addrWarned[id] = err.Error()
-			o.log.Warn("cannot start a task of the service: no address", "service", v.byID[id].Spec.Name, "id", id, "err", err)
+			o.log.Warn("cannot start a task of the service: no address", "service", v.byID[id].Spec.Name, "service_id", id, "err", err)
 		}
 	}
 	for id := range o.addrWarned {
 		if _, ok := v.addrErrs[id]; !ok {
 			delete(o.addrWarned, id)
 			if s := v.byID[id]; s != nil {
-				o.log.Info("the service's tasks get addresses again", "service", s.Spec.Name, "id", id)
+				o.log.Info("the service's tasks get addresses again", "service", s.Spec.Name, "service_id", id)
 			}
 		}
 	}

@@ -12,8 +12,10 @@ import (
 // *Metrics counts nothing.
 type Metrics struct {
 	apply    prometheus.Histogram
+	commit   prometheus.Histogram
 	entries  prometheus.Counter
 	snapshot prometheus.Histogram
+	clock    commitClock // commitclock.go
 }
 
 // NewMetrics makes the Raft metrics and registers them with reg.
@@ -22,6 +24,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		apply: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "flotilla_raft_apply_seconds",
 			Help:    "Time from proposing a write on the leader until it is committed by a quorum and applied to the leader's state (writes that succeeded).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "flotilla_raft_commit_seconds",
+			Help:    "Time from handing a log entry to Raft on the leader until it is committed by a quorum (seen when the leader's state machine starts applying it), for entries that succeeded.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
 		entries: prometheus.NewCounter(prometheus.CounterOpts{
@@ -34,7 +41,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help:    "Time to write a Raft snapshot to disk, from its creation to its close: one this manager took, or one it received from the leader.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	})
-	reg.MustRegister(m.apply, m.entries, m.snapshot)
+	reg.MustRegister(m.apply, m.commit, m.entries, m.snapshot)
 	return m
 }
 

@@ -12,8 +12,9 @@ import (
 	"github.com/flotilla-org/flotilla/manager/state"
 )
 
-// The leader times each write from proposal to applied and counts the
-// entries it proposed; a snapshot's writing is timed.
+// The leader times each write from proposal to applied, and each entry
+// from proposal to commit, and counts the entries it proposed; a
+// snapshot's writing is timed.
 func TestMetricsTimeWrites(t *testing.T) {
 	h := newHarness(t)
 	reg := prometheus.NewRegistry()
@@ -44,6 +45,14 @@ func TestMetricsTimeWrites(t *testing.T) {
 		case "flotilla_raft_apply_seconds":
 			if c := f.GetMetric()[0].GetHistogram().GetSampleCount(); c != 2 {
 				t.Errorf("flotilla_raft_apply_seconds counts %d writes, want 2 (one per Propose/ProposeAll)", c)
+			}
+		case "flotilla_raft_commit_seconds":
+			h := f.GetMetric()[0].GetHistogram()
+			if c := h.GetSampleCount(); c != 3 {
+				t.Errorf("flotilla_raft_commit_seconds counts %d entries, want 3 (one per entry)", c)
+			}
+			if h.GetSampleSum() <= 0 {
+				t.Errorf("flotilla_raft_commit_seconds sums to %v: commits took no time", h.GetSampleSum())
 			}
 		case "flotilla_raft_snapshot_write_seconds":
 			if c := f.GetMetric()[0].GetHistogram().GetSampleCount(); c != 1 {

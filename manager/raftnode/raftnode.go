@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
 
@@ -88,7 +87,7 @@ func Open(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "wal"), 0o700); err != nil {
 		return nil, err
 	}
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
+	hl := newHCLogger(cfg.Log)
 	w, err := wal.Open(filepath.Join(cfg.Dir, "wal"), wal.WithLogger(hl.Named("wal")))
 	if err != nil {
 		return nil, fmt.Errorf("open raft log in %s: %w", cfg.Dir, err)
@@ -144,7 +143,7 @@ func Open(cfg Config) (*Node, error) {
 	// term), which otherwise costs a read and decode of up to a megabyte
 	// per entry.
 	cached := newLogCache(logs, logCacheEntries, logCacheBytes)
-	r, err := raft.NewRaft(rc, fsm.New(cfg.Store), cached, w, snaps, trans)
+	r, err := raft.NewRaft(rc, cfg.Metrics.clockFSM(fsm.New(cfg.Store)), cached, w, snaps, trans)
 	if err != nil {
 		trans.Close()
 		w.Close()
@@ -191,6 +190,7 @@ func (n *Node) ProposeAll(ctx context.Context, bs []state.Batch) error {
 		timeout = time.Until(dl)
 	}
 	futures := make([]raft.ApplyFuture, 0, len(bs))
+	handed := make([]time.Time, 0, len(bs))
 	var first error
 	for _, b := range bs {
 		if b.Time.IsZero() {
@@ -201,12 +201,14 @@ func (n *Node) ProposeAll(ctx context.Context, bs []state.Batch) error {
 			first = err
 			break
 		}
+		handed = append(handed, time.Now())
 		futures = append(futures, n.Raft.Apply(data, timeout))
 	}
-	for _, f := range futures {
+	for i, f := range futures {
 		if err := applyResult(f); err != nil && first == nil {
 			first = err
 		}
+		n.cfg.Metrics.observeCommit(f, handed[i])
 	}
 	if first == nil {
 		n.cfg.Metrics.observeApply(start, len(bs))

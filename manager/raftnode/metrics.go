@@ -14,6 +14,7 @@ type Metrics struct {
 	apply    prometheus.Histogram
 	commit   prometheus.Histogram
 	entries  prometheus.Counter
+	bytes    prometheus.Counter
 	snapshot prometheus.Histogram
 	clock    commitClock // commitclock.go
 }
@@ -35,22 +36,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "flotilla_raft_proposed_entries_total",
 			Help: "Raft log entries this manager proposed as leader and saw applied.",
 		}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flotilla_raft_proposed_bytes_total",
+			Help: "Bytes of the Raft log entries this manager proposed as leader and saw applied: what it replicates to each follower and writes to its log.",
+		}),
 	}
 	m.snapshot = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "flotilla_raft_snapshot_write_seconds",
 		Help:    "Time to write a Raft snapshot to disk, from its creation to its close: one this manager took, or one it received from the leader.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	})
-	reg.MustRegister(m.apply, m.commit, m.entries, m.snapshot)
+	reg.MustRegister(m.apply, m.commit, m.entries, m.bytes, m.snapshot)
 	return m
 }
 
-func (m *Metrics) observeApply(start time.Time, entries int) {
+func (m *Metrics) observeApply(start time.Time, entries, bytes int) {
 	if m == nil {
 		return
 	}
 	m.apply.Observe(time.Since(start).Seconds())
 	m.entries.Add(float64(entries))
+	m.bytes.Add(float64(bytes))
 }
 
 // LogEntries is how many entries this member's log holds (those not yet

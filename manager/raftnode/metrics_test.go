@@ -4,10 +4,12 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/flotilla-org/flotilla/manager/fsm"
 	"github.com/flotilla-org/flotilla/manager/raftnode"
 	"github.com/flotilla-org/flotilla/manager/state"
 )
@@ -61,6 +63,22 @@ func TestMetricsTimeWrites(t *testing.T) {
 		case "flotilla_raft_proposed_entries_total":
 			if v := f.GetMetric()[0].GetCounter().GetValue(); v != 3 {
 				t.Errorf("flotilla_raft_proposed_entries_total = %v, want 3", v)
+			}
+		case "flotilla_raft_proposed_bytes_total":
+			// The three entries as encoded; each one's time takes 20 to
+			// 30 bytes (RFC 3339 drops trailing zeros of nanoseconds).
+			least := 0
+			for _, id := range []string{"n1", "n2", "n3"} {
+				b := createNode(id)
+				b.Time = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+				data, err := fsm.EncodeBatch(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				least += len(data)
+			}
+			if v := int(f.GetMetric()[0].GetCounter().GetValue()); v < least || v > least+3*10 {
+				t.Errorf("flotilla_raft_proposed_bytes_total = %d, want the three entries' %d to %d bytes", v, least, least+30)
 			}
 		}
 	}

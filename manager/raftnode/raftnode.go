@@ -191,6 +191,7 @@ func (n *Node) ProposeAll(ctx context.Context, bs []state.Batch) error {
 	}
 	futures := make([]raft.ApplyFuture, 0, len(bs))
 	handed := make([]time.Time, 0, len(bs))
+	size := 0
 	var first error
 	for _, b := range bs {
 		if b.Time.IsZero() {
@@ -201,6 +202,7 @@ func (n *Node) ProposeAll(ctx context.Context, bs []state.Batch) error {
 			first = err
 			break
 		}
+		size += len(data)
 		handed = append(handed, time.Now())
 		futures = append(futures, n.Raft.Apply(data, timeout))
 	}
@@ -211,7 +213,7 @@ func (n *Node) ProposeAll(ctx context.Context, bs []state.Batch) error {
 		n.cfg.Metrics.observeCommit(f, handed[i])
 	}
 	if first == nil {
-		n.cfg.Metrics.observeApply(start, len(bs))
+		n.cfg.Metrics.observeApply(start, len(bs), size)
 	}
 	return first
 }

@@ -136,9 +136,9 @@ func newConvergeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "\n%d replicas on %d simulated nodes: converged in %v (%.0f tasks/s)\nleader memory: %.0f MiB resident, %.0f MiB peak\n",
+			fmt.Fprintf(cmd.OutOrStdout(), "\n%d replicas on %d simulated nodes: converged in %v (%.0f tasks/s)\nleader memory: idle %v\n  after convergence %v\n",
 				replicas, nodes, res.Converge.Round(time.Millisecond), float64(replicas)/res.Converge.Seconds(),
-				float64(res.LeaderRSS)/(1<<20), float64(res.LeaderPeak)/(1<<20))
+				res.LeaderIdle, res.Leader)
 			return nil
 		},
 	}

@@ -23,14 +23,15 @@ type memSample struct {
 	// After a forced garbage collection (GET /metrics?gc=1 on the API
 	// socket): the live heap's spans, and the resident memory.
 	HeapInuse  int64
+	StackInuse int64 // goroutine stacks
 	RSSAfterGC int64
 	Goroutines int64
 }
 
 func (m memSample) String() string {
 	mib := func(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
-	return fmt.Sprintf("%s resident (%s anonymous; %s after GC; peak %s), heap in use after GC %s, %d goroutines",
-		mib(m.RSS), mib(m.Anon), mib(m.RSSAfterGC), mib(m.Peak), mib(m.HeapInuse), m.Goroutines)
+	return fmt.Sprintf("%s resident (%s anonymous; %s after GC; peak %s), after GC heap in use %s, stacks %s (%d goroutines)",
+		mib(m.RSS), mib(m.Anon), mib(m.RSSAfterGC), mib(m.Peak), mib(m.HeapInuse), mib(m.StackInuse), m.Goroutines)
 }
 
 // leader returns the manager that leads. It waits a little for one:
@@ -58,6 +59,7 @@ func sampleMemory(ctx context.Context, m sandbox.Node) (memSample, error) {
 	v, err := scrape(ctx, m, true)
 	s.HeapInuse = int64(v["go_memstats_heap_inuse_bytes"])
 	s.RSSAfterGC = int64(v["process_resident_memory_bytes"])
+	s.StackInuse = int64(v["go_memstats_stack_inuse_bytes"])
 	s.Goroutines = int64(v["go_goroutines"])
 	return s, err
 }

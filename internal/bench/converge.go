@@ -175,7 +175,7 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	if err != nil {
 		return res, err
 	}
-	beats0 := heartbeats(ctx, lead)
+	work0 := countWork(ctx, lead)
 	meter := newCPUMeter(pids...)
 	t1 := time.Now()
 	if _, err := api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec}); err != nil {
@@ -202,8 +202,10 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	res.Converge = time.Since(t1)
 	res.CPU = meter.used()
 	progress(o.Out, "CPU used while converging: %s\n", cpuLine(res.CPU, mgrs))
-	res.HeartbeatsPerSecond = (heartbeats(ctx, lead) - beats0) / time.Since(t1).Seconds()
-	progress(o.Out, "heartbeats taken by the leader (%s) while converging: %.0f/s\n", lead.Name, res.HeartbeatsPerSecond)
+	work := countWork(ctx, lead)
+	res.HeartbeatsPerSecond = (work.heartbeats - work0.heartbeats) / time.Since(t1).Seconds()
+	progress(o.Out, "the leader (%s) while converging: %.0f heartbeats/s; %.0f orchestrator passes, %.2fs in all\n",
+		lead.Name, res.HeartbeatsPerSecond, work.passes-work0.passes, work.passSeconds-work0.passSeconds)
 	if l, err := leader(ctx, mgrs, api); err == nil {
 		if res.Leader, err = sampleMemory(ctx, l); err != nil {
 			return res, err
@@ -212,6 +214,8 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	}
 	if tl, err := api.TaskList(ctx, client.TaskListOptions{}); err == nil {
 		printPhases(o.Out, clock.phases(t1, tl.Items, res.Converge))
+		answers, carried := clock.answerCount()
+		progress(o.Out, "assignment answers to the nodes: %d, carrying %d tasks\n", answers, carried)
 		if extra := len(tl.Items) - o.Replicas; extra > 0 {
 			// Replacements: nodes marked down, tasks failed or moved.
 			byState := map[string]int{}

@@ -104,8 +104,11 @@ func scrape(ctx context.Context, m sandbox.Node, gc bool) (map[string]float64, e
 	return out, sc.Err()
 }
 
-// heartbeats returns the count of heartbeats a manager has taken.
-func heartbeats(ctx context.Context, m sandbox.Node) float64 {
+// leaderCounts are counters of the leader's work.
+type leaderCounts struct{ heartbeats, passes, passSeconds float64 }
+
+func countWork(ctx context.Context, m sandbox.Node) leaderCounts {
 	v, _ := scrape(ctx, m, false)
-	return v["flotilla_dispatcher_heartbeats_total"]
+	const pass = "flotilla_orchestrator_pass_duration_seconds" // a histogram: its _count and _sum
+	return leaderCounts{v["flotilla_dispatcher_heartbeats_total"], v[pass+"_count"], v[pass+"_sum"]}
 }

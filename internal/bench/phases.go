@@ -24,6 +24,9 @@ type taskClock struct {
 	delivered map[string]time.Time // its node first received it
 	started   map[string]time.Time // its node reports it running (node's clock)
 	reported  map[string]time.Time // a manager accepted that report
+	// Assignment answers the nodes took, and the tasks in them: a node
+	// gets its whole task set with each answer.
+	answers, answered int
 }
 
 func newTaskClock() *taskClock {
@@ -52,6 +55,8 @@ func (c clockedCaller) Call(ctx context.Context, addr, path string, in, out any)
 		if !ok {
 			return nil
 		}
+		c.clock.answers++
+		c.clock.answered += len(resp.Tasks)
 		for _, a := range resp.Tasks {
 			if _, seen := c.clock.delivered[a.Task.ID]; seen {
 				continue
@@ -111,6 +116,14 @@ func (c *taskClock) phases(t0 time.Time, tasks []swarm.Task, done time.Duration)
 		{"report", "running report accepted", since(c.reported)},
 		{"store", "all running in the store", []time.Duration{done}},
 	}
+}
+
+// answerCount returns the assignment answers the nodes took and the
+// tasks they carried.
+func (c *taskClock) answerCount() (answers, tasks int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.answers, c.answered
 }
 
 // quantile returns the q-quantile of sorted ds (nearest rank).

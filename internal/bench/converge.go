@@ -307,7 +307,12 @@ func runningTasks(ctx context.Context, api *client.Client) (int, error) {
 }
 
 func procMem(pid int, key string) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return procField(fmt.Sprintf("/proc/%d/status", pid), key)
+}
+
+// procField reads a "Key: N kB" line of a /proc file, in bytes.
+func procField(path, key string) int64 {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}

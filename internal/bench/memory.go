@@ -19,6 +19,9 @@ import (
 type memSample struct {
 	RSS  int64 // resident, as found (before the collection below)
 	Anon int64 // of which anonymous memory (RssAnon; the rest is mostly the binary's pages)
+	// PSS is the resident memory with pages shared with other processes
+	// (the binary's, mapped by all three managers) divided among them.
+	PSS  int64
 	Peak int64 // peak resident (VmHWM) so far
 	// After a forced garbage collection (GET /metrics?gc=1 on the API
 	// socket): the live heap's spans, and the resident memory.
@@ -30,8 +33,8 @@ type memSample struct {
 
 func (m memSample) String() string {
 	mib := func(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
-	return fmt.Sprintf("%s resident (%s anonymous; %s after GC; peak %s), after GC heap in use %s, stacks %s (%d goroutines)",
-		mib(m.RSS), mib(m.Anon), mib(m.RSSAfterGC), mib(m.Peak), mib(m.HeapInuse), mib(m.StackInuse), m.Goroutines)
+	return fmt.Sprintf("%s resident (%s anonymous, %s proportional; %s after GC; peak %s), after GC heap in use %s, stacks %s (%d goroutines)",
+		mib(m.RSS), mib(m.Anon), mib(m.PSS), mib(m.RSSAfterGC), mib(m.Peak), mib(m.HeapInuse), mib(m.StackInuse), m.Goroutines)
 }
 
 // leader returns the manager that leads. It waits a little for one:
@@ -55,7 +58,8 @@ func leader(ctx context.Context, mgrs []sandbox.Node, api *client.Client) (sandb
 // sampleMemory reads a manager's memory: /proc for the resident size as
 // it is, then its metrics after a forced collection.
 func sampleMemory(ctx context.Context, m sandbox.Node) (memSample, error) {
-	s := memSample{RSS: procMem(m.PID, "VmRSS:"), Anon: procMem(m.PID, "RssAnon:"), Peak: procMem(m.PID, "VmHWM:")}
+	s := memSample{RSS: procMem(m.PID, "VmRSS:"), Anon: procMem(m.PID, "RssAnon:"), Peak: procMem(m.PID, "VmHWM:"),
+		PSS: procField(fmt.Sprintf("/proc/%d/smaps_rollup", m.PID), "Pss:")}
 	v, err := scrape(ctx, m, true)
 	s.HeapInuse = int64(v["go_memstats_heap_inuse_bytes"])
 	s.RSSAfterGC = int64(v["process_resident_memory_bytes"])

@@ -32,7 +32,10 @@ type ConvergeOptions struct {
 	Heartbeat time.Duration
 	// DaemonArgs are extra flags for the manager daemons.
 	DaemonArgs []string
-	Out        io.Writer
+	// Timeout bounds the wait for the nodes to be ready, and then for
+	// convergence (0: 10 minutes each).
+	Timeout time.Duration
+	Out     io.Writer
 }
 
 // ConvergeResult is what one convergence run measured.
@@ -143,7 +146,10 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	}
 	defer swg.Wait()
 	defer stopNodes()
-	if err := poll(ctx, 5*time.Minute, func() error { return readyCount(ctx, api, o.Nodes+3) }); err != nil {
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Minute
+	}
+	if err := poll(ctx, o.Timeout, func() error { return readyCount(ctx, api, o.Nodes+3) }); err != nil {
 		return res, fmt.Errorf("simulated nodes did not all become ready: %w", err)
 	}
 	res.JoinTime = time.Since(t0)
@@ -182,7 +188,7 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 		return res, err
 	}
 	last := -1
-	err = poll(ctx, 10*time.Minute, func() error {
+	err = poll(ctx, o.Timeout, func() error {
 		running, err := runningTasks(ctx, api)
 		if err != nil {
 			return err

@@ -61,13 +61,6 @@ func TLSState(ctx context.Context) *tls.ConnectionState {
 	return nil
 }
 
-// headerTableSize bounds each HTTP/2 connection's header compression
-// tables (HPACK, 4 KiB each way by default). A leader holds a connection
-// per node, thousands of them, whose requests carry a handful of short
-// headers: compressing those saves a few hundred bytes a request, and the
-// tables cost megabytes of the leader's memory.
-const headerTableSize = 256
-
 // RPCServer readies srv for the RPC sub-listener: HTTP/1, and HTTP/2 for
 // peers that chose ProtoRPC2 (their connections arrive without their TLS
 // type, so as HTTP/2 with prior knowledge). A follower relays many
@@ -77,7 +70,10 @@ func RPCServer(srv *http.Server) *http.Server {
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true)
 	srv.Protocols = &p
-	srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 4096,
-		MaxDecoderHeaderTableSize: headerTableSize, MaxEncoderHeaderTableSize: headerTableSize}
+	// The header compression tables keep their default size (4 KiB): a
+	// client encodes its first requests for that size before it has the
+	// server's settings, and a server that announced a smaller table
+	// fails them with COMPRESSION_ERROR (seen with 5,000 nodes joining).
+	srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 4096}
 	return srv
 }

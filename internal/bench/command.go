@@ -116,7 +116,7 @@ func dockerMesh(cmd *cobra.Command, bin string, o MeshOptions) error {
 func newConvergeCommand() *cobra.Command {
 	var nodes, replicas int
 	var dir string
-	var heartbeat time.Duration
+	var heartbeat, timeout time.Duration
 	var daemonArgs []string
 	cmd := &cobra.Command{
 		Use:   "converge",
@@ -132,19 +132,20 @@ func newConvergeCommand() *cobra.Command {
 				// Profile the simulated nodes' side (loopback only).
 				go func() { _ = http.ListenAndServe(addr, nil) }()
 			}
-			res, err := RunConverge(cmd.Context(), ConvergeOptions{Binary: bin, Dir: dir, Nodes: nodes, Replicas: replicas, Heartbeat: heartbeat, DaemonArgs: daemonArgs, Out: cmd.OutOrStdout()})
+			res, err := RunConverge(cmd.Context(), ConvergeOptions{Binary: bin, Dir: dir, Nodes: nodes, Replicas: replicas, Heartbeat: heartbeat, DaemonArgs: daemonArgs, Timeout: timeout, Out: cmd.OutOrStdout()})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "\n%d replicas on %d simulated nodes: converged in %v (%.0f tasks/s)\nleader memory: %.0f MiB resident, %.0f MiB peak\n",
+			fmt.Fprintf(cmd.OutOrStdout(), "\n%d replicas on %d simulated nodes: converged in %v (%.0f tasks/s)\nleader memory: idle %v\n  after convergence %v\n",
 				replicas, nodes, res.Converge.Round(time.Millisecond), float64(replicas)/res.Converge.Seconds(),
-				float64(res.LeaderRSS)/(1<<20), float64(res.LeaderPeak)/(1<<20))
+				res.LeaderIdle, res.Leader)
 			return nil
 		},
 	}
 	cmd.Flags().IntVar(&nodes, "nodes", 1000, "simulated worker nodes")
 	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 5*time.Second, "node heartbeat period during the run (swarm's default; 0 keeps flotilla's 1s)")
 	cmd.Flags().IntVar(&replicas, "replicas", 10000, "replicas of the service")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "how long to wait for the nodes to be ready, and then for convergence")
 	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary one)")
 	cmd.Flags().StringArrayVar(&daemonArgs, "daemon-arg", nil, "extra flag for every manager daemon, e.g. --daemon-arg=--raft-heartbeat-timeout=2s (repeatable)")
 	return cmd

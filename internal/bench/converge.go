@@ -32,16 +32,22 @@ type ConvergeOptions struct {
 	Heartbeat time.Duration
 	// DaemonArgs are extra flags for the manager daemons.
 	DaemonArgs []string
-	Out        io.Writer
+	// Timeout bounds the wait for the nodes to be ready, and then for
+	// convergence (0: 10 minutes each).
+	Timeout time.Duration
+	Out     io.Writer
 }
 
 // ConvergeResult is what one convergence run measured.
 type ConvergeResult struct {
-	JoinTime     time.Duration // all simulated nodes joined and Ready
-	Converge     time.Duration // service create → every replica running
-	LeaderRSS    int64         // bytes, after convergence
-	LeaderPeak   int64         // peak RSS (VmHWM) of the leader
-	RaftLogBytes int64
+	JoinTime time.Duration // all simulated nodes joined and Ready
+	Converge time.Duration // service create → every replica running
+	// LeaderIdle is the leader's memory before any node joined (3
+	// managers, no service); Leader after convergence.
+	LeaderIdle, Leader memSample
+	// HeartbeatsPerSecond is the rate the leader took node heartbeats
+	// while converging.
+	HeartbeatsPerSecond float64
 	// CPU is the CPU time used from service create to convergence: this
 	// process (the simulated nodes) first, then each manager.
 	CPU []time.Duration
@@ -92,6 +98,12 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	if err != nil {
 		return res, err
 	}
+	if l, err := leader(ctx, mgrs, api); err == nil {
+		if res.LeaderIdle, err = sampleMemory(ctx, l); err != nil {
+			return res, err
+		}
+		progress(o.Out, "idle leader (%s, no nodes, no services): %v\n", l.Name, res.LeaderIdle)
+	}
 	var addrs []string
 	for _, m := range mgrs {
 		addrs = append(addrs, m.SwarmAddr)
@@ -101,6 +113,7 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	nctx, stopNodes := context.WithCancel(ctx)
 	defer stopNodes()
 	t0 := time.Now()
+	clock := newTaskClock()
 	nodes := make([]*simNode, o.Nodes)
 	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
@@ -112,7 +125,7 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			n, err := joinSimNode(ctx, fmt.Sprintf("sim-%04d", i+1), sw.Swarm.JoinTokens.Worker, root, addrs, i, drv, log)
+			n, err := joinSimNode(ctx, fmt.Sprintf("sim-%04d", i+1), sw.Swarm.JoinTokens.Worker, root, addrs, i, drv, clock, log)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -133,7 +146,10 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	}
 	defer swg.Wait()
 	defer stopNodes()
-	if err := poll(ctx, 5*time.Minute, func() error { return readyCount(ctx, api, o.Nodes+3) }); err != nil {
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Minute
+	}
+	if err := poll(ctx, o.Timeout, func() error { return readyCount(ctx, api, o.Nodes+3) }); err != nil {
 		return res, fmt.Errorf("simulated nodes did not all become ready: %w", err)
 	}
 	res.JoinTime = time.Since(t0)
@@ -161,13 +177,18 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	for _, m := range mgrs {
 		pids = append(pids, m.PID)
 	}
+	lead, err := leader(ctx, mgrs, api)
+	if err != nil {
+		return res, err
+	}
+	work0 := countWork(ctx, lead)
 	meter := newCPUMeter(pids...)
 	t1 := time.Now()
 	if _, err := api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec}); err != nil {
 		return res, err
 	}
 	last := -1
-	err = poll(ctx, 10*time.Minute, func() error {
+	err = poll(ctx, o.Timeout, func() error {
 		running, err := runningTasks(ctx, api)
 		if err != nil {
 			return err
@@ -187,15 +208,20 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	res.Converge = time.Since(t1)
 	res.CPU = meter.used()
 	progress(o.Out, "CPU used while converging: %s\n", cpuLine(res.CPU, mgrs))
-	res.LeaderRSS, res.LeaderPeak = leaderMemory(ctx, mgrs, api)
-	if tl, err := api.TaskList(ctx, client.TaskListOptions{}); err == nil {
-		var created, running []time.Duration
-		for _, t := range tl.Items {
-			created = append(created, t.CreatedAt.Sub(t1))
-			if t.Status.State == swarm.TaskStateRunning {
-				running = append(running, t.Status.Timestamp.Sub(t1))
-			}
+	work := countWork(ctx, lead)
+	res.HeartbeatsPerSecond = (work.heartbeats - work0.heartbeats) / time.Since(t1).Seconds()
+	progress(o.Out, "the leader (%s) while converging: %.0f heartbeats/s; %.0f orchestrator passes, %.2fs in all\n",
+		lead.Name, res.HeartbeatsPerSecond, work.passes-work0.passes, work.passSeconds-work0.passSeconds)
+	if l, err := leader(ctx, mgrs, api); err == nil {
+		if res.Leader, err = sampleMemory(ctx, l); err != nil {
+			return res, err
 		}
+		progress(o.Out, "leader (%s) after convergence: %v\n", l.Name, res.Leader)
+	}
+	if tl, err := api.TaskList(ctx, client.TaskListOptions{}); err == nil {
+		printPhases(o.Out, clock.phases(t1, tl.Items, res.Converge))
+		answers, carried := clock.answerCount()
+		progress(o.Out, "assignment answers to the nodes: %d, carrying %d tasks\n", answers, carried)
 		if extra := len(tl.Items) - o.Replicas; extra > 0 {
 			// Replacements: nodes marked down, tasks failed or moved.
 			byState := map[string]int{}
@@ -206,10 +232,6 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 			}
 			progress(o.Out, "%d tasks were made in all, %d more than the replicas: %v\n", len(tl.Items), extra, byState)
 		}
-		cm, cw := Summary(created)
-		rm, rw := Summary(running)
-		progress(o.Out, "tasks created: median %v, last %v; running: median %v, last %v (after service create)\n",
-			cm.Round(time.Millisecond), cw.Round(time.Millisecond), rm.Round(time.Millisecond), rw.Round(time.Millisecond))
 	}
 	return res, nil
 }
@@ -290,32 +312,13 @@ func runningTasks(ctx context.Context, api *client.Client) (int, error) {
 	return n, nil
 }
 
-// leaderMemory reads the leader process's resident and peak memory.
-// It waits a little for a leader: there may be an election under way.
-func leaderMemory(ctx context.Context, mgrs []sandbox.Node, api *client.Client) (rss, peak int64) {
-	_ = poll(ctx, 10*time.Second, func() error {
-		res, err := api.NodeList(ctx, client.NodeListOptions{})
-		if err != nil {
-			return err
-		}
-		for _, n := range res.Items {
-			if n.ManagerStatus == nil || !n.ManagerStatus.Leader {
-				continue
-			}
-			for _, m := range mgrs {
-				if m.Name == n.Description.Hostname {
-					rss, peak = procMem(m.PID, "VmRSS:"), procMem(m.PID, "VmHWM:")
-					return nil
-				}
-			}
-		}
-		return fmt.Errorf("no leader")
-	})
-	return rss, peak
+func procMem(pid int, key string) int64 {
+	return procField(fmt.Sprintf("/proc/%d/status", pid), key)
 }
 
-func procMem(pid int, key string) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// procField reads a "Key: N kB" line of a /proc file, in bytes.
+func procField(path, key string) int64 {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}

@@ -120,20 +120,28 @@ func findLeader(ctx context.Context, nodes []sandbox.Node, clients map[string]*c
 			if err != nil {
 				continue
 			}
-			for _, nd := range res.Items {
-				if nd.ManagerStatus != nil && nd.ManagerStatus.Leader {
-					for _, m := range nodes {
-						if m.Name == nd.Description.Hostname {
-							leader = m
-							return nil
-						}
-					}
-				}
+			if l, ok := leaderIn(nodes, res.Items); ok {
+				leader = l
+				return nil
 			}
 		}
 		return errors.New("no leader")
 	})
 	return leader, err
+}
+
+// leaderIn returns the sandbox node that a node list names the leader.
+func leaderIn(nodes []sandbox.Node, list []swarm.Node) (sandbox.Node, bool) {
+	for _, nd := range list {
+		if nd.ManagerStatus != nil && nd.ManagerStatus.Leader {
+			for _, m := range nodes {
+				if m.Name == nd.Description.Hostname {
+					return m, true
+				}
+			}
+		}
+	}
+	return sandbox.Node{}, false
 }
 
 func nodeID(ctx context.Context, c *client.Client) (string, error) {

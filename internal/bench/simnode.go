@@ -25,7 +25,7 @@ type simNode struct {
 	client  *nodeapi.Client
 }
 
-func joinSimNode(ctx context.Context, name, token string, root *ca.RootCA, managers []string, first int, drv driver.Driver, log *slog.Logger) (*simNode, error) {
+func joinSimNode(ctx context.Context, name, token string, root *ca.RootCA, managers []string, first int, drv driver.Driver, clock *taskClock, log *slog.Logger) (*simNode, error) {
 	keyPEM, csrPEM, err := ca.NewKeyAndCSR("joining")
 	if err != nil {
 		return nil, err
@@ -58,7 +58,7 @@ func joinSimNode(ctx context.Context, name, token string, root *ca.RootCA, manag
 		return nil, err
 	}
 	s := &agent.Session{NodeID: resp.NodeID, Addr: "127.0.0.1:1", Describe: func() swarm.NodeDescription { return desc },
-		Client: cli, Log: log, Executor: exec}
+		Client: clockedCaller{next: cli, clock: clock}, Log: log, Executor: exec}
 	// Spread sessions over the managers, as workers are in a real cluster.
 	order := make([]string, 0, len(managers))
 	for i := range managers {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"strings"
@@ -23,6 +24,7 @@ func NewCommand() *cobra.Command {
 		logLevel    string
 		logFormat   string
 		raftTimeout time.Duration
+		memLimit    string
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon",
@@ -90,6 +92,13 @@ started together form the swarm once all of them are there.`,
 				cfg.Timing = raftnode.DefaultTiming
 				cfg.Timing.HeartbeatTimeout, cfg.Timing.ElectionTimeout, cfg.Timing.LeaderLeaseTimeout = raftTimeout, raftTimeout, raftTimeout
 			}
+			limit, err := applyMemoryLimit(memLimit, cmd.Flags().Changed("memory-limit"))
+			if err != nil {
+				return err
+			}
+			if limit > 0 && limit < math.MaxInt64 {
+				cfg.Log.Info("soft memory limit", "bytes", limit)
+			}
 			d, err := New(cfg)
 			if err != nil {
 				return err
@@ -122,6 +131,7 @@ started together form the swarm once all of them are there.`,
 	f.StringVar(&logFormat, "log-format", "text", "text (key=value) or json (one object a line); every line has the component and, in a swarm, the node's ID")
 	f.DurationVar(&raftTimeout, "raft-heartbeat-timeout", raftnode.DefaultTiming.HeartbeatTimeout,
 		"how long a manager goes without hearing from the leader before it calls an election (also the leader's lease); failover takes about twice this. Raise it for managers on overloaded machines or slow links")
+	f.StringVar(&memLimit, "memory-limit", DefaultMemoryLimit, "soft limit on the daemon's Go memory (heap, stacks): its garbage collector works harder, and gives memory back, as the process nears it; a size such as 256MiB, 0 for none (default: GOMEMLIMIT when set)")
 	f.StringVar(&cfg.Drivers.Default, "default-driver", "", "driver for tasks that name none: docker or process (default: docker when a Docker Engine answers, else process)")
 	f.StringVar(&cfg.Drivers.DockerHost, "docker-host", "", "Docker Engine address for the docker driver (default unix:///var/run/docker.sock; DOCKER_HOST is ignored)")
 	f.BoolVar(&cfg.Drivers.NoDocker, "no-docker", false, "do not offer the docker driver on this node")

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -27,6 +28,17 @@ func TestMetricsPathOnTheAPI(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("GET /metrics lacks %q", want)
 		}
+	}
+	// ?gc=1 collects first; the figures are the same series.
+	gcs := func() uint32 { var ms runtime.MemStats; runtime.ReadMemStats(&ms); return ms.NumGC }
+	before := gcs()
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, MetricsPath+"?gc=1", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "go_memstats_heap_inuse_bytes ") {
+		t.Fatalf("GET /metrics?gc=1: %d %s", rec.Code, rec.Body)
+	}
+	if gcs() == before {
+		t.Error("GET /metrics?gc=1 ran no garbage collection")
 	}
 	// Outside a swarm there is no node to report on.
 	if strings.Contains(body, "flotilla_node_role") {

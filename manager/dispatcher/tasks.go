@@ -33,21 +33,26 @@ func (d *Dispatcher) Assignments(ctx context.Context, nodeID, known string) node
 
 // waitChange answers a long-poll: build's answer as soon as its
 // fingerprint differs from known, re-built whenever changed fires, or the
-// last one after longPoll anyway. changed is taken before each build, so
+// current one after longPoll anyway. changed is taken before each build, so
 // a change in between is never missed.
+//
+// An answer equal to known is not kept while waiting: a leader holds a
+// long-poll per node, and each would keep a copy of its node's tasks
+// (megabytes in all) only to build it again on the next change.
 func waitChange[T any](ctx context.Context, known string, changed func() <-chan struct{}, build func() (T, string)) T {
 	deadline := time.NewTimer(longPoll)
 	defer deadline.Stop()
 	for {
 		ch := changed()
-		resp, fp := build()
-		if fp != known {
+		if resp, fp := build(); fp != known {
 			return resp
 		}
 		select {
 		case <-ctx.Done():
+			resp, _ := build()
 			return resp
 		case <-deadline.C:
+			resp, _ := build()
 			return resp
 		case <-ch:
 		}

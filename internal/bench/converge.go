@@ -48,6 +48,11 @@ type ConvergeResult struct {
 	// HeartbeatsPerSecond is the rate the leader took node heartbeats
 	// while converging.
 	HeartbeatsPerSecond float64
+	// RaftBytesPerTask is what the leader proposed to Raft while
+	// converging (creation, placement, status reports), per task.
+	RaftBytesPerTask float64
+	// Steady is the leader's load after convergence, the cluster quiet.
+	Steady steadySample
 	// CPU is the CPU time used from service create to convergence: this
 	// process (the simulated nodes) first, then each manager.
 	CPU []time.Duration
@@ -212,6 +217,9 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	res.HeartbeatsPerSecond = (work.heartbeats - work0.heartbeats) / time.Since(t1).Seconds()
 	progress(o.Out, "the leader (%s) while converging: %.0f heartbeats/s; %.0f orchestrator passes, %.2fs in all\n",
 		lead.Name, res.HeartbeatsPerSecond, work.passes-work0.passes, work.passSeconds-work0.passSeconds)
+	res.RaftBytesPerTask = (work.raftBytes - work0.raftBytes) / float64(o.Replicas)
+	progress(o.Out, "Raft log written while converging: %.0f entries, %.1f MiB, %.0f bytes per task (each sent to every follower)\n",
+		work.raftEntries-work0.raftEntries, (work.raftBytes-work0.raftBytes)/(1<<20), res.RaftBytesPerTask)
 	if l, err := leader(ctx, mgrs, api); err == nil {
 		if res.Leader, err = sampleMemory(ctx, l); err != nil {
 			return res, err
@@ -233,7 +241,41 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 			progress(o.Out, "%d tasks were made in all, %d more than the replicas: %v\n", len(tl.Items), extra, byState)
 		}
 	}
+	res.Steady = steadyLoad(ctx, lead, o.Out)
 	return res, nil
+}
+
+// steadyWindow is how long the converged cluster is watched: at least two
+// heartbeat periods at swarm's 5 s.
+const steadyWindow = 10 * time.Second
+
+// steadyLoad measures the leader once the cluster is converged and quiet:
+// the heartbeats it takes and the CPU it uses for them (and for anything
+// else it does meanwhile, so the CPU per heartbeat is an upper bound).
+func steadyLoad(ctx context.Context, lead sandbox.Node, out io.Writer) (s steadySample) {
+	w0, meter := countWork(ctx, lead), newCPUMeter(lead.PID)
+	t0 := time.Now()
+	select {
+	case <-ctx.Done():
+		return s
+	case <-time.After(steadyWindow):
+	}
+	w1, took := countWork(ctx, lead), time.Since(t0).Seconds()
+	s.HeartbeatsPerSecond = (w1.heartbeats - w0.heartbeats) / took
+	s.CPUShare = meter.used()[0].Seconds() / took
+	if s.HeartbeatsPerSecond > 0 {
+		s.CPUPerHeartbeat = time.Duration(s.CPUShare / s.HeartbeatsPerSecond * float64(time.Second))
+	}
+	progress(out, "steady state, %v on the leader (%s): %.0f heartbeats/s, %.1f%% of a core, at most %v of CPU per heartbeat\n",
+		steadyWindow, lead.Name, s.HeartbeatsPerSecond, 100*s.CPUShare, s.CPUPerHeartbeat.Round(time.Microsecond))
+	return s
+}
+
+// steadySample is the leader's load once converged.
+type steadySample struct {
+	HeartbeatsPerSecond float64
+	CPUShare            float64 // of one core
+	CPUPerHeartbeat     time.Duration
 }
 
 func sessionsOnLeader(ctx context.Context, api *client.Client, nodes []*simNode) error {

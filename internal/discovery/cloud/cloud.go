@@ -3,6 +3,13 @@
 // as "provider=aws tag_key=role tag_value=flotilla-manager" finds the
 // managers by instance tag, as Nomad's and Consul's cloud auto-join do.
 // It lives apart so that a build without it loses only these providers.
+//
+// The providers are imported one by one (providers.go), not through
+// go-discover's root package, which imports all of them: every package
+// linked in runs its initialisation in every flotilla process (daemon,
+// CLI, each process task's shim), and vSphere's SDK alone costs 13 MB of
+// binary and 6.5 MB resident per process. It is built in only with
+// `-tags vsphere` (providers_vsphere.go).
 package cloud
 
 import (
@@ -11,23 +18,27 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 
-	discover "github.com/hashicorp/go-discover"
-
 	"github.com/flotilla-org/flotilla/internal/discovery"
 )
 
+// lookup is what every go-discover provider does: addresses of the
+// instances the arguments select (args["provider"] is its own name).
+type lookup interface {
+	Addrs(args map[string]string, l *log.Logger) ([]string, error)
+}
+
+// providers are the go-discover providers built in, by name.
+var providers = map[string]lookup{}
+
 func init() {
-	d, err := discover.New()
-	if err != nil {
-		return
-	}
-	for _, name := range d.Names() {
+	for name, l := range providers {
 		discovery.Register(name, func(args map[string]string) (discovery.Provider, error) {
-			return newProvider(d, args)
+			return newProvider(l, args)
 		})
 	}
 }
@@ -35,12 +46,13 @@ func init() {
 // provider asks go-discover for instance addresses and puts the cluster
 // port on them (go-discover returns bare IPs).
 type provider struct {
-	d    *discover.Discover
+	d    lookup
+	args map[string]string // go-discover's arguments: URL-decoded, no port
 	spec string
 	port string
 }
 
-func newProvider(d *discover.Discover, args map[string]string) (*provider, error) {
+func newProvider(d lookup, args map[string]string) (*provider, error) {
 	port := discovery.DefaultPort
 	if p, ok := args["port"]; ok {
 		if _, err := strconv.ParseUint(p, 10, 16); err != nil {
@@ -48,19 +60,28 @@ func newProvider(d *discover.Discover, args map[string]string) (*provider, error
 		}
 		port = p
 	}
-	// go-discover's own syntax, without our port key, in a stable order.
+	// go-discover's own syntax, without our port key, in a stable order;
+	// its values are URL-encoded ("tag_value=a%20b"), as go-discover
+	// decodes them.
 	var keys []string
-	for k := range args {
-		if k != "port" && k != "provider" {
-			keys = append(keys, k)
+	decoded := map[string]string{"provider": args["provider"]}
+	for k, v := range args {
+		if k == "port" || k == "provider" {
+			continue
 		}
+		keys = append(keys, k)
+		d, err := url.QueryUnescape(v)
+		if err != nil {
+			return nil, fmt.Errorf("provider=%s: %s=%q: %v (values are URL-encoded: write %%20 for a space)", args["provider"], k, v, err)
+		}
+		decoded[k] = d
 	}
 	sort.Strings(keys)
 	parts := []string{"provider=" + args["provider"]}
 	for _, k := range keys {
 		parts = append(parts, k+"="+args[k])
 	}
-	return &provider{d: d, spec: strings.Join(parts, " "), port: port}, nil
+	return &provider{d: d, args: decoded, spec: strings.Join(parts, " "), port: port}, nil
 }
 
 func (p *provider) Managers(ctx context.Context) ([]string, error) {
@@ -71,7 +92,7 @@ func (p *provider) Managers(ctx context.Context) ([]string, error) {
 	ch := make(chan result, 1)
 	// go-discover takes no context: a lookup that hangs is left behind.
 	go func() {
-		a, err := p.d.Addrs(p.spec, log.New(io.Discard, "", 0))
+		a, err := p.d.Addrs(p.args, log.New(io.Discard, "", 0))
 		ch <- result{a, err}
 	}()
 	select {

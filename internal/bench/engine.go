@@ -111,33 +111,56 @@ func RunEngine(ctx context.Context, o EngineOptions) (res EngineResult, err erro
 	}()
 	args := []string{"sample-web", "--addr", "0.0.0.0:8080"}
 
-	for _, c := range o.Concurrency {
-		row := EngineRow{Name: fmt.Sprintf("engine, %d at once", c)}
-		for i := range o.Rounds {
+	// Every round runs each row once, so that a change in the machine's
+	// load (it is shared) weighs on all of them alike.
+	res.Limit = make([]EngineRow, len(o.Concurrency))
+	for i, c := range o.Concurrency {
+		res.Limit[i].Name = fmt.Sprintf("engine, %d at once", c)
+	}
+	res.Flotilla.Name = "flotilla (docker driver)"
+	if o.DockerSwarm {
+		res.Swarm = &EngineRow{Name: "docker swarm mode"}
+	}
+	sb, err := sandbox.Up(ctx, sandbox.Options{Dir: o.Dir, Managers: 1, Binary: o.Binary, Out: io.Discard,
+		DaemonArgs: []string{"--docker-host", o.DockerHost}})
+	if err != nil {
+		return res, err
+	}
+	defer sandbox.Down(o.Dir)
+	api, err := client.New(client.WithHost(sb.Host()))
+	if err != nil {
+		return res, err
+	}
+	defer api.Close()
+	for round := range o.Rounds {
+		for i, c := range o.Concurrency {
+			row := &res.Limit[i]
 			up, down, err := engineStraight(ctx, engine, image, args, o.Replicas, c)
 			if err != nil {
 				return res, fmt.Errorf("%s: %w", row.Name, err)
 			}
-			row.Up, row.Down = append(row.Up, up), append(row.Down, down)
-			progress(o.Out, "%-24s round %d: %d running after %v, removed after %v (load %s)\n", row.Name, i+1, o.Replicas,
-				up.Round(time.Millisecond), down.Round(time.Millisecond), loadAverage())
+			row.add(o.Out, round, o.Replicas, up, down)
 		}
-		res.Limit = append(res.Limit, row)
-	}
-
-	res.Flotilla, err = flotillaRounds(ctx, engine, o, image, args)
-	if err != nil {
-		return res, err
-	}
-
-	if o.DockerSwarm {
-		row, err := swarmRounds(ctx, engine, o, image, args)
-		res.Swarm = &row
-		if err != nil {
+		if err := serviceRound(ctx, engine, api, o, &res.Flotilla, round, swarm.ServiceSpec{
+			TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: image, Args: args,
+				Labels: map[string]string{"com.flotilla.driver": "docker"}}},
+		}); err != nil {
 			return res, err
+		}
+		if o.DockerSwarm {
+			if err := swarmRound(ctx, engine, o, res.Swarm, round, image, args); err != nil {
+				return res, err
+			}
 		}
 	}
 	return res, nil
+}
+
+// add records one round's figures and prints them.
+func (r *EngineRow) add(out io.Writer, round, replicas int, up, down time.Duration) {
+	r.Up, r.Down = append(r.Up, up), append(r.Down, down)
+	progress(out, "%-24s round %d: %d running after %v, removed after %v (load %s)\n", r.Name, round+1, replicas,
+		up.Round(time.Millisecond), down.Round(time.Millisecond), loadAverage())
 }
 
 // loadAverage is the machine's load average over the last minute.
@@ -239,74 +262,49 @@ func inParallel(n, conc int, f func(int) error) error {
 	return first
 }
 
-// serviceRounds creates the service Rounds times through api (flotilla's
-// or the engine's own swarm API), times until all its replicas run as api
-// reports them, removes it and times until the engine has none of its
-// containers left.
-func serviceRounds(ctx context.Context, engine, api *client.Client, o EngineOptions, name string, spec swarm.ServiceSpec) (EngineRow, error) {
-	row := EngineRow{Name: name}
+// serviceRound creates the service through api (flotilla's or the
+// engine's own swarm API), times until all its replicas run as api reports
+// them, removes it and times until the engine has none of its containers
+// left.
+func serviceRound(ctx context.Context, engine, api *client.Client, o EngineOptions, row *EngineRow, round int, spec swarm.ServiceSpec) error {
 	replicas := uint64(o.Replicas)
 	spec.Mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}}
-	for i := range o.Rounds {
-		spec.Annotations.Name = fmt.Sprintf("flotilla-bench-engine-%d-%d", os.Getpid(), i)
-		t0 := time.Now()
-		svc, err := api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec})
-		if err != nil {
-			return row, fmt.Errorf("%s: service create: %w", name, err)
-		}
-		err = waitRunning(ctx, api, o.Replicas, 25, t0, o.Out)
-		up := time.Since(t0)
-		// Removed whatever happened, and waited for: the image goes
-		// only once the containers have.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
-		t1 := time.Now()
-		_, rerr := api.ServiceRemove(cctx, svc.ID, client.ServiceRemoveOptions{})
-		if rerr == nil {
-			rerr = serviceContainersGone(cctx, engine, svc.ID, 5*time.Minute)
-		}
-		down := time.Since(t1)
-		cancel()
-		if err = errors.Join(err, rerr); err != nil {
-			return row, fmt.Errorf("%s: %w", name, err)
-		}
-		row.Up, row.Down = append(row.Up, up), append(row.Down, down)
-		progress(o.Out, "%-24s round %d: %d running after %v, removed after %v (load %s)\n", name, i+1, o.Replicas,
-			up.Round(time.Millisecond), down.Round(time.Millisecond), loadAverage())
+	spec.Annotations.Name = fmt.Sprintf("flotilla-bench-engine-%d-%d", os.Getpid(), round)
+	t0 := time.Now()
+	svc, err := api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec})
+	if err != nil {
+		return fmt.Errorf("%s: service create: %w", row.Name, err)
 	}
-	return row, nil
+	err = waitRunning(ctx, api, o.Replicas, 25, t0, o.Out)
+	up := time.Since(t0)
+	// Removed whatever happened, and waited for: the image goes only once
+	// the containers have.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	t1 := time.Now()
+	_, rerr := api.ServiceRemove(cctx, svc.ID, client.ServiceRemoveOptions{})
+	if rerr == nil {
+		rerr = serviceContainersGone(cctx, engine, svc.ID, 5*time.Minute)
+	}
+	down := time.Since(t1)
+	if err = errors.Join(err, rerr); err != nil {
+		return fmt.Errorf("%s: %w", row.Name, err)
+	}
+	row.add(o.Out, round, o.Replicas, up, down)
+	return nil
 }
 
-// flotillaRounds runs the service on one flotilla node with the docker
-// driver.
-func flotillaRounds(ctx context.Context, engine *client.Client, o EngineOptions, image string, args []string) (EngineRow, error) {
-	sb, err := sandbox.Up(ctx, sandbox.Options{Dir: o.Dir, Managers: 1, Binary: o.Binary, Out: io.Discard,
-		DaemonArgs: []string{"--docker-host", o.DockerHost}})
-	if err != nil {
-		return EngineRow{}, err
-	}
-	defer sandbox.Down(o.Dir)
-	api, err := client.New(client.WithHost(sb.Host()))
-	if err != nil {
-		return EngineRow{}, err
-	}
-	defer api.Close()
-	return serviceRounds(ctx, engine, api, o, "flotilla (docker driver)", swarm.ServiceSpec{
-		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: image, Args: args,
-			Labels: map[string]string{"com.flotilla.driver": "docker"}}},
-	})
-}
-
-// swarmRounds runs the service in Docker's swarm mode, in a throwaway
-// swarm of the engine.
-func swarmRounds(ctx context.Context, engine *client.Client, o EngineOptions, image string, args []string) (row EngineRow, err error) {
+// swarmRound runs the service once in Docker's swarm mode, in a throwaway
+// swarm of the engine (made and left again each round).
+func swarmRound(ctx context.Context, engine *client.Client, o EngineOptions, row *EngineRow, round int, image string, args []string) (err error) {
 	_, leave, err := throwawaySwarm(ctx, engine, o.Out)
 	if leave != nil {
 		defer func() { err = errors.Join(err, leave()) }()
 	}
 	if err != nil {
-		return row, err
+		return err
 	}
-	return serviceRounds(ctx, engine, engine, o, "docker swarm mode", swarm.ServiceSpec{
+	return serviceRound(ctx, engine, engine, o, row, round, swarm.ServiceSpec{
 		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: image, Args: args}},
 	})
 }

@@ -200,7 +200,7 @@ func newEngineCommand() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&o.Replicas, "replicas", 100, "replicas of the service (containers)")
 	cmd.Flags().IntVar(&o.Rounds, "rounds", 3, "measurements of each row")
-	cmd.Flags().IntSliceVar(&o.Concurrency, "concurrency", []int{1, 2, 4, 8, 16}, "containers the engine row creates and starts at once, one row per level (none: no engine row)")
+	cmd.Flags().IntSliceVar(&o.Concurrency, "concurrency", []int{1, 2, 4, 8, 16}, "containers the engine row creates and starts at once, one row per level (0: no engine row)")
 	cmd.Flags().BoolVar(&o.DockerSwarm, "docker-swarm", false, "add Docker's own swarm mode: puts the local engine ("+dockerEngineHost+") in swarm mode for the run and always leaves it; refuses an engine already in swarm mode")
 	cmd.Flags().StringVar(&o.DockerHost, "docker-host", "", "Docker Engine address (default "+dockerEngineHost+")")
 	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary one)")

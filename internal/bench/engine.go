@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,7 +30,7 @@ type EngineOptions struct {
 	DockerHost string
 	// Concurrency are the numbers of containers the engine row creates and
 	// starts at once (one measurement per level; the fastest is the
-	// engine's limit). None: no engine row.
+	// engine's limit). None (or only 0): no engine row.
 	Concurrency []int
 	// DockerSwarm adds Docker's own swarm mode, in a throwaway swarm of the
 	// local engine (DockerHost must be empty or dockerEngineHost).
@@ -111,6 +112,7 @@ func RunEngine(ctx context.Context, o EngineOptions) (res EngineResult, err erro
 	}()
 	args := []string{"sample-web", "--addr", "0.0.0.0:8080"}
 
+	o.Concurrency = slices.DeleteFunc(slices.Clone(o.Concurrency), func(c int) bool { return c < 1 })
 	// Every round runs each row once, so that a change in the machine's
 	// load (it is shared) weighs on all of them alike.
 	res.Limit = make([]EngineRow, len(o.Concurrency))

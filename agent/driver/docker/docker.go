@@ -105,6 +105,10 @@ type Options struct {
 // behind the exits of all the others instead of overlapping them.
 const DefaultConcurrentStops = 16
 
+// DefaultConcurrentStarts is how many containers the driver creates and
+// starts at once: all at once, every create comes before the first start.
+const DefaultConcurrentStarts = 16
+
 // stopSlotHold is the longest a stop keeps its slot: a container that
 // takes its grace period to exit is not using the engine meanwhile, and
 // must not hold up the stops of others.
@@ -121,7 +125,8 @@ type Driver struct {
 	netsMu sync.Mutex
 	nets   map[string]*netUse // by engine network name
 
-	stops chan struct{} // a slot per stop under way (stopSlot)
+	stops  chan struct{} // a slot per stop under way (stopSlot)
+	starts chan struct{} // a slot per create and start under way (run)
 }
 
 var (
@@ -153,7 +158,7 @@ func New(opts Options) (*Driver, error) {
 	}
 	return &Driver{c: c, host: host, labels: maps.Clone(opts.Labels),
 		prepareNetwork: opts.PrepareNetwork, networkGone: opts.NetworkGone, nets: map[string]*netUse{},
-		stops: make(chan struct{}, stops)}, nil
+		stops: make(chan struct{}, stops), starts: make(chan struct{}, DefaultConcurrentStarts)}, nil
 }
 
 // stopSlot waits for one of the driver's stop slots and returns its
@@ -316,7 +321,15 @@ func (d *Driver) runOn(ctx context.Context, name string, cfg *container.Config, 
 // run creates the container, connects it to the bridges given and starts
 // it; on failure it removes the container.
 func (d *Driver) run(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, connect []Bridge) (driver.Handle, error) {
+	select {
+	case d.starts <- struct{}{}:
+	case <-ctx.Done():
+		return driver.Handle{}, ctx.Err()
+	}
 	created, err := d.c.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hc})
+	if err != nil {
+		<-d.starts
+	}
 	if cerrdefs.IsNotFound(err) && strings.Contains(err.Error(), "No such image") {
 		// The engine checks the image anyway: no call of its own per task.
 		return driver.Handle{}, errdefs.Invalid("image %s is not present on this node: there is no registry here; load it with 'docker load' or 'docker import': %v", cfg.Image, err)
@@ -330,12 +343,21 @@ func (d *Driver) run(ctx context.Context, name string, cfg *container.Config, hc
 		_, _ = d.c.ContainerRemove(rctx, created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 		return driver.Handle{}, err
 	}
+	started := false
+	defer func() {
+		if !started {
+			<-d.starts
+		}
+	}()
 	for _, b := range connect {
 		if _, err := d.c.NetworkConnect(ctx, b.EngineNetwork, client.NetworkConnectOptions{Container: created.ID}); err != nil {
 			return fail(classify(err, "connect container %s to engine network %s", name, b.EngineNetwork))
 		}
 	}
-	if _, err := d.c.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+	_, err = d.c.ContainerStart(ctx, created.ID, client.ContainerStartOptions{})
+	started = true
+	<-d.starts
+	if err != nil {
 		err = classify(err, "start container %s", name)
 		if errdefs.KindOf(err) == errdefs.KindUnknown && isSpecStartError(err) {
 			err = errdefs.WithKind(errdefs.KindInvalid, err)

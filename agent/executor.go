@@ -441,11 +441,15 @@ func (e *Executor) stop(r *record) {
 }
 
 // stopInBackground stops a started task with its grace period; watch
-// sees the exit. Caller holds e.mu.
+// sees the exit. A task the managers want removed (its service is gone)
+// is removed once stopped, as swarm's agent does, rather than after the
+// managers have heard of the stop and dropped the task (forget then finds
+// nothing left). Caller holds e.mu.
 func (e *Executor) stopInBackground(r *record, d driver.Driver) {
 	h := *r.Handle
 	grace := specOf(e.NodeID, e.Hostname, r.ServiceName, r.Task).StopGracePeriod
 	taskID, driverName := r.Task.ID, r.Driver
+	remove := r.Task.DesiredState == swarm.TaskStateRemove
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -454,6 +458,15 @@ func (e *Executor) stopInBackground(r *record, d driver.Driver) {
 		e.Metrics.observeCall(driverName, "stop", began, err)
 		if err != nil && e.ctx.Err() == nil {
 			e.Log.Warn("stop task", "task", taskID, "err", err)
+		}
+		if err != nil || !remove {
+			return
+		}
+		began = time.Now()
+		err = d.Remove(e.ctx, h)
+		e.Metrics.observeCall(driverName, "remove", began, err)
+		if err != nil && e.ctx.Err() == nil {
+			e.Log.Warn("remove task", "task", taskID, "err", err)
 		}
 	}()
 }

@@ -274,6 +274,41 @@ func TestExecutorShutdownStopsTask(t *testing.T) {
 	mu.Unlock()
 }
 
+// A task whose service was removed (desired state remove) is stopped
+// with its grace period and removed at once, before the managers have
+// heard of the stop and dropped it; a task only shut down is kept.
+func TestExecutorDesiredRemoveRemovesOnceStopped(t *testing.T) {
+	drv := fake.New()
+	var mu sync.Mutex
+	var stops, removed []string
+	drv.OnStop = func(hd driver.Handle) { mu.Lock(); stops = append(stops, hd.ID); mu.Unlock() }
+	drv.OnRemove = func(hd driver.Handle) { mu.Lock(); removed = append(removed, hd.ID); mu.Unlock() }
+	h := newExec(t, drv, "")
+
+	t1, t2 := mkTask("t1", 1, swarm.TaskStateRunning), mkTask("t2", 2, swarm.TaskStateRunning)
+	h.e.Sync(assigned(t1, t2))
+	h.waitState("t1", swarm.TaskStateRunning)
+	h.waitState("t2", swarm.TaskStateRunning)
+
+	h.e.Sync(assigned(withObserved(withDesired(t1, swarm.TaskStateRemove), swarm.TaskStateRunning),
+		withObserved(withDesired(t2, swarm.TaskStateShutdown), swarm.TaskStateRunning)))
+	h.waitState("t1", swarm.TaskStateShutdown)
+	h.waitState("t2", swarm.TaskStateShutdown)
+	eventually(t, "t1 removed while still assigned", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Equal(removed, []string{"t1"})
+	})
+	mu.Lock()
+	if slices.Sort(stops); !slices.Equal(stops, []string{"t1", "t2"}) {
+		t.Errorf("driver Stop calls %v, want t1 and t2 (gracefully, before any removal)", stops)
+	}
+	mu.Unlock()
+	if _, existing, _ := drv.Stats(); existing != 1 {
+		t.Errorf("driver: %d existing, want t2 kept until the managers drop it", existing)
+	}
+}
+
 func TestExecutorShutdownOfUnstartedTask(t *testing.T) {
 	drv := fake.New()
 	h := newExec(t, drv, "")

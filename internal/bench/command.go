@@ -2,9 +2,11 @@ package bench
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	_ "net/http/pprof" // profiles of the bench process, on FLOTILLA_BENCH_PPROF
 	"os"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -179,11 +181,11 @@ func newRecoveryCommand() *cobra.Command {
 }
 
 func newEngineCommand() *cobra.Command {
-	var replicas int
-	var dir, host string
+	var o EngineOptions
+	var dir string
 	cmd := &cobra.Command{
 		Use:   "engine",
-		Short: "One node, the docker driver and the real Docker Engine: time for N replicas of a small container to run",
+		Short: "The real Docker Engine: time for N replicas of a small container to run and to go, straight through the Engine API, through flotilla's docker driver on one node and (--docker-swarm) through Docker's swarm mode",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bin, dir, cleanup, err := setup(dir)
@@ -191,18 +193,53 @@ func newEngineCommand() *cobra.Command {
 				return err
 			}
 			defer cleanup()
-			took, err := RunEngine(cmd.Context(), EngineOptions{Binary: bin, Dir: dir, Replicas: replicas, DockerHost: host, Out: cmd.OutOrStdout()})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "\n%d containers running through the docker driver after %v (%.1f/s)\n", replicas, took.Round(time.Millisecond), float64(replicas)/took.Seconds())
-			return nil
+			o.Binary, o.Dir, o.Out = bin, dir, cmd.OutOrStdout()
+			res, err := RunEngine(cmd.Context(), o)
+			printEngine(cmd.OutOrStdout(), o, res)
+			return err
 		},
 	}
-	cmd.Flags().IntVar(&replicas, "replicas", 100, "replicas of the service")
-	cmd.Flags().StringVar(&host, "docker-host", "", "Docker Engine address (default unix:///var/run/docker.sock)")
+	cmd.Flags().IntVar(&o.Replicas, "replicas", 100, "replicas of the service (containers)")
+	cmd.Flags().IntVar(&o.Rounds, "rounds", 3, "measurements of each row")
+	cmd.Flags().IntSliceVar(&o.Concurrency, "concurrency", []int{1, 2, 4, 8, 16}, "containers the engine row creates and starts at once, one row per level (0: no engine row)")
+	cmd.Flags().BoolVar(&o.DockerSwarm, "docker-swarm", false, "add Docker's own swarm mode: puts the local engine ("+dockerEngineHost+") in swarm mode for the run and always leaves it; refuses an engine already in swarm mode")
+	cmd.Flags().StringVar(&o.DockerHost, "docker-host", "", "Docker Engine address (default "+dockerEngineHost+")")
 	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary one)")
 	return cmd
+}
+
+// printEngine prints RunEngine's rows side by side.
+func printEngine(out io.Writer, o EngineOptions, res EngineResult) {
+	rows := res.Limit
+	if len(res.Flotilla.Up) > 0 {
+		rows = append(rows, res.Flotilla)
+	}
+	if res.Swarm != nil && len(res.Swarm.Up) > 0 {
+		rows = append(rows, *res.Swarm)
+	}
+	if len(rows) == 0 {
+		return
+	}
+	limit, haveLimit := res.Fastest()
+	lm, _ := Summary(limit.Up)
+	fmt.Fprintf(out, "\n%d containers, Docker Engine %s, %d rounds (load average now %s)\n", o.Replicas, res.Engine, o.Rounds, loadAverage())
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\tall running: median\tworst\tremoved: median\tworst\trunning, of the limit")
+	ms := func(d time.Duration) string { return d.Round(10 * time.Millisecond).String() }
+	for _, r := range rows {
+		um, uw := Summary(r.Up)
+		dm, dw := Summary(r.Down)
+		share := ""
+		if haveLimit {
+			share = fmt.Sprintf("%.2fx", float64(um)/float64(lm))
+		}
+		name := r.Name
+		if haveLimit && r.Name == limit.Name {
+			name += " (limit)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, ms(um), ms(uw), ms(dm), ms(dw), share)
+	}
+	tw.Flush()
 }
 
 // setup finds this binary (the daemons the bench starts) and the working

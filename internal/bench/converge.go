@@ -192,21 +192,7 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	if _, err := api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec}); err != nil {
 		return res, err
 	}
-	last := -1
-	err = poll(ctx, o.Timeout, func() error {
-		running, err := runningTasks(ctx, api)
-		if err != nil {
-			return err
-		}
-		if running/1000 != last/1000 {
-			progress(o.Out, "  %6d running after %v\n", running, time.Since(t1).Round(time.Millisecond))
-			last = running
-		}
-		if running < o.Replicas {
-			return fmt.Errorf("%d of %d running", running, o.Replicas)
-		}
-		return nil
-	})
+	err = waitRunning(ctx, api, o.Replicas, 1000, o.Timeout, t1, o.Out)
 	if err != nil {
 		return res, err
 	}
@@ -338,6 +324,26 @@ func readyCount(ctx context.Context, api *client.Client, want int) error {
 		return fmt.Errorf("%d of %d nodes ready", ready, want)
 	}
 	return nil
+}
+
+// waitRunning waits until api reports want tasks running, printing
+// progress every step tasks (timed from t0).
+func waitRunning(ctx context.Context, api *client.Client, want, step int, timeout time.Duration, t0 time.Time, out io.Writer) error {
+	last := -1
+	return poll(ctx, timeout, func() error {
+		n, err := runningTasks(ctx, api)
+		if err != nil {
+			return err
+		}
+		if n/step != last/step {
+			progress(out, "  %6d running after %v\n", n, time.Since(t0).Round(time.Millisecond))
+			last = n
+		}
+		if n < want {
+			return fmt.Errorf("%d of %d running", n, want)
+		}
+		return nil
+	})
 }
 
 func runningTasks(ctx context.Context, api *client.Client) (int, error) {

@@ -18,15 +18,6 @@ import (
 	"github.com/flotilla-org/flotilla/internal/sandbox"
 )
 
-// dockerEngineHost is the only engine the Docker mesh comparison touches:
-// DOCKER_HOST is ignored on purpose, so that the run never puts a remote
-// engine in swarm mode.
-const dockerEngineHost = "unix:///var/run/docker.sock"
-
-// gwBridge is the bridge a swarm task's container uses to reach the
-// host (and the host to reach it); Docker makes it on swarm init.
-const gwBridge = "docker_gwbridge"
-
 // DockerMeshOptions configures RunDockerMesh.
 type DockerMeshOptions struct {
 	Binary   string
@@ -73,35 +64,15 @@ func RunDockerMesh(ctx context.Context, o DockerMeshOptions) (res DockerMeshResu
 	if _, err := engine.Ping(ctx, client.PingOptions{}); err != nil {
 		return res, fmt.Errorf("no Docker Engine answers at %s: %w", dockerEngineHost, err)
 	}
-	info, err := engine.Info(ctx, client.InfoOptions{})
+	// From here on, any swarm state of the engine is this run's: leave it
+	// whatever happens.
+	version, leave, err := throwawaySwarm(ctx, engine, o.Out)
+	res.Engine = version
+	if leave != nil {
+		defer func() { err = errors.Join(err, leave()) }()
+	}
 	if err != nil {
 		return res, err
-	}
-	res.Engine = info.Info.ServerVersion
-	if st := info.Info.Swarm.LocalNodeState; st != swarm.LocalNodeStateInactive {
-		return res, fmt.Errorf("the engine at %s is already in swarm mode (%s): refusing to touch a swarm this run did not make", dockerEngineHost, st)
-	}
-	_, gwErr := engine.NetworkInspect(ctx, gwBridge, client.NetworkInspectOptions{})
-	hadGwBridge := gwErr == nil
-
-	// From here on, any swarm state of the engine is this run's: leave it
-	// whatever happens (registered before init, which a cancelled context
-	// may leave half done).
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if lerr := leaveSwarm(cctx, engine); lerr != nil {
-			err = errors.Join(err, lerr)
-			return
-		}
-		progress(o.Out, "left swarm mode\n")
-		if !hadGwBridge {
-			_, _ = engine.NetworkRemove(cctx, gwBridge, client.NetworkRemoveOptions{})
-		}
-	}()
-	progress(o.Out, "docker swarm init --advertise-addr 127.0.0.1 (engine %s)\n", res.Engine)
-	if _, err := engine.SwarmInit(ctx, client.SwarmInitOptions{ListenAddr: "127.0.0.1:2377", AdvertiseAddr: "127.0.0.1"}); err != nil {
-		return res, fmt.Errorf("docker swarm init: %w", err)
 	}
 
 	image := fmt.Sprintf("flotilla-bench/dockermesh:%d", os.Getpid())
@@ -142,16 +113,7 @@ func RunDockerMesh(ctx context.Context, o DockerMeshOptions) (res DockerMeshResu
 		defer cancel()
 		_, _ = engine.ServiceRemove(cctx, created.ID, client.ServiceRemoveOptions{})
 		// The image goes only once the containers have.
-		_ = poll(cctx, 2*time.Minute, func() error {
-			l, err := engine.ContainerList(cctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", "com.docker.swarm.service.id="+created.ID)})
-			if err != nil {
-				return err
-			}
-			if len(l.Items) > 0 {
-				return fmt.Errorf("%d containers left", len(l.Items))
-			}
-			return nil
-		})
+		_ = serviceContainersGone(cctx, engine, created.ID, 2*time.Minute)
 	}()
 
 	// The task runs; the host reaches its container on docker_gwbridge.
@@ -235,23 +197,4 @@ func plusMinus(d time.Duration) string {
 		return "-" + (-d).Round(time.Microsecond).String()
 	}
 	return "+" + d.Round(time.Microsecond).String()
-}
-
-// leaveSwarm takes the engine out of swarm mode and checks that it is.
-func leaveSwarm(ctx context.Context, engine *client.Client) error {
-	info, err := engine.Info(ctx, client.InfoOptions{})
-	if err == nil && info.Info.Swarm.LocalNodeState == swarm.LocalNodeStateInactive {
-		return nil
-	}
-	if _, err := engine.SwarmLeave(ctx, client.SwarmLeaveOptions{Force: true}); err != nil {
-		return fmt.Errorf("docker swarm leave --force: %w (leave it by hand)", err)
-	}
-	info, err = engine.Info(ctx, client.InfoOptions{})
-	if err != nil {
-		return err
-	}
-	if st := info.Info.Swarm.LocalNodeState; st != swarm.LocalNodeStateInactive {
-		return fmt.Errorf("the engine is still in swarm mode (%s) after leaving: run docker swarm leave --force", st)
-	}
-	return nil
 }

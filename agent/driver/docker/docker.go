@@ -92,7 +92,27 @@ type Options struct {
 	// comes after the NetworkGone of the old one; it must not call the
 	// driver.
 	NetworkGone func(b Bridge)
+	// ConcurrentStops bounds the containers stopped at once (default
+	// DefaultConcurrentStops), see stopSlot.
+	ConcurrentStops int
 }
+
+// DefaultConcurrentStops is how many containers the driver stops at once
+// by default. On a 2-core machine's engine (20.10, fuse-overlayfs), 100
+// containers stopped and removed 16 at a time went in 4.8 s, all at once
+// in 6.6 s: when every process is signalled at once they all exit at once,
+// and the engine's clean-up of the first ones (unmount, network) waits
+// behind the exits of all the others instead of overlapping them.
+const DefaultConcurrentStops = 16
+
+// DefaultConcurrentStarts is how many containers the driver creates and
+// starts at once: all at once, every create comes before the first start.
+const DefaultConcurrentStarts = 16
+
+// stopSlotHold is the longest a stop keeps its slot: a container that
+// takes its grace period to exit is not using the engine meanwhile, and
+// must not hold up the stops of others.
+const stopSlotHold = time.Second
 
 // Driver runs tasks as Docker containers.
 type Driver struct {
@@ -104,6 +124,9 @@ type Driver struct {
 
 	netsMu sync.Mutex
 	nets   map[string]*netUse // by engine network name
+
+	stops  chan struct{} // a slot per stop under way (stopSlot)
+	starts chan struct{} // a slot per create and start under way (run)
 }
 
 var (
@@ -129,8 +152,27 @@ func New(opts Options) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker driver: %w", err)
 	}
+	stops := opts.ConcurrentStops
+	if stops <= 0 {
+		stops = DefaultConcurrentStops
+	}
 	return &Driver{c: c, host: host, labels: maps.Clone(opts.Labels),
-		prepareNetwork: opts.PrepareNetwork, networkGone: opts.NetworkGone, nets: map[string]*netUse{}}, nil
+		prepareNetwork: opts.PrepareNetwork, networkGone: opts.NetworkGone, nets: map[string]*netUse{},
+		stops: make(chan struct{}, stops), starts: make(chan struct{}, DefaultConcurrentStarts)}, nil
+}
+
+// stopSlot waits for one of the driver's stop slots and returns its
+// release (idempotent), which also comes by itself after stopSlotHold.
+func (d *Driver) stopSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case d.stops <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	var once sync.Once
+	free := func() { once.Do(func() { <-d.stops }) }
+	t := time.AfterFunc(stopSlotHold, free)
+	return func() { t.Stop(); free() }, nil
 }
 
 // Close releases the client's idle connections.
@@ -181,12 +223,6 @@ func (d *Driver) Start(ctx context.Context, spec driver.Spec) (driver.Handle, er
 	}
 	if spec.Image == "" {
 		return driver.Handle{}, errdefs.Invalid("task %s: the docker driver needs an image", spec.TaskID)
-	}
-	if _, err := d.c.ImageInspect(ctx, spec.Image); err != nil {
-		if cerrdefs.IsNotFound(err) {
-			return driver.Handle{}, errdefs.Invalid("image %s is not present on this node: there is no registry here; load it with 'docker load' or 'docker import'", spec.Image)
-		}
-		return driver.Handle{}, classify(err, "inspect image %s", spec.Image)
 	}
 	name := spec.TaskName()
 	labels := make(map[string]string, len(spec.Labels)+len(d.labels)+6)
@@ -285,7 +321,19 @@ func (d *Driver) runOn(ctx context.Context, name string, cfg *container.Config, 
 // run creates the container, connects it to the bridges given and starts
 // it; on failure it removes the container.
 func (d *Driver) run(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig, connect []Bridge) (driver.Handle, error) {
+	select {
+	case d.starts <- struct{}{}:
+	case <-ctx.Done():
+		return driver.Handle{}, ctx.Err()
+	}
 	created, err := d.c.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hc})
+	if err != nil {
+		<-d.starts
+	}
+	if cerrdefs.IsNotFound(err) && strings.Contains(err.Error(), "No such image") {
+		// The engine checks the image anyway: no call of its own per task.
+		return driver.Handle{}, errdefs.Invalid("image %s is not present on this node: there is no registry here; load it with 'docker load' or 'docker import': %v", cfg.Image, err)
+	}
 	if err != nil {
 		return driver.Handle{}, classify(err, "create container %s", name)
 	}
@@ -295,12 +343,21 @@ func (d *Driver) run(ctx context.Context, name string, cfg *container.Config, hc
 		_, _ = d.c.ContainerRemove(rctx, created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 		return driver.Handle{}, err
 	}
+	started := false
+	defer func() {
+		if !started {
+			<-d.starts
+		}
+	}()
 	for _, b := range connect {
 		if _, err := d.c.NetworkConnect(ctx, b.EngineNetwork, client.NetworkConnectOptions{Container: created.ID}); err != nil {
 			return fail(classify(err, "connect container %s to engine network %s", name, b.EngineNetwork))
 		}
 	}
-	if _, err := d.c.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+	_, err = d.c.ContainerStart(ctx, created.ID, client.ContainerStartOptions{})
+	started = true
+	<-d.starts
+	if err != nil {
 		err = classify(err, "start container %s", name)
 		if errdefs.KindOf(err) == errdefs.KindUnknown && isSpecStartError(err) {
 			err = errdefs.WithKind(errdefs.KindInvalid, err)
@@ -312,6 +369,12 @@ func (d *Driver) run(ctx context.Context, name string, cfg *container.Config, hc
 		h.PID = ins.Container.State.Pid
 		if t, err := time.Parse(time.RFC3339Nano, ins.Container.State.StartedAt); err == nil {
 			h.StartedAt = t
+		}
+		if ins.Container.State.Health == nil && ins.Container.Config != nil && noHealthCheck(ins.Container.Config.Healthcheck) {
+			// No check, neither the spec's nor the image's (the engine
+			// merged them at create), and none can come later: Health
+			// need not ask the engine.
+			h.Extra[extraHealth] = healthNone
 		}
 	}
 	return h, nil
@@ -429,14 +492,22 @@ func (d *Driver) Stop(ctx context.Context, h driver.Handle, timeout time.Duratio
 	grace := driver.StopTimeout(timeout)
 	if grace > 0 {
 		secs := graceSeconds(grace)
+		release, serr := d.stopSlot(ctx)
+		if serr != nil {
+			return serr
+		}
 		_, err = d.c.ContainerStop(ctx, h.ID, client.ContainerStopOptions{Timeout: &secs})
+		release()
+		if err == nil {
+			return nil // the engine answers once the container has stopped
+		}
 	} else {
 		_, err = d.c.ContainerKill(ctx, h.ID, client.ContainerKillOptions{Signal: "KILL"})
 	}
 	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) { // conflict: not running any more
 		return classify(err, "stop container %s", h.ID)
 	}
-	// ContainerStop returns once the container stopped; a kill does not.
+	// A kill returns before the container has stopped.
 	if _, err := d.Wait(ctx, h); err != nil && !errdefs.Is(err, errdefs.KindNotFound) {
 		return err
 	}

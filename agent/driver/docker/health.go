@@ -12,6 +12,13 @@ import (
 
 var _ driver.HealthChecker = (*Driver)(nil)
 
+// A handle's Extra[extraHealth] is healthNone when the container has no
+// health check (seen as it started).
+const (
+	extraHealth = "health"
+	healthNone  = "none"
+)
+
 // healthConfig is the container's health check: nil keeps the image's
 // HEALTHCHECK (the engine applies it), ["NONE"] disables it, and a check
 // with no Test keeps the image's command with the spec's timings (the
@@ -26,10 +33,18 @@ func healthConfig(h *driver.HealthCheck) *container.HealthConfig {
 	}
 }
 
+// noHealthCheck tells a container's (merged) health check is none.
+func noHealthCheck(h *container.HealthConfig) bool {
+	return h == nil || len(h.Test) == 0 || h.Test[0] == "NONE"
+}
+
 // Health implements driver.HealthChecker from the engine's own record
 // (State.Health): the engine runs the checks, so they go on while the
 // agent restarts.
 func (d *Driver) Health(ctx context.Context, h driver.Handle) (driver.Health, error) {
+	if h.Extra[extraHealth] == healthNone {
+		return driver.Health{}, nil
+	}
 	ins, err := d.inspectManaged(ctx, h.ID)
 	if err != nil {
 		return driver.Health{}, err

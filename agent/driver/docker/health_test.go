@@ -105,4 +105,12 @@ func TestImageHealthCheck(t *testing.T) {
 	if got, err := d.Health(ctx, hPlain); err != nil || got != (driver.Health{}) {
 		t.Errorf("no health check anywhere: health %+v %v, want none", got, err)
 	}
+	// Its handle says so: Health does not ask the engine, which no longer
+	// knows the container.
+	if err := d.Remove(ctx, hPlain); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.Health(ctx, hPlain); err != nil || got != (driver.Health{}) {
+		t.Errorf("no health check, container removed: health %+v %v, want none without asking the engine", got, err)
+	}
 }

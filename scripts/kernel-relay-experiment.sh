@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dur=${DURATION:-5s}
+mtu=${MTU:-1500} # the underlay's; VXLAN takes 50 bytes of it
 conns=${CONNS:-16}
 A=flt-exp-a B=flt-exp-b
 cleanup() {
@@ -32,11 +33,15 @@ ip -n "$B" addr add 192.168.213.2/24 dev flt-exp-vb
 for ns in "$A" "$B"; do
   ip -n "$ns" link set lo up
 done
+ip -n "$A" link set flt-exp-va mtu "$mtu"
+ip -n "$B" link set flt-exp-vb mtu "$mtu"
 ip -n "$A" link set flt-exp-va up
 ip -n "$B" link set flt-exp-vb up
 # The overlay: one VXLAN device per host, the peer as its only remote.
 ip -n "$A" link add flt-exp-x type vxlan id 4213 local 192.168.213.1 remote 192.168.213.2 dstport 4789 dev flt-exp-va
 ip -n "$B" link add flt-exp-x type vxlan id 4213 local 192.168.213.2 remote 192.168.213.1 dstport 4789 dev flt-exp-vb
+ip -n "$A" link set flt-exp-x mtu $((mtu - 50))
+ip -n "$B" link set flt-exp-x mtu $((mtu - 50))
 ip -n "$A" addr add 10.213.0.1/24 dev flt-exp-x
 ip -n "$B" addr add 10.213.0.2/24 dev flt-exp-x
 ip -n "$A" link set flt-exp-x up

@@ -69,6 +69,7 @@ func startDecision(v *view, s *state.Service, history []*state.Task, last *state
 	}
 	at := statusTime(last).Add(*rp.Delay)
 	if v.now.Before(at) {
+		v.wakeAt(at)
 		return false, at
 	}
 	return true, time.Time{}

@@ -138,8 +138,11 @@ func (o *Orchestrator) advanceUpdate(v *view, s *state.Service) []state.Op {
 	if room <= 0 || len(stale) == 0 {
 		return nil
 	}
-	if inFlight == 0 && v.now.Before(lastBatch(v, s, started).Add(cfg.Delay)) {
-		return nil
+	if inFlight == 0 {
+		if next := lastBatch(v, s, started).Add(cfg.Delay); v.now.Before(next) {
+			v.wakeAt(next)
+			return nil
+		}
 	}
 	var ops []state.Op
 	for _, t := range stale[:min(room, len(stale))] {
@@ -179,7 +182,15 @@ func globalNode(t *state.Task) string {
 
 // settled: running for the whole monitor window.
 func settled(v *view, t *state.Task, monitor time.Duration) bool {
-	return t.Status.State == swarm.TaskStateRunning && v.now.Sub(statusTime(t)) >= monitor
+	if t.Status.State != swarm.TaskStateRunning {
+		return false
+	}
+	done := statusTime(t).Add(monitor)
+	if v.now.Before(done) {
+		v.wakeAt(done)
+		return false
+	}
+	return true
 }
 
 // onFailure applies the update's failure action.

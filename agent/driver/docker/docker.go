@@ -326,10 +326,10 @@ func (d *Driver) run(ctx context.Context, name string, cfg *container.Config, hc
 	case <-ctx.Done():
 		return driver.Handle{}, ctx.Err()
 	}
+	// The slot is held from the create to the start's answer.
+	release := sync.OnceFunc(func() { <-d.starts })
+	defer release()
 	created, err := d.c.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hc})
-	if err != nil {
-		<-d.starts
-	}
 	if cerrdefs.IsNotFound(err) && strings.Contains(err.Error(), "No such image") {
 		// The engine checks the image anyway: no call of its own per task.
 		return driver.Handle{}, errdefs.Invalid("image %s is not present on this node: there is no registry here; load it with 'docker load' or 'docker import': %v", cfg.Image, err)
@@ -343,20 +343,13 @@ func (d *Driver) run(ctx context.Context, name string, cfg *container.Config, hc
 		_, _ = d.c.ContainerRemove(rctx, created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 		return driver.Handle{}, err
 	}
-	started := false
-	defer func() {
-		if !started {
-			<-d.starts
-		}
-	}()
 	for _, b := range connect {
 		if _, err := d.c.NetworkConnect(ctx, b.EngineNetwork, client.NetworkConnectOptions{Container: created.ID}); err != nil {
 			return fail(classify(err, "connect container %s to engine network %s", name, b.EngineNetwork))
 		}
 	}
 	_, err = d.c.ContainerStart(ctx, created.ID, client.ContainerStartOptions{})
-	started = true
-	<-d.starts
+	release()
 	if err != nil {
 		err = classify(err, "start container %s", name)
 		if errdefs.KindOf(err) == errdefs.KindUnknown && isSpecStartError(err) {

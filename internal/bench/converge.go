@@ -186,7 +186,10 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	if err != nil {
 		return res, err
 	}
-	work0 := countWork(ctx, lead)
+	work0, err := countWork(ctx, lead)
+	if err != nil {
+		return res, err
+	}
 	meter := newCPUMeter(pids...)
 	t1 := time.Now()
 	if _, err := api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec}); err != nil {
@@ -199,13 +202,16 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	res.Converge = time.Since(t1)
 	res.CPU = meter.used()
 	progress(o.Out, "CPU used while converging: %s\n", cpuLine(res.CPU, mgrs))
-	work := countWork(ctx, lead)
-	res.HeartbeatsPerSecond = (work.heartbeats - work0.heartbeats) / time.Since(t1).Seconds()
-	progress(o.Out, "the leader (%s) while converging: %.0f heartbeats/s; %.0f orchestrator passes, %.2fs in all\n",
-		lead.Name, res.HeartbeatsPerSecond, work.passes-work0.passes, work.passSeconds-work0.passSeconds)
-	res.RaftBytesPerTask = (work.raftBytes - work0.raftBytes) / float64(o.Replicas)
-	progress(o.Out, "Raft log written while converging: %.0f entries, %.1f MiB, %.0f bytes per task (each sent to every follower)\n",
-		work.raftEntries-work0.raftEntries, (work.raftBytes-work0.raftBytes)/(1<<20), res.RaftBytesPerTask)
+	if work, err := countWork(ctx, lead); err != nil {
+		progress(o.Out, "no figures of the leader's work while converging: %v\n", err)
+	} else {
+		res.HeartbeatsPerSecond = (work.heartbeats - work0.heartbeats) / time.Since(t1).Seconds()
+		progress(o.Out, "the leader (%s) while converging: %.0f heartbeats/s; %.0f orchestrator passes, %.2fs in all\n",
+			lead.Name, res.HeartbeatsPerSecond, work.passes-work0.passes, work.passSeconds-work0.passSeconds)
+		res.RaftBytesPerTask = (work.raftBytes - work0.raftBytes) / float64(o.Replicas)
+		progress(o.Out, "Raft log written while converging: %.0f entries, %.1f MiB, %.0f bytes per task (each sent to every follower)\n",
+			work.raftEntries-work0.raftEntries, (work.raftBytes-work0.raftBytes)/(1<<20), res.RaftBytesPerTask)
+	}
 	if l, err := leader(ctx, mgrs, api); err == nil {
 		if res.Leader, err = sampleMemory(ctx, l); err != nil {
 			return res, err
@@ -239,14 +245,23 @@ const steadyWindow = 10 * time.Second
 // the heartbeats it takes and the CPU it uses for them (and for anything
 // else it does meanwhile, so the CPU per heartbeat is an upper bound).
 func steadyLoad(ctx context.Context, lead sandbox.Node, out io.Writer) (s steadySample) {
-	w0, meter := countWork(ctx, lead), newCPUMeter(lead.PID)
-	t0 := time.Now()
+	w0, err := countWork(ctx, lead)
+	if err != nil {
+		progress(out, "no steady-state figures: %v\n", err)
+		return s
+	}
+	meter, t0 := newCPUMeter(lead.PID), time.Now()
 	select {
 	case <-ctx.Done():
 		return s
 	case <-time.After(steadyWindow):
 	}
-	w1, took := countWork(ctx, lead), time.Since(t0).Seconds()
+	w1, err := countWork(ctx, lead)
+	if err != nil {
+		progress(out, "no steady-state figures: %v\n", err)
+		return s
+	}
+	took := time.Since(t0).Seconds()
 	s.HeartbeatsPerSecond = (w1.heartbeats - w0.heartbeats) / took
 	s.CPUShare = meter.used()[0].Seconds() / took
 	if s.HeartbeatsPerSecond > 0 {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 )
@@ -46,7 +47,9 @@ func throwawaySwarm(ctx context.Context, engine *client.Client, out io.Writer) (
 		}
 		progress(out, "left swarm mode\n")
 		if !hadGwBridge {
-			_, _ = engine.NetworkRemove(cctx, gwBridge, client.NetworkRemoveOptions{})
+			if _, err := engine.NetworkRemove(cctx, gwBridge, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+				return fmt.Errorf("swarm mode left, but the %s network it made is still there: remove it with 'docker network rm %s': %w", gwBridge, gwBridge, err)
+			}
 		}
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
@@ -108,7 +109,9 @@ func RunEngine(ctx context.Context, o EngineOptions) (res EngineResult, err erro
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		_, _ = engine.ImageRemove(cctx, image, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+		if _, rerr := engine.ImageRemove(cctx, image, client.ImageRemoveOptions{Force: true, PruneChildren: true}); rerr != nil && !cerrdefs.IsNotFound(rerr) {
+			err = errors.Join(err, fmt.Errorf("the bench's image is left behind: remove it with 'docker rmi -f %s': %w", image, rerr))
+		}
 	}()
 	args := []string{"sample-web", "--addr", "0.0.0.0:8080"}
 
@@ -195,7 +198,9 @@ func engineStraight(ctx context.Context, engine *client.Client, image string, ar
 			return
 		}
 		for _, c := range l.Items {
-			_, _ = engine.ContainerRemove(cctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			if _, rerr := engine.ContainerRemove(cctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); rerr != nil && !cerrdefs.IsNotFound(rerr) {
+				err = errors.Join(err, fmt.Errorf("container %s is left behind: remove it with 'docker rm -f %s': %w", c.ID, c.ID, rerr))
+			}
 		}
 	}()
 	t0 := time.Now()

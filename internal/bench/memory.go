@@ -111,9 +111,12 @@ func scrape(ctx context.Context, m sandbox.Node, gc bool) (map[string]float64, e
 // leaderCounts are counters of the leader's work.
 type leaderCounts struct{ heartbeats, passes, passSeconds, raftEntries, raftBytes float64 }
 
-func countWork(ctx context.Context, m sandbox.Node) leaderCounts {
-	v, _ := scrape(ctx, m, false)
+func countWork(ctx context.Context, m sandbox.Node) (leaderCounts, error) {
+	v, err := scrape(ctx, m, false)
+	if err != nil {
+		return leaderCounts{}, fmt.Errorf("reading %s's metrics: %w", m.Name, err)
+	}
 	const pass = "flotilla_orchestrator_pass_duration_seconds" // a histogram: its _count and _sum
 	return leaderCounts{v["flotilla_dispatcher_heartbeats_total"], v[pass+"_count"], v[pass+"_sum"],
-		v["flotilla_raft_proposed_entries_total"], v["flotilla_raft_proposed_bytes_total"]}
+		v["flotilla_raft_proposed_entries_total"], v["flotilla_raft_proposed_bytes_total"]}, nil
 }

@@ -15,6 +15,18 @@ import (
 	"github.com/flotilla-org/flotilla/security/ca"
 )
 
+// mutualTLSCerts makes, under base, the certificate directories of a TCP
+// API test: a server's and a client's from root, and a foreign client's
+// from another CA.
+func mutualTLSCerts(t *testing.T, base string) (root *ca.RootCA, server, client, foreign string) {
+	t.Helper()
+	root, other := newRoot(t), newRoot(t)
+	server = certDir(t, root, filepath.Join(base, "server"), "server")
+	client = certDir(t, root, filepath.Join(base, "client"), "client")
+	foreign = certDir(t, other, filepath.Join(base, "foreign"), "foreign")
+	return root, server, client, foreign
+}
+
 // certDir writes ca.pem, cert.pem and key.pem (DOCKER_CERT_PATH's layout)
 // for a certificate that root signs, valid for 127.0.0.1 as server and
 // client.
@@ -85,10 +97,7 @@ func TestTCPAPIInsecureWarns(t *testing.T) {
 func TestTCPAPIMutualTLS(t *testing.T) {
 	requireE2E(t)
 	base := tempDir(t)
-	root, other := newRoot(t), newRoot(t)
-	server := certDir(t, root, filepath.Join(base, "server"), "server")
-	client := certDir(t, root, filepath.Join(base, "client"), "client")
-	foreign := certDir(t, other, filepath.Join(base, "foreign"), "foreign")
+	root, server, client, foreign := mutualTLSCerts(t, base)
 	noCert := filepath.Join(base, "nocert")
 	if err := os.MkdirAll(noCert, 0o700); err != nil {
 		t.Fatal(err)

@@ -293,10 +293,7 @@ func TestWebUIAddrRefused(t *testing.T) {
 func TestWebUIOverMutualTLS(t *testing.T) {
 	requireE2E(t)
 	base := tempDir(t)
-	root, other := newRoot(t), newRoot(t)
-	server := certDir(t, root, filepath.Join(base, "server"), "server")
-	client := certDir(t, root, filepath.Join(base, "client"), "client")
-	foreign := certDir(t, other, filepath.Join(base, "foreign"), "foreign")
+	root, server, client, foreign := mutualTLSCerts(t, base)
 
 	n := newNode(t, base, "uitls")
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))

@@ -271,15 +271,8 @@ func TestEventsFollowsNewEvents(t *testing.T) {
 
 func TestEventsUntilInTheFutureEnds(t *testing.T) {
 	f := history()
-	srv := httptest.NewServer(NewHandler(f))
-	defer srv.Close()
 	until := time.Now().Add(300 * time.Millisecond)
-	resp, err := http.Get(srv.URL + eventsURL("", unix(until), ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	got := streamLines(t, resp)
+	got := openStream(t, f, unix(until))
 	f.add(events.ConfigEventType, events.ActionCreate, "cfg1", "conf", until.Add(-time.Millisecond))
 	// until without since: the whole window, as dockerd, then live events.
 	for _, want := range []string{"service create web", "network create backend", "service update web",
@@ -288,58 +281,51 @@ func TestEventsUntilInTheFutureEnds(t *testing.T) {
 			t.Fatalf("event %q, want %q", l, want)
 		}
 	}
-	select {
-	case l, ok := <-got:
-		if ok {
-			t.Fatalf("unexpected event %q", l)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the stream did not end at until")
-	}
+	expectEnd(t, got, 10*time.Second, "at until")
 }
 
 // A manager that stops being one (demoted, left) ends its streams rather
 // than leaving them open with nothing to come.
 func TestEventsStreamEndsWhenTheNodeStopsServing(t *testing.T) {
 	f := history()
-	srv := httptest.NewServer(NewHandler(f))
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + eventsURL("", "", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	got := streamLines(t, resp)
+	got := openStream(t, f, "")
 	f.mu.Lock()
 	f.err = errdefs.ErrNotManager
 	f.mu.Unlock()
-	select {
-	case l, ok := <-got:
-		if ok {
-			t.Fatalf("unexpected event %q", l)
-		}
-	case <-time.After(5 * eventsRecheck):
-		t.Fatalf("the stream was still open %s after the node stopped serving events", 5*eventsRecheck)
-	}
+	expectEnd(t, got, 5*eventsRecheck, "after the node stopped serving events")
 }
 
 func TestEventsStreamEndsWhenTheServerCloses(t *testing.T) {
 	f := history()
+	got := openStream(t, f, "")
+	close(f.closing)
+	expectEnd(t, got, eventsRecheck, "after the server began to close")
+}
+
+// openStream asks f's API for events (until, if given, as a Unix time)
+// and returns the stream's lines; the server and the response are closed
+// when the test ends.
+func openStream(t *testing.T, f *fakeEvents, until string) <-chan string {
+	t.Helper()
 	srv := httptest.NewServer(NewHandler(f))
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + eventsURL("", "", ""))
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL + eventsURL("", until, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	got := streamLines(t, resp)
-	close(f.closing)
+	t.Cleanup(func() { resp.Body.Close() })
+	return streamLines(t, resp)
+}
+
+// expectEnd fails unless the stream ends, with no further event, within d.
+func expectEnd(t *testing.T, got <-chan string, d time.Duration, when string) {
+	t.Helper()
 	select {
 	case l, ok := <-got:
 		if ok {
 			t.Fatalf("unexpected event %q", l)
 		}
-	case <-time.After(eventsRecheck):
-		t.Fatalf("the stream was still open %s after the server began to close", eventsRecheck)
+	case <-time.After(d):
+		t.Fatalf("the stream was still open %s %s", d, when)
 	}
 }

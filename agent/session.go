@@ -9,7 +9,9 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -40,7 +42,10 @@ type Hooks struct {
 	Refresh func() []string
 }
 
-// Session heartbeats to one manager at a time.
+// Session heartbeats to one manager at a time, and stays with it while it
+// answers: any manager serves a node's session (a follower relays to the
+// leader), so nodes spread over the managers and a failover moves only
+// the nodes of the manager that failed.
 type Session struct {
 	NodeID   string
 	Addr     string // this node's advertise address
@@ -54,6 +59,10 @@ type Session struct {
 	// for none.
 	Mesh *mesh.Mesh
 
+	// assigned is the store index of the latest assignments, sent with
+	// status reports.
+	assigned atomic.Uint64
+
 	mu       sync.Mutex
 	moved    chan struct{}
 	managers []string
@@ -62,7 +71,10 @@ type Session struct {
 	lastErr  error
 }
 
-// SetManagers replaces the addresses the session may talk to.
+// SetManagers replaces the addresses the session may talk to. It stays
+// with its current manager if that is still listed, unless that was the
+// only one it knew (the one it joined through): then it takes the first of
+// the new list, its own place among the managers.
 func (s *Session) SetManagers(addrs []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -70,12 +82,14 @@ func (s *Session) SetManagers(addrs []string) {
 	if s.current < len(s.managers) {
 		cur = s.managers[s.current]
 	}
+	keep := len(s.managers) > 1
 	s.managers = append([]string(nil), addrs...)
 	s.current = 0
-	for i, a := range s.managers {
-		if a == cur {
-			s.current = i
-		}
+	if i := slices.Index(s.managers, cur); keep && i >= 0 {
+		s.current = i
+	}
+	if cur != "" && len(s.managers) > 0 && s.managers[s.current] != cur {
+		s.signalMoved()
 	}
 }
 
@@ -98,22 +112,6 @@ func (s *Session) target() (string, bool) {
 	return s.managers[s.current%len(s.managers)], true
 }
 
-// prefer makes addr the current manager if it is in the list (the
-// leader: requests to it need no forwarding).
-func (s *Session) prefer(addr string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, a := range s.managers {
-		if a == addr {
-			if s.current != i {
-				s.current = i
-				s.signalMoved()
-			}
-			return
-		}
-	}
-}
-
 // signalMoved tells the task loop its long-poll now goes to the wrong
 // manager (mu held).
 func (s *Session) signalMoved() {
@@ -133,12 +131,13 @@ func (s *Session) movedCh() <-chan struct{} {
 	return s.moved
 }
 
-// next moves to another manager after a failure.
+// next moves to another manager after a failure; the long-polls follow.
 func (s *Session) next() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.managers) > 1 {
 		s.current = (s.current + 1) % len(s.managers)
+		s.signalMoved()
 	}
 }
 
@@ -197,9 +196,6 @@ func (s *Session) Run(ctx context.Context) {
 				if resp.Leader != "" {
 					leader = resp.Leader
 				}
-				if resp.LeaderAddr != "" {
-					s.prefer(resp.LeaderAddr)
-				}
 			case errors.Is(err, nodeapi.ErrNodeRemoved):
 				// Only the removal answer: another Forbidden (a
 				// certificate problem, a manager misconfigured) must not
@@ -216,9 +212,12 @@ func (s *Session) Run(ctx context.Context) {
 				failures++
 				s.Log.Debug("heartbeat failed", "manager", addr, "err", err)
 				s.next()
-				wait = 50 * time.Millisecond
+				// Randomised: after a manager fails, its nodes must not all
+				// arrive at the next one in the same instant (TLS
+				// handshakes of thousands of nodes at once).
+				wait = spread(50 * time.Millisecond)
 				if n := s.count(); failures >= n {
-					wait = min(period, time.Duration(failures/n)*200*time.Millisecond)
+					wait = spread(min(period, time.Duration(failures/n)*200*time.Millisecond))
 					if s.Hooks.Refresh != nil && failures%n == 0 {
 						if addrs := s.Hooks.Refresh(); len(addrs) > 0 {
 							s.SetManagers(addrs)
@@ -241,12 +240,26 @@ func (s *Session) count() int {
 	return max(1, len(s.managers))
 }
 
+// beatTimeout bounds one heartbeat: a manager that hangs (frozen, cut
+// off, or a follower that cannot reach the leader) is given up in time for
+// the next manager to take a beat before the node would be marked Down
+// (MissedBeats = 3 periods after the last one).
+func beatTimeout(period time.Duration) time.Duration {
+	return max(period*3/2, 300*time.Millisecond)
+}
+
 func (s *Session) beat(ctx context.Context, addr string, period time.Duration) (nodeapi.HeartbeatResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, max(2*period, 2*time.Second))
+	ctx, cancel := context.WithTimeout(ctx, beatTimeout(period))
 	defer cancel()
 	var resp nodeapi.HeartbeatResponse
 	err := s.Client.Call(ctx, addr, nodeapi.PathHeartbeat, nodeapi.HeartbeatRequest{Addr: s.Addr, Description: s.Describe()}, &resp)
 	return resp, err
+}
+
+// spread picks a wait between half of d and d, so that nodes retrying
+// after the same failure do not retry together.
+func spread(d time.Duration) time.Duration {
+	return d/2 + time.Duration(rand.Int64N(int64(d)/2+1))
 }
 
 // jitter spreads beats of many nodes over time (90%-100% of the period).

@@ -15,42 +15,53 @@ func (s *Session) runTasks(ctx context.Context) {
 		defer close(done)
 		s.reportLoop(ctx)
 	}()
-	s.longPoll(ctx, "assignments", func(ctx context.Context, addr, known string) (string, error) {
+	s.longPoll(ctx, "assignments", func(ctx context.Context, addr string, known polled) (polled, error) {
 		var resp nodeapi.AssignmentsResponse
-		err := s.Client.Call(ctx, addr, nodeapi.PathAssignments, nodeapi.AssignmentsRequest{Known: known}, &resp)
-		if err == nil && resp.Fingerprint != known {
+		err := s.Client.Call(ctx, addr, nodeapi.PathAssignments, nodeapi.AssignmentsRequest{Known: known.fingerprint, Index: known.index}, &resp)
+		if err == nil && resp.Fingerprint != known.fingerprint {
 			s.Executor.Sync(resp.Tasks)
 		}
-		return resp.Fingerprint, err
+		if err == nil {
+			s.assigned.Store(max(s.assigned.Load(), resp.Index))
+		}
+		return polled{resp.Fingerprint, resp.Index}, err
 	})
 	<-done
 }
 
 // runRoutes keeps the routing mesh's table in step with the managers'.
 func (s *Session) runRoutes(ctx context.Context) {
-	s.longPoll(ctx, "routes", func(ctx context.Context, addr, known string) (string, error) {
+	s.longPoll(ctx, "routes", func(ctx context.Context, addr string, known polled) (polled, error) {
 		var resp nodeapi.RoutesResponse
-		err := s.Client.Call(ctx, addr, nodeapi.PathRoutes, nodeapi.RoutesRequest{Known: known}, &resp)
-		if err == nil && resp.Fingerprint != known {
+		err := s.Client.Call(ctx, addr, nodeapi.PathRoutes, nodeapi.RoutesRequest{Known: known.fingerprint, Index: known.index}, &resp)
+		if err == nil && resp.Fingerprint != known.fingerprint {
 			s.Mesh.Update(resp.Services)
 			if s.Hooks.Routes != nil {
 				s.Hooks.Routes(resp)
 			}
 		}
-		return resp.Fingerprint, err
+		return polled{resp.Fingerprint, resp.Index}, err
 	})
 }
 
+// polled is what a node has of a long-polled answer: its fingerprint, and
+// the store index it was built from (no manager answers from an older
+// one).
+type polled struct {
+	fingerprint string
+	index       uint64
+}
+
 // longPoll repeats a long-poll to the current manager until ctx ends: ask
-// sends the fingerprint known and returns the new one. A poll is re-issued
-// at once when the session moves to another manager (the leader).
-func (s *Session) longPoll(ctx context.Context, what string, ask func(ctx context.Context, addr, known string) (string, error)) {
-	known := ""
+// sends what the node has and returns the new answer's. A poll is re-issued
+// at once when the session moves to another manager.
+func (s *Session) longPoll(ctx context.Context, what string, ask func(ctx context.Context, addr string, known polled) (polled, error)) {
+	var known polled
 	for ctx.Err() == nil {
 		moved := s.movedCh()
 		addr, ok := s.target()
 		if !ok {
-			sleepCtx(ctx, 200*time.Millisecond)
+			sleepCtx(ctx, spread(200*time.Millisecond))
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 40*time.Second)
@@ -61,7 +72,7 @@ func (s *Session) longPoll(ctx context.Context, what string, ask func(ctx contex
 			case <-cctx.Done():
 			}
 		}()
-		fp, err := ask(cctx, addr, known)
+		got, err := ask(cctx, addr, known)
 		moveCancelled := cctx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if err != nil && moveCancelled {
@@ -69,10 +80,11 @@ func (s *Session) longPoll(ctx context.Context, what string, ask func(ctx contex
 		}
 		if err != nil {
 			s.Log.Debug(what, "manager", addr, "err", err)
-			sleepCtx(ctx, 200*time.Millisecond)
+			sleepCtx(ctx, spread(200*time.Millisecond))
 			continue
 		}
-		known = fp
+		known.fingerprint = got.fingerprint
+		known.index = max(known.index, got.index)
 	}
 }
 
@@ -94,12 +106,12 @@ func (s *Session) reportLoop(ctx context.Context) {
 		var err error
 		if ok {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err = s.Client.Call(cctx, addr, nodeapi.PathTaskStatus, nodeapi.TaskStatusRequest{Updates: updates}, nil)
+			err = s.Client.Call(cctx, addr, nodeapi.PathTaskStatus, nodeapi.TaskStatusRequest{Updates: updates, Index: s.assigned.Load()}, nil)
 			cancel()
 		}
 		if !ok || err != nil {
 			s.Executor.Requeue(updates)
-			sleepCtx(ctx, 200*time.Millisecond)
+			sleepCtx(ctx, spread(200*time.Millisecond))
 		}
 	}
 }

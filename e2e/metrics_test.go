@@ -207,12 +207,31 @@ func TestMetrics(t *testing.T) {
 				return fmt.Errorf("leader %s: %s = %v, want >= 3", leader, name, n)
 			}
 		}
-		for _, name := range []string{"flotilla_dispatcher_heartbeats_total", "flotilla_raft_apply_seconds", "flotilla_raft_commit_seconds", "flotilla_orchestrator_passes_total", "flotilla_dispatcher_task_status_reports_total", "flotilla_dispatcher_assignment_latency_seconds"} {
+		for _, name := range []string{"flotilla_dispatcher_heartbeats_total", "flotilla_raft_apply_seconds", "flotilla_raft_commit_seconds", "flotilla_orchestrator_passes_total", "flotilla_dispatcher_task_status_reports_total"} {
 			if n, _ := s.sum(name); n < 1 {
 				return fmt.Errorf("leader %s: %s = %v, want > 0", leader, name, n)
 			}
 		}
 		return s.want("flotilla_dispatcher_sessions", 4)
+	})
+	// Each node's session is served by one manager, which hands the node
+	// its tasks: together they timed every task's assignment.
+	eventually(t, 10*time.Second, func() error {
+		var sessions, handed float64
+		for _, m := range c.managers {
+			s, err := m.metrics()
+			if err != nil {
+				return err
+			}
+			n, _ := s.sum("flotilla_dispatcher_served_sessions")
+			sessions += n
+			n, _ = s.sum("flotilla_dispatcher_assignment_latency_seconds")
+			handed += n
+		}
+		if sessions != 4 || handed < 3 {
+			return fmt.Errorf("the managers serve %v sessions and timed %v assignments, want 4 and >= 3", sessions, handed)
+		}
+		return nil
 	})
 
 	// The worker's agent counts its own tasks and its driver's starts.

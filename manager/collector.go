@@ -37,7 +37,8 @@ var (
 	descSvcRunning   = prometheus.NewDesc("flotilla_service_tasks_running", "A service's tasks that are running on Ready nodes (as REPLICAS in 'service ls').", []string{"service"}, nil)
 	descUnplaceable  = prometheus.NewDesc("flotilla_scheduler_unplaceable_tasks", "Tasks waiting for a node that no node can take, by the reason that turned away the most nodes.", []string{"reason"}, nil)
 
-	descSessions = prometheus.NewDesc("flotilla_dispatcher_sessions", "Nodes heard from within the last three heartbeat periods by this manager's dispatcher (on the leader: the nodes connected).", nil, nil)
+	descSessions       = prometheus.NewDesc("flotilla_dispatcher_sessions", "Nodes heard from within the last three heartbeat periods by this manager's dispatcher (on the leader: every node, directly or relayed by a follower).", nil, nil)
+	descServedSessions = prometheus.NewDesc("flotilla_dispatcher_served_sessions", "Nodes whose session this manager serves (heartbeats sent to it within the last three periods); a follower relays their heartbeats and status reports to the leader.", nil, nil)
 )
 
 var storeKinds = []string{state.TableNodes, state.TableServices, state.TableTasks, state.TableNetworks, state.TableSecrets, state.TableConfigs}
@@ -48,6 +49,7 @@ func (m *Manager) CollectMetrics(ch chan<- prometheus.Metric) {
 	m.collectRaft(ch)
 	m.collectState(ch)
 	gauge(ch, descSessions, float64(m.disp.Sessions()))
+	gauge(ch, descServedSessions, float64(m.disp.ServedSessions()))
 }
 
 func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {

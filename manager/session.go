@@ -41,11 +41,73 @@ func (m *Manager) Heartbeat(ctx context.Context, nodeID string, req nodeapi.Hear
 	if err != nil {
 		return nodeapi.HeartbeatResponse{}, err
 	}
-	m.disp.Heartbeat(nodeID, req.Addr, req.Description)
-	if m.addrMoved(n, req.Addr) {
-		m.followAddr(nodeID, req.Addr)
+	m.takeBeat(n, req)
+	m.disp.Serve(nodeID)
+	return m.beatAnswer(n)
+}
+
+// FollowerHeartbeat answers a node's heartbeat on a follower, from its
+// replica; the caller relays the beat itself to the leader.
+func (m *Manager) FollowerHeartbeat(nodeID string) (nodeapi.HeartbeatResponse, error) {
+	n, err := m.liveNode(nodeID)
+	if err != nil {
+		return nodeapi.HeartbeatResponse{}, err
 	}
-	return nodeapi.HeartbeatResponse{Period: m.disp.Period(), Managers: m.Managers(), Role: n.Spec.Role, Leader: fmt.Sprintf("%s/%d", m.cfg.NodeID, m.raft.Raft.CurrentTerm()), LeaderAddr: m.cfg.Advertise}, nil
+	m.disp.Serve(nodeID)
+	return m.beatAnswer(n)
+}
+
+func (m *Manager) takeBeat(n *state.Node, req nodeapi.HeartbeatRequest) {
+	m.disp.Heartbeat(n.ID, req.Addr, req.Description)
+	if m.addrMoved(n, req.Addr) {
+		m.followAddr(n.ID, req.Addr)
+	}
+}
+
+func (m *Manager) beatAnswer(n *state.Node) (nodeapi.HeartbeatResponse, error) {
+	leader, _ := m.Leader()
+	if leader == "" {
+		return nodeapi.HeartbeatResponse{}, errNoLeaderKnown
+	}
+	return nodeapi.HeartbeatResponse{Period: m.disp.Period(), Managers: m.Managers(), Role: n.Spec.Role,
+		Leader: fmt.Sprintf("%s/%d", leader, m.raft.Raft.CurrentTerm())}, nil
+}
+
+var errNoLeaderKnown = errdefs.Unavailable("this manager knows no leader (an election, or the quorum is lost): try another manager")
+
+// Relayed takes the heartbeats and status reports a follower relays for
+// its nodes (leader only). A node refused (removed, unknown) is named in
+// the answer with its error; the rest are taken.
+func (m *Manager) Relayed(ctx context.Context, req nodeapi.RelayRequest) (nodeapi.RelayResponse, error) {
+	var resp nodeapi.RelayResponse
+	if err := m.requireLeader(); err != nil {
+		return resp, err
+	}
+	if err := m.caughtUp(ctx, req.Index); err != nil {
+		return resp, err
+	}
+	refuse := func(nodeID string, err error) {
+		if resp.Refused == nil {
+			resp.Refused = map[string]nodeapi.Refusal{}
+		}
+		resp.Refused[nodeID] = nodeapi.RefusalOf(err)
+	}
+	for _, b := range req.Beats {
+		n, err := m.liveNode(b.Node)
+		if err != nil {
+			refuse(b.Node, err)
+			continue
+		}
+		m.takeBeat(n, b.Beat)
+	}
+	for _, st := range req.Statuses {
+		if _, err := m.liveNode(st.Node); err != nil {
+			refuse(st.Node, err)
+			continue
+		}
+		m.disp.TaskStatus(st.Node, st.Updates)
+	}
+	return resp, nil
 }
 
 // Renew signs a certificate for the node's desired role and records that

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,6 +37,9 @@ type clusterNode struct {
 	mux  *clusterport.Mux
 	rpc  *http.Server
 	cli  *nodeapi.Client
+	// relay carries on to the leader what this node's session clients
+	// send it while it is a follower.
+	relay *relayer
 
 	mu      sync.Mutex
 	st      localState
@@ -74,6 +78,7 @@ func startClusterNode(d *Daemon, st *localState, certs certFiles, bootstrap bool
 	n.cli = nodeapi.NewClient(func() *tls.Config { return ts.clientConfig(clusterport.ProtoRPC) }, ts.generation)
 	rpcCtx, rpcCancel := context.WithCancel(context.Background())
 	n.rpcCancel = rpcCancel
+	n.relay = &relayer{base: rpcCtx, manager: managerHost(n), call: n.cli.Call}
 	n.rpc = clusterport.RPCServer(&http.Server{Handler: n.rpcHandler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: clusterport.ConnContext,
 		// Long-polls end at once when the node stops.
 		BaseContext: func(net.Listener) context.Context { return rpcCtx }})
@@ -203,7 +208,9 @@ func (n *clusterNode) startSession(ctx context.Context) {
 }
 
 // managerAddrs lists where to send heartbeats: this node first if it is a
-// manager, then the others.
+// manager, then the others. A worker starts its list at a place of its
+// own (from its node ID): workers spread over the managers, as every
+// manager serves their sessions.
 func (n *clusterNode) managerAddrs() []string {
 	st := n.state()
 	var out []string
@@ -216,12 +223,20 @@ func (n *clusterNode) managerAddrs() []string {
 		// demotion its heartbeat-learned list may still be just itself.
 		peers = append(slices.Clone(peers), m.Managers()...)
 	}
+	var others []string
 	for _, p := range peers {
-		if !slices.Contains(out, p.Addr) {
-			out = append(out, p.Addr)
+		if !slices.Contains(out, p.Addr) && !slices.Contains(others, p.Addr) {
+			others = append(others, p.Addr)
 		}
 	}
-	return out
+	if len(out) == 0 && len(others) > 1 {
+		slices.Sort(others)
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(st.NodeID))
+		k := int(h.Sum32() % uint32(len(others)))
+		others = slices.Concat(others[k:], others[:k])
+	}
+	return append(out, others...)
 }
 
 // setManagers records the manager list the managers sent, so a restart

@@ -31,12 +31,19 @@ func (n *clusterNode) rpcHandler() http.Handler {
 		}
 		return m.Join(ctx, req)
 	}))
-	mux.HandleFunc("POST "+nodeapi.PathHeartbeat, n.leaderRPC(true, func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
+	mux.HandleFunc("POST "+nodeapi.PathHeartbeat, n.localRPC(func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
 		var req nodeapi.HeartbeatRequest
 		if err := decodeRPC(body, &req); err != nil {
 			return nil, err
 		}
-		return m.Heartbeat(ctx, peer, req)
+		if m.IsLeader() {
+			return m.Heartbeat(ctx, peer, req)
+		}
+		resp, err := m.FollowerHeartbeat(peer)
+		if err != nil {
+			return nil, err
+		}
+		return resp, n.relay.beat(ctx, peer, req)
 	}))
 	mux.HandleFunc("POST "+nodeapi.PathRenew, n.leaderRPC(true, func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
 		var req nodeapi.RenewRequest
@@ -55,27 +62,31 @@ func (n *clusterNode) rpcHandler() http.Handler {
 	mux.HandleFunc("POST "+nodeapi.PathRaftLeave, n.leaderRPC(true, func(ctx context.Context, m *manager.Manager, peer string, _ []byte) (any, error) {
 		return struct{}{}, m.RaftLeave(ctx, peer)
 	}))
-	mux.HandleFunc("POST "+nodeapi.PathAssignments, n.leaderRPC(true, func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
+	mux.HandleFunc("POST "+nodeapi.PathAssignments, n.localRPC(func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
 		var req nodeapi.AssignmentsRequest
 		if err := decodeRPC(body, &req); err != nil {
 			return nil, err
 		}
 		return m.Assignments(ctx, peer, req)
 	}))
-	mux.HandleFunc("POST "+nodeapi.PathRoutes, n.leaderRPC(true, func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
+	mux.HandleFunc("POST "+nodeapi.PathRoutes, n.localRPC(func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
 		var req nodeapi.RoutesRequest
 		if err := decodeRPC(body, &req); err != nil {
 			return nil, err
 		}
 		return m.Routes(ctx, peer, req)
 	}))
-	mux.HandleFunc("POST "+nodeapi.PathTaskStatus, n.leaderRPC(true, func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
+	mux.HandleFunc("POST "+nodeapi.PathTaskStatus, n.localRPC(func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
 		var req nodeapi.TaskStatusRequest
 		if err := decodeRPC(body, &req); err != nil {
 			return nil, err
 		}
-		return struct{}{}, m.TaskStatus(ctx, peer, req)
+		if m.IsLeader() {
+			return struct{}{}, m.TaskStatus(ctx, peer, req)
+		}
+		return struct{}{}, n.relay.statuses(ctx, peer, req)
 	}))
+	mux.HandleFunc("POST "+nodeapi.PathRelay, n.serveRelay)
 	mux.HandleFunc("POST "+nodeapi.PathLogs, n.serveLogs)
 	mux.Handle(nodeapi.PathAPI+"/", http.HandlerFunc(n.forwardedAPI))
 	return mux
@@ -117,6 +128,17 @@ type rpcFunc func(ctx context.Context, m *manager.Manager, peerID string, body [
 // leaderRPC runs f on the leader: a follower forwards the call, naming the
 // caller, and a worker refuses it.
 func (n *clusterNode) leaderRPC(needCert bool, f rpcFunc) http.HandlerFunc {
+	return n.managerRPC(needCert, true, f)
+}
+
+// localRPC runs f on whichever manager the node called (a node's session:
+// a follower answers from its replica and relays what the leader must
+// take); it needs a node certificate, and a worker refuses it.
+func (n *clusterNode) localRPC(f rpcFunc) http.HandlerFunc {
+	return n.managerRPC(true, false, f)
+}
+
+func (n *clusterNode) managerRPC(needCert, onLeader bool, f rpcFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, err := n.peerOf(r)
 		if err != nil {
@@ -132,7 +154,7 @@ func (n *clusterNode) leaderRPC(needCert bool, f rpcFunc) http.HandlerFunc {
 			nodeapi.WriteError(w, errdefs.ErrNotManager)
 			return
 		}
-		if !m.IsLeader() {
+		if onLeader && !m.IsLeader() {
 			n.proxyToLeader(w, r, m, id.NodeID, "", rpcBodyLimit)
 			return
 		}
@@ -148,6 +170,38 @@ func (n *clusterNode) leaderRPC(needCert bool, f rpcFunc) http.HandlerFunc {
 		}
 		nodeapi.WriteJSON(w, out)
 	}
+}
+
+// serveRelay takes heartbeats and status reports a follower relays for
+// its nodes (leader only).
+func (n *clusterNode) serveRelay(w http.ResponseWriter, r *http.Request) {
+	id, err := n.peerOf(r)
+	switch {
+	case err != nil:
+	case id.Role != ca.RoleManager:
+		err = errdefs.Forbidden("only managers may relay heartbeats and status reports")
+	case n.manager() == nil:
+		err = errdefs.ErrNotManager
+	}
+	if err != nil {
+		nodeapi.WriteError(w, err)
+		return
+	}
+	var req nodeapi.RelayRequest
+	body, err := io.ReadAll(io.LimitReader(r.Body, relayBodyLimit))
+	if err == nil {
+		err = decodeRPC(body, &req)
+	}
+	if err != nil {
+		nodeapi.WriteError(w, errdefs.Invalid("read relay request: %v", err))
+		return
+	}
+	resp, err := n.manager().Relayed(r.Context(), req)
+	if err != nil {
+		nodeapi.WriteError(w, err)
+		return
+	}
+	nodeapi.WriteJSON(w, resp)
 }
 
 // forwardedAPI serves Engine API requests another manager forwarded.
@@ -176,3 +230,7 @@ func (n *clusterNode) forwardedAPI(w http.ResponseWriter, r *http.Request) {
 // rpcBodyLimit is the largest node-to-node request body, on the leader and
 // on a follower that forwards it.
 const rpcBodyLimit = 4 << 20
+
+// relayBodyLimit bounds a relay: at most relayBatchMax nodes' requests,
+// each within rpcBodyLimit in principle but a few KiB in practice.
+const relayBodyLimit = 64 << 20

@@ -113,10 +113,7 @@ func DecodeResponse(resp *http.Response, out any) error {
 		if json.Unmarshal(data, &e) != nil || e.Message == "" {
 			e.Message = fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(data))
 		}
-		if e.Code == CodeNodeRemoved {
-			return errdefs.WithKind(errdefs.KindOf(errdefs.FromHTTPStatus(resp.StatusCode, "")), removedError{e.Message})
-		}
-		return errdefs.FromHTTPStatus(resp.StatusCode, e.Message)
+		return Refusal{Status: resp.StatusCode, Error: e}.Err()
 	}
 	if out == nil || len(data) == 0 {
 		return nil
@@ -124,11 +121,25 @@ func DecodeResponse(resp *http.Response, out any) error {
 	return json.Unmarshal(data, out)
 }
 
+// Err is the classified error the refusal stands for.
+func (r Refusal) Err() error {
+	if r.Code == CodeNodeRemoved {
+		return errdefs.WithKind(errdefs.KindOf(errdefs.FromHTTPStatus(r.Status, "")), removedError{r.Message})
+	}
+	return errdefs.FromHTTPStatus(r.Status, r.Message)
+}
+
+// RefusalOf is err as it would be answered.
+func RefusalOf(err error) Refusal {
+	return Refusal{Status: errdefs.HTTPStatus(err), Error: Error{Message: err.Error(), Code: codeOf(err)}}
+}
+
 // WriteError writes err as the JSON error body with its status.
 func WriteError(w http.ResponseWriter, err error) {
+	r := RefusalOf(err)
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(errdefs.HTTPStatus(err))
-	_ = json.NewEncoder(w).Encode(Error{Message: err.Error(), Code: codeOf(err)})
+	w.WriteHeader(r.Status)
+	_ = json.NewEncoder(w).Encode(r.Error)
 }
 
 // WriteJSON writes v with status 200.

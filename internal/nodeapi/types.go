@@ -73,9 +73,6 @@ type HeartbeatResponse struct {
 	// changes, the node sends all its task statuses again, since reports
 	// the old leader took may never have been written.
 	Leader string
-	// LeaderAddr is the leader's cluster address: the node talks to it
-	// directly from then on, saving a forwarding hop per request.
-	LeaderAddr string
 }
 
 // RenewRequest asks for a certificate for the node's desired role.
@@ -108,12 +105,54 @@ const (
 	PathTaskStatus  = "/rpc/taskstatus"
 	PathLogs        = "/rpc/logs" // served by every node: its tasks' logs
 	PathRoutes      = "/rpc/routes"
+	// PathRelay carries heartbeats and status reports that nodes sent a
+	// follower on to the leader, many nodes' in one request (managers
+	// only).
+	PathRelay = "/rpc/relay"
 )
+
+// RelayRequest is what a follower took from its nodes since its last
+// relay.
+type RelayRequest struct {
+	Beats    []RelayedBeat   `json:",omitempty"`
+	Statuses []RelayedStatus `json:",omitempty"`
+	Index    uint64          `json:",omitempty"` // the largest TaskStatusRequest.Index of the statuses
+}
+
+// RelayedBeat is one node's heartbeat.
+type RelayedBeat struct {
+	Node string
+	Beat HeartbeatRequest
+}
+
+// RelayedStatus is one node's status reports.
+type RelayedStatus struct {
+	Node    string
+	Updates []TaskStatusUpdate
+}
+
+// RelayResponse names the nodes whose part the leader refused (a node
+// removed or unknown to it), with the error each would have had directly.
+type RelayResponse struct {
+	Refused map[string]Refusal `json:",omitempty"`
+}
+
+// Refusal is an error answer carried inside another: its HTTP status and
+// body.
+type Refusal struct {
+	Status int
+	Error
+}
 
 // AssignmentsRequest long-polls for the node's tasks: the answer comes as
 // soon as they differ from Known (a fingerprint), or after a while anyway.
 type AssignmentsRequest struct {
 	Known string
+	// Index is the store index of the last answer the node had. Nodes
+	// talk to any manager, and a follower's replica may lag: one behind
+	// Index waits to catch up, so a node that moves between managers
+	// never sees an older state than it already acted on.
+	Index uint64 `json:",omitempty"`
 }
 
 // Assignment is one task the node should know about.
@@ -145,6 +184,7 @@ const (
 // AssignmentsResponse is the node's whole task set.
 type AssignmentsResponse struct {
 	Fingerprint string
+	Index       uint64 // the store index the answer was built from
 	Tasks       []Assignment
 }
 
@@ -157,6 +197,11 @@ type TaskStatusUpdate struct {
 // TaskStatusRequest carries a batch of updates.
 type TaskStatusRequest struct {
 	Updates []TaskStatusUpdate
+	// Index is the store index of the node's latest assignments. A
+	// manager takes the reports once its replica holds it: a report may be
+	// of a task assigned in a write that another manager applied first
+	// (even the leader's own replica can trail its followers').
+	Index uint64 `json:",omitempty"`
 }
 
 // LogsRequest asks a node for the logs of some of its tasks.
@@ -180,12 +225,14 @@ type LogLine struct {
 // as soon as it differs from Known (a fingerprint), or after a while anyway.
 type RoutesRequest struct {
 	Known string
+	Index uint64 `json:",omitempty"` // as AssignmentsRequest.Index
 }
 
 // RoutesResponse is the whole table: every service with published ingress
 // ports, and the tasks that may take its connections.
 type RoutesResponse struct {
 	Fingerprint string
+	Index       uint64 // the store index the table was built from
 	Services    []Route
 	// Networks are the swarm networks other than ingress: their subnets
 	// are captured on every node and sent to the mesh.

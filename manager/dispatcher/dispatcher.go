@@ -36,6 +36,7 @@ type Dispatcher struct {
 	mu       sync.Mutex
 	period   time.Duration
 	lastSeen map[string]time.Time // when each node becomes late
+	served   map[string]time.Time // nodes whose session this manager serves, until when
 	reported map[string]report    // news to write: node came up or changed address
 	statuses map[string]statusReport
 	kick     chan struct{}
@@ -54,7 +55,7 @@ type report struct {
 // New returns a dispatcher.
 func New(store *state.Store, propose Proposer, log *slog.Logger) *Dispatcher {
 	return &Dispatcher{store: store, propose: propose, log: log, period: DefaultPeriod,
-		lastSeen: map[string]time.Time{}, reported: map[string]report{}, statuses: map[string]statusReport{},
+		lastSeen: map[string]time.Time{}, served: map[string]time.Time{}, reported: map[string]report{}, statuses: map[string]statusReport{},
 		kick: make(chan struct{}, 1)}
 }
 

@@ -79,6 +79,28 @@ func (m *Metrics) handedOut(resp nodeapi.AssignmentsResponse, now time.Time) {
 	}
 }
 
+// Serve records that a node's heartbeat came to this manager itself (not
+// relayed): on any manager, the node's session is served here.
+func (d *Dispatcher) Serve(nodeID string) {
+	d.mu.Lock()
+	d.served[nodeID] = time.Now().Add(time.Duration(MissedBeats) * d.Period())
+	d.mu.Unlock()
+}
+
+// ServedSessions counts the nodes whose session this manager served within
+// the last MissedBeats heartbeat periods, forgetting older ones.
+func (d *Dispatcher) ServedSessions() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := time.Now()
+	for id, until := range d.served {
+		if until.Before(now) {
+			delete(d.served, id)
+		}
+	}
+	return len(d.served)
+}
+
 // Sessions counts the nodes this dispatcher heard from within the last
 // MissedBeats heartbeat periods: on the leader, the nodes connected.
 func (d *Dispatcher) Sessions() int {

@@ -99,6 +99,7 @@ func Routes(v *state.View) nodeapi.RoutesResponse {
 	b, _ := json.Marshal(resp)
 	sum := sha256.Sum256(b)
 	resp.Fingerprint = hex.EncodeToString(sum[:12])
+	resp.Index = v.Index() // after the fingerprint, which covers the table only
 	return resp
 }
 

@@ -71,7 +71,7 @@ func assignmentsIn(v *state.View, nodeID string) nodeapi.AssignmentsResponse {
 	tasks := v.TasksByNode(nodeID)
 	sort.Slice(tasks, func(i, j int) bool { return tasks[i].ID < tasks[j].ID })
 	h := sha256.New()
-	resp := nodeapi.AssignmentsResponse{Tasks: make([]nodeapi.Assignment, 0, len(tasks))}
+	resp := nodeapi.AssignmentsResponse{Index: v.Index(), Tasks: make([]nodeapi.Assignment, 0, len(tasks))}
 	names := map[string]string{}
 	for _, t := range tasks {
 		if t.Status.State == swarm.TaskStatePending || t.Status.State == swarm.TaskStateNew {

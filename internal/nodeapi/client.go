@@ -48,10 +48,15 @@ func (c *Client) transport() *http.Transport {
 				d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 3 * time.Second}, Config: cfg}
 				return d.DialContext(ctx, network, addr)
 			},
-			// Followers forward many long-polls to the leader at once; keep
+			// Followers forward many requests to the leader at once; keep
 			// their connections rather than pay a TLS handshake each time.
 			MaxIdleConnsPerHost: 1024,
-			IdleConnTimeout:     90 * time.Second,
+			// A node keeps a connection busy with the manager it talks to
+			// (long-polls, beats) and a follower with the leader (relays);
+			// one left idle is to a manager the node moved away from,
+			// which would otherwise hold its state for minutes (thousands
+			// of them after a storm of moves).
+			IdleConnTimeout: 10 * time.Second,
 		}
 		useHTTP2(c.tr)
 		c.curGen = g

@@ -5,7 +5,6 @@
 package fsm
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -24,7 +23,7 @@ const batchVersion byte = 1
 
 // EncodeBatch frames a state batch as a log entry.
 func EncodeBatch(b state.Batch) ([]byte, error) {
-	payload, err := json.Marshal(b)
+	payload, err := state.MarshalJSON(b)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +54,7 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 			panic(fmt.Sprintf("fsm: log entry %d: batch envelope version %d is unknown to this binary (it knows %d); upgrade this manager", l.Index, ver, batchVersion))
 		}
 		var b state.Batch
-		if err := json.Unmarshal(payload, &b); err != nil {
+		if err := state.UnmarshalJSON(payload, &b); err != nil {
 			panic(fmt.Sprintf("fsm: log entry %d: undecodable batch: %v", l.Index, err))
 		}
 		return f.store.Apply(l.Index, b)

@@ -1,7 +1,6 @@
 package state
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -56,7 +55,7 @@ type NodeRole struct {
 
 // NewPatch builds a patch op.
 func NewPatch(table, id, patch string, arg any) Op {
-	b, err := json.Marshal(arg)
+	b, err := marshalJSON(arg)
 	if err != nil {
 		panic(err)
 	}
@@ -92,7 +91,7 @@ func applyPatch(cur Object, op Op) (Object, bool, error) {
 		switch op.Patch {
 		case PatchTaskStatus:
 			var st swarm.TaskStatus
-			if err := json.Unmarshal(op.Object, &st); err != nil {
+			if err := unmarshalJSON(op.Object, &st); err != nil {
 				return nil, false, errdefs.Invalid("patch %s: %v", op.Patch, err)
 			}
 			if !ForwardState(t.Status.State, st.State) {
@@ -101,7 +100,7 @@ func applyPatch(cur Object, op Op) (Object, bool, error) {
 			t.Status = st
 		case PatchTaskAssign:
 			var a TaskAssign
-			if err := json.Unmarshal(op.Object, &a); err != nil {
+			if err := unmarshalJSON(op.Object, &a); err != nil {
 				return nil, false, errdefs.Invalid("patch %s: %v", op.Patch, err)
 			}
 			if t.NodeID != "" && t.NodeID != a.NodeID || t.Status.State != swarm.TaskStatePending || t.DesiredState != swarm.TaskStateRunning {
@@ -110,7 +109,7 @@ func applyPatch(cur Object, op Op) (Object, bool, error) {
 			t.NodeID, t.Status = a.NodeID, a.Status
 		case PatchTaskShutdown:
 			var sd TaskShutdown
-			if err := json.Unmarshal(op.Object, &sd); err != nil {
+			if err := unmarshalJSON(op.Object, &sd); err != nil {
 				return nil, false, errdefs.Invalid("patch %s: %v", op.Patch, err)
 			}
 			if TaskStateRank[sd.Desired] <= TaskStateRank[t.DesiredState] {
@@ -119,7 +118,7 @@ func applyPatch(cur Object, op Op) (Object, bool, error) {
 			t.DesiredState, t.ShutdownReason = sd.Desired, sd.Reason
 		case PatchTaskUnplaced:
 			var why string
-			if err := json.Unmarshal(op.Object, &why); err != nil {
+			if err := unmarshalJSON(op.Object, &why); err != nil {
 				return nil, false, errdefs.Invalid("patch %s: %v", op.Patch, err)
 			}
 			// Pinned (global) tasks have a NodeID while still pending.
@@ -137,7 +136,7 @@ func applyPatch(cur Object, op Op) (Object, bool, error) {
 		switch op.Patch {
 		case PatchNodeStatus:
 			var ns NodeStatus
-			if err := json.Unmarshal(op.Object, &ns); err != nil {
+			if err := unmarshalJSON(op.Object, &ns); err != nil {
 				return nil, false, errdefs.Invalid("patch %s: %v", op.Patch, err)
 			}
 			n.Status = ns.Status
@@ -151,7 +150,7 @@ func applyPatch(cur Object, op Op) (Object, bool, error) {
 			}
 		case PatchNodeRole:
 			var nr NodeRole
-			if err := json.Unmarshal(op.Object, &nr); err != nil {
+			if err := unmarshalJSON(op.Object, &nr); err != nil {
 				return nil, false, errdefs.Invalid("patch %s: %v", op.Patch, err)
 			}
 			n.Role = nr.Role
@@ -167,7 +166,7 @@ func applyPatch(cur Object, op Op) (Object, bool, error) {
 			}
 		case PatchNodeAddr:
 			var addr string
-			if err := json.Unmarshal(op.Object, &addr); err != nil {
+			if err := unmarshalJSON(op.Object, &addr); err != nil {
 				return nil, false, errdefs.Invalid("patch %s: %v", op.Patch, err)
 			}
 			n.Addr = addr

@@ -118,7 +118,7 @@ type Batch struct {
 func NewOp(table string, action Action, obj Object, expectVersion uint64) Op {
 	op := Op{Table: table, Action: action, ID: obj.GetID(), ExpectVersion: expectVersion}
 	if action != ActionDelete {
-		b, err := json.Marshal(obj)
+		b, err := marshalJSON(obj)
 		if err != nil {
 			panic(err)
 		}
@@ -246,7 +246,7 @@ func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op, touched map[str
 			return change{}, errdefs.NotFound("%s %s not found", singular(op.Table), op.ID)
 		}
 		obj := def.newObj()
-		if err := json.Unmarshal(op.Object, obj); err != nil {
+		if err := unmarshalJSON(op.Object, obj); err != nil {
 			return change{}, errdefs.Invalid("%s %s: %v", singular(op.Table), op.ID, err)
 		}
 		if obj.GetID() != op.ID {

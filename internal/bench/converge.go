@@ -276,6 +276,12 @@ func steadyLoad(ctx context.Context, lead sandbox.Node, out io.Writer) (s steady
 	}
 	progress(out, "steady state, %v on the leader (%s): %.0f heartbeats/s, %.1f%% of a core, at most %v of CPU per heartbeat\n",
 		steadyWindow, lead.Name, s.HeartbeatsPerSecond, 100*s.CPUShare, s.CPUPerHeartbeat.Round(time.Microsecond))
+	// Resident memory right after convergence still holds the wave's
+	// garbage; Go hands freed pages back to the system over minutes.
+	if m, err := sampleMemory(ctx, lead); err == nil {
+		s.Memory = m
+		progress(out, "leader (%s) at the end of the steady window: %v\n", lead.Name, m)
+	}
 	return s
 }
 
@@ -284,6 +290,7 @@ type steadySample struct {
 	HeartbeatsPerSecond float64
 	CPUShare            float64 // of one core
 	CPUPerHeartbeat     time.Duration
+	Memory              memSample // at the end of the window
 }
 
 // settleIdle is how long the nodes are left alone after joining: longer

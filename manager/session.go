@@ -83,26 +83,30 @@ func (m *Manager) Relayed(ctx context.Context, req nodeapi.RelayRequest) (nodeap
 	if err := m.requireLeader(); err != nil {
 		return resp, err
 	}
-	if err := m.caughtUp(ctx, req.Index); err != nil {
-		return resp, err
-	}
-	refuse := func(nodeID string, err error) {
-		if resp.Refused == nil {
-			resp.Refused = map[string]nodeapi.Refusal{}
+	refuse := func(to *map[string]nodeapi.Refusal, nodeID string, err error) {
+		if *to == nil {
+			*to = map[string]nodeapi.Refusal{}
 		}
-		resp.Refused[nodeID] = nodeapi.RefusalOf(err)
+		(*to)[nodeID] = nodeapi.RefusalOf(err)
 	}
+	// Beats first, and never behind the reports' wait below: a node late
+	// for its deadline would be marked Down.
 	for _, b := range req.Beats {
 		n, err := m.liveNode(b.Node)
 		if err != nil {
-			refuse(b.Node, err)
+			refuse(&resp.Refused, b.Node, err)
 			continue
 		}
 		m.takeBeat(n, b.Beat)
 	}
+	caught := m.caughtUp(ctx, req.Index)
 	for _, st := range req.Statuses {
+		if caught != nil {
+			refuse(&resp.StatusesRefused, st.Node, caught)
+			continue
+		}
 		if _, err := m.liveNode(st.Node); err != nil {
-			refuse(st.Node, err)
+			refuse(&resp.StatusesRefused, st.Node, err)
 			continue
 		}
 		m.disp.TaskStatus(st.Node, st.Updates)

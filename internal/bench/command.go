@@ -6,6 +6,8 @@ import (
 	"net/http"
 	_ "net/http/pprof" // profiles of the bench process, on FLOTILLA_BENCH_PPROF
 	"os"
+	"os/signal"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -14,7 +16,14 @@ import (
 
 // NewCommand is `flotilla bench`.
 func NewCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "bench", Short: "Measure flotilla on this machine (starts its own daemons on 127.0.0.1)"}
+	cmd := &cobra.Command{Use: "bench", Short: "Measure flotilla on this machine (starts its own daemons on 127.0.0.1)",
+		// Ctrl-C ends the run through its context, so the daemons,
+		// containers and images it made are still removed.
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			cmd.SetContext(ctx)
+			cobra.OnFinalize(stop)
+		}}
 	var rounds int
 	var dir string
 	failover := &cobra.Command{

@@ -27,6 +27,15 @@ type relayer struct {
 	call    func(ctx context.Context, addr, path string, in, out any) error
 	wait    time.Duration // bounds one relay; relayWait unless a test sets it
 
+	// Beats and status reports go in separate relays, one after another
+	// in each lane: the leader may hold reports until its replica has the
+	// assignments they report on, and a beat must never wait for that (a
+	// node late for its deadline is marked Down).
+	beats, statusLane relayLane
+}
+
+// relayLane is a queue of relays of one kind, sent one at a time.
+type relayLane struct {
 	mu     sync.Mutex
 	queue  []*relayBatch // the last one fills
 	flying bool
@@ -65,31 +74,31 @@ const relayWait = failoverWait
 
 // beat relays one node's heartbeat.
 func (r *relayer) beat(ctx context.Context, nodeID string, req nodeapi.HeartbeatRequest) error {
-	return r.send(ctx, nodeID, func(rr *nodeapi.RelayRequest) {
+	return r.send(ctx, &r.beats, nodeID, func(rr *nodeapi.RelayRequest) {
 		rr.Beats = append(rr.Beats, nodeapi.RelayedBeat{Node: nodeID, Beat: req})
-	})
+	}, func(resp *nodeapi.RelayResponse) map[string]nodeapi.Refusal { return resp.Refused })
 }
 
 // statuses relays one node's status reports.
 func (r *relayer) statuses(ctx context.Context, nodeID string, req nodeapi.TaskStatusRequest) error {
-	return r.send(ctx, nodeID, func(rr *nodeapi.RelayRequest) {
+	return r.send(ctx, &r.statusLane, nodeID, func(rr *nodeapi.RelayRequest) {
 		rr.Statuses = append(rr.Statuses, nodeapi.RelayedStatus{Node: nodeID, Updates: req.Updates})
 		rr.Index = max(rr.Index, req.Index)
-	})
+	}, func(resp *nodeapi.RelayResponse) map[string]nodeapi.Refusal { return resp.StatusesRefused })
 }
 
-func (r *relayer) send(ctx context.Context, nodeID string, add func(*nodeapi.RelayRequest)) error {
-	r.mu.Lock()
-	if k := len(r.queue); k == 0 || len(r.queue[k-1].req.Beats)+len(r.queue[k-1].req.Statuses) >= relayBatchMax {
-		r.queue = append(r.queue, &relayBatch{done: make(chan struct{})})
+func (r *relayer) send(ctx context.Context, l *relayLane, nodeID string, add func(*nodeapi.RelayRequest), refused func(*nodeapi.RelayResponse) map[string]nodeapi.Refusal) error {
+	l.mu.Lock()
+	if k := len(l.queue); k == 0 || len(l.queue[k-1].req.Beats)+len(l.queue[k-1].req.Statuses) >= relayBatchMax {
+		l.queue = append(l.queue, &relayBatch{done: make(chan struct{})})
 	}
-	b := r.queue[len(r.queue)-1]
+	b := l.queue[len(l.queue)-1]
 	add(&b.req)
-	if !r.flying {
-		r.flying = true
-		go r.fly()
+	if !l.flying {
+		l.flying = true
+		go r.fly(l)
 	}
-	r.mu.Unlock()
+	l.mu.Unlock()
 	select {
 	case <-b.done:
 	case <-ctx.Done():
@@ -98,24 +107,24 @@ func (r *relayer) send(ctx context.Context, nodeID string, add func(*nodeapi.Rel
 	if b.err != nil {
 		return b.err
 	}
-	if ref, ok := b.resp.Refused[nodeID]; ok {
+	if ref, ok := refused(&b.resp)[nodeID]; ok {
 		return ref.Err()
 	}
 	return nil
 }
 
-// fly sends batches one after another until none waits.
-func (r *relayer) fly() {
+// fly sends a lane's batches one after another until none waits.
+func (r *relayer) fly(l *relayLane) {
 	for {
-		r.mu.Lock()
-		if len(r.queue) == 0 {
-			r.flying = false
-			r.mu.Unlock()
+		l.mu.Lock()
+		if len(l.queue) == 0 {
+			l.flying = false
+			l.mu.Unlock()
 			return
 		}
-		b := r.queue[0]
-		r.queue = r.queue[1:]
-		r.mu.Unlock()
+		b := l.queue[0]
+		l.queue = l.queue[1:]
+		l.mu.Unlock()
 		b.resp, b.err = r.flush(b.req)
 		close(b.done)
 	}

@@ -96,19 +96,12 @@ func TestRelayGathersWhileOneIsUnderWay(t *testing.T) {
 	const n = 50
 	errs := make(chan error, n)
 	for i := range n {
-		go func() {
-			if i%2 == 0 {
-				errs <- r.beat(ctx, fmt.Sprintf("node-%d", i+1), nodeapi.HeartbeatRequest{})
-			} else {
-				errs <- r.statuses(ctx, fmt.Sprintf("node-%d", i+1), nodeapi.TaskStatusRequest{
-					Updates: []nodeapi.TaskStatusUpdate{{TaskID: "t"}}, Index: uint64(i)})
-			}
-		}()
+		go func() { errs <- r.beat(ctx, fmt.Sprintf("node-%d", i+1), nodeapi.HeartbeatRequest{}) }()
 	}
 	waitFor(t, func() bool {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return len(r.queue) == 1 && len(r.queue[0].req.Beats)+len(r.queue[0].req.Statuses) == n
+		r.beats.mu.Lock()
+		defer r.beats.mu.Unlock()
+		return len(r.beats.queue) == 1 && len(r.beats.queue[0].req.Beats) == n
 	})
 	select {
 	case err := <-firstDone:
@@ -121,7 +114,7 @@ func TestRelayGathersWhileOneIsUnderWay(t *testing.T) {
 	}
 	for range n {
 		if err := <-errs; err != nil {
-			t.Errorf("relayed request: %v", err)
+			t.Errorf("relayed beat: %v", err)
 		}
 	}
 	l.mu.Lock()
@@ -129,15 +122,41 @@ func TestRelayGathersWhileOneIsUnderWay(t *testing.T) {
 	if len(l.calls) != 2 {
 		t.Fatalf("the leader got %d relays, want 2 (one under way, then the %d gathered meanwhile)", len(l.calls), n)
 	}
-	second := l.calls[1]
-	if len(second.Beats) != n/2 || len(second.Statuses) != n/2 {
-		t.Errorf("second relay carries %d beats and %d status reports, want %d of each", len(second.Beats), len(second.Statuses), n/2)
-	}
-	if second.Index != n-1 {
-		t.Errorf("second relay's index is %d, want the largest of its reports' (%d)", second.Index, n-1)
+	if len(l.calls[1].Beats) != n {
+		t.Errorf("second relay carries %d beats, want %d", len(l.calls[1].Beats), n)
 	}
 	if l.calls[0].Beats[0].Beat.Addr != "10.0.0.9:2377" {
 		t.Errorf("the beat's address did not reach the leader: %+v", l.calls[0].Beats)
+	}
+}
+
+// Status reports the leader holds (its replica behind the assignments
+// they report on) do not hold up beats: those go in relays of their own.
+func TestRelayBeatsDoNotWaitForReports(t *testing.T) {
+	l := &fakeLeader{release: make(chan struct{})}
+	r := newTestRelayer(t, &followerHost{leaderAddr: "10.0.0.1:2377"}, l)
+	ctx := context.Background()
+	reported := make(chan error, 1)
+	go func() {
+		reported <- r.statuses(ctx, "n1", nodeapi.TaskStatusRequest{Updates: []nodeapi.TaskStatusUpdate{{TaskID: "t"}}, Index: 42})
+	}()
+	waitFor(t, func() bool { l.mu.Lock(); defer l.mu.Unlock(); return len(l.calls) == 1 })
+	if err := r.beat(ctx, "n2", nodeapi.HeartbeatRequest{}); err != nil {
+		t.Fatalf("beat while a report is held: %v", err)
+	}
+	select {
+	case err := <-reported:
+		t.Fatalf("the report was answered (%v) before the leader took it", err)
+	default:
+	}
+	close(l.release)
+	if err := <-reported; err != nil {
+		t.Errorf("report: %v", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if st := l.calls[0]; len(st.Statuses) != 1 || len(st.Beats) != 0 || st.Index != 42 {
+		t.Errorf("the report's relay is %+v, want the one report alone with its index 42", st)
 	}
 }
 

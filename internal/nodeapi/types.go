@@ -132,9 +132,12 @@ type RelayedStatus struct {
 }
 
 // RelayResponse names the nodes whose part the leader refused (a node
-// removed or unknown to it), with the error each would have had directly.
+// removed or unknown to it, or reports it could not take yet), with the
+// error each would have had directly: beats and status reports apart, as
+// a beat is never held up by reports.
 type RelayResponse struct {
-	Refused map[string]Refusal `json:",omitempty"`
+	Refused         map[string]Refusal `json:",omitempty"` // beats
+	StatusesRefused map[string]Refusal `json:",omitempty"`
 }
 
 // Refusal is an error answer carried inside another: its HTTP status and

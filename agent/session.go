@@ -166,19 +166,22 @@ func (s *Session) Run(ctx context.Context) {
 	period := time.Second
 	failures := 0
 	leader := ""
+	answered := "" // the manager that took the last beat
 	for {
 		wait := period
 		addr, ok := s.target()
 		if ok {
-			resp, err := s.beat(ctx, addr, period)
+			resp, err := s.beat(ctx, addr, beatTimeout(period, addr == answered))
 			s.mu.Lock()
 			s.lastErr = err
 			if err == nil {
 				s.lastOK = time.Now()
 			}
 			s.mu.Unlock()
+			answered = ""
 			switch {
 			case err == nil:
+				answered = addr
 				failures = 0
 				if resp.Period > 0 {
 					period = resp.Period
@@ -240,16 +243,23 @@ func (s *Session) count() int {
 	return max(1, len(s.managers))
 }
 
-// beatTimeout bounds one heartbeat: a manager that hangs (frozen, cut
-// off, or a follower that cannot reach the leader) is given up in time for
-// the next manager to take a beat before the node would be marked Down
-// (MissedBeats = 3 periods after the last one).
-func beatTimeout(period time.Duration) time.Duration {
-	return max(period*3/2, 300*time.Millisecond)
+// beatTimeout bounds one heartbeat. To the manager that answered the
+// last one, a beat that hangs (the manager frozen, cut off, or a follower
+// that cannot reach the leader) is given up in time for the next manager
+// to take one before the node would be marked Down (MissedBeats = 3
+// periods after the last beat). To another manager the beat may need a
+// new connection, whose TLS handshake can take seconds when thousands of
+// nodes reconnect at once: cut short, it would start again from nothing
+// each time and never finish.
+func beatTimeout(period time.Duration, sameManager bool) time.Duration {
+	if sameManager {
+		return max(period*3/2, 300*time.Millisecond)
+	}
+	return max(period*3/2, 5*time.Second)
 }
 
-func (s *Session) beat(ctx context.Context, addr string, period time.Duration) (nodeapi.HeartbeatResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, beatTimeout(period))
+func (s *Session) beat(ctx context.Context, addr string, timeout time.Duration) (nodeapi.HeartbeatResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var resp nodeapi.HeartbeatResponse
 	err := s.Client.Call(ctx, addr, nodeapi.PathHeartbeat, nodeapi.HeartbeatRequest{Addr: s.Addr, Description: s.Describe()}, &resp)

@@ -76,6 +76,27 @@ func (l *fakeLeader) call(ctx context.Context, addr, path string, in, out any) e
 	return nil
 }
 
+func (l *fakeLeader) callCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.calls)
+}
+
+// answeredOnlyOnRelease checks that a request held by the leader is not
+// answered before release, and is answered without error after it.
+func answeredOnlyOnRelease(t *testing.T, answer <-chan error, release chan struct{}, what string) {
+	t.Helper()
+	select {
+	case err := <-answer:
+		t.Fatalf("%s was answered (%v) before the leader took it", what, err)
+	default:
+	}
+	close(release)
+	if err := <-answer; err != nil {
+		t.Errorf("%s: %v", what, err)
+	}
+}
+
 func newTestRelayer(t *testing.T, host *followerHost, l *fakeLeader) *relayer {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -91,7 +112,7 @@ func TestRelayGathersWhileOneIsUnderWay(t *testing.T) {
 
 	firstDone := make(chan error, 1)
 	go func() { firstDone <- r.beat(ctx, "node-0", nodeapi.HeartbeatRequest{Addr: "10.0.0.9:2377"}) }()
-	waitFor(t, func() bool { l.mu.Lock(); defer l.mu.Unlock(); return len(l.calls) == 1 })
+	waitFor(t, func() bool { return l.callCount() == 1 })
 
 	const n = 50
 	errs := make(chan error, n)
@@ -103,15 +124,7 @@ func TestRelayGathersWhileOneIsUnderWay(t *testing.T) {
 		defer r.beats.mu.Unlock()
 		return len(r.beats.queue) == 1 && len(r.beats.queue[0].req.Beats) == n
 	})
-	select {
-	case err := <-firstDone:
-		t.Fatalf("the first beat was answered (%v) before the leader took it", err)
-	default:
-	}
-	close(l.release)
-	if err := <-firstDone; err != nil {
-		t.Errorf("first beat: %v", err)
-	}
+	answeredOnlyOnRelease(t, firstDone, l.release, "the first beat")
 	for range n {
 		if err := <-errs; err != nil {
 			t.Errorf("relayed beat: %v", err)
@@ -140,19 +153,11 @@ func TestRelayBeatsDoNotWaitForReports(t *testing.T) {
 	go func() {
 		reported <- r.statuses(ctx, "n1", nodeapi.TaskStatusRequest{Updates: []nodeapi.TaskStatusUpdate{{TaskID: "t"}}, Index: 42})
 	}()
-	waitFor(t, func() bool { l.mu.Lock(); defer l.mu.Unlock(); return len(l.calls) == 1 })
+	waitFor(t, func() bool { return l.callCount() == 1 })
 	if err := r.beat(ctx, "n2", nodeapi.HeartbeatRequest{}); err != nil {
 		t.Fatalf("beat while a report is held: %v", err)
 	}
-	select {
-	case err := <-reported:
-		t.Fatalf("the report was answered (%v) before the leader took it", err)
-	default:
-	}
-	close(l.release)
-	if err := <-reported; err != nil {
-		t.Errorf("report: %v", err)
-	}
+	answeredOnlyOnRelease(t, reported, l.release, "the report")
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if st := l.calls[0]; len(st.Statuses) != 1 || len(st.Beats) != 0 || st.Index != 42 {

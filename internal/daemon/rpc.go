@@ -176,11 +176,12 @@ func (n *clusterNode) managerRPC(needCert, onLeader bool, f rpcFunc) http.Handle
 // its nodes (leader only).
 func (n *clusterNode) serveRelay(w http.ResponseWriter, r *http.Request) {
 	id, err := n.peerOf(r)
+	m := n.manager() // once: a demotion may clear it meanwhile
 	switch {
 	case err != nil:
 	case id.Role != ca.RoleManager:
 		err = errdefs.Forbidden("only managers may relay heartbeats and status reports")
-	case n.manager() == nil:
+	case m == nil:
 		err = errdefs.ErrNotManager
 	}
 	if err != nil {
@@ -196,7 +197,7 @@ func (n *clusterNode) serveRelay(w http.ResponseWriter, r *http.Request) {
 		nodeapi.WriteError(w, errdefs.Invalid("read relay request: %v", err))
 		return
 	}
-	resp, err := n.manager().Relayed(r.Context(), req)
+	resp, err := m.Relayed(r.Context(), req)
 	if err != nil {
 		nodeapi.WriteError(w, err)
 		return

@@ -218,9 +218,8 @@ func (s *Session) Run(ctx context.Context) {
 				// Randomised: after a manager fails, its nodes must not all
 				// arrive at the next one in the same instant (TLS
 				// handshakes of thousands of nodes at once).
-				wait = spread(50 * time.Millisecond)
+				wait = retryAfter(failures, 50*time.Millisecond, period)
 				if n := s.count(); failures >= n {
-					wait = spread(min(period, time.Duration(failures/n)*200*time.Millisecond))
 					if s.Hooks.Refresh != nil && failures%n == 0 {
 						if addrs := s.Hooks.Refresh(); len(addrs) > 0 {
 							s.SetManagers(addrs)
@@ -270,6 +269,19 @@ func (s *Session) beat(ctx context.Context, addr string, timeout time.Duration) 
 // after the same failure do not retry together.
 func spread(d time.Duration) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d)/2+1))
+}
+
+// retryAfter is the wait before the next try after failures in a row:
+// about first after one (a manager died: its nodes must move on fast),
+// then doubling up to limit, randomised. Thousands of nodes that fail together
+// (a failover, an overloaded manager) thus back off rather than add
+// connections to the load that made them fail.
+func retryAfter(failures int, first, limit time.Duration) time.Duration {
+	d := first
+	for i := 1; i < failures && d < limit; i++ {
+		d *= 2
+	}
+	return spread(min(d, limit))
 }
 
 // jitter spreads beats of many nodes over time (90%-100% of the period).

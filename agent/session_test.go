@@ -742,3 +742,21 @@ func TestSessionEmptyRefreshKeepsManagers(t *testing.T) {
 		return mgr == "m1" && err == nil && !last.IsZero()
 	})
 }
+
+// After the first failure a node retries at once (its manager died); after
+// more in a row it waits longer each time, never past the limit, so that
+// thousands of nodes failing together back off.
+func TestRetryAfterBacksOff(t *testing.T) {
+	first, limit := 50*time.Millisecond, 5*time.Second
+	for range 100 {
+		if d := retryAfter(1, first, limit); d < first/2 || d > first {
+			t.Fatalf("after one failure: %v, want within [%v, %v]", d, first/2, first)
+		}
+		if d := retryAfter(4, first, limit); d < 4*first || d > 8*first {
+			t.Fatalf("after four failures: %v, want within [%v, %v]", d, 4*first, 8*first)
+		}
+		if d := retryAfter(40, first, limit); d < limit/2 || d > limit {
+			t.Fatalf("after forty failures: %v, want within [%v, %v]", d, limit/2, limit)
+		}
+	}
+}

@@ -57,6 +57,7 @@ type polled struct {
 // at once when the session moves to another manager.
 func (s *Session) longPoll(ctx context.Context, what string, ask func(ctx context.Context, addr string, known polled) (polled, error)) {
 	var known polled
+	failures := 0
 	for ctx.Err() == nil {
 		moved := s.movedCh()
 		addr, ok := s.target()
@@ -80,15 +81,18 @@ func (s *Session) longPoll(ctx context.Context, what string, ask func(ctx contex
 		}
 		if err != nil {
 			s.Log.Debug(what, "manager", addr, "err", err)
-			sleepCtx(ctx, spread(200*time.Millisecond))
+			failures++
+			s.sleepUnlessMoved(ctx, moved, retryAfter(failures, 200*time.Millisecond, retryLimit))
 			continue
 		}
+		failures = 0
 		known.fingerprint = got.fingerprint
 		known.index = max(known.index, got.index)
 	}
 }
 
 func (s *Session) reportLoop(ctx context.Context) {
+	failures := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -102,6 +106,7 @@ func (s *Session) reportLoop(ctx context.Context) {
 		if len(updates) == 0 {
 			continue
 		}
+		moved := s.movedCh()
 		addr, ok := s.target()
 		var err error
 		if ok {
@@ -111,8 +116,26 @@ func (s *Session) reportLoop(ctx context.Context) {
 		}
 		if !ok || err != nil {
 			s.Executor.Requeue(updates)
-			sleepCtx(ctx, spread(200*time.Millisecond))
+			failures++
+			s.sleepUnlessMoved(ctx, moved, retryAfter(failures, 200*time.Millisecond, retryLimit))
+			continue
 		}
+		failures = 0
+	}
+}
+
+// retryLimit bounds the wait between failed long-polls or status reports
+// to one manager: the session moving to another ends the wait at once,
+// so a longer wait costs nothing in a failover and spares a manager that
+// is slow to answer (thousands of nodes retrying it).
+const retryLimit = 5 * time.Second
+
+// sleepUnlessMoved waits d, or until the session moves to another manager.
+func (s *Session) sleepUnlessMoved(ctx context.Context, moved <-chan struct{}, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-moved:
+	case <-time.After(d):
 	}
 }
 

@@ -123,6 +123,11 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	clock := newTaskClock()
 	nodes := make([]*simNode, o.Nodes)
 	sem := make(chan struct{}, 32)
+	// Each node starts its session once joined, as a real node does: the
+	// sessions of a slow join do not all start in one instant.
+	var swg sync.WaitGroup
+	defer swg.Wait()
+	defer stopNodes()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var joinErr error
@@ -140,22 +145,22 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 				return
 			}
 			nodes[i] = n
+			swg.Add(1)
+			go func() { defer swg.Done(); n.session.Run(nctx) }()
 		}()
 	}
 	wg.Wait()
 	if joinErr != nil {
 		return res, joinErr
 	}
-	var swg sync.WaitGroup
-	for _, n := range nodes {
-		swg.Add(1)
-		go func() { defer swg.Done(); n.session.Run(nctx) }()
-	}
-	defer swg.Wait()
-	defer stopNodes()
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Minute
 	}
+	period := o.Heartbeat
+	if period <= 0 {
+		period = time.Second
+	}
+	go watchSessions(nctx, nodes, 10*time.Second, 2*period, o.Out)
 	if err := poll(ctx, o.Timeout, func() error { return readyCount(ctx, api, o.Nodes+3) }); err != nil {
 		return res, fmt.Errorf("simulated nodes did not all become ready: %w", err)
 	}

@@ -45,8 +45,7 @@ func (c *Client) transport() *http.Transport {
 		cfg := c.tlsConfig()
 		c.tr = &http.Transport{
 			DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 3 * time.Second}, Config: cfg}
-				return d.DialContext(ctx, network, addr)
+				return dialTLS(ctx, network, addr, cfg)
 			},
 			// Followers forward many requests to the leader at once; keep
 			// their connections rather than pay a TLS handshake each time.
@@ -62,6 +61,39 @@ func (c *Client) transport() *http.Transport {
 		c.curGen = g
 	}
 	return c.tr
+}
+
+// Bounds of a dial: a peer that does not answer at all is given up
+// soon; a TLS handshake that started may take longer when a manager
+// takes thousands of nodes at once. The transport finishes a dial even
+// when the request that started it gave up, and keeps the connection for
+// the next request: cutting the handshake short would waste the work done
+// and make the storm that slowed it last longer.
+var (
+	connectTimeout   = 3 * time.Second
+	handshakeTimeout = 10 * time.Second
+)
+
+func dialTLS(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
+	raw, err := (&net.Dialer{Timeout: connectTimeout}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	c := cfg
+	if c.ServerName == "" {
+		c = cfg.Clone()
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			c.ServerName = host
+		}
+	}
+	tc := tls.Client(raw, c)
+	if err := tc.HandshakeContext(hctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 // Close drops idle connections.

@@ -26,7 +26,7 @@ type Peer struct{ NodeID, Addr string }
 // being acknowledged; the barrier commits an entry in this term through a
 // quorum, so it proves this node still leads and that every earlier entry
 // is applied here. The snapshot taken after it holds them all, and writes
-// that go on meanwhile do not disturb it (memdb is immutable underneath).
+// that go on meanwhile do not disturb it (the published state is frozen).
 func (m *Manager) Backup(ctx context.Context) (BackupState, error) {
 	if !m.raft.IsLeader() {
 		return BackupState{}, errdefs.Unavailable("this manager is not the leader; a backup is taken on the leader")

@@ -3,7 +3,6 @@ package state
 import (
 	"time"
 
-	"github.com/hashicorp/go-memdb"
 	"github.com/moby/moby/api/types/swarm"
 )
 
@@ -107,9 +106,9 @@ func init() {
 	tables[TableServices] = tableDef{newObj: func() Object { return &Service{} }}
 	tables[TableTasks] = tableDef{
 		newObj: func() Object { return &Task{} },
-		indexes: map[string]*memdb.IndexSchema{
-			"service": {Name: "service", Indexer: stringIndex(func(o any) string { return o.(*Task).ServiceID })},
-			"node":    {Name: "node", AllowMissing: true, Indexer: stringIndex(func(o any) string { return o.(*Task).NodeID })},
+		indexes: map[string]indexFunc{
+			"service": func(o Object) string { return o.(*Task).ServiceID },
+			"node":    func(o Object) string { return o.(*Task).NodeID },
 		},
 	}
 }

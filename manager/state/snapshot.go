@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/hashicorp/go-memdb"
 	"github.com/moby/moby/api/types/events"
 )
 
@@ -23,10 +22,10 @@ type snapshotFile struct {
 	EventClock int64            `json:",omitempty"`
 }
 
-// Snapshot is a point-in-time view of the store, cheap to take (memdb is
-// immutable underneath) and written out later while writes go on.
+// Snapshot is a point-in-time view of the store, cheap to take (the
+// published state is frozen) and written out later while writes go on.
 type Snapshot struct {
-	txn        *memdb.Txn
+	db         *db
 	index      uint64
 	events     []events.Message
 	eventClock int64
@@ -36,7 +35,7 @@ type Snapshot struct {
 func (s *Store) Snapshot() *Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &Snapshot{txn: s.db.Txn(false), index: s.index, events: s.events.all(), eventClock: s.events.clock}
+	return &Snapshot{db: s.current, index: s.index, events: s.events.all(), eventClock: s.events.clock}
 }
 
 // WriteSnapshot writes the current state; see Snapshot.Write.
@@ -44,16 +43,11 @@ func (s *Store) WriteSnapshot(w io.Writer) error { return s.Snapshot().Write(w) 
 
 // Write writes every table as one JSON document.
 func (sn *Snapshot) Write(w io.Writer) error {
-	txn := sn.txn
 	f := snapshotFile{Version: snapshotVersion, Index: sn.index, Tables: map[string][]json.RawMessage{},
 		Events: sn.events, EventClock: sn.eventClock}
 	for name := range tables {
-		it, err := txn.Get(name, "id")
-		if err != nil {
-			return err
-		}
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			b, err := json.Marshal(raw)
+		for _, o := range sn.db.list(name) {
+			b, err := json.Marshal(o)
 			if err != nil {
 				return err
 			}
@@ -84,23 +78,24 @@ func (s *Store) Restore(r io.Reader) error {
 			if err := json.Unmarshal(row, o); err != nil {
 				return fmt.Errorf("state snapshot table %s: %w", name, err)
 			}
+			if o.GetID() == "" {
+				return fmt.Errorf("state snapshot table %s: a row without an ID", name)
+			}
 			objs[name] = append(objs[name], o)
 		}
 	}
-	txn := s.db.Txn(true)
-	defer txn.Abort()
+	d := newDB()
 	for name := range tables {
-		if _, err := txn.DeleteAll(name, "id"); err != nil {
-			return err
-		}
 		for _, o := range objs[name] {
-			if err := txn.Insert(name, o); err != nil {
-				return err
-			}
+			d.put(name, o)
 		}
 	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.work = d
+	published := d.clone()
 	s.mu.Lock()
-	txn.Commit()
+	s.current = published
 	s.index = f.Index
 	s.bumpLocked(f.Index)
 	s.events.reset(f.Events, f.EventClock)

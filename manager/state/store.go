@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-memdb"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/swarm"
 
@@ -31,8 +30,9 @@ const (
 )
 
 type tableDef struct {
-	newObj  func() Object
-	indexes map[string]*memdb.IndexSchema
+	newObj func() Object
+	// indexes are the table's secondary indexes by name (ListBy).
+	indexes map[string]indexFunc
 }
 
 // tables is the registry of object kinds; a new kind (services, tasks)
@@ -42,26 +42,15 @@ var tables = map[string]tableDef{
 	TableNodes:   {newObj: func() Object { return &Node{} }},
 }
 
-func schema() *memdb.DBSchema {
-	s := &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{}}
-	for name, def := range tables {
-		idx := map[string]*memdb.IndexSchema{
-			"id": {Name: "id", Unique: true, Indexer: byID},
-		}
-		for k, v := range def.indexes {
-			idx[k] = v
-		}
-		s.Tables[name] = &memdb.TableSchema{Name: name, Indexes: idx}
-	}
-	return s
-}
-
-// Store is the in-memory state. Reads are lock-free snapshots (memdb
-// transactions); writes come only through Apply, in log order.
+// Store is the in-memory state. Reads are snapshots (index.go); writes
+// come only through Apply, in log order.
 type Store struct {
-	db *memdb.MemDB
+	// writeMu serialises writers (Apply, Restore); work is theirs alone.
+	writeMu sync.Mutex
+	work    *db
 
 	mu      sync.Mutex
+	current *db // published: frozen
 	index   uint64
 	changed chan struct{}
 	// nodeWatch wakes waiters on one node's tasks only, so a thousand
@@ -73,11 +62,8 @@ type Store struct {
 
 // NewStore returns an empty store.
 func NewStore() *Store {
-	db, err := memdb.NewMemDB(schema())
-	if err != nil {
-		panic(err) // the schema is static; an error is a programming bug
-	}
-	return &Store{db: db, changed: make(chan struct{}), nodeWatch: map[string]chan struct{}{},
+	work := newDB()
+	return &Store{work: work, current: work.clone(), changed: make(chan struct{}), nodeWatch: map[string]chan struct{}{},
 		events: newEventLog(DefaultEventRetention)}
 }
 
@@ -130,15 +116,18 @@ func NewOp(table string, action Action, obj Object, expectVersion uint64) Op {
 // Apply applies a batch at the given log index. It is deterministic: every
 // replica returns the same error for the same batch and state.
 func (s *Store) Apply(index uint64, b Batch) error {
-	txn := s.db.Txn(true)
-	defer txn.Abort()
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	// A refused batch changes nothing: the writer goes back to this copy.
+	before := s.work.clone()
 	touched := map[string]bool{}
 	var evs []events.Message
 	for _, op := range b.Ops {
 		// The error reaches users as is (e.g. a stale version on update):
 		// it names the object, so no batch-internal position is added.
-		c, err := applyOp(txn, index, b.Time, op, touched)
+		c, err := applyOp(s.work, index, b.Time, op, touched)
 		if err != nil {
+			s.work = before
 			return err
 		}
 		if c.table != "" && c.table != TableTasks {
@@ -147,9 +136,10 @@ func (s *Store) Apply(index uint64, b Batch) error {
 			}
 		}
 	}
-	// Commit under mu so a Snapshot never sees content newer than its index.
+	published := s.work.clone()
+	// Publish under mu so a Snapshot never sees content newer than its index.
 	s.mu.Lock()
-	txn.Commit()
+	s.current = published
 	s.bumpLocked(index)
 	s.events.record(b.Time, evs)
 	for node := range touched {
@@ -185,7 +175,7 @@ func (s *Store) bumpLocked(index uint64) {
 
 // applyOp applies one op and returns what it changed (a zero change when
 // nothing did).
-func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op, touched map[string]bool) (change, error) {
+func applyOp(d *db, index uint64, now time.Time, op Op, touched map[string]bool) (change, error) {
 	def, ok := tables[op.Table]
 	if !ok {
 		return change{}, errdefs.Invalid("unknown table %q", op.Table)
@@ -193,16 +183,9 @@ func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op, touched map[str
 	if op.ID == "" {
 		return change{}, errdefs.Invalid("%s: empty ID", op.Table)
 	}
-	raw, err := txn.First(op.Table, "id", op.ID)
-	if err != nil {
-		return change{}, err
-	}
-	var cur Object
-	if raw != nil {
-		cur = raw.(Object)
-		if t, ok := cur.(*Task); ok && t.NodeID != "" {
-			touched[t.NodeID] = true
-		}
+	cur := d.get(op.Table, op.ID)
+	if t, ok := cur.(*Task); ok && t.NodeID != "" {
+		touched[t.NodeID] = true
 	}
 	if op.ExpectVersion != 0 && (cur == nil || cur.GetMeta().Version.Index != op.ExpectVersion) {
 		if cur == nil {
@@ -232,12 +215,14 @@ func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op, touched map[str
 				touched[t.NodeID] = true
 			}
 		}
-		return change{op.Table, op.Action, cur, obj}, txn.Insert(op.Table, obj)
+		d.put(op.Table, obj)
+		return change{op.Table, op.Action, cur, obj}, nil
 	case ActionDelete:
 		if cur == nil {
 			return change{}, errdefs.NotFound("%s %s not found", singular(op.Table), op.ID)
 		}
-		return change{op.Table, op.Action, cur, nil}, txn.Delete(op.Table, cur)
+		d.remove(op.Table, cur)
+		return change{op.Table, op.Action, cur, nil}, nil
 	case ActionCreate, ActionUpdate:
 		if op.Action == ActionCreate && cur != nil {
 			return change{}, errdefs.Conflict("%s %s already exists", singular(op.Table), op.ID)
@@ -264,7 +249,8 @@ func applyOp(txn *memdb.Txn, index uint64, now time.Time, op Op, touched map[str
 		if t, ok := obj.(*Task); ok && t.NodeID != "" {
 			touched[t.NodeID] = true
 		}
-		return change{op.Table, op.Action, cur, obj}, txn.Insert(op.Table, obj)
+		d.put(op.Table, obj)
+		return change{op.Table, op.Action, cur, obj}, nil
 	default:
 		return change{}, errdefs.Invalid("unknown action %q", op.Action)
 	}
@@ -312,7 +298,7 @@ func (s *Store) Get(table, id string) Object { return s.View().Get(table, id) }
 // List returns every object of a table, in ID order. Shared: do not modify.
 func (s *Store) List(table string) []Object { return s.View().List(table) }
 
-// ListBy returns the objects of a table whose index matches the value.
-func (s *Store) ListBy(table, index string, args ...any) []Object {
-	return s.View().ListBy(table, index, args...)
+// ListBy returns the objects of a table whose secondary index has value.
+func (s *Store) ListBy(table, index, value string) []Object {
+	return s.View().ListBy(table, index, value)
 }

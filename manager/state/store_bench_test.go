@@ -2,6 +2,7 @@ package state_test
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -32,4 +33,52 @@ func BenchmarkApplyHeartbeats(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkApplyTaskWave applies what a 10,000-replica service makes of
+// the store: the tasks created, placed on 1,000 nodes and reported
+// running, each in batches of 1,000 as the orchestrator, scheduler and
+// dispatcher propose them. It reports the heap the store holds after.
+func BenchmarkApplyTaskWave(b *testing.B) {
+	const tasks, nodes, per = 10000, 1000, 1000
+	var heap uint64
+	for b.Loop() {
+		s := state.NewStore()
+		idx := uint64(1)
+		apply := func(ops []state.Op) {
+			if err := s.Apply(idx, batch(t0, ops...)); err != nil {
+				b.Fatal(err)
+			}
+			idx++
+		}
+		for lo := 0; lo < tasks; lo += per {
+			var create, assign, run []state.Op
+			for i := lo; i < lo+per; i++ {
+				id := fmt.Sprintf("task%06d", i)
+				create = append(create, state.NewOp(state.TableTasks, state.ActionCreate, task(id), 0))
+				assign = append(assign, state.NewPatch(state.TableTasks, id, state.PatchTaskAssign,
+					state.TaskAssign{NodeID: fmt.Sprintf("node%04d", i%nodes), Status: swarm.TaskStatus{Timestamp: t1, State: swarm.TaskStateAssigned}}))
+				run = append(run, state.NewPatch(state.TableTasks, id, state.PatchTaskStatus, swarm.TaskStatus{Timestamp: t1, State: swarm.TaskStateRunning}))
+			}
+			apply(create)
+			apply(assign)
+			apply(run)
+		}
+		if got := len(s.TasksByNode("node0007")); got != tasks/nodes {
+			b.Fatalf("node0007 has %d tasks, want %d", got, tasks/nodes)
+		}
+		b.StopTimer()
+		heap = heldHeap(func() { runtime.KeepAlive(s) })
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(heap)/tasks, "heap-B/task")
+}
+
+// heldHeap is the heap in use, after a GC, while keep is still to run.
+func heldHeap(keep func()) uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	keep()
+	return m.HeapAlloc
 }

@@ -1,5 +1,5 @@
-// Package state is the cluster's replicated state: an in-memory go-memdb
-// database of cluster, node (and later service and task) objects. It knows
+// Package state is the cluster's replicated state: in-memory tables of
+// cluster, node, service, task, network, secret and config objects. It knows
 // nothing of Raft: every write is a batch of Ops that the caller proposes
 // through whatever replication it uses, and the FSM applies here.
 package state

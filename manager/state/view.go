@@ -1,53 +1,36 @@
 package state
 
-import "github.com/hashicorp/go-memdb"
-
 // View reads the store as of one moment: every read through it sees the
 // same state, whatever is applied meanwhile. A loop that reads services,
 // then their tasks, then nodes must use one View, or a removal landing in
 // between makes it act on a service that no longer exists. Objects are
 // shared: do not modify them (Copy first).
 type View struct {
-	txn   *memdb.Txn
+	db    *db
 	index uint64
 }
 
-// View opens a read view of the current state (cheap: memdb is immutable
-// underneath).
+// View opens a read view of the current state (cheap: the published
+// state is never written again).
 func (s *Store) View() *View {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &View{txn: s.db.Txn(false), index: s.index}
+	return &View{db: s.current, index: s.index}
 }
 
 // Index is the log index of the last batch the view includes.
 func (v *View) Index() uint64 { return v.index }
 
 // Get returns the object with the given ID, or nil.
-func (v *View) Get(table, id string) Object {
-	raw, err := v.txn.First(table, "id", id)
-	if err != nil || raw == nil {
-		return nil
-	}
-	return raw.(Object)
-}
+func (v *View) Get(table, id string) Object { return v.db.get(table, id) }
 
 // List returns every object of a table, in ID order.
-func (v *View) List(table string) []Object {
-	return v.ListBy(table, "id")
-}
+func (v *View) List(table string) []Object { return v.db.list(table) }
 
-// ListBy returns the objects of a table whose index matches the value.
-func (v *View) ListBy(table, index string, args ...any) []Object {
-	it, err := v.txn.Get(table, index, args...)
-	if err != nil {
-		return nil
-	}
-	var out []Object
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(Object))
-	}
-	return out
+// ListBy returns the objects of a table whose secondary index has value,
+// in ID order.
+func (v *View) ListBy(table, index, value string) []Object {
+	return v.db.listBy(table, index, value)
 }
 
 // The store's readers each read a fresh view of their own.

@@ -22,8 +22,13 @@ func useHTTP2(tr *http.Transport) {
 	}
 	// One connection carries every request to a peer: a silent peer
 	// (paused, cut off) must be noticed without waiting for each
-	// request's own timeout, and the connection replaced.
+	// request's own timeout, and the connection replaced. A peer that is
+	// only busy must not be taken for dead, though: dropping the
+	// connection fails every request on it at once (a follower's relays
+	// for a third of the nodes), and their retries add to the load. A
+	// node does not wait for this to leave a silent manager: its beat
+	// gives up first.
 	t2.ReadIdleTimeout = 5 * time.Second
-	t2.PingTimeout = 3 * time.Second
+	t2.PingTimeout = 10 * time.Second
 	tr.TLSNextProto[clusterport.ProtoRPC2] = tr.TLSNextProto["h2"]
 }

@@ -76,15 +76,20 @@ func (o *Orchestrator) Kick() {
 // the safety net.
 const idleTick = 2 * time.Second
 
+// passGap is the least time between two passes.
+const passGap = 10 * time.Millisecond
+
 // Run reconciles until ctx ends.
 func (o *Orchestrator) Run(ctx context.Context) {
 	t := time.NewTimer(idleTick)
 	defer t.Stop()
 	for {
 		changed := o.store.Changed()
+		began := time.Now()
 		if err := o.Pass(ctx); err != nil && ctx.Err() == nil {
 			o.log.Warn("orchestrator pass failed", "err", err)
 		}
+		took := time.Since(began)
 		wait := idleTick
 		if !o.wake.IsZero() {
 			// A millisecond past it, so the pass sees it due.
@@ -98,11 +103,15 @@ func (o *Orchestrator) Run(ctx context.Context) {
 		case <-o.kick:
 		case <-t.C:
 		}
-		// Coalesce a burst of changes (status reports arrive in waves).
+		// Coalesce a burst of changes (status reports arrive in waves),
+		// for at least as long as the last pass took: a pass reads the
+		// whole state, and back to back through a wave of 50,000 reports
+		// it took half of the leader's CPU from the heartbeats and
+		// reports that the wave is made of.
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(max(passGap, took)):
 		}
 	}
 }

@@ -74,7 +74,9 @@ func (m *Mesh) kernelLoop() {
 		case <-m.kernelKick:
 		case <-retry.C:
 		case <-m.kernelStop:
-			if last != "" {
+			// A failed publish may have left part of its rules (the chain
+			// made, a rule refused): remove whatever was tried.
+			if last != "" || lastErr != "" {
 				if err := m.cfg.Kernel.Publish(nil); err != nil {
 					m.cfg.Log.Warn("routing mesh: cannot remove the published ports' nat rules", "err", err)
 				}

@@ -146,3 +146,21 @@ func reached(t *testing.T, port uint32, n int) map[string]bool {
 	}
 	return seen
 }
+
+// A node whose last try at the kernel's rules failed still removes them
+// when it stops: the failure may have left part of them behind.
+func TestKernelPathRemovedAfterAFailedTry(t *testing.T) {
+	pub := &publisher{fail: errors.New("iptables: resource busy")}
+	a, b := newKernelNode(t, "A", pub), newTestNode(t, "B")
+	a.tasks["t1"] = startTask(t, "t1", "")
+	b.tasks["t2"] = startTask(t, "t2", "")
+	a.mesh.Update([]nodeapi.Route{routeOf(freePort(t), "", a, b)})
+	pub.waitCall(t, a, "a try", func(fs []netrules.Forward) bool { return len(fs) == 1 })
+	pub.mu.Lock()
+	pub.fail = nil
+	pub.mu.Unlock()
+	a.mesh.Close()
+	if fs, calls := pub.last(); calls < 2 || fs != nil {
+		t.Fatalf("after close the last call was %v (of %d); want the rules removed", fs, calls)
+	}
+}

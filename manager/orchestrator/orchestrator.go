@@ -48,6 +48,9 @@ type Orchestrator struct {
 	// tasks addresses proposes them under it (see Pass).
 	addrLock sync.Locker
 	metrics  *Metrics // nil: not counted
+	// downPacing paces the replacement of Down nodes' tasks when many
+	// are Down at once (massdown.go).
+	downPacing downPacing
 }
 
 // SetAddressLock makes passes that allocate addresses propose under l,
@@ -120,6 +123,7 @@ func (o *Orchestrator) Run(ctx context.Context) {
 func (o *Orchestrator) Pass(ctx context.Context) (err error) {
 	defer o.metrics.observePass(time.Now(), &err)
 	v := o.view()
+	o.paceDown(v)
 	defer func() { o.wake = v.wake }()
 	var ops []state.Op
 	for _, s := range v.services {
@@ -234,6 +238,9 @@ type view struct {
 	// wake is the earliest time a decision this pass put off falls due
 	// (zero: none); the next pass runs then even if nothing changes.
 	wake time.Time
+	// replaceDown are the Down nodes whose tasks may be replaced in this
+	// pass; nil: all of them (massdown.go).
+	replaceDown map[string]bool
 }
 
 // wakeAt records that a decision waits until t.

@@ -46,7 +46,7 @@ func (o *Orchestrator) reconcileSlot(v *view, s *state.Service, tasks []*state.T
 		switch {
 		case Terminal(t.Status.State):
 			ops = append(ops, shutdownOp(t, state.ReasonEnded))
-		case t.NodeID != "" && nodeID == "" && (n == nil || n.Status.State == swarm.NodeStateDown):
+		case t.NodeID != "" && nodeID == "" && (n == nil || n.Status.State == swarm.NodeStateDown && v.mayReplace(t.NodeID)):
 			// A replicated task whose node is gone runs again elsewhere at
 			// once: the task did not fail, its node did.
 			ops = append(ops, shutdownOp(t, state.ReasonNodeDown))

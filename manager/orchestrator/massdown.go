@@ -83,7 +83,9 @@ func (o *Orchestrator) paceDown(v *view) {
 		}
 	}
 	v.replaceDown = p.released
-	v.wakeAt(p.last.Add(massDownRelease))
+	if len(p.released) < len(down) { // someone still waits for a turn
+		v.wakeAt(p.last.Add(massDownRelease))
+	}
 }
 
 // mayReplace tells whether the tasks of a Down node may be replaced in

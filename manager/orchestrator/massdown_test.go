@@ -89,3 +89,30 @@ func TestMassDownNotInSmallClusters(t *testing.T) {
 	}
 	h.expectReplicas(svc, 8)
 }
+
+// Once every Down node's tasks were let go, no pass is due for pacing:
+// the orchestrator sleeps until the state changes.
+func TestMassDownSleepsOnceAllReleased(t *testing.T) {
+	h := newHarness(t)
+	var ids []string
+	for i := range 10 {
+		ids = append(ids, fmt.Sprintf("n%02d", i))
+	}
+	h.addNodes(ids...)
+	svc := h.create(replicatedSpec("web", 10))
+	h.converge()
+	for _, id := range ids[:4] {
+		h.setNodeState(id, swarm.NodeStateDown)
+	}
+	for range 4 {
+		h.converge()
+		h.advance(massDownRelease)
+	}
+	h.converge()
+	if got := h.replacedFor(svc); got != 4 {
+		t.Fatalf("%d tasks replaced after four turns, want 4", got)
+	}
+	if !h.o.wake.IsZero() {
+		t.Errorf("every Down node released, yet a pass is due at %v", h.o.wake)
+	}
+}

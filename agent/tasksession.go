@@ -35,6 +35,7 @@ func (s *Session) runRoutes(ctx context.Context) {
 		var resp nodeapi.RoutesResponse
 		err := s.Client.Call(ctx, addr, nodeapi.PathRoutes, nodeapi.RoutesRequest{Known: known.fingerprint, Index: known.index}, &resp)
 		if err == nil && resp.Fingerprint != known.fingerprint {
+			s.Mesh.SetPeers(resp.Peers)
 			s.Mesh.Update(resp.Services)
 			if s.Hooks.Routes != nil {
 				s.Hooks.Routes(resp)

@@ -160,6 +160,26 @@ func newNetnsCluster(t *testing.T, nn *netnsNet, managers, workers int, daemonAr
 	return newClusterPlaced(t, managers, workers, place, daemonArgs...)
 }
 
+// reachEveryNode waits until connections to port on each node of c,
+// asked n times, reach a task on every node.
+func reachEveryNode(t *testing.T, c *cluster, port uint32, n int) {
+	t.Helper()
+	for _, via := range c.nodes {
+		eventually(t, convergeTimeout, func() error {
+			seen, err := meshNodes(via.publishHost, port, n)
+			if err != nil {
+				return err
+			}
+			for _, want := range c.nodes {
+				if seen[want.id] == 0 {
+					return fmt.Errorf("connections to %s:%d reached tasks on %v; none on %s (%s)", via.publishHost, port, seen, want, want.id)
+				}
+			}
+			return nil
+		})
+	}
+}
+
 // TestMeshSeparateHosts runs a manager and two workers each in its own
 // network namespace: every node answers on the published port at its own
 // address and reaches the tasks of the other two, which listen only on
@@ -181,20 +201,7 @@ func TestMeshSeparateHosts(t *testing.T) {
 		t.Fatalf("create web: %d %s %v", status, body, err)
 	}
 	m1.waitRunning(t, "web", 3, convergeTimeout, nil)
-	for _, n := range c.nodes {
-		eventually(t, convergeTimeout, func() error {
-			seen, err := meshNodes(n.publishHost, port, 12)
-			if err != nil {
-				return err
-			}
-			for _, want := range c.nodes {
-				if seen[want.id] == 0 {
-					return fmt.Errorf("connections to %s:%d reached tasks on %v; none on %s (%s)", n.publishHost, port, seen, want, want.id)
-				}
-			}
-			return nil
-		})
-	}
+	reachEveryNode(t, c, port, 12)
 
 	// A task cannot be reached from outside its host: its address is the
 	// loopback of its namespace.

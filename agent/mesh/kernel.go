@@ -3,12 +3,14 @@ package mesh
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
 	"time"
 
 	"github.com/flotilla-org/flotilla/agent/netrules"
+	"github.com/flotilla-org/flotilla/internal/nodeapi"
 )
 
 // The kernel path: the share of a published port's connections that goes
@@ -29,12 +31,27 @@ type Publisher interface {
 // could not be learned (a container just started).
 const kernelRetry = time.Second
 
-// kernelPort is what the kernel takes of one published port: the local
-// tasks it forwards to, and whether they listen on loopback (reached by
-// the host's own clients only).
+// kernelPort is what the kernel takes of one published port: the tasks
+// it forwards to, for the host's own clients (a task on loopback is
+// reached from the host only) and for the others (every target but a
+// loopback one).
 type kernelPort struct {
-	tasks    map[string]bool
-	loopback bool
+	forHost, forOthers map[string]bool
+}
+
+// SetPeers sets the cluster's nodes (their cluster addresses' hosts):
+// with Config.Between, their connections to a published port go to this
+// node's tasks only. It applies with the next Update.
+func (m *Mesh) SetPeers(addrs []string) {
+	var ps []netip.Addr
+	for _, a := range addrs {
+		if p, err := netip.ParseAddr(a); err == nil && p.Unmap() != m.cfg.Self {
+			ps = append(ps, p.Unmap())
+		}
+	}
+	m.mu.Lock()
+	m.peers = ps
+	m.mu.Unlock()
 }
 
 // TaskLeaving says a task of this node stops: the kernel path's rules are
@@ -129,15 +146,23 @@ func (m *Mesh) forwards() (fs []netrules.Forward, taken map[uint32]kernelPort, i
 			ports = append(ports, local{port, r})
 		}
 	}
+	var peers []netip.Addr
+	if m.cfg.Between {
+		peers = m.peers
+	}
 	m.mu.Unlock()
 	slices.SortFunc(ports, func(a, b local) int { return int(a.port) - int(b.port) })
 	dst, _ := netip.ParseAddr(m.cfg.BindHost)
 	taken = map[uint32]kernelPort{}
 	for _, p := range ports {
-		f := netrules.Forward{Port: uint16(p.port), Dst: dst, Total: len(p.route.backends)}
-		kp := kernelPort{tasks: map[string]bool{}}
+		f := netrules.Forward{Port: uint16(p.port), Dst: dst, Total: len(p.route.backends), Src: m.cfg.Self, Peers: peers, Localnet: m.cfg.Between}
+		kp := kernelPort{forHost: map[string]bool{}, forOthers: map[string]bool{}}
 		for _, b := range p.route.backends {
 			if b.NodeID != m.cfg.NodeID {
+				if a := m.remoteTarget(b); a.IsValid() {
+					f.Remote = append(f.Remote, a)
+					kp.forOthers[b.TaskID] = true
+				}
 				continue
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
@@ -149,13 +174,17 @@ func (m *Mesh) forwards() (fs []netrules.Forward, taken map[uint32]kernelPort, i
 				continue
 			}
 			ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-			// One service's tasks all listen alike (one driver); a mix
-			// would be balanced unevenly, never wrongly.
-			kp.loopback = ap.Addr().IsLoopback()
+			// A loopback task takes other hosts' connections only with
+			// route_localnet (Localnet).
+			if ap.Addr().IsLoopback() {
+				kp.forHost[b.TaskID] = true
+			}
+			if !ap.Addr().IsLoopback() || f.Localnet {
+				kp.forOthers[b.TaskID] = true
+			}
 			f.Targets = append(f.Targets, ap)
-			kp.tasks[b.TaskID] = true
 		}
-		if len(f.Targets) > 0 {
+		if len(f.Targets)+len(f.Remote) > 0 {
 			fs = append(fs, f)
 			taken[p.port] = kp
 		}
@@ -175,14 +204,32 @@ func (m *Mesh) kernelTook(port uint32, client net.Conn) map[string]bool {
 		return nil
 	}
 	from, local := addrOf(client.RemoteAddr()), addrOf(client.LocalAddr())
-	took := !from.IsLoopback()
-	if kp.loopback {
-		took = from.IsLoopback() || from == local
+	took := map[string]bool{}
+	if from.IsLoopback() || from == local {
+		maps.Copy(took, kp.forHost)
 	}
-	if !took {
-		return nil
+	if !from.IsLoopback() {
+		maps.Copy(took, kp.forOthers)
 	}
-	return kp.tasks
+	return took
+}
+
+// remoteTarget is where the kernel path between nodes sends a share for
+// another node's task: its node's address, or nothing (the share stays
+// with the listener) when that is not a host of its own.
+func (m *Mesh) remoteTarget(b nodeapi.Backend) netip.Addr {
+	if !m.cfg.Between {
+		return netip.Addr{}
+	}
+	host, _, err := net.SplitHostPort(b.NodeAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(host)
+	if a = a.Unmap(); err != nil || !a.Is4() || a.IsLoopback() || a == m.cfg.Self {
+		return netip.Addr{}
+	}
+	return a
 }
 
 func addrOf(a net.Addr) netip.Addr {

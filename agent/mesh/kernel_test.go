@@ -76,7 +76,7 @@ func TestKernelPathTakesLocalShare(t *testing.T) {
 	waitPass(t, a, "the listener to skip the kernel's tasks", func() bool {
 		a.mesh.mu.Lock()
 		defer a.mesh.mu.Unlock()
-		return len(a.mesh.kernel[port].tasks) == 2
+		return len(a.mesh.kernel[port].forHost) == 2
 	})
 	for range 6 {
 		name, c, err := ask(t, port)

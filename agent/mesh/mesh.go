@@ -52,7 +52,14 @@ type Config struct {
 	// Kernel writes the nat rules that take connections to this node's
 	// own tasks off the user-space path; nil keeps them all here.
 	Kernel Publisher
-	Log    *slog.Logger
+	// Between sends, with Kernel, other nodes' shares of a published port
+	// by DNAT to their address, in plain text (kernel.go); false relays
+	// them over the cluster port's mutual TLS.
+	Between bool
+	// Self is this node's cluster address (host): the source of
+	// connections Between sends to other nodes.
+	Self netip.Addr
+	Log  *slog.Logger
 
 	// kernelPassed, in tests, hears each time the kernel loop is about
 	// to wait: what it wrote before is visible.
@@ -74,6 +81,7 @@ type Mesh struct {
 	suspect   map[string]time.Time      // nodes tried last until then
 	addrs     map[netip.Addr]*addrRoute // VIPs and task addresses on swarm networks
 	kernel    map[uint32]kernelPort     // what the kernel path takes, by published port
+	peers     []netip.Addr              // the cluster's nodes (SetPeers)
 
 	kernelKick chan struct{}
 	kernelStop chan struct{}

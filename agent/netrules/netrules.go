@@ -52,8 +52,9 @@ type Rules struct {
 	// subnet to this node reach its services.
 	In []string
 
-	mu       sync.Mutex
-	forwards []Forward // what Publish was given last
+	mu        sync.Mutex
+	forwards  []Forward // what Publish was given last
+	betweenOn bool      // the kernel path between nodes has rules (between.go)
 }
 
 // Detect chooses the iptables command. REDIRECT from either backend
@@ -201,7 +202,10 @@ func (r *Rules) Remove() error {
 	if err := r.removeCapture(); err != nil {
 		return err
 	}
-	return r.removeChain(r.iptables, r.publishChain(), r.publishJumps())
+	if err := r.removeChain(r.iptables, r.publishChain(), r.publishJumps()); err != nil {
+		return err
+	}
+	return r.removeBetween()
 }
 
 // RemoveCapture takes the capture chain, its jumps and the isolation

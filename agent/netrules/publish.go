@@ -16,15 +16,29 @@ import (
 // address, and conntrack keeps each connection on its task.
 
 // Forward is one published port's kernel path: the tasks of this node
-// that take new connections, each an equal share of Total, the number of
-// tasks the port is balanced over on every node.
+// that take new connections, and with the kernel path between nodes the
+// other nodes' tasks, each an equal share of Total, the number of tasks
+// the port is balanced over on every node.
 type Forward struct {
 	Port uint16
 	// Dst is the node's address the port is published on; the zero Addr
 	// is any address of the host (the node listens on all of them).
 	Dst     netip.Addr
 	Targets []netip.AddrPort
-	Total   int
+	// Remote are other nodes' tasks, one entry per task: the address of
+	// its node, which takes the connection to its own tasks (between.go).
+	Remote []netip.Addr
+	// Src is the address connections sent to Remote come from (this
+	// node's cluster address), so replies return through this node; the
+	// zero Addr masquerades.
+	Src netip.Addr
+	// Peers are the other nodes: connections from them to this port go
+	// to Targets only, since their own rules already chose this node.
+	Peers []netip.Addr
+	// Localnet lets loopback Targets take connections from other hosts
+	// too: route_localnet is turned on, behind a guard (between.go).
+	Localnet bool
+	Total    int
 }
 
 // publishChain is the chain of DNAT rules.
@@ -51,7 +65,11 @@ func (r *Rules) Publish(fs []Forward) error {
 	defer r.mu.Unlock()
 	r.forwards = fs
 	if len(fs) == 0 {
-		return r.removeChain(r.iptables, r.publishChain(), r.publishJumps())
+		// The published chain first: it jumps to the peers' chain.
+		if err := r.removeChain(r.iptables, r.publishChain(), r.publishJumps()); err != nil || !r.betweenOn {
+			return err
+		}
+		return r.removeBetween()
 	}
 	return r.writePublish()
 }
@@ -61,19 +79,24 @@ func (r *Rules) Publish(fs []Forward) error {
 func (r *Rules) writePublish() error {
 	c := r.publishChain()
 	var b strings.Builder
+	bt := r.between(r.forwards)
 	b.WriteString("*nat\n:" + c + " - [0:0]\n")
+	bt.declare(&b)
 	for _, in := range append(slices.Clone(skipIn), r.In...) {
 		if in != "+" {
 			fmt.Fprintf(&b, "-A %s -i %s -j RETURN\n", c, in)
 		}
 	}
 	for _, f := range r.forwards {
-		if f.Port == 0 || len(f.Targets) == 0 || f.Total < len(f.Targets) {
-			return fmt.Errorf("netrules: invalid forward of port %d: %d targets of %d", f.Port, len(f.Targets), f.Total)
+		if n := len(f.Targets) + len(f.Remote); f.Port == 0 || n == 0 || f.Total < n {
+			return fmt.Errorf("netrules: invalid forward of port %d: %d targets of %d", f.Port, n, f.Total)
 		}
 		match := "-m addrtype --dst-type LOCAL"
 		if f.Dst.IsValid() {
 			match = "-d " + f.Dst.String() + "/32"
+		}
+		if err := bt.fromPeers(&b, c, f); err != nil {
+			return err
 		}
 		for i, t := range f.Targets {
 			if !t.Addr().Is4() {
@@ -81,23 +104,28 @@ func (r *Rules) writePublish() error {
 			}
 			// A loopback target is reached only from the host itself:
 			// from outside, the kernel drops packets sent to 127/8
-			// (unless route_localnet, which this leaves off). Another
-			// target cannot answer a loopback client.
+			// unless route_localnet, which only Localnet turns on.
+			// Another target cannot answer a loopback client.
 			src := "! -s 127.0.0.0/8"
-			if t.Addr().IsLoopback() {
+			switch {
+			case t.Addr().IsLoopback() && f.Localnet:
+				src = "" // from anywhere: route_localnet
+			case t.Addr().IsLoopback():
 				src = "-m addrtype --src-type LOCAL"
 			}
-			// Rule i takes 1/(Total-i) of what the rules before it left:
-			// each target gets 1/Total of the port's connections.
-			share := ""
-			if left := f.Total - i; left > 1 {
-				share = fmt.Sprintf(" -m statistic --mode random --probability %.6f", 1/float64(left))
-			}
-			fmt.Fprintf(&b, "-A %s %s -p tcp --dport %d %s%s -j DNAT --to-destination %s\n", c, match, f.Port, src, share, t)
+			fmt.Fprintf(&b, "-A %s %s -p tcp --dport %d%s%s -j DNAT --to-destination %s\n", c, match, f.Port, prefixed(src), shareOf(f.Total-i), t)
 		}
+		bt.toRemote(&b, c, match, f)
 	}
+	bt.rest(&b)
 	b.WriteString("COMMIT\n")
+	if err := bt.prepare(); err != nil {
+		return err
+	}
 	if _, err := r.run(b.String(), r.Bin+"-restore", "-w", "--noflush"); err != nil {
+		return err
+	}
+	if err := bt.filterRules(); err != nil {
 		return err
 	}
 	for _, j := range r.publishJumps() {
@@ -109,6 +137,24 @@ func (r *Rules) writePublish() error {
 		}
 	}
 	return nil
+}
+
+// prefixed is s after a space, or nothing.
+func prefixed(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " " + s
+}
+
+// shareOf is the match that takes 1/left of what the rules before it
+// left: rule i of a port gets 1/(Total-i), so each target gets 1/Total
+// of the port's connections.
+func shareOf(left int) string {
+	if left <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(" -m statistic --mode random --probability %.6f", 1/float64(left))
 }
 
 // removeChain removes a chain of a table (run runs iptables on it) and

@@ -61,6 +61,9 @@ started together form the swarm once all of them are there.`,
 			if cfg.Join.BootstrapToken == "" {
 				cfg.Join.BootstrapToken = os.Getenv("FLOTILLA_BOOTSTRAP_TOKEN")
 			}
+			if cfg.MeshBetweenNodes && cfg.NoMeshKernel {
+				return fmt.Errorf("--mesh-kernel-between-nodes sends connections through nat rules, which --no-mesh-kernel turns off: give one of them")
+			}
 			if cfg.Join.Spec != "" && cfg.Bootstrap.Provider != "" {
 				return fmt.Errorf("--join and --bootstrap %s both bring the node into a swarm: give one of them", cfg.Bootstrap.Provider)
 			}
@@ -126,6 +129,7 @@ started together form the swarm once all of them are there.`,
 	f.StringVar(&cfg.Hostname, "hostname", "", "hostname this node reports (default: the machine's)")
 	f.StringVar(&cfg.PublishAddr, "publish-addr", "", "address the routing mesh listens on for published ports (default: all of the node's addresses)")
 	f.BoolVar(&cfg.NoMeshKernel, "no-mesh-kernel", false, "send every published port's connections through the routing mesh in user space, not those to this node's own tasks through nat rules (slower; for hosts where the rules cannot be made)")
+	f.BoolVar(&cfg.MeshBetweenNodes, "mesh-kernel-between-nodes", false, "send published ports' connections to other nodes' tasks through nat rules as well, unencrypted (as Docker's ingress network by default), instead of through the cluster port's mutual TLS; much faster, for a network between the nodes you trust (docs/design/networking.md)")
 	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "also serve the Prometheus metrics (and nothing else) over plain HTTP on this HOST:PORT; bind it to a private address (they are always on the API socket at /metrics)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text (key=value) or json (one object a line); every line has the component and, in a swarm, the node's ID")

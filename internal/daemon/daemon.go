@@ -36,9 +36,13 @@ type Config struct {
 	// NoMeshKernel keeps published ports' connections to the node's own
 	// tasks in user space (no DNAT rules).
 	NoMeshKernel bool
-	Timing       raftnode.Timing // zero: defaults
-	Drivers      DriverConfig
-	Join         JoinConfig // join or form a swarm by itself at start
+	// MeshBetweenNodes sends published ports' connections to other
+	// nodes' tasks through nat rules too, in plain text, instead of the
+	// cluster port's mutual TLS.
+	MeshBetweenNodes bool
+	Timing           raftnode.Timing // zero: defaults
+	Drivers          DriverConfig
+	Join             JoinConfig // join or form a swarm by itself at start
 	// Log is the root logger: it must carry no component attribute,
 	// which each subsystem adds (logging.go).
 	Log *slog.Logger

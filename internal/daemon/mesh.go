@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"net/netip"
 
 	"github.com/flotilla-org/flotilla/agent/mesh"
 	"github.com/flotilla-org/flotilla/agent/netrules"
@@ -31,6 +32,9 @@ func (n *clusterNode) startMesh() {
 	}
 	if n.rules != nil && !n.d.cfg.NoMeshKernel {
 		cfg.Kernel = n.rules
+		if n.d.cfg.MeshBetweenNodes {
+			cfg.Between, cfg.Self = true, advertisedHost(n.st.AdvertiseAddr)
+		}
 	}
 	n.mesh = mesh.New(cfg)
 	ln := n.mux.Sub(clusterport.ProtoMesh)
@@ -47,6 +51,20 @@ func (n *clusterNode) startMesh() {
 			go n.mesh.ServeRelay(c)
 		}
 	}()
+}
+
+// advertisedHost is the host of the node's cluster address, or the zero
+// Addr when it is not an IP address.
+func advertisedHost(addr string) netip.Addr {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
 }
 
 // acceptMeshPeer lets only nodes of this cluster that were not removed

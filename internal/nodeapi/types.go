@@ -240,6 +240,11 @@ type RoutesResponse struct {
 	// Networks are the swarm networks other than ingress: their subnets
 	// are captured on every node and sent to the mesh.
 	Networks []RouteNetwork `json:",omitempty"`
+	// Peers are the addresses (hosts of their cluster addresses) of the
+	// Ready nodes, while some service publishes an ingress port: a node
+	// whose mesh takes connections between nodes in the kernel sends
+	// connections from them to its own tasks only.
+	Peers []string `json:",omitempty"`
 }
 
 // RouteNetwork is a swarm network as the nodes need it.

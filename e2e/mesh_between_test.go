@@ -109,7 +109,9 @@ func TestMeshKernelBetweenHosts(t *testing.T) {
 
 	// w2's host drops off the network: once it is Down, m1's rules no
 	// longer send to it, and every connection through m1 is answered.
-	nn.ip("-n", nn.prefix+"sw", "link", "set", "h3", "down")
+	if err := nn.net.Cut(2); err != nil {
+		t.Fatal(err)
+	}
 	waitDown(t, m1, w2)
 	eventually(t, convergeTimeout, func() error {
 		if rules := nat(m1); strings.Contains(rules, w2.publishHost+":8081") {

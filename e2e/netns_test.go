@@ -9,25 +9,19 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flotilla-org/flotilla/internal/hostsim"
 )
 
 // netnsNet is a network of separate hosts on this machine, made by the
-// test: one network namespace per node, each with its own address on a
-// veth plugged into a bridge, and a veth from the root namespace so the
-// test reaches them as an outside client would.
-//
-// The bridge lives in a namespace of its own: with Docker installed, the
-// root namespace's FORWARD policy is DROP and bridged frames go through it
-// (br_netfilter), which would cut the hosts off from each other; a fresh
-// namespace has no rules, and the host's firewall is left untouched.
+// test (internal/hostsim) and removed by its cleanup.
 type netnsNet struct {
 	t       *testing.T
+	net     *hostsim.Net
 	prefix  string   // of the namespaces' names, unique to this process
 	subnet  string   // "10.77.N."
-	hostIf  string   // the root namespace's veth
 	hosts   []string // the nodes' namespaces
 	hostsIP []string // their addresses
 }
@@ -44,100 +38,24 @@ func needNetns(t *testing.T) {
 	}
 }
 
-// ip runs ip with args and fails the test on error.
-func (nn *netnsNet) ip(args ...string) {
-	nn.t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		nn.t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
-
-// freeSubnet picks a 10.77.N.0/24 that no address or route of this
-// machine covers: one that only the default route (a gateway) leads to.
-func freeSubnet(t *testing.T) string {
-	t.Helper()
-	addrs, err := exec.Command("ip", "-4", "-o", "addr", "show").CombinedOutput()
-	if err != nil {
-		t.Fatalf("ip addr: %v: %s", err, addrs)
-	}
-	for i := range 200 {
-		subnet := fmt.Sprintf("10.77.%d.", 10+(os.Getpid()+i)%200)
-		if strings.Contains(string(addrs), " "+subnet) {
-			continue
-		}
-		out, err := exec.Command("ip", "-4", "-o", "route", "get", subnet+"1").CombinedOutput()
-		// Only the default route (via the gateway) leads there; "unreachable"
-		// (no default route) is as good.
-		if err == nil && !strings.Contains(string(out), " via ") {
-			continue
-		}
-		return subnet
-	}
-	t.Skip("no free 10.77.N.0/24 subnet for the test's namespaces")
-	return ""
-}
-
-// newNetnsNet makes the bridge and one namespace per host; cleanups
-// registered as each piece is made remove it whatever happens.
+// newNetnsNet makes the bridge and one namespace per host, removed when
+// the test ends (after the cluster's cleanup, registered later).
 func newNetnsNet(t *testing.T, hosts int) *netnsNet {
 	t.Helper()
 	needNetns(t)
-	nn := &netnsNet{t: t, prefix: fmt.Sprintf("fe2e-%d-", os.Getpid()), subnet: freeSubnet(t),
-		hostIf: fmt.Sprintf("fe2e%d", os.Getpid())}
-	sw := nn.prefix + "sw"
-	nn.addNetns(sw)
-	nn.ip("-n", sw, "link", "add", "br0", "type", "bridge")
-	nn.ip("-n", sw, "link", "set", "br0", "up")
-
-	// The root namespace's veth; it goes away with its peer in sw, and is
-	// removed explicitly too in case sw lives on.
-	nn.ip("link", "add", nn.hostIf, "type", "veth", "peer", "name", "up0", "netns", sw)
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "link", "del", nn.hostIf).CombinedOutput(); err != nil && !strings.Contains(string(out), "Cannot find device") {
-			t.Errorf("removing %s: %v: %s", nn.hostIf, err, out)
+	hn, err := hostsim.New(fmt.Sprintf("fe2e-%d-", os.Getpid()), fmt.Sprintf("fe2e%d", os.Getpid()), hosts)
+	if err != nil {
+		if strings.Contains(err.Error(), "no free") {
+			t.Skip(err)
 		}
-	})
-	nn.ip("-n", sw, "link", "set", "up0", "master", "br0", "up")
-	nn.ip("addr", "add", nn.subnet+"1/24", "dev", nn.hostIf)
-	nn.ip("link", "set", nn.hostIf, "up")
-
-	for i := range hosts {
-		ns, port, addr := fmt.Sprintf("%sh%d", nn.prefix, i+1), fmt.Sprintf("h%d", i+1), fmt.Sprintf("%s%d", nn.subnet, 11+i)
-		nn.addNetns(ns)
-		nn.ip("-n", sw, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns)
-		nn.ip("-n", sw, "link", "set", port, "master", "br0", "up")
-		nn.ip("-n", ns, "addr", "add", addr+"/24", "dev", "eth0")
-		nn.ip("-n", ns, "link", "set", "eth0", "up")
-		// Process-driver tasks listen on the namespace's own 127.0.0.1.
-		nn.ip("-n", ns, "link", "set", "lo", "up")
-		// A default route, as real hosts have: a connection to a swarm
-		// network's address needs a route before the node's nat rules
-		// redirect it to the mesh.
-		nn.ip("-n", ns, "route", "add", "default", "via", nn.subnet+"1")
-		nn.hosts = append(nn.hosts, ns)
-		nn.hostsIP = append(nn.hostsIP, addr)
+		t.Fatal(err)
 	}
-	return nn
-}
-
-// addNetns makes a namespace and registers its removal; a process still
-// in it then (none should be: the cluster's cleanup runs first) is killed,
-// else the namespace would outlive its name.
-func (nn *netnsNet) addNetns(name string) {
-	nn.t.Helper()
-	nn.ip("netns", "add", name)
-	nn.t.Cleanup(func() {
-		out, _ := exec.Command("ip", "netns", "pids", name).Output()
-		for _, f := range strings.Fields(string(out)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				nn.t.Errorf("process %d (%q) still in namespace %s: killed", pid, strings.Join(procArgs(pid), " "), name)
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			nn.t.Errorf("removing namespace %s: %v: %s", name, err, out)
+	t.Cleanup(func() {
+		if err := hn.Close(); err != nil {
+			t.Error(err)
 		}
 	})
+	return &netnsNet{t: t, net: hn, prefix: hn.Prefix, subnet: hn.Subnet, hosts: hn.Hosts, hostsIP: hn.Addrs}
 }
 
 // newNetnsCluster starts a swarm whose nodes each run in a namespace of
@@ -258,7 +176,9 @@ func TestMeshSeparateHosts(t *testing.T) {
 		return nil
 	})
 	cutAt := time.Now()
-	nn.ip("-n", nn.prefix+"sw", "link", "set", "h3", "down") // lost's port: the third host
+	if err := nn.net.Cut(2); err != nil {
+		t.Fatal(err)
+	} // lost's port: the third host
 	settled := time.Now()
 	downAt := waitDown(t, m1, lost)
 	rows = m1.waitRunning(t, "web", 3, convergeTimeout, func(name string) bool { return name != lost.name })

@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 
+	"github.com/flotilla-org/flotilla/internal/hostsim"
 	"github.com/flotilla-org/flotilla/internal/sandbox"
 	"github.com/flotilla-org/flotilla/manager/scheduler"
 )
@@ -28,7 +29,11 @@ type MeshOptions struct {
 	Clients  int
 	Duration time.Duration
 	Rounds   int // task deaths timed
-	Out      io.Writer
+	// Hosts runs the two nodes on separate hosts (network namespaces made
+	// for the run, internal/hostsim) with --mesh-kernel-between-nodes;
+	// the load comes from this machine's own namespace.
+	Hosts bool
+	Out   io.Writer
 }
 
 // MeshResult compares the same requests sent to a task directly, through
@@ -49,7 +54,27 @@ type MeshResult struct {
 // while a client keeps sending requests.
 func RunMesh(ctx context.Context, o MeshOptions) (MeshResult, error) {
 	var res MeshResult
-	sb, err := sandbox.Up(ctx, sandbox.Options{Dir: o.Dir, Managers: 1, Workers: 1, Binary: o.Binary, Out: io.Discard, Timeout: 2 * time.Minute})
+	sbo := sandbox.Options{Dir: o.Dir, Managers: 1, Workers: 1, Binary: o.Binary, Out: io.Discard, Timeout: 2 * time.Minute}
+	env := []string{"BENCH_ADDR_FILE=" + filepath.Join(o.Dir, "backend-addrs")}
+	if o.Hosts {
+		hn, err := hostsim.New(fmt.Sprintf("fbm-%d-", os.Getpid()), fmt.Sprintf("fbm%d", os.Getpid()), 2)
+		if err != nil {
+			return res, err
+		}
+		defer func() {
+			if err := hn.Close(); err != nil {
+				progress(o.Out, "removing the hosts: %v\n", err)
+			}
+		}()
+		for i, a := range hn.Addrs {
+			sbo.Hosts = append(sbo.Hosts, sandbox.Host{Exec: hn.Exec(i), Addr: a})
+		}
+		sbo.DaemonArgs = []string{"--no-docker", "--mesh-kernel-between-nodes"}
+		// The task listens on every address of its host, so this
+		// machine reaches it directly too.
+		env = append(env, "BENCH_LISTEN_HOST="+hn.Addrs[1])
+	}
+	sb, err := sandbox.Up(ctx, sbo)
 	if err != nil {
 		return res, err
 	}
@@ -66,12 +91,15 @@ func RunMesh(ctx context.Context, o MeshOptions) (MeshResult, error) {
 	}
 	addrFile := filepath.Join(o.Dir, "backend-addrs")
 	one := uint64(1)
+	if o.Hosts {
+		port = 8080 // the hosts' port spaces are the run's own
+	}
 	spec := swarm.ServiceSpec{
 		Annotations: swarm.Annotations{Name: "bench-mesh"},
 		Mode:        swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &one}},
 		TaskTemplate: swarm.TaskSpec{
 			ContainerSpec: &swarm.ContainerSpec{Image: o.Binary, Args: []string{"bench", "backend"},
-				Env: []string{"BENCH_ADDR_FILE=" + addrFile}, Labels: map[string]string{scheduler.DriverLabel: "process"}},
+				Env: env, Labels: map[string]string{scheduler.DriverLabel: "process"}},
 			Placement: &swarm.Placement{Constraints: []string{"node.role==worker"}},
 		},
 		EndpointSpec: &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: uint32(port)}}},
@@ -107,7 +135,7 @@ func RunMesh(ctx context.Context, o MeshOptions) (MeshResult, error) {
 		url  string
 		r    *LoadResult
 		bulk *float64
-	}{{"direct", direct, &res.Direct, &res.BulkDirect}, {"mesh, same node", local, &res.Local, &res.BulkLocal}, {"mesh, relayed", relay, &res.Relay, &res.BulkRelay}} {
+	}{{"direct", direct, &res.Direct, &res.BulkDirect}, {"mesh, same node", local, &res.Local, &res.BulkLocal}, {relayName(o.Hosts), relay, &res.Relay, &res.BulkRelay}} {
 		httpLoad(ctx, c.url, o.Clients, time.Second) // warm up connections and caches
 		*c.r = httpLoad(ctx, c.url, o.Clients, o.Duration)
 		if *c.bulk, err = bulkRate(ctx, c.url+"bulk", o.Duration); err != nil {
@@ -255,4 +283,12 @@ func freeTCPPort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// relayName names the path through the other node's published port.
+func relayName(hosts bool) string {
+	if hosts {
+		return "mesh, other node"
+	}
+	return "mesh, relayed"
 }

@@ -34,16 +34,26 @@ func newBackendCommand() *cobra.Command {
 				return fmt.Errorf("FLOTILLA_ADDR_80 is not set: run this as a task of a service publishing target port 80")
 			}
 			task := os.Getenv("FLOTILLA_TASK_ID")
+			// On a host of its own (bench mesh --hosts) the task listens
+			// on all its addresses, and names the one reached from outside.
+			shown := os.Getenv("BENCH_LISTEN_HOST")
+			if shown != "" {
+				_, port, _ := net.SplitHostPort(addr)
+				addr, shown = ":"+port, net.JoinHostPort(shown, port)
+			}
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return err
+			}
+			if shown == "" {
+				shown = ln.Addr().String()
 			}
 			if f := os.Getenv("BENCH_ADDR_FILE"); f != "" {
 				af, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(af, "%s %s %d\n", task, ln.Addr(), os.Getpid())
+				fmt.Fprintf(af, "%s %s %d\n", task, shown, os.Getpid())
 				af.Close()
 			}
 			mux := http.NewServeMux()

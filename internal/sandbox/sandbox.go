@@ -81,6 +81,16 @@ type Options struct {
 	// SampleDriverProcess, or empty for docker when every node runs
 	// Docker, else process.
 	SampleDriver string
+	// Hosts, when given, place node i on Hosts[i]: a separate host
+	// (internal/hostsim), its daemon run through Exec, its cluster and
+	// published ports on Addr.
+	Hosts []Host
+}
+
+// Host is a place for a node other than this machine's loopback.
+type Host struct {
+	Exec []string // command prefix, e.g. ip netns exec NS
+	Addr string
 }
 
 // Cluster describes a running sandbox; it is what DIR/sandbox.json holds.
@@ -322,6 +332,7 @@ type starter struct {
 	out     io.Writer
 	timeout time.Duration
 	exited  map[string]chan struct{} // closed when that daemon exits
+	prefix  [][]string               // node i's command prefix (Options.Hosts)
 }
 
 func (u *starter) run(ctx context.Context, opts Options) error {
@@ -338,6 +349,11 @@ func (u *starter) run(ctx context.Context, opts Options) error {
 		}
 		nodeDir := filepath.Join(sb.Dir, name)
 		sock := filepath.Join(nodeDir, "api.sock")
+		host, publish := "127.0.0.1", fmt.Sprintf("127.0.0.%d", i+2)
+		if i < len(opts.Hosts) {
+			host, publish = opts.Hosts[i].Addr, opts.Hosts[i].Addr
+			u.prefix = append(u.prefix, opts.Hosts[i].Exec)
+		}
 		sb.Nodes = append(sb.Nodes, Node{
 			Name:        name,
 			Role:        string(role),
@@ -345,16 +361,16 @@ func (u *starter) run(ctx context.Context, opts Options) error {
 			Socket:      sock,
 			DataDir:     nodeDir,
 			LogFile:     filepath.Join(nodeDir, "daemon.log"),
-			SwarmAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i])),
+			SwarmAddr:   net.JoinHostPort(host, strconv.Itoa(ports[i])),
 			SwarmPort:   ports[i],
-			PublishHost: fmt.Sprintf("127.0.0.%d", i+2),
+			PublishHost: publish,
 		})
 	}
 
 	fmt.Fprintf(u.out, "Starting %d %s and %d %s in %s\n", opts.Managers, plural(opts.Managers, "manager"),
 		opts.Workers, plural(opts.Workers, "worker"), sb.Dir)
 	for i := range sb.Nodes {
-		if err := u.start(&sb.Nodes[i], opts.DaemonArgs); err != nil {
+		if err := u.start(i, opts.DaemonArgs); err != nil {
 			return err
 		}
 		// Record every start at once, so `sandbox down` can clean up
@@ -415,8 +431,10 @@ func (u *starter) run(ctx context.Context, opts Options) error {
 	return sb.save()
 }
 
-// start launches one daemon in its own session, output to its log file.
-func (u *starter) start(n *Node, extra []string) error {
+// start launches node i's daemon in its own session, output to its log
+// file.
+func (u *starter) start(i int, extra []string) error {
+	n := &u.sb.Nodes[i]
 	if err := os.MkdirAll(n.DataDir, 0o755); err != nil {
 		return err
 	}
@@ -431,6 +449,10 @@ func (u *starter) start(n *Node, extra []string) error {
 	}
 	args = append(args, extra...)
 	cmd := exec.Command(u.sb.Binary, args...)
+	if i < len(u.prefix) {
+		p := u.prefix[i]
+		cmd = exec.Command(p[0], append(append(p[1:len(p):len(p)], u.sb.Binary), args...)...)
+	}
 	cmd.Dir = n.DataDir
 	cmd.Stdout = logf
 	cmd.Stderr = logf

@@ -21,7 +21,8 @@ import (
 // node's address (its SNAT) where the relay would show its own node's
 // loopback; the task's node sees the client itself. Every node still
 // reaches every task, a host that drops off leaves every node's rules
-// once the managers mark it Down, and a stopped daemon leaves no chain.
+// once the managers mark it Down (and an open connection to it is
+// reset, not left hanging), and a stopped daemon leaves no chain.
 func TestMeshKernelBetweenHosts(t *testing.T) {
 	nn := newNetnsNet(t, 3)
 	if _, err := netrules.Detect(); err != nil {
@@ -107,6 +108,25 @@ func TestMeshKernelBetweenHosts(t *testing.T) {
 		}
 	}
 
+	// A connection through m1 to w2's task, open when w2's host drops
+	// off the network.
+	var open net.Conn
+	for range 60 {
+		a, err := askMesh(m1.publishHost, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.node == w2.id {
+			open = a.conn
+			break
+		}
+		a.conn.Close()
+	}
+	if open == nil {
+		t.Fatal("60 connections through m1, none to w2's task")
+	}
+	defer open.Close()
+
 	// w2's host drops off the network: once it is Down, m1's rules no
 	// longer send to it, and every connection through m1 is answered.
 	if err := nn.net.Cut(2); err != nil {
@@ -119,6 +139,15 @@ func TestMeshKernelBetweenHosts(t *testing.T) {
 		}
 		return nil
 	})
+	// The open connection is not left hanging: its next packet is
+	// reset, where it would go on to the lost host until TCP gives up.
+	_ = open.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := open.Write([]byte("still there?\n")); err == nil {
+		_, err = open.Read(make([]byte, 512))
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("a connection to the lost host's task still hangs after it was marked Down: %v", err)
+		}
+	}
 	for range 20 {
 		a, err := askMesh(m1.publishHost, all)
 		if err != nil {

@@ -51,6 +51,10 @@ type Rules struct {
 	// captured). Any interface would let a host that routes a swarm
 	// subnet to this node reach its services.
 	In []string
+	// Forgot, when set, hears how many connections' conntrack entries
+	// Publish deleted because their target left (forget.go), and why it
+	// could not.
+	Forgot func(n int, err error)
 
 	mu        sync.Mutex
 	forwards  []Forward // what Publish was given last

@@ -63,6 +63,7 @@ var skipIn = []string{"docker0", "br-+"}
 func (r *Rules) Publish(fs []Forward) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	old := r.forwards
 	r.forwards = fs
 	if len(fs) == 0 {
 		// The published chain first: it jumps to the peers' chain.
@@ -71,7 +72,14 @@ func (r *Rules) Publish(fs []Forward) error {
 		}
 		return r.removeBetween()
 	}
-	return r.writePublish()
+	if err := r.writePublish(); err != nil {
+		return err
+	}
+	// A failure here leaves connections as they were: not the rules'.
+	if n, err := forgetGone(old, fs); (err != nil || n > 0) && r.Forgot != nil {
+		r.Forgot(n, err)
+	}
+	return nil
 }
 
 // writePublish writes r.forwards (r.mu held). The bridges of In, this

@@ -21,7 +21,13 @@ func (n *clusterNode) startMesh() {
 	} else {
 		// Nodes sharing one network namespace (the sandbox, tests) keep
 		// chains each.
-		n.rules = &netrules.Rules{Bin: bin, Name: netrules.NodeChain(n.st.NodeID)}
+		n.rules = &netrules.Rules{Bin: bin, Name: netrules.NodeChain(n.st.NodeID), Forgot: func(count int, err error) {
+			if err != nil {
+				log.Warn("routing mesh: cannot reset the connections of tasks that left rotation; they end when TCP gives up", "reset", count, "err", err)
+				return
+			}
+			log.Debug("routing mesh: reset the connections of tasks that left rotation", "count", count)
+		}}
 	}
 	cfg := mesh.Config{
 		NodeID:   n.st.NodeID,

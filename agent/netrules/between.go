@@ -160,58 +160,59 @@ func (b *betweenRules) prepare() error {
 	return nil
 }
 
-// filterRules writes the filter chains and every jump, or removes them
-// all when nothing goes between nodes any more (r.mu held).
-func (b *betweenRules) filterRules() error {
+// filterTable writes the filter chains, when anything goes between
+// nodes.
+func (b *betweenRules) filterTable(w *strings.Builder) {
+	if !b.used() {
+		return
+	}
+	r := b.r
+	w.WriteString("*filter\n:" + r.acceptChain() + " - [0:0]\n:" + r.guardChain() + " - [0:0]\n")
+	for _, p := range b.ports {
+		fmt.Fprintf(w, "-A %s -p tcp -m conntrack --ctstate DNAT --ctorigdstport %d -j ACCEPT\n", r.acceptChain(), p)
+	}
+	if b.localnet {
+		fmt.Fprintf(w, "-A %s -d 127.0.0.0/8 ! -i lo -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP\n", r.guardChain())
+	}
+	w.WriteString("COMMIT\n")
+}
+
+// jumps are the jumps to the chains of the kernel path between nodes.
+func (b *betweenRules) jumps() []jumpRule {
+	if !b.used() {
+		return nil
+	}
+	js := []jumpRule{{"filter", b.r.guardJump()}, {"filter", []string{"", "-j", b.r.acceptChain()}}}
+	if b.forward {
+		js = append(js, jumpRule{"nat", b.r.snatJump()})
+	}
+	return js
+}
+
+// tidy removes the chains an earlier Publish made and this one did not
+// declare (r.mu held): the published chain no longer jumps to them.
+func (b *betweenRules) tidy() error {
 	r := b.r
 	if !b.used() {
 		if !r.betweenOn {
 			return nil
 		}
+		r.jumpKey = "" // the jumps to check change
 		return r.removeBetween()
 	}
 	r.betweenOn = true
-	// Chains this Publish did not declare hold an earlier one's rules;
-	// the published chain no longer jumps to them.
+	shape := fmt.Sprint(b.forward, len(b.peers) > 0)
+	if shape == r.betweenShape {
+		return nil
+	}
+	r.betweenShape, r.jumpKey = shape, ""
 	if !b.forward {
 		if err := r.removeChain(r.iptables, r.snatChain(), [][]string{r.snatJump()}); err != nil {
 			return err
 		}
 	}
 	if len(b.peers) == 0 {
-		if err := r.removeChain(r.iptables, r.peerChain(), nil); err != nil {
-			return err
-		}
-	}
-	var w strings.Builder
-	w.WriteString("*filter\n:" + r.acceptChain() + " - [0:0]\n:" + r.guardChain() + " - [0:0]\n")
-	for _, p := range b.ports {
-		fmt.Fprintf(&w, "-A %s -p tcp -m conntrack --ctstate DNAT --ctorigdstport %d -j ACCEPT\n", r.acceptChain(), p)
-	}
-	if b.localnet {
-		fmt.Fprintf(&w, "-A %s -d 127.0.0.0/8 ! -i lo -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP\n", r.guardChain())
-	}
-	w.WriteString("COMMIT\n")
-	if _, err := r.run(w.String(), r.Bin+"-restore", "-w", "--noflush"); err != nil {
-		return err
-	}
-	jumps := []struct {
-		run  func(...string) (string, error)
-		rule []string
-	}{{r.filter, r.guardJump()}, {r.filter, []string{r.isolateHook(), "-j", r.acceptChain()}}}
-	if b.forward {
-		jumps = append(jumps, struct {
-			run  func(...string) (string, error)
-			rule []string
-		}{r.iptables, r.snatJump()})
-	}
-	for _, j := range jumps {
-		if _, err := j.run(append([]string{"-C"}, j.rule...)...); err == nil {
-			continue
-		}
-		if _, err := j.run(append([]string{"-I", j.rule[0], "1"}, j.rule[1:]...)...); err != nil {
-			return err
-		}
+		return r.removeChain(r.iptables, r.peerChain(), nil)
 	}
 	return nil
 }
@@ -235,7 +236,7 @@ func (r *Rules) removeBetween() error {
 			return err
 		}
 	}
-	r.betweenOn = false
+	r.betweenOn, r.betweenShape = false, ""
 	return nil
 }
 

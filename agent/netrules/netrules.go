@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Chain is flotilla's chain in the nat table.
@@ -56,9 +57,12 @@ type Rules struct {
 	// could not.
 	Forgot func(n int, err error)
 
-	mu        sync.Mutex
-	forwards  []Forward // what Publish was given last
-	betweenOn bool      // the kernel path between nodes has rules (between.go)
+	mu           sync.Mutex
+	forwards     []Forward // what Publish was given last
+	betweenOn    bool      // the kernel path between nodes has rules (between.go)
+	betweenShape string    // which of its chains the last Publish declared
+	jumpKey      string    // the jumps last made sure of (ensureJumps)
+	jumpAt       time.Time // when
 }
 
 // Detect chooses the iptables command. REDIRECT from either backend
@@ -206,6 +210,7 @@ func (r *Rules) Remove() error {
 	if err := r.removeCapture(); err != nil {
 		return err
 	}
+	r.jumpKey = ""
 	if err := r.removeChain(r.iptables, r.publishChain(), r.publishJumps()); err != nil {
 		return err
 	}

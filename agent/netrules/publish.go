@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Published ports take a kernel path to the node's own tasks: a nat chain
@@ -66,6 +67,7 @@ func (r *Rules) Publish(fs []Forward) error {
 	old := r.forwards
 	r.forwards = fs
 	if len(fs) == 0 {
+		r.jumpKey = ""
 		// The published chain first: it jumps to the peers' chain.
 		if err := r.removeChain(r.iptables, r.publishChain(), r.publishJumps()); err != nil || !r.betweenOn {
 			return err
@@ -127,24 +129,66 @@ func (r *Rules) writePublish() error {
 	}
 	bt.rest(&b)
 	b.WriteString("COMMIT\n")
+	bt.filterTable(&b)
 	if err := bt.prepare(); err != nil {
 		return err
 	}
+	// One restore for both tables: the new rules take effect at once
+	// (a task that died is out of them before anything else is done).
 	if _, err := r.run(b.String(), r.Bin+"-restore", "-w", "--noflush"); err != nil {
 		return err
 	}
-	if err := bt.filterRules(); err != nil {
+	if err := bt.tidy(); err != nil {
 		return err
 	}
-	for _, j := range r.publishJumps() {
-		if _, err := r.iptables(append([]string{"-C"}, j...)...); err == nil {
+	return r.ensureJumps(append(r.publishJumpRules(), bt.jumps()...))
+}
+
+// jumpRule is a rule of a built-in chain that jumps to one of ours; its
+// hook "" stands for isolateHook's (DOCKER-USER or FORWARD).
+type jumpRule struct {
+	table string
+	rule  []string
+}
+
+// jumpRecheck is how often jumps known to be there are looked for again
+// (the engine may rewrite its chains when it restarts): each look is an
+// iptables run, which a rule change should not wait for.
+const jumpRecheck = 10 * time.Second
+
+// ensureJumps makes each jump exist, first in its chain (r.mu held).
+func (r *Rules) ensureJumps(js []jumpRule) error {
+	key := fmt.Sprint(js)
+	if key == r.jumpKey && time.Since(r.jumpAt) < jumpRecheck {
+		return nil
+	}
+	for _, j := range js {
+		run := r.iptables
+		if j.table == "filter" {
+			run = r.filter
+		}
+		rule := j.rule
+		if rule[0] == "" {
+			rule = append([]string{r.isolateHook()}, rule[1:]...)
+		}
+		if _, err := run(append([]string{"-C"}, rule...)...); err == nil {
 			continue
 		}
-		if _, err := r.iptables(append([]string{"-I", j[0], "1"}, j[1:]...)...); err != nil {
+		if _, err := run(append([]string{"-I", rule[0], "1"}, rule[1:]...)...); err != nil {
 			return err
 		}
 	}
+	r.jumpKey, r.jumpAt = key, time.Now()
 	return nil
+}
+
+// publishJumpRules are publishJumps as jumpRules.
+func (r *Rules) publishJumpRules() []jumpRule {
+	var out []jumpRule
+	for _, j := range r.publishJumps() {
+		out = append(out, jumpRule{"nat", j})
+	}
+	return out
 }
 
 // prefixed is s after a space, or nothing.

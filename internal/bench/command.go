@@ -81,14 +81,14 @@ func newMeshCommand() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			pct := func(a, b float64) float64 { return 100 * a / b }
-			fmt.Fprintf(out, "\nthrough the mesh, as a share of direct (%d clients, keep-alive, 1 KiB answers):\n", o.Clients)
+			fmt.Fprintf(out, "\nthrough the mesh, as a share of direct (%d clients, keep-alive, 1 KiB answers; medians of %d):\n", o.Clients, max(o.Repeat, 1))
 			fmt.Fprintf(out, "  same node: %5.1f%% of requests/s, p50 +%v, p99 +%v; bulk %5.1f%%\n", pct(res.Local.Rate, res.Direct.Rate),
 				(res.Local.P50 - res.Direct.P50).Round(time.Microsecond), (res.Local.P99 - res.Direct.P99).Round(time.Microsecond), pct(res.BulkLocal, res.BulkDirect))
-			between := "relayed:  "
+			between := "relayed:"
 			if o.Hosts {
-				between = "other node"
+				between = "other node:"
 			}
-			fmt.Fprintf(out, "  %s: %5.1f%% of requests/s, p50 +%v, p99 +%v; bulk %5.1f%%\n", between, pct(res.Relay.Rate, res.Direct.Rate),
+			fmt.Fprintf(out, "  %-11s %5.1f%% of requests/s, p50 +%v, p99 +%v; bulk %5.1f%%\n", between, pct(res.Relay.Rate, res.Direct.Rate),
 				(res.Relay.P50 - res.Direct.P50).Round(time.Microsecond), (res.Relay.P99 - res.Direct.P99).Round(time.Microsecond), pct(res.BulkRelay, res.BulkDirect))
 			if len(res.Rotation) > 0 {
 				m, w := Summary(res.Rotation)
@@ -101,6 +101,7 @@ func newMeshCommand() *cobra.Command {
 	cmd.Flags().IntVar(&o.Clients, "clients", 16, "concurrent keep-alive clients")
 	cmd.Flags().DurationVar(&o.Duration, "duration", 5*time.Second, "length of each measurement")
 	cmd.Flags().IntVar(&o.Rounds, "rounds", 5, "task deaths to time")
+	cmd.Flags().IntVar(&o.Repeat, "repeat", 3, "measure each path this many times, in turn, and report the medians")
 	cmd.Flags().BoolVar(&o.Hosts, "hosts", false, "run the nodes on two separate hosts made for the run (network namespaces; needs root) with --mesh-kernel-between-nodes, loaded from this machine: the kernel path between nodes")
 	cmd.Flags().StringVar(&dir, "dir", "", "working directory (default: a new temporary one)")
 	cmd.Flags().BoolVar(&dockerSwarm, "docker-swarm", false, "instead, the same load through Docker's own routing mesh: puts the local engine ("+dockerEngineHost+", DOCKER_HOST ignored) in swarm mode for the run and always leaves it; refuses an engine already in swarm mode")

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bin
-CGO_ENABLED=0 go build -o bin/flotilla ./cmd/flotilla   # static: it also runs alone inside an image
+CGO_ENABLED=0 go build -o bin/ ./cmd/...   # static: flotilla also runs alone inside an image; flotilla-discover: cloud lookups
 DIR="${FLOTILLA_SANDBOX_DIR:-$PWD/.sandbox}"
 if [ -f "$DIR/sandbox.json" ]; then
   bin/flotilla sandbox down --dir "$DIR" >/dev/null || true

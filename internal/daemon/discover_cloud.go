@@ -1,4 +1,7 @@
 package daemon
 
-// go-discover's cloud providers (provider=aws|gce|azure|... tag lookup).
-import _ "github.com/flotilla-org/flotilla/internal/discovery/cloud"
+import "github.com/flotilla-org/flotilla/internal/discovery/helper"
+
+// go-discover's cloud providers (provider=aws|gce|azure|... tag lookup)
+// run in the flotilla-discover helper, not in this process.
+func init() { helper.Register() }

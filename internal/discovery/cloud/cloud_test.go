@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/flotilla-org/flotilla/internal/discovery"
+	"github.com/flotilla-org/flotilla/internal/discovery/helper"
 )
 
 func TestGoDiscoverProvidersAreRegistered(t *testing.T) {
@@ -79,5 +80,15 @@ func TestLookupArguments(t *testing.T) {
 	}
 	if _, err := newProvider(r, map[string]string{"provider": "gce", "tag_value": "50%"}); err == nil || !strings.Contains(err.Error(), "URL-encoded") {
 		t.Errorf("bad escape: err = %v", err)
+	}
+}
+
+// The daemon sends exactly these providers to the helper: a provider
+// added here and not there would be unknown to the daemon.
+func TestHelperKnowsEveryProvider(t *testing.T) {
+	for name := range providers {
+		if !slices.Contains(helper.Names, name) {
+			t.Errorf("provider %q is built into the helper but not in helper.Names", name)
+		}
 	}
 }

@@ -33,16 +33,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildBinary builds ./cmd/flotilla of this module into dir.
+// buildBinary builds the module's commands into dir (flotilla, and
+// flotillad beside it, which `flotilla daemon` hands over to) and returns
+// flotilla's path.
 func buildBinary(dir string) (string, error) {
-	bin := filepath.Join(dir, "flotilla")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/flotilla-org/flotilla/cmd/flotilla")
+	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/...")
 	cmd.Dir = ".." // the module root; go test runs in the package directory
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("go build ./cmd/flotilla: %v\n%s", err, out)
+		return "", fmt.Errorf("go build ./cmd/...: %v\n%s", err, out)
 	}
-	return bin, nil
+	return filepath.Join(dir, "flotilla"), nil
 }
 
 // requireE2E skips the test under -short.

@@ -175,6 +175,13 @@ func (s *Session) Run(ctx context.Context) {
 			s.mu.Lock()
 			s.lastErr = err
 			if err == nil {
+				// The first beat makes the node known to the managers: the
+				// long-polls that failed before it, now backing off, go
+				// again at once (a new manager's published ports open
+				// without waiting out the backoff).
+				if s.lastOK.IsZero() {
+					s.signalMoved()
+				}
 				s.lastOK = time.Now()
 			}
 			s.mu.Unlock()

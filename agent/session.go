@@ -162,6 +162,9 @@ func (s *Session) Run(ctx context.Context) {
 	}
 	if s.Mesh != nil {
 		defer s.background(ctx, s.runRoutes)()
+		if s.Mesh.Between() {
+			defer s.background(ctx, s.runPeers)()
+		}
 	}
 	period := time.Second
 	failures := 0

@@ -35,11 +35,28 @@ func (s *Session) runRoutes(ctx context.Context) {
 		var resp nodeapi.RoutesResponse
 		err := s.Client.Call(ctx, addr, nodeapi.PathRoutes, nodeapi.RoutesRequest{Known: known.fingerprint, Index: known.index}, &resp)
 		if err == nil && resp.Fingerprint != known.fingerprint {
-			s.Mesh.SetPeers(resp.Peers)
 			s.Mesh.Update(resp.Services)
 			if s.Hooks.Routes != nil {
 				s.Hooks.Routes(resp)
 			}
+		}
+		return polled{resp.Fingerprint, resp.Index}, err
+	})
+}
+
+// peersGap is the least time between two answers of the peers'
+// long-poll: a wave of joins changes the list thousands of times.
+const peersGap = time.Second
+
+// runPeers keeps the mesh's list of the other nodes in step, for its
+// kernel path between nodes.
+func (s *Session) runPeers(ctx context.Context) {
+	s.longPoll(ctx, "peers", func(ctx context.Context, addr string, known polled) (polled, error) {
+		var resp nodeapi.PeersResponse
+		err := s.Client.Call(ctx, addr, nodeapi.PathPeers, nodeapi.PeersRequest{Known: known.fingerprint, Index: known.index}, &resp)
+		if err == nil && resp.Fingerprint != known.fingerprint {
+			s.Mesh.SetPeers(resp.Peers)
+			sleepCtx(ctx, peersGap)
 		}
 		return polled{resp.Fingerprint, resp.Index}, err
 	})

@@ -21,6 +21,17 @@ func (m *Manager) Routes(ctx context.Context, nodeID string, req nodeapi.RoutesR
 	return m.disp.Routes(ctx, req.Known), nil
 }
 
+// Peers answers a node's long-poll for the nodes' addresses.
+func (m *Manager) Peers(ctx context.Context, nodeID string, req nodeapi.PeersRequest) (nodeapi.PeersResponse, error) {
+	if err := m.caughtUp(ctx, req.Index); err != nil {
+		return nodeapi.PeersResponse{}, err
+	}
+	if _, err := m.liveNode(nodeID); err != nil {
+		return nodeapi.PeersResponse{}, err
+	}
+	return m.disp.Peers(ctx, req.Known), nil
+}
+
 // Assignments is a node's long-poll for its tasks, answered by any
 // manager from its replica.
 func (m *Manager) Assignments(ctx context.Context, nodeID string, req nodeapi.AssignmentsRequest) (nodeapi.AssignmentsResponse, error) {

@@ -39,9 +39,13 @@ type kernelPort struct {
 	forHost, forOthers map[string]bool
 }
 
+// Between says whether the mesh takes connections between nodes in the
+// kernel (Config.Between): it then needs SetPeers.
+func (m *Mesh) Between() bool { return m.cfg.Between && m.cfg.Kernel != nil }
+
 // SetPeers sets the cluster's nodes (their cluster addresses' hosts):
 // with Config.Between, their connections to a published port go to this
-// node's tasks only. It applies with the next Update.
+// node's tasks only.
 func (m *Mesh) SetPeers(addrs []string) {
 	var ps []netip.Addr
 	for _, a := range addrs {
@@ -52,6 +56,9 @@ func (m *Mesh) SetPeers(addrs []string) {
 	m.mu.Lock()
 	m.peers = ps
 	m.mu.Unlock()
+	if m.cfg.Kernel != nil {
+		m.kick()
+	}
 }
 
 // TaskLeaving says a task of this node stops: the kernel path's rules are

@@ -76,6 +76,13 @@ func (n *clusterNode) rpcHandler() http.Handler {
 		}
 		return m.Routes(ctx, peer, req)
 	}))
+	mux.HandleFunc("POST "+nodeapi.PathPeers, n.localRPC(func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
+		var req nodeapi.PeersRequest
+		if err := decodeRPC(body, &req); err != nil {
+			return nil, err
+		}
+		return m.Peers(ctx, peer, req)
+	}))
 	mux.HandleFunc("POST "+nodeapi.PathTaskStatus, n.localRPC(func(ctx context.Context, m *manager.Manager, peer string, body []byte) (any, error) {
 		var req nodeapi.TaskStatusRequest
 		if err := decodeRPC(body, &req); err != nil {

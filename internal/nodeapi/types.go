@@ -105,6 +105,9 @@ const (
 	PathTaskStatus  = "/rpc/taskstatus"
 	PathLogs        = "/rpc/logs" // served by every node: its tasks' logs
 	PathRoutes      = "/rpc/routes"
+	// PathPeers is the other nodes' addresses, long-polled only by nodes
+	// whose mesh takes connections between nodes in the kernel.
+	PathPeers = "/rpc/peers"
 	// PathRelay carries heartbeats and status reports that nodes sent a
 	// follower on to the leader, many nodes' in one request (managers
 	// only).
@@ -240,11 +243,22 @@ type RoutesResponse struct {
 	// Networks are the swarm networks other than ingress: their subnets
 	// are captured on every node and sent to the mesh.
 	Networks []RouteNetwork `json:",omitempty"`
-	// Peers are the addresses (hosts of their cluster addresses) of the
-	// Ready nodes, while some service publishes an ingress port: a node
-	// whose mesh takes connections between nodes in the kernel sends
-	// connections from them to its own tasks only.
-	Peers []string `json:",omitempty"`
+}
+
+// PeersRequest long-polls for the nodes' addresses, as RoutesRequest.
+type PeersRequest struct {
+	Known string
+	Index uint64 `json:",omitempty"`
+}
+
+// PeersResponse are the hosts of the Ready nodes' cluster addresses: a
+// node whose mesh takes connections between nodes in the kernel sends
+// connections from them to its own tasks only. Apart from the routing
+// table, so that nodes joining do not make every node fetch the table.
+type PeersResponse struct {
+	Fingerprint string
+	Index       uint64
+	Peers       []string
 }
 
 // RouteNetwork is a swarm network as the nodes need it.

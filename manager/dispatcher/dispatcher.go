@@ -45,6 +45,8 @@ type Dispatcher struct {
 	routesMu    sync.Mutex
 	routesAt    uint64 // the store index routesCache was built from
 	routesCache nodeapi.RoutesResponse
+	peersAt     uint64 // as routesAt, for peersCache (under routesMu)
+	peersCache  nodeapi.PeersResponse
 }
 
 type report struct {

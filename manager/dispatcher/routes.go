@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"net"
 	"sort"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -57,7 +56,6 @@ func Routes(v *state.View) nodeapi.RoutesResponse {
 	}
 	sort.Slice(resp.Networks, func(i, j int) bool { return resp.Networks[i].ID < resp.Networks[j].ID })
 	var nodes map[string]*state.Node
-	published := false
 	services := v.Services()
 	sort.Slice(services, func(i, j int) bool { return services[i].ID < services[j].ID })
 	for _, s := range services {
@@ -97,33 +95,12 @@ func Routes(v *state.View) nodeapi.RoutesResponse {
 		}
 		sort.Slice(r.Backends, func(i, j int) bool { return r.Backends[i].TaskID < r.Backends[j].TaskID })
 		resp.Services = append(resp.Services, r)
-		published = published || len(ports) > 0
-	}
-	if published {
-		resp.Peers = peers(nodes)
 	}
 	b, _ := json.Marshal(resp)
 	sum := sha256.Sum256(b)
 	resp.Fingerprint = hex.EncodeToString(sum[:12])
 	resp.Index = v.Index() // after the fingerprint, which covers the table only
 	return resp
-}
-
-// peers are the hosts of the Ready nodes' cluster addresses, once each,
-// sorted.
-func peers(nodes map[string]*state.Node) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, n := range nodes {
-		host, _, err := net.SplitHostPort(n.Addr)
-		if err != nil || n.Status.State != swarm.NodeStateReady || seen[host] {
-			continue
-		}
-		seen[host] = true
-		out = append(out, host)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // vips are a service's virtual addresses without their prefix length.

@@ -43,7 +43,7 @@ func (r *Rules) acceptChain() string { return r.publishChain() + "A" }
 func (r *Rules) guardChain() string  { return r.publishChain() + "G" }
 func (r *Rules) snatJump() []string  { return []string{"POSTROUTING", "-j", r.snatChain()} }
 func (r *Rules) guardJump() []string { return []string{"INPUT", "-j", r.guardChain()} }
-func (b *betweenRules) used() bool   { return len(b.peers) > 0 || b.forward }
+func (b *betweenRules) used() bool   { return len(b.peers) > 0 || b.forward || b.localnet }
 func (r *Rules) acceptJumps() [][]string {
 	c := r.acceptChain()
 	return [][]string{{"DOCKER-USER", "-j", c}, {"FORWARD", "-j", c}}

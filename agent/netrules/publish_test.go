@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -109,6 +110,27 @@ func testPublish(t *testing.T, r *netrules.Rules, fromNode, fromCtr func(string)
 		t.Fatalf("Publish(nil) left:\n%s", l)
 	}
 	answer(fromNode, "192.0.2.1:8092", "dst=mesh from=192.0.2.1")
+
+	// A loopback target for other hosts too (Localnet), with no peer and
+	// nothing sent on: route_localnet goes on, and never without the
+	// guard that drops what no rule of ours translated.
+	if err := r.SetIn(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Publish([]netrules.Forward{{Port: 8093, Targets: []netip.AddrPort{proc}, Total: 1, Localnet: true}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(r.Bin, "-w", "-t", "filter", "-S").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "-A INPUT -j "+r.Name+"-PG") || !strings.Contains(string(out), "-d 127.0.0.0/8 ! -i lo") {
+		t.Fatalf("route_localnet without its guard (%v):\n%s", err, out)
+	}
+	answer(fromCtr, "10.200.0.1:8093", "dst=proc from=10.200.0.2")
+	if err := r.Publish(nil); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := exec.Command(r.Bin, "-w", "-t", "filter", "-S").CombinedOutput(); strings.Contains(string(out), r.Name) {
+		t.Fatalf("Publish(nil) left filter rules:\n%s", out)
+	}
 
 	if err := r.Publish([]netrules.Forward{{Port: 1, Targets: []netip.AddrPort{proc}, Total: 0}}); err == nil {
 		t.Fatal("Publish took more targets than its total")

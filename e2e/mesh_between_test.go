@@ -92,9 +92,23 @@ func TestMeshKernelBetweenHosts(t *testing.T) {
 	}
 	m1.waitRunning(t, "all", 3, convergeTimeout, nil)
 	reachEveryNode(t, c, all, 24)
-	// A node that takes a connection from another node's rules keeps it
-	// (the peer mark): were it sent on, the task would see the second
-	// node's address.
+	// The nodes' addresses come a moment after the routing table (at most
+	// one answer a second): until then a connection may take a second
+	// hop. Once every node marks the other two's connections, a node that
+	// takes a connection from another node's rules keeps it: were it sent
+	// on, the task would see the second node's address.
+	for _, n := range c.nodes {
+		chain := netrules.NodeChain(n.id) + "-PF"
+		eventually(t, convergeTimeout, func() error {
+			rules := nat(n)
+			for _, o := range c.nodes {
+				if o != n && !strings.Contains(rules, "-A "+chain+" -s "+o.publishHost+"/32") {
+					return fmt.Errorf("%s does not mark %s's connections yet:\n%s", n, o, rules)
+				}
+			}
+			return nil
+		})
+	}
 	for _, n := range c.nodes {
 		for range 30 {
 			a, err := askMesh(n.publishHost, all)

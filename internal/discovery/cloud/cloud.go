@@ -18,10 +18,6 @@ import (
 	"io"
 	"log"
 	"net"
-	"net/url"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/flotilla-org/flotilla/internal/discovery"
 )
@@ -53,35 +49,12 @@ type provider struct {
 }
 
 func newProvider(d lookup, args map[string]string) (*provider, error) {
-	port := discovery.DefaultPort
-	if p, ok := args["port"]; ok {
-		if _, err := strconv.ParseUint(p, 10, 16); err != nil {
-			return nil, fmt.Errorf("provider=%s: port=%q is not a port number", args["provider"], p)
-		}
-		port = p
+	decoded, port, err := discovery.GoDiscoverArgs(args)
+	if err != nil {
+		return nil, err
 	}
-	// go-discover's own syntax, without our port key, in a stable order;
-	// its values are URL-encoded ("tag_value=a%20b"), as go-discover
-	// decodes them.
-	var keys []string
-	decoded := map[string]string{"provider": args["provider"]}
-	for k, v := range args {
-		if k == "port" || k == "provider" {
-			continue
-		}
-		keys = append(keys, k)
-		d, err := url.QueryUnescape(v)
-		if err != nil {
-			return nil, fmt.Errorf("provider=%s: %s=%q: %v (values are URL-encoded: write %%20 for a space)", args["provider"], k, v, err)
-		}
-		decoded[k] = d
-	}
-	sort.Strings(keys)
-	parts := []string{"provider=" + args["provider"]}
-	for _, k := range keys {
-		parts = append(parts, k+"="+args[k])
-	}
-	return &provider{d: d, args: decoded, spec: strings.Join(parts, " "), port: port}, nil
+	// go-discover's own syntax, without our port key, in a stable order.
+	return &provider{d: d, args: decoded, spec: discovery.CanonicalSpec(args, "port"), port: port}, nil
 }
 
 func (p *provider) Managers(ctx context.Context) ([]string, error) {

@@ -50,18 +50,11 @@ func Register() {
 type provider struct{ spec string }
 
 func newProvider(args map[string]string) (discovery.Provider, error) {
-	keys := make([]string, 0, len(args))
-	for k := range args {
-		if k != "provider" {
-			keys = append(keys, k)
-		}
+	// A spec the helper would refuse is refused here, when it is given.
+	if _, _, err := discovery.GoDiscoverArgs(args); err != nil {
+		return nil, err
 	}
-	sort.Strings(keys)
-	parts := []string{"provider=" + args["provider"]}
-	for _, k := range keys {
-		parts = append(parts, k+"="+args[k])
-	}
-	return &provider{spec: strings.Join(parts, " ")}, nil
+	return &provider{spec: discovery.CanonicalSpec(args)}, nil
 }
 
 func (p *provider) String() string { return "go-discover " + p.spec + " (through " + Binary + ")" }

@@ -36,6 +36,11 @@ echo 10.0.0.2:4000`)
 		t.Fatalf("Managers: %v, %v", got, err)
 	}
 
+	// A spec the helper would refuse is refused when it is given.
+	if _, err := discovery.Parse("provider=aws tag_value=x port=http"); err == nil || !strings.Contains(err.Error(), "not a port number") {
+		t.Fatalf("bad port: %v", err)
+	}
+
 	// The helper's error reaches the user as it said it.
 	fakeHelper(t, `echo "provider=aws: no credentials found" >&2; exit 1`)
 	if _, err := p.Managers(context.Background()); err == nil || !strings.Contains(err.Error(), "no credentials found") {

@@ -37,6 +37,9 @@ const kernelRetry = time.Second
 // loopback one).
 type kernelPort struct {
 	forHost, forOthers map[string]bool
+	// forBoth is their union, for a client on one of the host's own
+	// addresses other than loopback (kernelTook allocates nothing).
+	forBoth map[string]bool
 }
 
 // Between says whether the mesh takes connections between nodes in the
@@ -191,6 +194,8 @@ func (m *Mesh) forwards() (fs []netrules.Forward, taken map[uint32]kernelPort, i
 			}
 			f.Targets = append(f.Targets, ap)
 		}
+		kp.forBoth = maps.Clone(kp.forHost)
+		maps.Copy(kp.forBoth, kp.forOthers)
 		if len(f.Targets)+len(f.Remote) > 0 {
 			fs = append(fs, f)
 			taken[p.port] = kp
@@ -211,14 +216,13 @@ func (m *Mesh) kernelTook(port uint32, client net.Conn) map[string]bool {
 		return nil
 	}
 	from, local := addrOf(client.RemoteAddr()), addrOf(client.LocalAddr())
-	took := map[string]bool{}
-	if from.IsLoopback() || from == local {
-		maps.Copy(took, kp.forHost)
+	switch {
+	case from.IsLoopback():
+		return kp.forHost
+	case from == local:
+		return kp.forBoth
 	}
-	if !from.IsLoopback() {
-		maps.Copy(took, kp.forOthers)
-	}
-	return took
+	return kp.forOthers
 }
 
 // remoteTarget is where the kernel path between nodes sends a share for

@@ -130,10 +130,8 @@ func (b *betweenRules) toRemote(w *strings.Builder, c, match string, f Forward) 
 			b.snat = append(b.snat, fmt.Sprintf("-d %s/32 -p tcp --dport %d -m conntrack --ctstate DNAT %s", n, f.Port, to))
 		}
 	}
-	if len(sent) > 0 {
-		if !slices.Contains(b.ports, f.Port) {
-			b.ports = append(b.ports, f.Port)
-		}
+	if len(sent) > 0 && !slices.Contains(b.ports, f.Port) {
+		b.ports = append(b.ports, f.Port)
 	}
 }
 

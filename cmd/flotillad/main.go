@@ -17,10 +17,9 @@ import (
 
 func main() {
 	root := &cobra.Command{
-		Use:           "flotillad",
-		Short:         "The flotilla daemon (usually started as `flotilla daemon`)",
-		SilenceUsage:  true,
-		SilenceErrors: false,
+		Use:          "flotillad",
+		Short:        "The flotilla daemon (usually started as `flotilla daemon`)",
+		SilenceUsage: true,
 	}
 	root.AddCommand(daemon.NewCommand(), process.ShimCommand())
 	if err := root.Execute(); err != nil {

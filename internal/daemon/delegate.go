@@ -33,8 +33,11 @@ func Delegate(args []string, stderr *os.File) error {
 		fmt.Fprintf(stderr, "note: %s not found next to %s: the daemon runs in this process, which also carries the client (about 5 MiB more resident); build both with `go build -o bin/ ./cmd/...`\n", DaemonBinary, self)
 		return nil
 	}
-	if err != nil || st.IsDir() {
-		return fmt.Errorf("cannot start %s: %v", bin, err)
+	if err != nil {
+		return fmt.Errorf("cannot start %s: %w", bin, err)
+	}
+	if st.IsDir() {
+		return fmt.Errorf("cannot start %s: it is a directory (remove it to run the daemon inside flotilla)", bin)
 	}
 	if err := syscall.Exec(bin, append([]string{bin}, args...), os.Environ()); err != nil {
 		return fmt.Errorf("cannot start %s: %w (remove it to run the daemon inside flotilla)", bin, err)

@@ -3,8 +3,9 @@
 // restart policies, replaces tasks of dead or drained nodes, drives rolling
 // updates and rollbacks, places pending tasks with the scheduler, and trims
 // task history. Each pass reads the whole state and writes what must
-// change in batched Raft entries; a pass runs on every state change
-// (coalesced) and on a timer, and a full pass runs at leadership start.
+// change in batched Raft entries; a pass runs on every change other than
+// a task's progress towards running (coalesced; state.Store.Reshaped), on
+// a timer, and at leadership start.
 package orchestrator
 
 import (
@@ -87,7 +88,7 @@ func (o *Orchestrator) Run(ctx context.Context) {
 	t := time.NewTimer(idleTick)
 	defer t.Stop()
 	for {
-		changed := o.store.Changed()
+		changed := o.store.Reshaped()
 		began := time.Now()
 		if err := o.Pass(ctx); err != nil && ctx.Err() == nil {
 			o.log.Warn("orchestrator pass failed", "err", err)
@@ -103,18 +104,22 @@ func (o *Orchestrator) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-changed:
+			// Coalesce a burst of changes (status reports arrive in
+			// waves), for at least as long as the last pass took: a pass
+			// reads the whole state, and back to back through a wave of
+			// 50,000 reports it took half of the leader's CPU from the
+			// heartbeats and reports that the wave is made of.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(max(passGap, took)):
+			}
 		case <-o.kick:
+			// A user's change, or a pass that left work for the next
+			// (MaxTasksPerPass): at once. Waiting as long as the last pass
+			// took (its write included) held the second half of a
+			// 10,000-task service back by a third of a second.
 		case <-t.C:
-		}
-		// Coalesce a burst of changes (status reports arrive in waves),
-		// for at least as long as the last pass took: a pass reads the
-		// whole state, and back to back through a wave of 50,000 reports
-		// it took half of the leader's CPU from the heartbeats and
-		// reports that the wave is made of.
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(max(passGap, took)):
 		}
 	}
 }
@@ -155,10 +160,13 @@ func (o *Orchestrator) Pass(ctx context.Context) (err error) {
 			return err
 		}
 		o.metrics.wrote(ops)
-		if v.more {
+		if v.more || madeTasks(ops) {
+			// The next pass goes on at once: it places what this one
+			// made (written: propose waits for the commit), or makes
+			// what this one left.
 			o.Kick()
 		}
-		return nil // the next pass (on this change) schedules what was created
+		return nil
 	}
 	if ops := o.schedule(v); len(ops) > 0 {
 		if err := o.propose(ctx, ops); err != nil {
@@ -269,6 +277,16 @@ func (o *Orchestrator) view() *view {
 		v.tasks[t.ServiceID] = append(v.tasks[t.ServiceID], t)
 	}
 	return v
+}
+
+// madeTasks tells whether ops create a task.
+func madeTasks(ops []state.Op) bool {
+	for _, op := range ops {
+		if op.Table == state.TableTasks && op.Action == state.ActionCreate {
+			return true
+		}
+	}
+	return false
 }
 
 // dedupe keeps the first op of each kind per object: one pass may decide

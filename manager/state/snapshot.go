@@ -98,6 +98,7 @@ func (s *Store) Restore(r io.Reader) error {
 	s.current = published
 	s.index = f.Index
 	s.bumpLocked(f.Index)
+	s.reshapeLocked()
 	s.events.reset(f.Events, f.EventClock)
 	for node, ch := range s.nodeWatch {
 		close(ch) // everything may have changed

@@ -53,6 +53,9 @@ type Store struct {
 	current *db // published: frozen
 	index   uint64
 	changed chan struct{}
+	// reshaped is closed at the next batch that changes more than how far
+	// tasks have got towards running (reshape.go).
+	reshaped chan struct{}
 	// nodeWatch wakes waiters on one node's tasks only, so a thousand
 	// nodes' assignment long-polls do not all wake on every write.
 	nodeWatch map[string]chan struct{}
@@ -63,7 +66,7 @@ type Store struct {
 // NewStore returns an empty store.
 func NewStore() *Store {
 	work := newDB()
-	return &Store{work: work, current: work.clone(), changed: make(chan struct{}), nodeWatch: map[string]chan struct{}{},
+	return &Store{work: work, current: work.clone(), changed: make(chan struct{}), reshaped: make(chan struct{}), nodeWatch: map[string]chan struct{}{},
 		events: newEventLog(DefaultEventRetention)}
 }
 
@@ -122,6 +125,7 @@ func (s *Store) Apply(index uint64, b Batch) error {
 	before := s.work.clone()
 	touched := map[string]bool{}
 	var evs []events.Message
+	reshaped := false
 	for _, op := range b.Ops {
 		// The error reaches users as is (e.g. a stale version on update):
 		// it names the object, so no batch-internal position is added.
@@ -130,6 +134,7 @@ func (s *Store) Apply(index uint64, b Batch) error {
 			s.work = before
 			return err
 		}
+		reshaped = reshaped || reshapes(s.work, c)
 		if c.table != "" && c.table != TableTasks {
 			if ev, ok := eventOf(c); ok {
 				evs = append(evs, ev)
@@ -141,6 +146,9 @@ func (s *Store) Apply(index uint64, b Batch) error {
 	s.mu.Lock()
 	s.current = published
 	s.bumpLocked(index)
+	if reshaped {
+		s.reshapeLocked()
+	}
 	s.events.record(b.Time, evs)
 	for node := range touched {
 		if ch, ok := s.nodeWatch[node]; ok {

@@ -100,13 +100,7 @@ func (a *api) getNodes(w http.ResponseWriter, r *http.Request, _ map[string]stri
 	if err != nil {
 		return err
 	}
-	out := make([]swarm.Node, 0, len(nodes))
-	for i := range nodes {
-		if f.match(&nodes[i]) {
-			out = append(out, nodes[i])
-		}
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSONList(w, nodes, func(x *swarm.Node) bool { return f.match(x) })
 }
 
 // resolveNode finds the node ref names (see resolve).

@@ -87,13 +87,7 @@ func (a *api) getServices(w http.ResponseWriter, r *http.Request, _ map[string]s
 	if err != nil {
 		return err
 	}
-	out := make([]swarm.Service, 0, len(services))
-	for i := range services {
-		if f.match(&services[i]) {
-			out = append(out, services[i])
-		}
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSONList(w, services, func(x *swarm.Service) bool { return f.match(x) })
 }
 
 // resolveService finds the service ref names (see resolve).

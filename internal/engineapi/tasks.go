@@ -126,13 +126,7 @@ func (a *api) getTasks(w http.ResponseWriter, r *http.Request, _ map[string]stri
 	if err != nil {
 		return err
 	}
-	out := make([]swarm.Task, 0, len(tasks))
-	for i := range tasks {
-		if f.match(&tasks[i], services) {
-			out = append(out, tasks[i])
-		}
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSONList(w, tasks, func(x *swarm.Task) bool { return f.match(x, services) })
 }
 
 func servicesByID(services []swarm.Service) map[string]swarm.Service {

@@ -68,14 +68,15 @@ func (s *Store) Restore(r io.Reader) error {
 		return fmt.Errorf("state snapshot has format version %d; this flotilla reads version %d", f.Version, snapshotVersion)
 	}
 	objs := map[string][]Object{}
+	var sp specs
 	for name, rows := range f.Tables {
 		def, ok := tables[name]
 		if !ok {
 			return fmt.Errorf("state snapshot has unknown table %q", name)
 		}
 		for _, row := range rows {
-			o := def.newObj()
-			if err := json.Unmarshal(row, o); err != nil {
+			o, err := decodeObject(def, &sp, name, row, json.Unmarshal)
+			if err != nil {
 				return fmt.Errorf("state snapshot table %s: %w", name, err)
 			}
 			if o.GetID() == "" {
@@ -92,7 +93,7 @@ func (s *Store) Restore(r io.Reader) error {
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	s.work = d
+	s.work, s.specs = d, sp
 	published := d.clone()
 	s.mu.Lock()
 	s.current = published

@@ -48,6 +48,7 @@ type Store struct {
 	// writeMu serialises writers (Apply, Restore); work is theirs alone.
 	writeMu sync.Mutex
 	work    *db
+	specs   specs // tasks share equal specs (intern.go)
 
 	mu      sync.Mutex
 	current *db // published: frozen
@@ -129,7 +130,7 @@ func (s *Store) Apply(index uint64, b Batch) error {
 	for _, op := range b.Ops {
 		// The error reaches users as is (e.g. a stale version on update):
 		// it names the object, so no batch-internal position is added.
-		c, err := applyOp(s.work, index, b.Time, op, touched)
+		c, err := applyOp(s.work, &s.specs, index, b.Time, op, touched)
 		if err != nil {
 			s.work = before
 			return err
@@ -183,7 +184,7 @@ func (s *Store) bumpLocked(index uint64) {
 
 // applyOp applies one op and returns what it changed (a zero change when
 // nothing did).
-func applyOp(d *db, index uint64, now time.Time, op Op, touched map[string]bool) (change, error) {
+func applyOp(d *db, sp *specs, index uint64, now time.Time, op Op, touched map[string]bool) (change, error) {
 	def, ok := tables[op.Table]
 	if !ok {
 		return change{}, errdefs.Invalid("unknown table %q", op.Table)
@@ -238,8 +239,8 @@ func applyOp(d *db, index uint64, now time.Time, op Op, touched map[string]bool)
 		if op.Action == ActionUpdate && cur == nil {
 			return change{}, errdefs.NotFound("%s %s not found", singular(op.Table), op.ID)
 		}
-		obj := def.newObj()
-		if err := unmarshalJSON(op.Object, obj); err != nil {
+		obj, err := decodeObject(def, sp, op.Table, op.Object, unmarshalJSON)
+		if err != nil {
 			return change{}, errdefs.Invalid("%s %s: %v", singular(op.Table), op.ID, err)
 		}
 		if obj.GetID() != op.ID {
@@ -262,6 +263,16 @@ func applyOp(d *db, index uint64, now time.Time, op Op, touched map[string]bool)
 	default:
 		return change{}, errdefs.Invalid("unknown action %q", op.Action)
 	}
+}
+
+// decodeObject decodes an object of a table; tasks share their specs
+// with earlier tasks of the same spec.
+func decodeObject(def tableDef, sp *specs, table string, b []byte, decode func([]byte, any) error) (Object, error) {
+	if table == TableTasks {
+		return sp.decodeTask(b, decode)
+	}
+	obj := def.newObj()
+	return obj, decode(b, obj)
 }
 
 // stampNodeState records when a node's state changed (Ready, Down...).

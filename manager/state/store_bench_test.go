@@ -3,8 +3,10 @@ package state_test
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/swarm"
 
 	"github.com/flotilla-org/flotilla/manager/state"
@@ -55,7 +57,7 @@ func BenchmarkApplyTaskWave(b *testing.B) {
 			var create, assign, run []state.Op
 			for i := lo; i < lo+per; i++ {
 				id := fmt.Sprintf("task%06d", i)
-				create = append(create, state.NewOp(state.TableTasks, state.ActionCreate, task(id), 0))
+				create = append(create, state.NewOp(state.TableTasks, state.ActionCreate, serviceTask(id), 0))
 				assign = append(assign, state.NewPatch(state.TableTasks, id, state.PatchTaskAssign,
 					state.TaskAssign{NodeID: fmt.Sprintf("node%04d", i%nodes), Status: swarm.TaskStatus{Timestamp: t1, State: swarm.TaskStateAssigned}}))
 				run = append(run, state.NewPatch(state.TableTasks, id, state.PatchTaskStatus, swarm.TaskStatus{Timestamp: t1, State: swarm.TaskStateRunning}))
@@ -72,6 +74,18 @@ func BenchmarkApplyTaskWave(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(heap)/tasks, "heap-B/task")
+}
+
+// serviceTask is a task of a service whose spec says what a small
+// service's does: an image, labels, an environment, a mount.
+func serviceTask(id string) *state.Task {
+	t := task(id)
+	t.Spec.ContainerSpec = &swarm.ContainerSpec{Image: "registry.example.com/shop/web:1.4.2@sha256:" + strings.Repeat("ab", 32),
+		Labels: map[string]string{"com.example.team": "shop", "com.example.tier": "front"},
+		Env:    []string{"PORT=8080", "LOG_LEVEL=info", "UPSTREAM=http://api:9000"},
+		Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "web-cache", Target: "/var/cache/web"}}}
+	t.Spec.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionAny}
+	return t
 }
 
 // heldHeap is the heap in use, after a GC, while keep is still to run.

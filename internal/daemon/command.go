@@ -25,6 +25,7 @@ func NewCommand() *cobra.Command {
 		logFormat   string
 		raftTimeout time.Duration
 		memLimit    string
+		gcPercent   int
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon",
@@ -99,6 +100,10 @@ started together form the swarm once all of them are there.`,
 			if err != nil {
 				return err
 			}
+			autoGC, err := applyGCPercent(gcPercent, cmd.Flags().Changed("gc-percent"))
+			if err != nil {
+				return err
+			}
 			if limit > 0 && limit < math.MaxInt64 {
 				cfg.Log.Info("soft memory limit", "bytes", limit)
 			}
@@ -108,6 +113,9 @@ started together form the swarm once all of them are there.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			if autoGC {
+				go tuneGC(ctx)
+			}
 			if err := d.Start(ctx); err != nil {
 				return err
 			}
@@ -135,6 +143,7 @@ started together form the swarm once all of them are there.`,
 	f.StringVar(&logFormat, "log-format", "text", "text (key=value) or json (one object a line); every line has the component and, in a swarm, the node's ID")
 	f.DurationVar(&raftTimeout, "raft-heartbeat-timeout", raftnode.DefaultTiming.HeartbeatTimeout,
 		"how long a manager goes without hearing from the leader before it calls an election (also the leader's lease); failover takes about twice this. Raise it for managers on overloaded machines or slow links")
+	f.IntVar(&gcPercent, "gc-percent", DefaultGCPercent, "how far the daemon's heap grows past what the last collection kept before the next one, in percent: lower holds less memory for more collector CPU; 0 lets the daemon choose from its heap, 50 while it is small and 100 once large (default: GOGC when set)")
 	f.StringVar(&memLimit, "memory-limit", DefaultMemoryLimit, "soft limit on the daemon's Go memory (heap, stacks): its garbage collector works harder, and gives memory back, as the process nears it; a size such as 256MiB, 0 for none (default: GOMEMLIMIT when set)")
 	f.StringVar(&cfg.Drivers.Default, "default-driver", "", "driver for tasks that name none: docker or process (default: docker when a Docker Engine answers, else process)")
 	f.StringVar(&cfg.Drivers.DockerHost, "docker-host", "", "Docker Engine address for the docker driver (default unix:///var/run/docker.sock; DOCKER_HOST is ignored)")

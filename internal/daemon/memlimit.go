@@ -78,7 +78,7 @@ func applyGCPercent(p int, explicit bool) (auto bool, err error) {
 // heap near the line does not flip at every check).
 const (
 	gcSmall, gcBig         = 50, 100
-	gcSmallHeap, gcBigHeap = 96 << 20, 160 << 20
+	gcSmallHeap, gcBigHeap = 64 << 20, 128 << 20
 	gcTuneEvery            = 5 * time.Second
 )
 

@@ -70,7 +70,7 @@ func TestAutoGCPercent(t *testing.T) {
 		{gcSmall, 120 << 20, gcSmall}, // in the gap: stays
 		{gcSmall, 200 << 20, gcBig},
 		{gcBig, 120 << 20, gcBig}, // in the gap: stays
-		{gcBig, 64 << 20, gcSmall},
+		{gcBig, 40 << 20, gcSmall},
 	} {
 		if got := autoGCPercent(tc.cur, tc.live); got != tc.want {
 			t.Errorf("at %d with %d MiB live: %d, want %d", tc.cur, tc.live>>20, got, tc.want)

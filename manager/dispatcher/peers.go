@@ -15,9 +15,11 @@ import (
 )
 
 // Peers answers a node's long-poll for the nodes' addresses once they
-// differ from what it has (known fingerprint).
+// differ from what it has (known fingerprint). The list depends on nodes
+// only, so the long-polls wake on Reshaped, which every node change
+// fires, not on each of a wave's status reports.
 func (d *Dispatcher) Peers(ctx context.Context, known string) nodeapi.PeersResponse {
-	return waitChange(ctx, known, d.store.Changed, func() (nodeapi.PeersResponse, string) {
+	return waitChange(ctx, known, d.store.Reshaped, func() (nodeapi.PeersResponse, string) {
 		r := d.peers()
 		return r, r.Fingerprint
 	})

@@ -243,6 +243,7 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	}
 	if tlErr == nil {
 		printPhases(o.Out, clock.phases(t1, tl.Items, res.Converge))
+		printDeliveredBy(o.Out, clock.deliveredBy(t1), mgrs, lead)
 		answers, carried := clock.answerCount()
 		progress(o.Out, "assignment answers to the nodes: %d, carrying %d tasks\n", answers, carried)
 		if extra := len(tl.Items) - o.Replicas; extra > 0 {

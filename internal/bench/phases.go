@@ -12,6 +12,7 @@ import (
 
 	"github.com/flotilla-org/flotilla/agent"
 	"github.com/flotilla-org/flotilla/internal/nodeapi"
+	"github.com/flotilla-org/flotilla/internal/sandbox"
 )
 
 // taskClock notes, for each task, when the simulated nodes saw it pass
@@ -22,6 +23,7 @@ type taskClock struct {
 	mu        sync.Mutex
 	placed    map[string]time.Time // the scheduler assigned it a node
 	delivered map[string]time.Time // its node first received it
+	via       map[string]string    // the manager that delivered it
 	started   map[string]time.Time // its node reports it running (node's clock)
 	reported  map[string]time.Time // a manager accepted that report
 	// Assignment answers the nodes took, and the tasks in them: a node
@@ -31,7 +33,7 @@ type taskClock struct {
 
 func newTaskClock() *taskClock {
 	return &taskClock{placed: map[string]time.Time{}, delivered: map[string]time.Time{},
-		started: map[string]time.Time{}, reported: map[string]time.Time{}}
+		started: map[string]time.Time{}, reported: map[string]time.Time{}, via: map[string]string{}}
 }
 
 // clockedCaller is a simulated node's client to the managers that
@@ -62,6 +64,7 @@ func (c clockedCaller) Call(ctx context.Context, addr, path string, in, out any)
 				continue
 			}
 			c.clock.delivered[a.Task.ID] = now
+			c.clock.via[a.Task.ID] = addr
 			if a.Task.Status.State == swarm.TaskStateAssigned {
 				c.clock.placed[a.Task.ID] = a.Task.Status.Timestamp
 			}
@@ -118,6 +121,19 @@ func (c *taskClock) phases(t0 time.Time, tasks []swarm.Task, done time.Duration)
 	}
 }
 
+// deliveredBy splits the assign phase by the manager that delivered the
+// tasks: the leader's own nodes against the followers' shows what
+// replication adds.
+func (c *taskClock) deliveredBy(t0 time.Time) map[string][]time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string][]time.Duration{}
+	for id, t := range c.delivered {
+		out[c.via[id]] = append(out[c.via[id]], t.Sub(t0))
+	}
+	return out
+}
+
 // answerCount returns the assignment answers the nodes took and the
 // tasks they carried.
 func (c *taskClock) answerCount() (answers, tasks int) {
@@ -152,5 +168,26 @@ func printPhases(w io.Writer, ps []phase) {
 		last := quantile(s, 1)
 		fmt.Fprintf(w, "  %-7s %-32s %6d %8s %8s %8s %8s\n", p.name, p.what, len(s), sec(quantile(s, 0.5)), sec(quantile(s, 0.99)), sec(last), sec(last-prev))
 		prev = last
+	}
+}
+
+// printDeliveredBy writes the assign phase per manager that delivered the
+// tasks, naming the managers and marking the leader.
+func printDeliveredBy(w io.Writer, by map[string][]time.Duration, mgrs []sandbox.Node, lead sandbox.Node) {
+	if w == nil {
+		return
+	}
+	for _, m := range mgrs {
+		s := slices.Clone(by[m.SwarmAddr])
+		if len(s) == 0 {
+			continue
+		}
+		slices.Sort(s)
+		role := "follower"
+		if m.Name == lead.Name {
+			role = "leader"
+		}
+		fmt.Fprintf(w, "  assign  by %-9s (%-8s)               %6d %7.2fs %7.2fs %7.2fs\n", m.Name, role, len(s),
+			quantile(s, 0.5).Seconds(), quantile(s, 0.99).Seconds(), quantile(s, 1).Seconds())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 type harness struct {
 	t     *testing.T
+	mu    sync.Mutex // apply's, for a test that runs Run beside it
 	store *state.Store
 	index uint64
 	now   time.Time
@@ -86,6 +88,8 @@ func (h *harness) failover() {
 // clock.
 
 func (h *harness) apply(ops ...state.Op) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.index++
 	return h.store.Apply(h.index, state.Batch{Ops: ops, Time: h.now})
 }

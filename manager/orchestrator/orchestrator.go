@@ -39,7 +39,10 @@ type Orchestrator struct {
 	sched   Scheduler
 	log     *slog.Logger
 	now     func() time.Time
-	kick    chan struct{}
+	// after is the coalescing wait between passes (time.After; tests
+	// make it never end, to see that a kick does).
+	after func(time.Duration) <-chan time.Time
+	kick  chan struct{}
 	// wake is when the last pass's earliest put-off decision falls due.
 	wake time.Time
 	// addrWarned is the last address error logged per service.
@@ -60,7 +63,7 @@ func (o *Orchestrator) SetAddressLock(l sync.Locker) { o.addrLock = l }
 
 // New returns an orchestrator.
 func New(store *state.Store, propose Proposer, sched Scheduler, log *slog.Logger) *Orchestrator {
-	return &Orchestrator{store: store, propose: propose, sched: sched, log: log, now: time.Now,
+	return &Orchestrator{store: store, propose: propose, sched: sched, log: log, now: time.Now, after: time.After,
 		kick: make(chan struct{}, 1), addrWarned: map[string]string{}}
 }
 
@@ -109,10 +112,15 @@ func (o *Orchestrator) Run(ctx context.Context) {
 			// reads the whole state, and back to back through a wave of
 			// 50,000 reports it took half of the leader's CPU from the
 			// heartbeats and reports that the wave is made of.
+			// A kick ends the wait: the pass's own write reshapes the
+			// store too, and select picks at random among ready cases,
+			// so without this the next pass after a pass that made tasks
+			// waited as long as that pass took, half the time.
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(max(passGap, took)):
+			case <-o.after(max(passGap, took)):
+			case <-o.kick:
 			}
 		case <-o.kick:
 			// A user's change, or a pass that left work for the next

@@ -3,8 +3,6 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 
@@ -100,7 +98,7 @@ func (n *clusterNode) rpcHandler() http.Handler {
 }
 
 func decodeRPC(body []byte, v any) error {
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := nodeapi.Unmarshal(body, v); err != nil {
 		return errdefs.Invalid("malformed request body: %v", err)
 	}
 	return nil
@@ -165,7 +163,7 @@ func (n *clusterNode) managerRPC(needCert, onLeader bool, f rpcFunc) http.Handle
 			n.proxyToLeader(w, r, m, id.NodeID, "", rpcBodyLimit)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, rpcBodyLimit))
+		body, err := nodeapi.ReadBody(r.Body, r.ContentLength, rpcBodyLimit)
 		if err != nil {
 			nodeapi.WriteError(w, errdefs.Invalid("read request: %v", err))
 			return
@@ -196,7 +194,7 @@ func (n *clusterNode) serveRelay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req nodeapi.RelayRequest
-	body, err := io.ReadAll(io.LimitReader(r.Body, relayBodyLimit))
+	body, err := nodeapi.ReadBody(r.Body, r.ContentLength, relayBodyLimit)
 	if err == nil {
 		err = decodeRPC(body, &req)
 	}

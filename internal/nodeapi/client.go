@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -114,7 +115,7 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 func (c *Client) Call(ctx context.Context, addr, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
-		b, err := json.Marshal(in)
+		b, err := Marshal(in)
 		if err != nil {
 			return err
 		}
@@ -141,7 +142,7 @@ func (c *Client) Call(ctx context.Context, addr, path string, in, out any) error
 // DecodeResponse turns an error status into a classified error and a
 // success into out.
 func DecodeResponse(resp *http.Response, out any) error {
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	data, err := ReadBody(resp.Body, resp.ContentLength, maxAnswer)
 	if err != nil {
 		return err
 	}
@@ -155,7 +156,7 @@ func DecodeResponse(resp *http.Response, out any) error {
 	if out == nil || len(data) == 0 {
 		return nil
 	}
-	return json.Unmarshal(data, out)
+	return Unmarshal(data, out)
 }
 
 // Err is the classified error the refusal stands for.
@@ -179,8 +180,17 @@ func WriteError(w http.ResponseWriter, err error) {
 	_ = json.NewEncoder(w).Encode(r.Error)
 }
 
-// WriteJSON writes v with status 200.
+// WriteJSON writes v with status 200, and its length, so the answer
+// goes out in as few frames as it fits and its reader sizes its buffer
+// once.
 func WriteJSON(w http.ResponseWriter, v any) {
+	b, err := Marshal(v)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	b = append(b, '\n')
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b)
 }

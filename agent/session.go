@@ -170,11 +170,16 @@ func (s *Session) Run(ctx context.Context) {
 	failures := 0
 	leader := ""
 	answered := "" // the manager that took the last beat
+	held := ""     // the description hash it says the swarm holds
 	for {
 		wait := period
 		addr, ok := s.target()
 		if ok {
-			resp, err := s.beat(ctx, addr, beatTimeout(period, addr == answered))
+			known := ""
+			if addr == answered {
+				known = held
+			}
+			resp, err := s.beat(ctx, addr, beatTimeout(period, addr == answered), known)
 			s.mu.Lock()
 			s.lastErr = err
 			if err == nil {
@@ -188,10 +193,10 @@ func (s *Session) Run(ctx context.Context) {
 				s.lastOK = time.Now()
 			}
 			s.mu.Unlock()
-			answered = ""
+			answered, held = "", ""
 			switch {
 			case err == nil:
-				answered = addr
+				answered, held = addr, resp.DescriptionHash
 				failures = 0
 				if resp.Period > 0 {
 					period = resp.Period
@@ -267,11 +272,19 @@ func beatTimeout(period time.Duration, sameManager bool) time.Duration {
 	return max(period*3/2, 5*time.Second)
 }
 
-func (s *Session) beat(ctx context.Context, addr string, timeout time.Duration) (nodeapi.HeartbeatResponse, error) {
+// beat sends one heartbeat. The description goes only when it differs
+// from known, what the manager's last answer said the swarm holds ("" when
+// that manager did not say, or this is another manager): a new manager,
+// one of an earlier version or one whose replica lags all get it.
+func (s *Session) beat(ctx context.Context, addr string, timeout time.Duration, known string) (nodeapi.HeartbeatResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	req := nodeapi.HeartbeatRequest{Addr: s.Addr}
+	if desc := s.Describe(); known == "" || nodeapi.DescriptionHash(desc) != known {
+		req.Description = &desc
+	}
 	var resp nodeapi.HeartbeatResponse
-	err := s.Client.Call(ctx, addr, nodeapi.PathHeartbeat, nodeapi.HeartbeatRequest{Addr: s.Addr, Description: s.Describe()}, &resp)
+	err := s.Client.Call(ctx, addr, nodeapi.PathHeartbeat, req, &resp)
 	return resp, err
 }
 

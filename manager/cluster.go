@@ -20,7 +20,7 @@ func (m *Manager) Bootstrap(ctx context.Context, c *state.Cluster, n *state.Node
 	if m.store.Cluster() != nil {
 		return nil // already written before a restart
 	}
-	m.disp.Heartbeat(n.ID, n.Addr, n.Description)
+	m.disp.Heartbeat(n.ID, n.Addr, nil) // its description is written with it
 	ingress, err := newIngress(m.store.View())
 	if err != nil {
 		return err

@@ -87,7 +87,7 @@ func (m *Manager) Join(ctx context.Context, req nodeapi.JoinRequest) (nodeapi.Jo
 	}
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
-	m.disp.Heartbeat(n.ID, req.Addr, n.Description)
+	m.disp.Heartbeat(n.ID, req.Addr, nil) // its description is written with it
 	if err := m.propose(ctx, state.NewOp(state.TableNodes, state.ActionCreate, n, 0)); err != nil {
 		return nodeapi.JoinResponse{}, err
 	}

@@ -70,7 +70,8 @@ func (m *Manager) beatAnswer(n *state.Node) (nodeapi.HeartbeatResponse, error) {
 		return nodeapi.HeartbeatResponse{}, errNoLeaderKnown
 	}
 	return nodeapi.HeartbeatResponse{Period: m.disp.Period(), Managers: m.Managers(), Role: n.Spec.Role,
-		Leader: fmt.Sprintf("%s/%d", leader, m.raft.Raft.CurrentTerm())}, nil
+		Leader:          fmt.Sprintf("%s/%d", leader, m.raft.Raft.CurrentTerm()),
+		DescriptionHash: nodeapi.DescriptionHash(n.Description)}, nil
 }
 
 var errNoLeaderKnown = errdefs.Unavailable("this manager knows no leader (an election, or the quorum is lost): try another manager")
@@ -79,9 +80,9 @@ var errNoLeaderKnown = errdefs.Unavailable("this manager knows no leader (an ele
 // its nodes (leader only). A node refused (removed, unknown) is named in
 // the answer with its error; the rest are taken.
 func (m *Manager) Relayed(ctx context.Context, req nodeapi.RelayRequest) (nodeapi.RelayResponse, error) {
-	var resp nodeapi.RelayResponse
+	resp := nodeapi.RelayResponse{BareBeats: true}
 	if err := m.requireLeader(); err != nil {
-		return resp, err
+		return nodeapi.RelayResponse{}, err
 	}
 	refuse := func(to *map[string]nodeapi.Refusal, nodeID string, err error) {
 		if *to == nil {
@@ -112,6 +113,17 @@ func (m *Manager) Relayed(ctx context.Context, req nodeapi.RelayRequest) (nodeap
 		m.disp.TaskStatus(st.Node, st.Updates)
 	}
 	return resp, nil
+}
+
+// NodeDescription is the description this replica holds for a node (nil
+// when it knows none): what a follower relays for a beat that left it out,
+// to a leader that has not said it takes beats without one.
+func (m *Manager) NodeDescription(nodeID string) *swarm.NodeDescription {
+	if n := m.store.Node(nodeID); n != nil {
+		d := n.Description
+		return &d
+	}
+	return nil
 }
 
 // Renew signs a certificate for the node's desired role and records that

@@ -1,7 +1,10 @@
 package daemon
 
 import (
+	"slices"
+
 	"context"
+	"github.com/moby/moby/api/types/swarm"
 	"sync"
 	"time"
 
@@ -32,6 +35,12 @@ type relayer struct {
 	// assignments they report on, and a beat must never wait for that (a
 	// node late for its deadline is marked Down).
 	beats, statusLane relayLane
+
+	// bareLeader is the leader that said it takes beats without a
+	// description (RelayResponse.BareBeats); to any other the relay
+	// fills them in from this replica.
+	bareMu     sync.Mutex
+	bareLeader string
 }
 
 // relayLane is a queue of relays of one kind, sent one at a time.
@@ -46,6 +55,7 @@ type relayHost interface {
 	IsLeader() bool
 	Leader() (id, addr string)
 	Relayed(ctx context.Context, req nodeapi.RelayRequest) (nodeapi.RelayResponse, error)
+	NodeDescription(nodeID string) *swarm.NodeDescription
 }
 
 // managerHost is n's manager as a relayHost, nil when there is none.
@@ -152,7 +162,16 @@ func (r *relayer) flush(req nodeapi.RelayRequest) (nodeapi.RelayResponse, error)
 		}
 		if id, addr := m.Leader(); id != "" {
 			var resp nodeapi.RelayResponse
-			err = r.call(ctx, addr, nodeapi.PathRelay, req, &resp)
+			err = r.call(ctx, addr, nodeapi.PathRelay, r.forLeader(m, addr, req), &resp)
+			if err == nil {
+				r.bareMu.Lock()
+				if resp.BareBeats {
+					r.bareLeader = addr
+				} else if r.bareLeader == addr {
+					r.bareLeader = "" // the leader's address now serves an earlier version
+				}
+				r.bareMu.Unlock()
+			}
 			if err == nil || !errdefs.Is(err, errdefs.KindUnavailable) {
 				return resp, err
 			}
@@ -163,4 +182,30 @@ func (r *relayer) flush(req nodeapi.RelayRequest) (nodeapi.RelayResponse, error)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// forLeader returns req as the leader at addr takes it: beats that left
+// their description out get this replica's, unless that leader said it
+// takes them bare. req itself is not changed (a retry may go elsewhere).
+func (r *relayer) forLeader(m relayHost, addr string, req nodeapi.RelayRequest) nodeapi.RelayRequest {
+	r.bareMu.Lock()
+	bare := r.bareLeader == addr
+	r.bareMu.Unlock()
+	if bare {
+		return req
+	}
+	var filled []nodeapi.RelayedBeat
+	for i, b := range req.Beats {
+		if b.Beat.Description != nil {
+			continue
+		}
+		if filled == nil {
+			filled = slices.Clone(req.Beats)
+		}
+		filled[i].Beat.Description = m.NodeDescription(b.Node)
+	}
+	if filled != nil {
+		req.Beats = filled
+	}
+	return req
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/swarm"
+
 	"github.com/flotilla-org/flotilla/internal/errdefs"
 	"github.com/flotilla-org/flotilla/internal/nodeapi"
 )
@@ -33,6 +35,9 @@ func (f *followerHost) Leader() (string, string) {
 	}
 	return "leader-id", f.leaderAddr
 }
+func (f *followerHost) NodeDescription(nodeID string) *swarm.NodeDescription {
+	return &swarm.NodeDescription{Hostname: "host-" + nodeID}
+}
 func (f *followerHost) Relayed(context.Context, nodeapi.RelayRequest) (nodeapi.RelayResponse, error) {
 	return nodeapi.RelayResponse{}, errors.New("a follower must not take relays itself")
 }
@@ -44,7 +49,8 @@ type fakeLeader struct {
 	calls   []nodeapi.RelayRequest
 	release chan struct{}
 	refuse  map[string]error
-	failFor int // answer Unavailable to this many calls first
+	failFor int  // answer Unavailable to this many calls first
+	bare    bool // says it takes beats without a description
 }
 
 func (l *fakeLeader) call(ctx context.Context, addr, path string, in, out any) error {
@@ -65,6 +71,7 @@ func (l *fakeLeader) call(ctx context.Context, addr, path string, in, out any) e
 		return errdefs.Unavailable("this manager is no longer the leader")
 	}
 	resp := out.(*nodeapi.RelayResponse)
+	resp.BareBeats = l.bare
 	for _, b := range req.Beats {
 		if err := l.refuse[b.Node]; err != nil {
 			if resp.Refused == nil {
@@ -176,6 +183,43 @@ func TestRelayRefusalGoesToItsNode(t *testing.T) {
 	}
 	if err := r.beat(ctx, "kept", nodeapi.HeartbeatRequest{}); err != nil {
 		t.Errorf("other node's beat: %v", err)
+	}
+}
+
+// A beat that left its description out as unchanged reaches a leader of
+// an earlier version with the description this replica holds (that
+// leader would read a missing one as a node without hostname or
+// resources), and goes bare only to a leader that said it takes that.
+func TestRelayFillsDescriptionForEarlierLeader(t *testing.T) {
+	ctx := context.Background()
+	own := &swarm.NodeDescription{Hostname: "renamed"}
+	for _, bare := range []bool{false, true} {
+		l := &fakeLeader{bare: bare}
+		r := newTestRelayer(t, &followerHost{leaderAddr: "10.0.0.1:2377"}, l)
+		for range 2 {
+			if err := r.beat(ctx, "n", nodeapi.HeartbeatRequest{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := r.beat(ctx, "m", nodeapi.HeartbeatRequest{Description: own}); err != nil {
+			t.Fatal(err)
+		}
+		if len(l.calls) != 3 {
+			t.Fatalf("leader got %d relays, want 3", len(l.calls))
+		}
+		first, second := l.calls[0].Beats[0].Beat.Description, l.calls[1].Beats[0].Beat.Description
+		if first == nil || first.Hostname != "host-n" {
+			t.Errorf("leader saying bare=%v: first relay's beat carries %+v, want this replica's description", bare, first)
+		}
+		if bare && second != nil {
+			t.Errorf("a leader that takes bare beats got a description filled in: %+v", second)
+		}
+		if !bare && (second == nil || second.Hostname != "host-n") {
+			t.Errorf("an earlier leader got a beat without a description: %+v", second)
+		}
+		if got := l.calls[2].Beats[0].Beat.Description; got == nil || got.Hostname != "renamed" {
+			t.Errorf("a beat's own description was replaced: %+v", got)
+		}
 	}
 }
 

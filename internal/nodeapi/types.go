@@ -59,8 +59,13 @@ type JoinResponse struct {
 
 // HeartbeatRequest is a node's periodic report on its session.
 type HeartbeatRequest struct {
-	Addr        string
-	Description swarm.NodeDescription
+	Addr string
+	// Description is what the node is (hostname, platform, resources,
+	// engine). The node leaves it out while the manager it beats to said,
+	// in its last answer, that the swarm holds this very description
+	// (HeartbeatResponse.DescriptionHash): as SwarmKit's sessions, a beat
+	// then carries no more than the node's address.
+	Description *swarm.NodeDescription `json:",omitempty"`
 }
 
 // HeartbeatResponse tells the node how often to report, where the
@@ -73,6 +78,10 @@ type HeartbeatResponse struct {
 	// changes, the node sends all its task statuses again, since reports
 	// the old leader took may never have been written.
 	Leader string
+	// DescriptionHash is DescriptionHash of the description the swarm
+	// holds for the node. Managers before it never answer it, so their
+	// nodes always send the description.
+	DescriptionHash string `json:",omitempty"`
 }
 
 // RenewRequest asks for a certificate for the node's desired role.
@@ -141,6 +150,11 @@ type RelayedStatus struct {
 type RelayResponse struct {
 	Refused         map[string]Refusal `json:",omitempty"` // beats
 	StatusesRefused map[string]Refusal `json:",omitempty"`
+	// BareBeats says the leader takes beats without a description as
+	// "unchanged". A follower fills the description in for a leader that
+	// has not said so: an earlier leader would read a beat without one as
+	// a node that lost its hostname and resources.
+	BareBeats bool `json:",omitempty"`
 }
 
 // Refusal is an error answer carried inside another: its HTTP status and

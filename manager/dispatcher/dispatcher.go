@@ -51,7 +51,7 @@ type Dispatcher struct {
 
 type report struct {
 	addr string
-	desc swarm.NodeDescription
+	desc *swarm.NodeDescription // nil: the beat said it is unchanged
 }
 
 // New returns a dispatcher.
@@ -72,7 +72,8 @@ func (d *Dispatcher) Period() time.Duration {
 
 // Heartbeat records that a node is alive. It writes to Raft only when the
 // node's recorded status must change, batched by Run.
-func (d *Dispatcher) Heartbeat(nodeID, addr string, desc swarm.NodeDescription) {
+// desc is nil when the node left it out as unchanged.
+func (d *Dispatcher) Heartbeat(nodeID, addr string, desc *swarm.NodeDescription) {
 	d.mu.Lock()
 	// The node was told the current period with this beat; it is late
 	// only after missing that many of those periods. (A shorter period set
@@ -81,6 +82,9 @@ func (d *Dispatcher) Heartbeat(nodeID, addr string, desc swarm.NodeDescription) 
 	d.metrics.heartbeat()
 	n := d.store.Node(nodeID)
 	if n != nil && needsUpdate(n, addr, desc) {
+		if prev, ok := d.reported[nodeID]; ok && desc == nil {
+			desc = prev.desc // a change not yet written stays
+		}
 		d.reported[nodeID] = report{addr: addr, desc: desc}
 		select {
 		case d.kick <- struct{}{}:
@@ -90,16 +94,16 @@ func (d *Dispatcher) Heartbeat(nodeID, addr string, desc swarm.NodeDescription) 
 	d.mu.Unlock()
 }
 
-func needsUpdate(n *state.Node, addr string, desc swarm.NodeDescription) bool {
+func needsUpdate(n *state.Node, addr string, desc *swarm.NodeDescription) bool {
 	if n.Status.State != swarm.NodeStateReady || n.Status.Addr != hostOf(addr) {
 		return true
 	}
 	if n.ManagerStatus != nil && n.ManagerStatus.Reachability != swarm.ReachabilityReachable {
 		return true
 	}
-	return n.Description.Hostname != desc.Hostname || n.Description.Engine.EngineVersion != desc.Engine.EngineVersion ||
-		n.Description.Resources.NanoCPUs != desc.Resources.NanoCPUs ||
-		n.Description.Resources.MemoryBytes != desc.Resources.MemoryBytes
+	// Any change the node reports, engine labels and plugins included:
+	// constraints on engine labels follow them.
+	return desc != nil && nodeapi.DescriptionHash(n.Description) != nodeapi.DescriptionHash(*desc)
 }
 
 // Run marks silent nodes Down and writes reported changes, until ctx ends.
@@ -161,14 +165,18 @@ func (d *Dispatcher) pendingBatch() state.Batch {
 		}
 		switch {
 		case reported:
-			desc := n.Description
-			desc.Hostname = r.desc.Hostname
-			desc.Platform = r.desc.Platform
-			desc.Resources = r.desc.Resources
-			desc.Engine = r.desc.Engine
+			var desc *swarm.NodeDescription // nil keeps the one held
+			if r.desc != nil {
+				d := n.Description
+				d.Hostname = r.desc.Hostname
+				d.Platform = r.desc.Platform
+				d.Resources = r.desc.Resources
+				d.Engine = r.desc.Engine
+				desc = &d
+			}
 			b.Ops = append(b.Ops, state.NewPatch(state.TableNodes, n.ID, state.PatchNodeStatus, state.NodeStatus{
 				Status:       swarm.NodeStatus{State: swarm.NodeStateReady, Addr: hostOf(r.addr)},
-				Description:  &desc,
+				Description:  desc,
 				Reachability: swarm.ReachabilityReachable,
 			}))
 		case now.After(deadline) && n.Status.State != swarm.NodeStateDown:

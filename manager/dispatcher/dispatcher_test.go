@@ -85,6 +85,8 @@ func (f *fakeRaft) proposed() []state.Batch {
 	return append([]state.Batch(nil), f.batches...)
 }
 
+func ptr[T any](v T) *T { return &v }
+
 func desc(host string) swarm.NodeDescription {
 	return swarm.NodeDescription{
 		Hostname:  host,
@@ -161,7 +163,7 @@ func beat(t *testing.T, d *dispatcher.Dispatcher, ids ...string) (stop func()) {
 		defer tick.Stop()
 		for {
 			for _, id := range ids {
-				d.Heartbeat(id, addr(id), desc("host-"+id))
+				d.Heartbeat(id, addr(id), ptr(desc("host-"+id)))
 			}
 			select {
 			case <-ch:
@@ -306,9 +308,9 @@ func TestReadyOnReturn(t *testing.T) {
 	// Reports before Run starts are held and written together.
 	newDesc := desc("renamed-a")
 	newDesc.Resources.NanoCPUs = 8e9
-	d.Heartbeat("a", "10.9.9.9:2377", newDesc)
-	d.Heartbeat("b", addr("b"), desc("host-b"))
-	d.Heartbeat("m", addr("m"), desc("host-m"))
+	d.Heartbeat("a", "10.9.9.9:2377", &newDesc)
+	d.Heartbeat("b", addr("b"), ptr(desc("host-b")))
+	d.Heartbeat("m", addr("m"), ptr(desc("host-m")))
 	start := time.Now()
 	run(t, d)
 	for _, id := range []string{"a", "b", "m"} {
@@ -333,7 +335,7 @@ func TestReadyOnReturn(t *testing.T) {
 
 	// Down again when it stops, Ready again on its next beat.
 	waitFor(t, 5*time.Second, stateIs(s, "b", swarm.NodeStateDown))
-	d.Heartbeat("b", addr("b"), desc("host-b"))
+	d.Heartbeat("b", addr("b"), ptr(desc("host-b")))
 	waitFor(t, time.Second, stateIs(s, "b", swarm.NodeStateReady))
 }
 

@@ -25,9 +25,9 @@ func TestMetricsHeartbeatsSessionsAssignments(t *testing.T) {
 	if n := d.Sessions(); n != 0 {
 		t.Errorf("sessions before any heartbeat: %d, want 0", n)
 	}
-	d.Heartbeat("a", addr("a"), desc("host-a"))
-	d.Heartbeat("a", addr("a"), desc("host-a"))
-	d.Heartbeat("b", addr("b"), desc("host-b"))
+	d.Heartbeat("a", addr("a"), ptr(desc("host-a")))
+	d.Heartbeat("a", addr("a"), ptr(desc("host-a")))
+	d.Heartbeat("b", addr("b"), ptr(desc("host-b")))
 	if n := d.Sessions(); n != 2 {
 		t.Errorf("sessions after a and b beat: %d, want 2", n)
 	}

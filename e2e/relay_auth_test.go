@@ -12,6 +12,7 @@ import (
 	"github.com/flotilla-org/flotilla/internal/errdefs"
 	"github.com/flotilla-org/flotilla/internal/nodeapi"
 	"github.com/flotilla-org/flotilla/security/ca"
+	"github.com/moby/moby/api/types/swarm"
 )
 
 // Only a manager may relay heartbeats and status reports for other
@@ -48,7 +49,7 @@ func TestRelayNeedsAManagerCertificate(t *testing.T) {
 	}
 	// Speak for the manager: its hostname would change if taken.
 	forged := nodeapi.RelayRequest{Beats: []nodeapi.RelayedBeat{{Node: m1.id, Beat: nodeapi.HeartbeatRequest{Addr: m1.addr}}}}
-	forged.Beats[0].Beat.Description.Hostname = "forged"
+	forged.Beats[0].Beat.Description = &swarm.NodeDescription{Hostname: "forged"}
 	err = cli.Call(ctx, m1.addr, nodeapi.PathRelay, forged, nil)
 	if !errdefs.Is(err, errdefs.KindForbidden) {
 		t.Fatalf("relay with a worker's certificate: %v, want Forbidden", err)

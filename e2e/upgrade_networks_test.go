@@ -14,10 +14,18 @@ import (
 // or skips the test when this checkout has no such history.
 func buildPreNetworks(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command("git", "-C", "..", "log", "--diff-filter=A", "--format=%H", "--", "manager/state/networks.go").Output()
+	return buildBefore(t, "manager/state/networks.go", "networks")
+}
+
+// buildBefore builds the flotilla from just before the commit that added
+// path (what names the feature, for the skip message): the earlier version
+// of an upgrade test. It skips without git history.
+func buildBefore(t *testing.T, path, what string) string {
+	t.Helper()
+	out, err := exec.Command("git", "-C", "..", "log", "--diff-filter=A", "--format=%H", "--", path).Output()
 	hashes := strings.Fields(string(out))
 	if err != nil || len(hashes) == 0 {
-		t.Skipf("no git history to build the flotilla from before networks (%v)", err)
+		t.Skipf("no git history to build the flotilla from before %s (%v)", what, err)
 	}
 	rev := hashes[len(hashes)-1] + "^"
 	src := tempDir(t)

@@ -28,7 +28,7 @@ import (
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	mu    sync.Mutex // apply's, for a test that runs Run beside it
 	store *state.Store
 	index uint64
@@ -45,14 +45,14 @@ type harness struct {
 	skew time.Duration
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	h := &harness{t: t, store: state.NewStore(), now: t0, held: map[string]bool{}}
 	h.o = h.newOrchestrator()
 	return h
 }
 
-type testLog struct{ t *testing.T }
+type testLog struct{ t testing.TB }
 
 func (w testLog) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -351,7 +351,7 @@ func (h *harness) update(id string, opts ...specOpt) {
 	h.mustApply(state.NewOp(state.TableServices, state.ActionUpdate, u, cur.Version.Index))
 }
 
-func jsonOf(t *testing.T, v any) string {
+func jsonOf(t testing.TB, v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)

@@ -273,16 +273,30 @@ const MaxTasksPerPass = 5000
 
 func (o *Orchestrator) view() *view {
 	sv := o.store.View()
+	nodes, tasks := sv.Nodes(), sv.Tasks()
 	v := &view{now: o.now(), cluster: sv.Cluster(), services: sv.Services(), networks: sv.Networks(), createBudget: MaxTasksPerPass,
-		byID: map[string]*state.Service{}, nodes: map[string]*state.Node{}, tasks: map[string][]*state.Task{}}
+		nodes: make(map[string]*state.Node, len(nodes))}
+	v.byID = make(map[string]*state.Service, len(v.services))
 	for _, s := range v.services {
 		v.byID[s.ID] = s
 	}
-	for _, n := range sv.Nodes() {
+	for _, n := range nodes {
 		v.nodes[n.ID] = n
 	}
-	for _, t := range sv.Tasks() {
-		v.tasks[t.ServiceID] = append(v.tasks[t.ServiceID], t)
+	// Each service's tasks in one slice of its size: a pass runs every
+	// few seconds over all tasks, and growing the slices by appending
+	// was a fifth of what an idle pass allocated.
+	count := make(map[string]int, len(v.services))
+	for _, t := range tasks {
+		count[t.ServiceID]++
+	}
+	v.tasks = make(map[string][]*state.Task, len(count))
+	for _, t := range tasks {
+		ts, ok := v.tasks[t.ServiceID]
+		if !ok {
+			ts = make([]*state.Task, 0, count[t.ServiceID])
+		}
+		v.tasks[t.ServiceID] = append(ts, t)
 	}
 	return v
 }

@@ -11,13 +11,11 @@ import (
 // schedule places pending tasks in one batch and records why the others
 // could not be placed.
 func (o *Orchestrator) schedule(v *view) []state.Op {
-	var pending, assigned []*state.Task
+	var pending []*state.Task
 	var ops []state.Op
 	for _, tasks := range v.tasks {
 		for _, t := range tasks {
 			switch {
-			case !active(t) && t.NodeID != "" && !Terminal(t.Status.State) && t.Status.State != swarm.TaskStatePending:
-				assigned = append(assigned, t) // still holds its reservation
 			case !active(t):
 				if t.Status.State == swarm.TaskStatePending && t.NodeID == "" {
 					// Never placed and no longer wanted: nothing will report it.
@@ -28,13 +26,24 @@ func (o *Orchestrator) schedule(v *view) []state.Op {
 				// Global tasks name their node; the scheduler still checks
 				// it (readiness, resources, platform, driver).
 				pending = append(pending, t)
-			case t.NodeID != "" && !Terminal(t.Status.State):
-				assigned = append(assigned, t)
 			}
 		}
 	}
 	if len(pending) == 0 || o.sched == nil {
 		return ops
+	}
+	// What holds reservations is gathered only when there is something
+	// to place: most passes have nothing.
+	var assigned []*state.Task
+	for _, tasks := range v.tasks {
+		for _, t := range tasks {
+			switch {
+			case !active(t) && t.NodeID != "" && !Terminal(t.Status.State) && t.Status.State != swarm.TaskStatePending:
+				assigned = append(assigned, t) // still holds its reservation
+			case active(t) && t.Status.State != swarm.TaskStatePending && t.NodeID != "" && !Terminal(t.Status.State):
+				assigned = append(assigned, t)
+			}
+		}
 	}
 	nodes := make([]*state.Node, 0, len(v.nodes))
 	for _, n := range v.nodes {

@@ -3,6 +3,7 @@ package raftnode
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -28,7 +29,7 @@ func (s *countingStore) StoreLogs(logs []*raft.Log) error {
 
 func TestLogCacheBoundsBytesAndEntries(t *testing.T) {
 	store := &countingStore{LogStore: raft.NewInmemStore()}
-	c := newLogCache(store, 4, 3*(1000+64))
+	c := newLogCache(store, 4, 3*(1000+64), 0)
 	entry := func(i uint64, size int) *raft.Log { return &raft.Log{Index: i, Term: 1, Data: make([]byte, size)} }
 	for i := uint64(1); i <= 5; i++ {
 		if err := c.StoreLog(entry(i, 1000)); err != nil {
@@ -72,5 +73,45 @@ func TestLogCacheBoundsBytesAndEntries(t *testing.T) {
 	store.fail = errors.New("disk full")
 	if err := c.StoreLog(entry(10, 5)); err == nil || len(c.logs) != 0 {
 		t.Fatalf("a failed write: %v, %d cached", err, len(c.logs))
+	}
+}
+
+// Once no entry came for the quiet period, the cache keeps only the
+// newest entry; the others are still read from the store.
+func TestLogCacheTrimsWhenQuiet(t *testing.T) {
+	store := &countingStore{LogStore: raft.NewInmemStore()}
+	c := newLogCache(store, 64, 1<<20, 20*time.Millisecond)
+	defer c.close()
+	for i := uint64(1); i <= 3; i++ {
+		if err := c.StoreLog(&raft.Log{Index: i, Term: 1, Data: make([]byte, 1000)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.RLock()
+		n, size, first := len(c.logs), c.size, c.order
+		c.mu.RUnlock()
+		if n == 1 && len(first) == 1 && first[0] == 3 && size == 1000+64 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a quiet period the cache holds %d entries (%v, %d bytes); want only the newest", n, first, size)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var l raft.Log
+	if err := c.GetLog(3, &l); err != nil || store.reads != 0 {
+		t.Fatalf("the newest entry: %v, %d store reads", err, store.reads)
+	}
+	if err := c.GetLog(1, &l); err != nil || l.Index != 1 || store.reads != 1 {
+		t.Fatalf("a trimmed entry: %+v, %v, %d store reads", l, err, store.reads)
+	}
+	// Writes go on after a trim.
+	if err := c.StoreLog(&raft.Log{Index: 4, Term: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.GetLog(4, &l); err != nil || store.reads != 1 {
+		t.Fatalf("an entry written after the trim: %v, %d store reads", err, store.reads)
 	}
 }

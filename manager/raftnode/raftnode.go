@@ -67,6 +67,7 @@ type Config struct {
 const (
 	logCacheEntries = 64
 	logCacheBytes   = 8 << 20
+	logCacheQuiet   = time.Second
 )
 
 // Node is a running Raft member.
@@ -76,6 +77,7 @@ type Node struct {
 	wal    *wal.WAL
 	trans  *raft.NetworkTransport
 	timing Timing
+	cache  *logCache
 }
 
 // Open starts Raft on cfg.Dir, bootstrapping when asked and no state exists.
@@ -142,19 +144,20 @@ func Open(cfg Config) (*Node, error) {
 	// to followers reads each one back (and the one before it, for its
 	// term), which otherwise costs a read and decode of up to a megabyte
 	// per entry.
-	cached := newLogCache(logs, logCacheEntries, logCacheBytes)
+	cached := newLogCache(logs, logCacheEntries, logCacheBytes, logCacheQuiet)
 	r, err := raft.NewRaft(rc, cfg.Metrics.clockFSM(fsm.New(cfg.Store)), cached, w, snaps, trans)
 	if err != nil {
 		trans.Close()
 		w.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	return &Node{Raft: r, cfg: cfg, wal: w, trans: trans, timing: t}, nil
+	return &Node{Raft: r, cfg: cfg, wal: w, trans: trans, timing: t, cache: cached}, nil
 }
 
 // Shutdown stops Raft and closes its stores.
 func (n *Node) Shutdown() error {
 	err := n.Raft.Shutdown().Error()
+	n.cache.close()
 	n.trans.Close()
 	if cerr := n.wal.Close(); err == nil {
 		err = cerr

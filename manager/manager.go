@@ -96,6 +96,7 @@ func Start(cfg Config) (*Manager, error) {
 	m.disp = dispatcher.New(store, m.raft.ProposeAll, cfg.Log.With("component", "dispatcher"))
 	m.orch = orchestrator.New(store, m.proposeChunked, scheduler.Scheduler{}, cfg.Log.With("component", "orchestrator"))
 	m.orch.SetAddressLock(&m.writeMu) // service VIPs are allocated under writeMu
+	m.orch.SetLateNodes(m.disp.Late)
 	cfg.Metrics.attach(m)
 	go m.watchLeadership()
 	return m, nil

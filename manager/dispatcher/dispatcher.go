@@ -192,6 +192,31 @@ func (d *Dispatcher) pendingBatch() state.Batch {
 	return b
 }
 
+// Late counts the nodes not yet Down that have missed their last beat
+// (silent for MissedBeats-1 periods or more): the nodes about to go Down.
+// When a third of the nodes fall silent over a few seconds (the managers
+// overloaded, or cut off from them), those marked Down first are not yet
+// a third; the orchestrator counts these too before it replaces their
+// tasks all at once (Orchestrator.SetLateNodes).
+func (d *Dispatcher) Late() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.lastSeen) == 0 {
+		return 0 // Run has not begun: not the leader
+	}
+	edge := time.Now().Add(d.Period())
+	v := d.store.View()
+	n := 0
+	for id, deadline := range d.lastSeen {
+		if deadline.Before(edge) {
+			if nd := v.Node(id); nd != nil && nd.Status.State != swarm.NodeStateDown {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // Forget drops a removed node.
 func (d *Dispatcher) Forget(nodeID string) {
 	d.mu.Lock()

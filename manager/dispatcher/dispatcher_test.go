@@ -404,3 +404,24 @@ func TestStatusWriteKeepsConcurrentSpecUpdate(t *testing.T) {
 		t.Errorf("availability = %s: the user's drain, committed before the status write, was lost", got)
 	}
 }
+
+// Late counts a node that missed its last beat until it is marked Down;
+// nodes that beat are never late.
+func TestLateCountsSilentNodesNotYetDown(t *testing.T) {
+	s, _, d := setup(t, "a", "b", "c")
+	if n := d.Late(); n != 0 {
+		t.Fatalf("before Run (not leading): %d late, want 0", n)
+	}
+	beat(t, d, "a", "b")
+	run(t, d)
+	waitFor(t, 5*time.Second, func() error {
+		if n := d.Late(); n != 1 {
+			return fmt.Errorf("%d late, want c alone", n)
+		}
+		return nil
+	})
+	waitFor(t, 5*time.Second, stateIs(s, "c", swarm.NodeStateDown))
+	if n := d.Late(); n != 0 {
+		t.Errorf("c is Down, a and b beat: %d late, want 0", n)
+	}
+}

@@ -116,3 +116,31 @@ func TestMassDownSleepsOnceAllReleased(t *testing.T) {
 		t.Errorf("every Down node released, yet a pass is due at %v", h.o.wake)
 	}
 }
+
+// Nodes silent past their last beat, not yet Down, count towards the
+// third: when a third fall silent over a few seconds, the first marked
+// Down are not all replaced at once. Without them, all are.
+func TestMassDownCountsSilentNodes(t *testing.T) {
+	for _, silent := range []int{0, 2} {
+		h := newHarness(t)
+		h.o.SetLateNodes(func() int { return silent })
+		var ids []string
+		for i := range 12 {
+			ids = append(ids, fmt.Sprintf("n%02d", i))
+		}
+		h.addNodes(ids...)
+		svc := h.create(replicatedSpec("web", 24, restart(swarm.RestartPolicyConditionAny, time.Hour, 0, 0)))
+		h.converge()
+		for _, id := range ids[:2] { // 2 Down, and silent more: 4 of 12
+			h.setNodeState(id, swarm.NodeStateDown)
+		}
+		h.converge()
+		want := 4 // both Down nodes' 2 tasks
+		if silent > 0 {
+			want = 2 // one node's, the others' in turn
+		}
+		if got := h.replacedFor(svc); got != want {
+			t.Fatalf("2 of 12 Down, %d silent: %d tasks replaced at once, want %d\n%s", silent, got, want, h.dump(svc))
+		}
+	}
+}

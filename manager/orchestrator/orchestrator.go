@@ -53,9 +53,15 @@ type Orchestrator struct {
 	addrLock sync.Locker
 	metrics  *Metrics // nil: not counted
 	// downPacing paces the replacement of Down nodes' tasks when many
-	// are Down at once (massdown.go).
+	// are Down at once (massdown.go); late, when set, counts the nodes
+	// about to go Down (the dispatcher's).
 	downPacing downPacing
+	late       func() int
 }
+
+// SetLateNodes gives the orchestrator the count of nodes that missed
+// their last beat but are not yet Down, for the mass-Down decision.
+func (o *Orchestrator) SetLateNodes(late func() int) { o.late = late }
 
 // SetAddressLock makes passes that allocate addresses propose under l,
 // the lock the managers' own allocations of service VIPs are made under.

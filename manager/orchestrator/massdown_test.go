@@ -21,18 +21,24 @@ func (h *harness) replacedFor(svc string) int {
 	return n
 }
 
+// twoPerNode makes n nodes and a service of two tasks on each, restarted
+// only after an hour (so only node loss replaces them), converged.
+func twoPerNode(h *harness, n int) (ids []string, svc string) {
+	for i := range n {
+		ids = append(ids, fmt.Sprintf("n%02d", i))
+	}
+	h.addNodes(ids...)
+	svc = h.create(replicatedSpec("web", uint64(2*n), restart(swarm.RestartPolicyConditionAny, time.Hour, 0, 0)))
+	h.converge()
+	return ids, svc
+}
+
 // When a third of the nodes go Down at once, their tasks are replaced
 // one node at a time, every massDownRelease; nodes that come back keep
 // the tasks not yet replaced. Fewer Down: all at once, as before.
 func TestMassDownPacesReplacement(t *testing.T) {
 	h := newHarness(t)
-	var ids []string
-	for i := range 12 {
-		ids = append(ids, fmt.Sprintf("n%02d", i))
-	}
-	h.addNodes(ids...)
-	svc := h.create(replicatedSpec("web", 24, restart(swarm.RestartPolicyConditionAny, time.Hour, 0, 0)))
-	h.converge()
+	ids, svc := twoPerNode(h, 12)
 	h.expectReplicas(svc, 24)
 	if got := byNode(h.running(svc)); got["n00"] != 2 {
 		t.Fatalf("want 2 tasks per node, got %v", got)
@@ -124,13 +130,7 @@ func TestMassDownCountsSilentNodes(t *testing.T) {
 	for _, silent := range []int{0, 2} {
 		h := newHarness(t)
 		h.o.SetLateNodes(func() int { return silent })
-		var ids []string
-		for i := range 12 {
-			ids = append(ids, fmt.Sprintf("n%02d", i))
-		}
-		h.addNodes(ids...)
-		svc := h.create(replicatedSpec("web", 24, restart(swarm.RestartPolicyConditionAny, time.Hour, 0, 0)))
-		h.converge()
+		ids, svc := twoPerNode(h, 12)
 		for _, id := range ids[:2] { // 2 Down, and silent more: 4 of 12
 			h.setNodeState(id, swarm.NodeStateDown)
 		}

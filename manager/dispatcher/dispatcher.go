@@ -192,8 +192,9 @@ func (d *Dispatcher) pendingBatch() state.Batch {
 	return b
 }
 
-// Late counts the nodes not yet Down that have missed their last beat
-// (silent for MissedBeats-1 periods or more): the nodes about to go Down.
+// Late counts the nodes that have missed their last beat (silent for
+// MissedBeats-1 periods or more) and are not yet due Down: the nodes
+// about to go Down.
 // When a third of the nodes fall silent over a few seconds (the managers
 // overloaded, or cut off from them), those marked Down first are not yet
 // a third; the orchestrator counts these too before it replaces their
@@ -204,14 +205,15 @@ func (d *Dispatcher) Late() int {
 	if len(d.lastSeen) == 0 {
 		return 0 // Run has not begun: not the leader
 	}
-	edge := time.Now().Add(d.Period())
-	v := d.store.View()
+	// Within a period of their deadline. Past it, a node is Down, or is
+	// marked so at Run's next tick (a quarter period): counted as Down by
+	// then. No store reads: the orchestrator asks on every pass.
+	now := time.Now()
+	edge := now.Add(d.Period())
 	n := 0
-	for id, deadline := range d.lastSeen {
-		if deadline.Before(edge) {
-			if nd := v.Node(id); nd != nil && nd.Status.State != swarm.NodeStateDown {
-				n++
-			}
+	for _, deadline := range d.lastSeen {
+		if deadline.After(now) && !deadline.After(edge) {
+			n++
 		}
 	}
 	return n

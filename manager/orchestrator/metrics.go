@@ -76,3 +76,12 @@ func (m *Metrics) wrote(ops []state.Op) {
 		}
 	}
 }
+
+// placedAtCreate counts tasks placed in the write that creates them
+// (placeMade): their creates carry the placement, not a patch.
+func (m *Metrics) placedAtCreate(n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.placements.Add(float64(n))
+}

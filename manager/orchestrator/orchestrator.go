@@ -169,20 +169,18 @@ func (o *Orchestrator) Pass(ctx context.Context) (err error) {
 				return nil
 			}
 		}
-		ops = dedupe(ops)
+		ops = o.placeMade(v, dedupe(ops))
 		if err := o.propose(ctx, ops); err != nil {
 			return err
 		}
 		o.metrics.wrote(ops)
-		if v.more || madeTasks(ops) {
-			// The next pass goes on at once: it places what this one
-			// made (written: propose waits for the commit), or makes
-			// what this one left.
+		if v.more {
+			// The next pass goes on at once: it makes what this one left.
 			o.Kick()
 		}
 		return nil
 	}
-	if ops := o.schedule(v); len(ops) > 0 {
+	if ops := o.schedule(v, nil, nil); len(ops) > 0 {
 		if err := o.propose(ctx, ops); err != nil {
 			return err
 		}
@@ -263,6 +261,9 @@ type view struct {
 	// replaceDown are the Down nodes whose tasks may be replaced in this
 	// pass; nil: all of them (massdown.go).
 	replaceDown map[string]bool
+	// made are the tasks this pass creates, by ID: their ops are encoded
+	// once they are placed (placeMade).
+	made map[string]*state.Task
 }
 
 // wakeAt records that a decision waits until t.
@@ -274,8 +275,12 @@ func (v *view) wakeAt(t time.Time) {
 
 // MaxTasksPerPass bounds the tasks one pass creates: a pass's memory and
 // Raft entries stay bounded whatever a spec asks for, and the passes that
-// follow see a removed service or a lost leadership before going on.
-const MaxTasksPerPass = 5000
+// follow see a removed service or a lost leadership before going on. Each
+// pass places what it makes, and spreading puts some of every pass's
+// tasks on every node, so each pass is one more answer to every node's
+// assignments long-poll, carrying its whole task set: with 5,000, a
+// 10,000-replica service sent 15,000 tasks to the nodes instead of 10,000.
+const MaxTasksPerPass = 10000
 
 func (o *Orchestrator) view() *view {
 	sv := o.store.View()
@@ -305,16 +310,6 @@ func (o *Orchestrator) view() *view {
 		v.tasks[t.ServiceID] = append(ts, t)
 	}
 	return v
-}
-
-// madeTasks tells whether ops create a task.
-func madeTasks(ops []state.Op) bool {
-	for _, op := range ops {
-		if op.Table == state.TableTasks && op.Action == state.ActionCreate {
-			return true
-		}
-	}
-	return false
 }
 
 // dedupe keeps the first op of each kind per object: one pass may decide

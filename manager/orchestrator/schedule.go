@@ -8,14 +8,45 @@ import (
 	"github.com/flotilla-org/flotilla/manager/state"
 )
 
-// schedule places pending tasks in one batch and records why the others
-// could not be placed.
-func (o *Orchestrator) schedule(v *view) []state.Op {
+// placeMade places the tasks the pass made, and encodes their creates: a
+// new task is written already on its node (or saying why it could not
+// be placed), so each task costs one Raft write, applied once by each
+// manager, instead of a create and then a placement a pass later. The
+// pending tasks the pass's ops leave alone are placed with them, older
+// first. The creates go last, grouped by node (see schedule).
+func (o *Orchestrator) placeMade(v *view, ops []state.Op) []state.Op {
+	if len(v.made) == 0 {
+		return ops
+	}
+	touched := make(map[string]bool, len(ops))
+	var made []*state.Task
+	out := make([]state.Op, 0, len(ops))
+	for _, op := range ops {
+		touched[op.ID] = true
+		if t := v.made[op.ID]; t != nil && op.Table == state.TableTasks && op.Action == state.ActionCreate {
+			made = append(made, t)
+			continue
+		}
+		out = append(out, op)
+	}
+	out = append(out, o.schedule(v, made, touched)...)
+	for _, t := range made {
+		out = append(out, state.NewOp(state.TableTasks, state.ActionCreate, t, 0))
+	}
+	return out
+}
+
+// schedule places the view's pending tasks (but those in skip, which the
+// pass's own ops change) and the tasks the pass made, in one batch, and
+// records why the others could not be placed: patches for the view's
+// tasks; the made tasks are changed in place, and sorted by their node.
+func (o *Orchestrator) schedule(v *view, made []*state.Task, skip map[string]bool) []state.Op {
 	var pending []*state.Task
 	var ops []state.Op
 	for _, tasks := range v.tasks {
 		for _, t := range tasks {
 			switch {
+			case skip[t.ID]:
 			case !active(t):
 				if t.Status.State == swarm.TaskStatePending && t.NodeID == "" {
 					// Never placed and no longer wanted: nothing will report it.
@@ -29,7 +60,7 @@ func (o *Orchestrator) schedule(v *view) []state.Op {
 			}
 		}
 	}
-	if len(pending) == 0 || o.sched == nil {
+	if len(pending)+len(made) == 0 || o.sched == nil {
 		return ops
 	}
 	// What holds reservations is gathered only when there is something
@@ -49,11 +80,14 @@ func (o *Orchestrator) schedule(v *view) []state.Op {
 	for _, n := range v.nodes {
 		nodes = append(nodes, n)
 	}
-	placed, unplaced := o.sched.Place(nodes, assigned, pending)
+	placed, unplaced := o.sched.Place(nodes, assigned, append(pending[:len(pending):len(pending)], made...))
 	// Placements are written grouped by node: a Raft entry then carries
 	// whole nodes' worth of tasks, and each node's assignment long-poll
 	// wakes once instead of once per entry.
-	sort.SliceStable(pending, func(i, j int) bool { return placed[pending[i].ID] < placed[pending[j].ID] })
+	byNode := func(ts []*state.Task) {
+		sort.SliceStable(ts, func(i, j int) bool { return placed[ts[i].ID] < placed[ts[j].ID] })
+	}
+	byNode(pending)
 	for _, t := range pending {
 		if nodeID, ok := placed[t.ID]; ok {
 			ops = append(ops, assignOp(v, t, nodeID))
@@ -61,10 +95,24 @@ func (o *Orchestrator) schedule(v *view) []state.Op {
 			ops = append(ops, state.NewPatch(state.TableTasks, t.ID, state.PatchTaskUnplaced, why))
 		}
 	}
+	byNode(made)
+	n := 0
+	for _, t := range made {
+		if nodeID, ok := placed[t.ID]; ok {
+			t.NodeID, t.Status = nodeID, assignedStatus(v)
+			n++
+		} else if why, ok := unplaced[t.ID]; ok {
+			t.Status.Err = why
+		}
+	}
+	o.metrics.placedAtCreate(n)
 	return ops
 }
 
 func assignOp(v *view, t *state.Task, nodeID string) state.Op {
-	return state.NewPatch(state.TableTasks, t.ID, state.PatchTaskAssign, state.TaskAssign{NodeID: nodeID,
-		Status: swarm.TaskStatus{Timestamp: v.now.UTC(), State: swarm.TaskStateAssigned, Message: "scheduler assigned task to node"}})
+	return state.NewPatch(state.TableTasks, t.ID, state.PatchTaskAssign, state.TaskAssign{NodeID: nodeID, Status: assignedStatus(v)})
+}
+
+func assignedStatus(v *view) swarm.TaskStatus {
+	return swarm.TaskStatus{Timestamp: v.now.UTC(), State: swarm.TaskStateAssigned, Message: "scheduler assigned task to node"}
 }

@@ -1,0 +1,64 @@
+package orchestrator
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/api/types/swarm"
+)
+
+// A new service's tasks are written once: created already on their
+// nodes, in the pass that makes them. A create followed by a placement a
+// pass later cost every manager two applies per task.
+func TestNewTasksAreCreatedPlacedInOneWrite(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes("n1", "n2")
+	svc := h.create(replicatedSpec("web", 4))
+	before := h.store.Index()
+	if err := h.o.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.store.Index() - before; got != 1 {
+		t.Fatalf("the pass wrote %d batches, want 1", got)
+	}
+	ts := h.tasks(svc)
+	if len(ts) != 4 {
+		t.Fatalf("want 4 tasks after one pass\n%s", h.dump(svc))
+	}
+	for _, tk := range ts {
+		if tk.Status.State != swarm.TaskStateAssigned || tk.NodeID == "" {
+			t.Fatalf("task %s is %s on %q, want assigned to a node\n%s", tk.ID, tk.Status.State, tk.NodeID, h.dump(svc))
+		}
+	}
+	if got := byNode(ts); got["n1"] != 2 || got["n2"] != 2 {
+		t.Fatalf("want 2 tasks on each node, got %v", got)
+	}
+	// The next pass has nothing to place.
+	before = h.store.Index()
+	if err := h.o.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if h.store.Index() != before {
+		t.Fatalf("a pass after the create still wrote\n%s", h.dump(svc))
+	}
+}
+
+// A task that fits nowhere is created pending with the reason, in the
+// same single write.
+func TestMadeTaskUnplacedCarriesReason(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes("n1")
+	svc := h.create(replicatedSpec("web", 1, constraints("node.labels.zone==a")))
+	before := h.store.Index()
+	if err := h.o.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.store.Index() - before; got != 1 {
+		t.Fatalf("the pass wrote %d batches, want 1", got)
+	}
+	ts := h.desired(svc)
+	if len(ts) != 1 || ts[0].Status.State != swarm.TaskStatePending || ts[0].NodeID != "" || !strings.Contains(ts[0].Status.Err, "no suitable node") {
+		t.Fatalf("want the new task pending with why\n%s", h.dump(svc))
+	}
+}

@@ -38,7 +38,7 @@ func TestAssignmentsCarryOnlyTheirTasksFiles(t *testing.T) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	got := assignmentsIn(s.View(), "a")
+	got := assignmentsIn(s.View(), "a", "")
 	files := map[string]string{}
 	for _, a := range got.Tasks {
 		for _, f := range a.Files {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"sort"
 	"time"
 
@@ -18,11 +17,13 @@ import (
 const longPoll = 20 * time.Second
 
 // Assignments answers a node's long-poll with its task set once it
-// differs from what the node has (known fingerprint).
+// differs from what the node has (known fingerprint). An answer with the
+// set the node has (the long-poll's time is up) carries the fingerprint
+// alone: the node acts only on a new one.
 func (d *Dispatcher) Assignments(ctx context.Context, nodeID, known string) nodeapi.AssignmentsResponse {
 	resp := waitChange(ctx, known, func() <-chan struct{} { return d.store.NodeTasksChanged(nodeID) },
 		func() (nodeapi.AssignmentsResponse, string) {
-			r := d.assignments(nodeID)
+			r := assignmentsIn(d.store.View(), nodeID, known)
 			return r, r.Fingerprint
 		})
 	if resp.Fingerprint != known {
@@ -59,20 +60,18 @@ func waitChange[T any](ctx context.Context, known string, changed func() <-chan 
 	}
 }
 
-func (d *Dispatcher) assignments(nodeID string) nodeapi.AssignmentsResponse {
-	return assignmentsIn(d.store.View(), nodeID)
-}
-
 // assignmentsIn computes a node's assignment set from one view, so its
 // tasks and the services they name are of the same moment: read in
 // separate transactions, a service removed in between left a task without
-// its service's name.
-func assignmentsIn(v *state.View, nodeID string) nodeapi.AssignmentsResponse {
+// its service's name. The fingerprint comes first: when it is known, the
+// set is not built. Each status report of a node's tasks wakes its
+// long-poll, and building its whole set only to find it unchanged was
+// most of what a wave of reports cost the dispatcher.
+func assignmentsIn(v *state.View, nodeID, known string) nodeapi.AssignmentsResponse {
 	tasks := v.TasksByNode(nodeID)
 	sort.Slice(tasks, func(i, j int) bool { return tasks[i].ID < tasks[j].ID })
+	sent := tasks[:0:0]
 	h := sha256.New()
-	resp := nodeapi.AssignmentsResponse{Index: v.Index(), Tasks: make([]nodeapi.Assignment, 0, len(tasks))}
-	names := map[string]string{}
 	for _, t := range tasks {
 		if t.Status.State == swarm.TaskStatePending || t.Status.State == swarm.TaskStateNew {
 			// A global task names its node before the scheduler has
@@ -81,7 +80,19 @@ func assignmentsIn(v *state.View, nodeID string) nodeapi.AssignmentsResponse {
 		}
 		// The fingerprint covers what the node acts on, the task set and
 		// desired states, so its own status reports do not wake it.
-		fmt.Fprintf(h, "%s/%s;", t.ID, t.DesiredState)
+		h.Write([]byte(t.ID))
+		h.Write([]byte{'/'})
+		h.Write([]byte(t.DesiredState))
+		h.Write([]byte{';'})
+		sent = append(sent, t)
+	}
+	resp := nodeapi.AssignmentsResponse{Index: v.Index(), Fingerprint: hex.EncodeToString(h.Sum(nil)[:12])}
+	if resp.Fingerprint == known {
+		return resp
+	}
+	resp.Tasks = make([]nodeapi.Assignment, 0, len(sent))
+	names := map[string]string{}
+	for _, t := range sent {
 		name, ok := names[t.ServiceID]
 		if !ok {
 			if s := v.Service(t.ServiceID); s != nil {
@@ -93,7 +104,6 @@ func assignmentsIn(v *state.View, nodeID string) nodeapi.AssignmentsResponse {
 		task.NetworksAttachments = namedAttachments(v, task.NetworksAttachments)
 		resp.Tasks = append(resp.Tasks, nodeapi.Assignment{Task: task, ServiceName: name, Ports: t.Ports, Files: taskFiles(v, t)})
 	}
-	resp.Fingerprint = hex.EncodeToString(h.Sum(nil)[:12])
 	return resp
 }
 

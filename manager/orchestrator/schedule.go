@@ -33,6 +33,9 @@ func (o *Orchestrator) placeMade(v *view, ops []state.Op) []state.Op {
 	for _, t := range made {
 		out = append(out, state.NewOp(state.TableTasks, state.ActionCreate, t, 0))
 	}
+	// Encoded, the tasks are garbage: the pass holds its view until the
+	// write commits, and 10,000 new tasks are megabytes.
+	v.made = nil
 	return out
 }
 

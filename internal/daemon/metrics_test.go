@@ -40,6 +40,20 @@ func TestMetricsPathOnTheAPI(t *testing.T) {
 	if gcs() == before {
 		t.Error("GET /metrics?gc=1 ran no garbage collection")
 	}
+	// The API answers uncompressed even to a client that takes gzip;
+	// --metrics-addr's handler compresses.
+	gz := httptest.NewRequest(http.MethodGet, MetricsPath, nil)
+	gz.Header.Set("Accept-Encoding", "gzip")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, gz)
+	if enc := rec.Header().Get("Content-Encoding"); enc != "" || !strings.Contains(rec.Body.String(), "go_goroutines ") {
+		t.Errorf("GET /metrics on the API with gzip accepted: Content-Encoding %q, want plain text", enc)
+	}
+	rec = httptest.NewRecorder()
+	m.handler.ServeHTTP(rec, gz)
+	if enc := rec.Header().Get("Content-Encoding"); enc != "gzip" {
+		t.Errorf("GET /metrics on --metrics-addr with gzip accepted: Content-Encoding %q, want gzip", enc)
+	}
 	// Outside a swarm there is no node to report on.
 	if strings.Contains(body, "flotilla_node_role") {
 		t.Errorf("a node in no swarm reports a role:\n%s", body)

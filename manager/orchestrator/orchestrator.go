@@ -275,11 +275,8 @@ func (v *view) wakeAt(t time.Time) {
 
 // MaxTasksPerPass bounds the tasks one pass creates: a pass's memory and
 // Raft entries stay bounded whatever a spec asks for, and the passes that
-// follow see a removed service or a lost leadership before going on. Each
-// pass places what it makes, and spreading puts some of every pass's
-// tasks on every node, so each pass is one more answer to every node's
-// assignments long-poll, carrying its whole task set: with 5,000, a
-// 10,000-replica service sent 15,000 tasks to the nodes instead of 10,000.
+// follow see a removed service or a lost leadership before going on. A
+// service of up to this many replicas is made and placed in one write.
 const MaxTasksPerPass = 10000
 
 func (o *Orchestrator) view() *view {

@@ -12,8 +12,15 @@ import (
 // new task is written already on its node (or saying why it could not
 // be placed), so each task costs one Raft write, applied once by each
 // manager, instead of a create and then a placement a pass later. The
-// pending tasks the pass's ops leave alone are placed with them, older
-// first. The creates go last, grouped by node (see schedule).
+// pending tasks the pass's ops leave alone are placed with them. The
+// creates go last, grouped by node (see schedule).
+//
+// A pass that leaves tasks to make (MaxTasksPerPass) writes its tasks
+// pending, and the last pass places them all: spreading puts some of
+// every pass's tasks on every node, and each placing pass would be one
+// more answer to every node's long-poll carrying its whole set (a
+// 50,000-replica service on 5,000 nodes: 30 tasks sent per node instead
+// of 10).
 func (o *Orchestrator) placeMade(v *view, ops []state.Op) []state.Op {
 	if len(v.made) == 0 {
 		return ops
@@ -29,7 +36,9 @@ func (o *Orchestrator) placeMade(v *view, ops []state.Op) []state.Op {
 		}
 		out = append(out, op)
 	}
-	out = append(out, o.schedule(v, made, touched)...)
+	if !v.more {
+		out = append(out, o.schedule(v, made, touched)...)
+	}
 	for _, t := range made {
 		out = append(out, state.NewOp(state.TableTasks, state.ActionCreate, t, 0))
 	}

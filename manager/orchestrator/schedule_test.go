@@ -62,3 +62,38 @@ func TestMadeTaskUnplacedCarriesReason(t *testing.T) {
 		t.Fatalf("want the new task pending with why\n%s", h.dump(svc))
 	}
 }
+
+// A service larger than a pass makes is placed by the last pass, all at
+// once: each node gets its tasks in one answer, not one per pass.
+func TestServiceOverPassBoundPlacedAtOnce(t *testing.T) {
+	h := newHarness(t)
+	h.addNodes("n1", "n2")
+	svc := h.create(replicatedSpec("big", MaxTasksPerPass+6))
+	if err := h.o.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range h.tasks(svc) {
+		if tk.Status.State != swarm.TaskStatePending || tk.NodeID != "" {
+			t.Fatalf("after the first pass task %s is %s on %q, want all pending", tk.ID, tk.Status.State, tk.NodeID)
+		}
+	}
+	before := h.store.Index()
+	if err := h.o.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ts := h.tasks(svc)
+	if len(ts) != MaxTasksPerPass+6 {
+		t.Fatalf("%d tasks after two passes, want %d", len(ts), MaxTasksPerPass+6)
+	}
+	for _, tk := range ts {
+		if tk.Status.State != swarm.TaskStateAssigned {
+			t.Fatalf("after the second pass task %s is %s, want every task assigned", tk.ID, tk.Status.State)
+		}
+	}
+	if got := byNode(ts); got["n1"] != got["n2"] {
+		t.Errorf("tasks by node %v, want them spread evenly", got)
+	}
+	if h.store.Index() == before {
+		t.Fatal("the second pass wrote nothing")
+	}
+}

@@ -72,8 +72,12 @@ func (e *encryptedLog) StoreLogs(logs []*raft.Log) error {
 
 // IsMonotonic passes on raft-wal's promise that indexes only grow, which
 // raft checks for with a type assertion.
-func (e *encryptedLog) IsMonotonic() bool {
-	m, ok := e.LogStore.(raft.MonotonicLogStore)
+func (e *encryptedLog) IsMonotonic() bool { return monotonic(e.LogStore) }
+
+// monotonic tells whether the store under a wrapper makes raft-wal's
+// promise: a wrapper must pass it on, or raft stops relying on it.
+func monotonic(s raft.LogStore) bool {
+	m, ok := s.(raft.MonotonicLogStore)
 	return ok && m.IsMonotonic()
 }
 

@@ -16,8 +16,6 @@ type walAppends struct {
 	raft.LogStore
 }
 
-func (w walAppends) StoreLog(l *raft.Log) error { return w.LogStore.StoreLog(l) }
-
 func (w walAppends) StoreLogs(logs []*raft.Log) error {
 	for len(logs) > 0 {
 		n, size := 0, 0
@@ -33,9 +31,5 @@ func (w walAppends) StoreLogs(logs []*raft.Log) error {
 	return nil
 }
 
-// IsMonotonic passes on raft-wal's promise (raft checks for it with a
-// type assertion).
-func (w walAppends) IsMonotonic() bool {
-	m, ok := w.LogStore.(raft.MonotonicLogStore)
-	return ok && m.IsMonotonic()
-}
+// IsMonotonic passes on raft-wal's promise (see monotonic).
+func (w walAppends) IsMonotonic() bool { return monotonic(w.LogStore) }

@@ -105,15 +105,22 @@ func (h *harness) mustApply(ops ...state.Op) {
 // ordered).
 func (h *harness) advance(d time.Duration) { h.now = h.now.Add(d) }
 
+// passOnce runs one orchestrator pass and returns how many batches it
+// wrote.
+func (h *harness) passOnce() uint64 {
+	h.t.Helper()
+	before := h.store.Index()
+	if err := h.o.Pass(context.Background()); err != nil {
+		h.t.Fatalf("pass: %v", err)
+	}
+	return h.store.Index() - before
+}
+
 // pass runs orchestrator passes until one writes nothing.
 func (h *harness) pass() {
 	h.t.Helper()
 	for range 50 {
-		before := h.store.Index()
-		if err := h.o.Pass(context.Background()); err != nil {
-			h.t.Fatalf("pass: %v", err)
-		}
-		if h.store.Index() == before {
+		if h.passOnce() == 0 {
 			return
 		}
 	}

@@ -61,8 +61,9 @@ func (m *Metrics) observePass(start time.Time, err *error) {
 }
 
 // wrote counts the task creations and placements among ops, once they
-// are written.
-func (m *Metrics) wrote(ops []state.Op) {
+// are written. placedAtCreate are the tasks created already placed
+// (placeMade): their creates carry the placement, not a patch.
+func (m *Metrics) wrote(ops []state.Op, placedAtCreate int) {
 	if m == nil {
 		return
 	}
@@ -75,13 +76,5 @@ func (m *Metrics) wrote(ops []state.Op) {
 			m.placements.Inc()
 		}
 	}
-}
-
-// placedAtCreate counts tasks placed in the write that creates them
-// (placeMade): their creates carry the placement, not a patch.
-func (m *Metrics) placedAtCreate(n int) {
-	if m == nil || n == 0 {
-		return
-	}
-	m.placements.Add(float64(n))
+	m.placements.Add(float64(placedAtCreate))
 }

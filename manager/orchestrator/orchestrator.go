@@ -169,22 +169,22 @@ func (o *Orchestrator) Pass(ctx context.Context) (err error) {
 				return nil
 			}
 		}
-		ops = o.placeMade(v, dedupe(ops))
+		ops, placed := o.placeMade(v, dedupe(ops))
 		if err := o.propose(ctx, ops); err != nil {
 			return err
 		}
-		o.metrics.wrote(ops)
+		o.metrics.wrote(ops, placed)
 		if v.more {
 			// The next pass goes on at once: it makes what this one left.
 			o.Kick()
 		}
 		return nil
 	}
-	if ops := o.schedule(v, nil, nil); len(ops) > 0 {
+	if ops, _ := o.schedule(v, nil, nil); len(ops) > 0 {
 		if err := o.propose(ctx, ops); err != nil {
 			return err
 		}
-		o.metrics.wrote(ops)
+		o.metrics.wrote(ops, 0)
 	}
 	return nil
 }

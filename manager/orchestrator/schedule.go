@@ -21,9 +21,10 @@ import (
 // more answer to every node's long-poll carrying its whole set (a
 // 50,000-replica service on 5,000 nodes: 30 tasks sent per node instead
 // of 10).
-func (o *Orchestrator) placeMade(v *view, ops []state.Op) []state.Op {
+// It returns the ops to write and how many of the made tasks it placed.
+func (o *Orchestrator) placeMade(v *view, ops []state.Op) ([]state.Op, int) {
 	if len(v.made) == 0 {
-		return ops
+		return ops, 0
 	}
 	touched := make(map[string]bool, len(ops))
 	var made []*state.Task
@@ -36,8 +37,11 @@ func (o *Orchestrator) placeMade(v *view, ops []state.Op) []state.Op {
 		}
 		out = append(out, op)
 	}
+	placed := 0
 	if !v.more {
-		out = append(out, o.schedule(v, made, touched)...)
+		var patches []state.Op
+		patches, placed = o.schedule(v, made, touched)
+		out = append(out, patches...)
 	}
 	for _, t := range made {
 		out = append(out, state.NewOp(state.TableTasks, state.ActionCreate, t, 0))
@@ -45,16 +49,16 @@ func (o *Orchestrator) placeMade(v *view, ops []state.Op) []state.Op {
 	// Encoded, the tasks are garbage: the pass holds its view until the
 	// write commits, and 10,000 new tasks are megabytes.
 	v.made = nil
-	return out
+	return out, placed
 }
 
 // schedule places the view's pending tasks (but those in skip, which the
 // pass's own ops change) and the tasks the pass made, in one batch, and
 // records why the others could not be placed: patches for the view's
 // tasks; the made tasks are changed in place, and sorted by their node.
-func (o *Orchestrator) schedule(v *view, made []*state.Task, skip map[string]bool) []state.Op {
+// It returns the patches and how many of the made tasks it placed.
+func (o *Orchestrator) schedule(v *view, made []*state.Task, skip map[string]bool) (ops []state.Op, placedMade int) {
 	var pending []*state.Task
-	var ops []state.Op
 	for _, tasks := range v.tasks {
 		for _, t := range tasks {
 			switch {
@@ -73,7 +77,7 @@ func (o *Orchestrator) schedule(v *view, made []*state.Task, skip map[string]boo
 		}
 	}
 	if len(pending)+len(made) == 0 || o.sched == nil {
-		return ops
+		return ops, 0
 	}
 	// What holds reservations is gathered only when there is something
 	// to place: most passes have nothing.
@@ -108,17 +112,15 @@ func (o *Orchestrator) schedule(v *view, made []*state.Task, skip map[string]boo
 		}
 	}
 	byNode(made)
-	n := 0
 	for _, t := range made {
 		if nodeID, ok := placed[t.ID]; ok {
 			t.NodeID, t.Status = nodeID, assignedStatus(v)
-			n++
+			placedMade++
 		} else if why, ok := unplaced[t.ID]; ok {
 			t.Status.Err = why
 		}
 	}
-	o.metrics.placedAtCreate(n)
-	return ops
+	return ops, placedMade
 }
 
 func assignOp(v *view, t *state.Task, nodeID string) state.Op {

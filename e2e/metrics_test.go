@@ -215,9 +215,10 @@ func TestMetrics(t *testing.T) {
 		return s.want("flotilla_dispatcher_sessions", 4)
 	})
 	// Each node's session is served by one manager, which hands the node
-	// its tasks: together they timed every task's assignment.
+	// its tasks: together they timed every task's assignment, and the
+	// beats and status reports they answered.
 	eventually(t, 10*time.Second, func() error {
-		var sessions, handed float64
+		var sessions, handed, beats, reports float64
 		for _, m := range c.managers {
 			s, err := m.metrics()
 			if err != nil {
@@ -227,9 +228,19 @@ func TestMetrics(t *testing.T) {
 			sessions += n
 			n, _ = s.sum("flotilla_dispatcher_assignment_latency_seconds")
 			handed += n
+			n, _ = s.sum("flotilla_node_rpc_duration_seconds", "call", "heartbeat")
+			beats += n
+			n, _ = s.sum("flotilla_node_rpc_duration_seconds", "call", "task_status")
+			reports += n
+			if _, ok := s.sum("go_sched_latencies_seconds"); !ok {
+				return fmt.Errorf("%s: no go_sched_latencies_seconds", m)
+			}
 		}
 		if sessions != 4 || handed < 3 {
 			return fmt.Errorf("the managers serve %v sessions and timed %v assignments, want 4 and >= 3", sessions, handed)
+		}
+		if beats < 4 || reports < 1 {
+			return fmt.Errorf("the managers timed %v heartbeats and %v status reports, want >= 4 and >= 1", beats, reports)
 		}
 		return nil
 	})

@@ -201,6 +201,7 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	if err != nil {
 		return res, err
 	}
+	waits0 := readWaits(ctx, mgrs)
 	meter := newCPUMeter(pids...)
 	t1 := time.Now()
 	if _, err := api.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec}); err != nil {
@@ -225,6 +226,8 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	}
 	progress(o.Out, "all running in the store after %.3fs (the bench's poll saw it after %.3fs)\n", res.Converge.Seconds(), seen.Seconds())
 	progress(o.Out, "CPU used while converging: %s\n", cpuLine(res.CPU, mgrs))
+	progress(o.Out, "waits while converging:\n")
+	printWaits(o.Out, waits0, readWaits(ctx, mgrs), mgrs)
 	if work, err := countWork(ctx, lead); err != nil {
 		progress(o.Out, "no figures of the leader's work while converging: %v\n", err)
 	} else {

@@ -68,8 +68,8 @@ func sampleMemory(ctx context.Context, m sandbox.Node) (memSample, error) {
 	return s, err
 }
 
-// scrape reads a manager's metrics without labels from its API socket
-// (gc: after a forced garbage collection).
+// scrape reads a manager's metrics from its API socket (gc: after a
+// forced garbage collection).
 func scrape(ctx context.Context, m sandbox.Node, gc bool) (map[string]float64, error) {
 	c := http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -97,10 +97,14 @@ func scrape(ctx context.Context, m sandbox.Node, gc bool) (map[string]float64, e
 	sc := bufio.NewScanner(res.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+		// A series with labels is keyed by its whole name{labels}: the
+		// value follows the last space (label values may hold spaces).
+		line := sc.Text()
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 || strings.HasPrefix(line, "#") {
 			continue
 		}
+		name, val := line[:i], line[i+1:]
 		if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
 			out[name] = f
 		}

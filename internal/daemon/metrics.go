@@ -30,6 +30,7 @@ type daemonMetrics struct {
 	api     *engineapi.Metrics
 	manager *manager.Metrics
 	agent   *agent.Metrics
+	rpc     *prometheus.HistogramVec // node RPCs served, by call
 	handler http.Handler
 	// local serves the API's listeners, without gzip: a reader on the
 	// socket gains nothing from it, and each gzip writer (kept in a pool
@@ -41,7 +42,9 @@ type daemonMetrics struct {
 func newDaemonMetrics(d *Daemon) *daemonMetrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
-		collectors.NewGoCollector(),
+		// The scheduler's latencies (go_sched_latencies_seconds): how long
+		// goroutines wait for a CPU, i.e. whether the node is starved.
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsScheduler)),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		nodeCollector{d},
 	)
@@ -50,6 +53,7 @@ func newDaemonMetrics(d *Daemon) *daemonMetrics {
 		api:     engineapi.NewMetrics(reg),
 		manager: manager.NewMetrics(reg),
 		agent:   agent.NewMetrics(reg),
+		rpc:     newRPCDuration(reg),
 		handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{d}}),
 		local:   promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{d}, DisableCompression: true}),
 	}

@@ -94,7 +94,7 @@ func (n *clusterNode) rpcHandler() http.Handler {
 	mux.HandleFunc("POST "+nodeapi.PathRelay, n.serveRelay)
 	mux.HandleFunc("POST "+nodeapi.PathLogs, n.serveLogs)
 	mux.Handle(nodeapi.PathAPI+"/", http.HandlerFunc(n.forwardedAPI))
-	return mux
+	return timeRPC(n.d.metrics.rpc, mux)
 }
 
 func decodeRPC(body []byte, v any) error {

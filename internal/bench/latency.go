@@ -93,7 +93,9 @@ func (b bucketCounts) String() string {
 // bound says where bucket i lies: under its upper bound, or over the
 // last finite one for the +Inf bucket.
 func (b bucketCounts) bound(i int) string {
-	d := func(s float64) string { return time.Duration(s * float64(time.Second)).Round(10 * time.Microsecond).String() }
+	d := func(s float64) string {
+		return time.Duration(s * float64(time.Second)).Round(10 * time.Microsecond).String()
+	}
 	if !math.IsInf(b.bounds[i], 1) {
 		return "≤ " + d(b.bounds[i])
 	}

@@ -3,7 +3,9 @@ package bench
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"net"
 	"log/slog"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -44,8 +46,19 @@ func joinSimNode(ctx context.Context, name, token string, root *ca.RootCA, manag
 	}
 	var resp nodeapi.JoinResponse
 	req := nodeapi.JoinRequest{Token: token, CSR: csrPEM, Hostname: name, Addr: "127.0.0.1:1", Description: desc}
-	if err := jc.Call(ctx, managers[first%len(managers)], nodeapi.PathJoin, req, &resp); err != nil {
-		return nil, fmt.Errorf("join %s: %w", name, err)
+	// A connection refused in a storm of thousands of joins (the
+	// manager's accept queue full) joined nothing: try again, as an
+	// operator would. Any later failure may have joined the node.
+	for try := 1; ; try++ {
+		err := jc.Call(ctx, managers[first%len(managers)], nodeapi.PathJoin, req, &resp)
+		var op *net.OpError
+		if err != nil && try < 5 && errors.As(err, &op) && op.Op == "dial" && ctx.Err() == nil {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("join %s: %w", name, err)
+		}
+		break
 	}
 	cfg, err := ca.ClientTLSConfig(resp.CertPEM, keyPEM, root, clusterport.ProtoRPC)
 	if err != nil {

@@ -133,7 +133,7 @@ func (c *Client) Call(ctx context.Context, addr, path string, in, out any) error
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.Do(req)
 	if err != nil {
-		return errdefs.Unavailable("cannot reach manager at %s: %v", addr, err)
+		return errdefs.Unavailable("cannot reach manager at %s: %w", addr, err)
 	}
 	defer resp.Body.Close()
 	return DecodeResponse(resp, out)

@@ -5,8 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"log/slog"
+	"net"
 
 	"github.com/moby/moby/api/types/swarm"
 

@@ -1,8 +1,11 @@
 package daemon
 
 import (
+	"io"
+	"math"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,14 +55,54 @@ func newRPCDuration(reg prometheus.Registerer) *prometheus.HistogramVec {
 	return h
 }
 
-// timeRPC observes each node RPC's time to answer in d.
+// timeRPC observes each node RPC's time to answer in d: from the moment
+// its whole request is in, so a caller slow to send its body (headers
+// and body come in separate frames) does not count as a slow manager.
 func timeRPC(d *prometheus.HistogramVec, next http.Handler) http.Handler {
+	return timeRPCWith(d, time.Now, next)
+}
+
+func timeRPCWith(d *prometheus.HistogramVec, now func() time.Time, next http.Handler) http.Handler {
 	if d == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		start := now()
+		var body *bodyClock
+		if r.Body != nil && r.Body != http.NoBody {
+			left := r.ContentLength
+			if left < 0 {
+				left = math.MaxInt64 // unknown: in at its end
+			}
+			body = &bodyClock{ReadCloser: r.Body, left: left, now: now}
+			r.Body = body
+		}
 		next.ServeHTTP(w, r)
-		d.WithLabelValues(rpcCall(r.URL.Path)).Observe(time.Since(start).Seconds())
+		if body != nil {
+			if in := body.in.Load(); in != nil && in.After(start) {
+				start = *in
+			}
+		}
+		d.WithLabelValues(rpcCall(r.URL.Path)).Observe(now().Sub(start).Seconds())
 	})
+}
+
+// bodyClock notes when a request's body has been read whole. A request
+// passed on to the leader is read by the proxy's transport, which may
+// still be at it when the handler returns: in is read atomically.
+type bodyClock struct {
+	io.ReadCloser
+	left int64 // bytes still to come (one reader at a time)
+	now  func() time.Time
+	in   atomic.Pointer[time.Time]
+}
+
+func (b *bodyClock) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if (err != nil || b.left <= 0) && b.in.Load() == nil {
+		t := b.now()
+		b.in.Store(&t)
+	}
+	return n, err
 }

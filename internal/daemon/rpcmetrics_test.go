@@ -1,9 +1,11 @@
 package daemon
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -36,6 +38,50 @@ func TestRPCDurationByCall(t *testing.T) {
 		}
 		if got := m.GetHistogram().GetSampleCount(); got != uint64(n) {
 			t.Errorf("call=%s counted %d, want %d", call, got, n)
+		}
+	}
+}
+
+// slowBody is a request body whose caller takes a while to send it: the
+// clock moves on while it is read.
+type slowBody struct {
+	data  []byte
+	clock *time.Time
+}
+
+func (b *slowBody) Read(p []byte) (int, error) {
+	if len(b.data) == 0 {
+		return 0, io.EOF
+	}
+	*b.clock = b.clock.Add(5 * time.Second)
+	n := copy(p, b.data[:1])
+	b.data = b.data[n:]
+	return n, nil
+}
+
+// A caller slow to send its body is not counted against the manager:
+// the time runs from the whole request in to the answer.
+func TestRPCDurationFromRequestIn(t *testing.T) {
+	for _, length := range []int64{2, -1} {
+		reg := prometheus.NewRegistry()
+		d := newRPCDuration(reg)
+		clock := time.Unix(1000, 0)
+		now := func() time.Time { return clock }
+		h := timeRPCWith(d, now, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, err := io.ReadAll(r.Body); err != nil {
+				t.Error(err)
+			}
+			clock = clock.Add(300 * time.Millisecond) // the manager's own work
+		}))
+		req := httptest.NewRequest(http.MethodPost, nodeapi.PathHeartbeat, nil)
+		req.Body, req.ContentLength = io.NopCloser(&slowBody{data: []byte("{}"), clock: &clock}), length
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		var m dto.Metric
+		if err := d.WithLabelValues("heartbeat").(prometheus.Histogram).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.GetHistogram().GetSampleSum(); got != 0.3 {
+			t.Errorf("length %d: timed %vs, want 0.3s (the 10s the body took to come not counted)", length, got)
 		}
 	}
 }

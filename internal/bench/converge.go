@@ -262,6 +262,10 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 	}
 	progress(o.Out, "node sessions per manager after convergence: %s\n", sessionSpread(nodes))
 	res.Steady = steadyLoad(ctx, lead, o.Out)
+	if err := ctx.Err(); err != nil {
+		// Interrupted (Ctrl-C): the figures after it are not measured.
+		return res, fmt.Errorf("interrupted before the run ended: %w", err)
+	}
 	return res, nil
 }
 

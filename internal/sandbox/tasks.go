@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 )
 
@@ -22,7 +23,10 @@ import (
 // under the sandbox's data dirs is stopped after.
 
 // removeServices removes every service and waits (briefly) for the
-// nodes to stop their tasks; errors only mean the cleanup below does more.
+// sandbox's nodes to stop their tasks; errors only mean the cleanup below
+// does more. Tasks on nodes the sandbox did not start (bench converge's
+// simulated nodes, gone by now) are not waited for: nothing would stop
+// them.
 func removeServices(sb *Cluster, out io.Writer) {
 	if len(sb.Nodes) == 0 {
 		return
@@ -42,9 +46,10 @@ func removeServices(sb *Cluster, out io.Writer) {
 	for _, s := range res.Items {
 		_, _ = api.ServiceRemove(ctx, s.ID, client.ServiceRemoveOptions{})
 	}
+	own := ownNodes(ctx, api, sb)
 	for ctx.Err() == nil {
 		tasks, err := api.TaskList(ctx, client.TaskListOptions{})
-		if err != nil || len(tasks.Items) == 0 {
+		if err != nil || !anyOn(tasks.Items, own) {
 			return
 		}
 		select {
@@ -93,4 +98,35 @@ func taskProcesses(dir string) []int {
 		}
 	}
 	return out
+}
+
+// ownNodes returns the IDs of the swarm nodes the sandbox's daemons are
+// (by their hostnames, which the sandbox sets).
+func ownNodes(ctx context.Context, api *client.Client, sb *Cluster) map[string]bool {
+	names := map[string]bool{}
+	for _, n := range sb.Nodes {
+		names[n.Name] = true
+	}
+	own := map[string]bool{}
+	res, err := api.NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		return nil // unknown: wait for every task
+	}
+	for _, n := range res.Items {
+		if names[n.Description.Hostname] {
+			own[n.ID] = true
+		}
+	}
+	return own
+}
+
+// anyOn tells whether a task is left on one of the nodes in own (any
+// task, when own is nil).
+func anyOn(tasks []swarm.Task, own map[string]bool) bool {
+	for _, t := range tasks {
+		if own == nil || own[t.NodeID] {
+			return true
+		}
+	}
+	return false
 }

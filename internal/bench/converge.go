@@ -232,8 +232,9 @@ func RunConverge(ctx context.Context, o ConvergeOptions) (ConvergeResult, error)
 		progress(o.Out, "no figures of the leader's work while converging: %v\n", err)
 	} else {
 		res.HeartbeatsPerSecond = (work.heartbeats - work0.heartbeats) / time.Since(t1).Seconds()
-		progress(o.Out, "the leader (%s) while converging: %.0f heartbeats/s; %.0f orchestrator passes, %.2fs in all\n",
-			lead.Name, res.HeartbeatsPerSecond, work.passes-work0.passes, work.passSeconds-work0.passSeconds)
+		progress(o.Out, "the leader (%s) while converging: %.0f heartbeats/s; %.0f orchestrator passes, %.2fs in all; %.0f task status reports (%.2f per task)\n",
+			lead.Name, res.HeartbeatsPerSecond, work.passes-work0.passes, work.passSeconds-work0.passSeconds,
+			work.statuses-work0.statuses, (work.statuses-work0.statuses)/float64(o.Replicas))
 		res.RaftBytesPerTask = (work.raftBytes - work0.raftBytes) / float64(o.Replicas)
 		progress(o.Out, "Raft log written while converging: %.0f entries, %.1f MiB, %.0f bytes per task (each sent to every follower)\n",
 			work.raftEntries-work0.raftEntries, (work.raftBytes-work0.raftBytes)/(1<<20), res.RaftBytesPerTask)

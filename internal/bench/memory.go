@@ -113,7 +113,7 @@ func scrape(ctx context.Context, m sandbox.Node, gc bool) (map[string]float64, e
 }
 
 // leaderCounts are counters of the leader's work.
-type leaderCounts struct{ heartbeats, passes, passSeconds, raftEntries, raftBytes float64 }
+type leaderCounts struct{ heartbeats, passes, passSeconds, raftEntries, raftBytes, statuses float64 }
 
 func countWork(ctx context.Context, m sandbox.Node) (leaderCounts, error) {
 	v, err := scrape(ctx, m, false)
@@ -122,5 +122,5 @@ func countWork(ctx context.Context, m sandbox.Node) (leaderCounts, error) {
 	}
 	const pass = "flotilla_orchestrator_pass_duration_seconds" // a histogram: its _count and _sum
 	return leaderCounts{v["flotilla_dispatcher_heartbeats_total"], v[pass+"_count"], v[pass+"_sum"],
-		v["flotilla_raft_proposed_entries_total"], v["flotilla_raft_proposed_bytes_total"]}, nil
+		v["flotilla_raft_proposed_entries_total"], v["flotilla_raft_proposed_bytes_total"], v["flotilla_dispatcher_task_status_reports_total"]}, nil
 }

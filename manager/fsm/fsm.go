@@ -23,11 +23,8 @@ const batchVersion byte = 1
 
 // EncodeBatch frames a state batch as a log entry.
 func EncodeBatch(b state.Batch) ([]byte, error) {
-	payload, err := state.MarshalJSON(b)
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte{TypeBatch, batchVersion}, payload...), nil
+	buf := make([]byte, 0, 2+state.BatchSize(b))
+	return state.AppendBatch(append(buf, TypeBatch, batchVersion), b)
 }
 
 // FSM applies committed entries to a state.Store.

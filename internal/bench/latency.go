@@ -24,6 +24,7 @@ import (
 type waits struct {
 	sim  *metrics.Float64Histogram
 	mgrs []map[string]float64
+	errs []error // reading each manager's metrics
 }
 
 const schedLatencies = "/sched/latencies:seconds"
@@ -31,8 +32,9 @@ const schedLatencies = "/sched/latencies:seconds"
 func readWaits(ctx context.Context, mgrs []sandbox.Node) waits {
 	w := waits{sim: readSchedLatencies()}
 	for _, m := range mgrs {
-		v, _ := scrape(ctx, m, false)
+		v, err := scrape(ctx, m, false)
 		w.mgrs = append(w.mgrs, v)
+		w.errs = append(w.errs, err)
 	}
 	return w
 }
@@ -53,8 +55,9 @@ func printWaits(out io.Writer, before, after waits, mgrs []sandbox.Node) {
 		progress(out, "  simulated nodes' process: goroutines waited for a CPU %s\n", runtimeQuantiles(before.sim, after.sim))
 	}
 	for i, m := range mgrs {
-		if i >= len(before.mgrs) || i >= len(after.mgrs) {
-			break
+		if err := cmp.Or(before.errs[i], after.errs[i]); err != nil {
+			progress(out, "  %s: no figures: %v\n", m.Name, err)
+			continue
 		}
 		beats := promQuantiles(before.mgrs[i], after.mgrs[i], "flotilla_node_rpc_duration_seconds", `call="heartbeat"`)
 		sched := promQuantiles(before.mgrs[i], after.mgrs[i], "go_sched_latencies_seconds", "")

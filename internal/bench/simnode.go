@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/moby/moby/api/types/swarm"
 
@@ -53,6 +54,7 @@ func joinSimNode(ctx context.Context, name, token string, root *ca.RootCA, manag
 		err := jc.Call(ctx, managers[first%len(managers)], nodeapi.PathJoin, req, &resp)
 		var op *net.OpError
 		if err != nil && try < 5 && errors.As(err, &op) && op.Op == "dial" && ctx.Err() == nil {
+			sleepCtx(ctx, time.Duration(try)*100*time.Millisecond) // let the storm's queue drain
 			continue
 		}
 		if err != nil {

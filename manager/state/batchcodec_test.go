@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -62,6 +64,24 @@ func TestAppendBatchSameBytesAsMarshal(t *testing.T) {
 		// The size is a hint: strings that need escaping grow past it.
 		if n := BatchSize(b); i < 4 && n < len(want) {
 			t.Errorf("batch %d: BatchSize %d < %d written", i, n, len(want))
+		}
+	}
+}
+
+// AppendBatch writes the fields it knows by hand: a field added to Op or
+// Batch would be left out of the log without a word. This names the
+// fields it writes, so such a change fails here first.
+func TestAppendBatchKnowsEveryField(t *testing.T) {
+	for typ, want := range map[reflect.Type][]string{
+		reflect.TypeFor[Op]():    {"Table", "Action", "ID", "ExpectVersion", "Object", "Patch"},
+		reflect.TypeFor[Batch](): {"Ops", "Time"},
+	} {
+		var got []string
+		for f := range typ.Fields() {
+			got = append(got, f.Name)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s has fields %v; AppendBatch writes %v: teach it the new ones", typ, got, want)
 		}
 	}
 }

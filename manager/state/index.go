@@ -12,8 +12,12 @@ import "github.com/google/btree"
 // write touching more than 8,192 nodes: a 50,000-task service spent a
 // third of a follower's CPU there.
 
-// item is one entry of a tree: by ID, key is the ID and id empty; in a
-// secondary index, key is the indexed value and id the object's ID.
+// item is one entry of a tree: by ID, key is the ID, id empty and obj
+// the object; in a secondary index, key is the indexed value, id the
+// object's ID and obj nil. An index entry holds no object so that a write
+// that keeps the indexed value (a task's status: most writes) leaves the
+// index's nodes alone instead of copying them for a new pointer: in a
+// wave of 10,000 tasks those copies were a fifth of a follower's CPU.
 type item struct {
 	key, id string
 	obj     Object
@@ -95,12 +99,16 @@ func (d *db) put(tableName string, obj Object) {
 		tr := t.by[name]
 		nk := f(obj)
 		if had {
-			if prev := f(old.obj); prev != "" && prev != nk {
+			prev := f(old.obj)
+			if prev == nk {
+				continue
+			}
+			if prev != "" {
 				tr.Delete(item{key: prev, id: id})
 			}
 		}
 		if nk != "" {
-			tr.ReplaceOrInsert(item{key: nk, id: id, obj: obj})
+			tr.ReplaceOrInsert(item{key: nk, id: id})
 		}
 	}
 }
@@ -131,7 +139,8 @@ func (d *db) list(tableName string) []Object {
 	return out
 }
 
-// listBy returns the objects whose index has value, in ID order.
+// listBy returns the objects whose index has value, in ID order: the
+// index gives their IDs, the table their current versions.
 func (d *db) listBy(tableName, index, value string) []Object {
 	t := d.tables[tableName]
 	if t == nil {
@@ -146,7 +155,9 @@ func (d *db) listBy(tableName, index, value string) []Object {
 		if it.key != value {
 			return false
 		}
-		out = append(out, it.obj)
+		if o, ok := t.byID.Get(item{key: it.id}); ok {
+			out = append(out, o.obj)
+		}
 		return true
 	})
 	return out

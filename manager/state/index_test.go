@@ -70,3 +70,26 @@ func TestIndexesFollowWrites(t *testing.T) {
 		t.Errorf("n2 has %v after a refused batch, want [b c]", got)
 	}
 }
+
+// A write that keeps a task's node and service (a status report) does not
+// touch the indexes, yet they list the task as it is now; a view from
+// before the write lists it as it was then.
+func TestIndexesListCurrentVersions(t *testing.T) {
+	s := patchStore(t) // tasks a, b, c pending on service svc
+	mustApply(t, s, 2, batch(t1, state.NewPatch(state.TableTasks, "a", state.PatchTaskAssign,
+		state.TaskAssign{NodeID: "n1", Status: swarm.TaskStatus{Timestamp: t1, State: swarm.TaskStateAssigned}})))
+	before := s.View()
+	mustApply(t, s, 3, batch(t1, state.NewPatch(state.TableTasks, "a", state.PatchTaskStatus,
+		swarm.TaskStatus{Timestamp: t1, State: swarm.TaskStateRunning})))
+
+	for name, ts := range map[string][]*state.Task{"node": s.TasksByNode("n1"), "service": s.TasksByService("svc")} {
+		for _, tk := range ts {
+			if tk.ID == "a" && tk.Status.State != swarm.TaskStateRunning {
+				t.Errorf("by %s: a is %s, want running (its current version)", name, tk.Status.State)
+			}
+		}
+	}
+	if got := before.TasksByNode("n1"); len(got) != 1 || got[0].Status.State != swarm.TaskStateAssigned {
+		t.Errorf("a view from before the report lists n1 with %v, want a assigned", got)
+	}
+}

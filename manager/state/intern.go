@@ -19,6 +19,7 @@ import (
 // own. It is the writer's alone (Apply, Restore, under writeMu).
 type specs struct {
 	byJSON map[string]*sharedSpec
+	key    []byte // scratch: a lookup by string(key) copies nothing
 }
 
 type sharedSpec struct {
@@ -51,8 +52,8 @@ func (sp *specs) decodeTask(b []byte, decode func([]byte, any) error) (*Task, er
 	if isNull(w.Spec) && isNull(w.Ports) {
 		return t, nil
 	}
-	key := string(w.Spec) + "\x00" + string(w.Ports)
-	if sh := sp.byJSON[key]; sh != nil {
+	sp.key = append(append(append(sp.key[:0], w.Spec...), 0), w.Ports...)
+	if sh := sp.byJSON[string(sp.key)]; sh != nil {
 		t.Spec, t.Ports = sh.spec, sh.ports
 		return t, nil
 	}
@@ -70,7 +71,7 @@ func (sp *specs) decodeTask(b []byte, decode func([]byte, any) error) (*Task, er
 	if sp.byJSON == nil || len(sp.byJSON) >= maxSpecs {
 		sp.byJSON = map[string]*sharedSpec{}
 	}
-	sp.byJSON[key] = sh
+	sp.byJSON[string(sp.key)] = sh
 	t.Spec, t.Ports = sh.spec, sh.ports
 	return t, nil
 }

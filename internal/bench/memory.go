@@ -23,8 +23,9 @@ type memSample struct {
 	// (the binary's, mapped by all three managers) divided among them.
 	PSS  int64
 	Peak int64 // peak resident (VmHWM) so far
-	// After a forced garbage collection (GET /metrics?gc=1 on the API
-	// socket): the live heap's spans, and the resident memory.
+	// After a forced garbage collection that gives the freed pages back
+	// (GET /metrics?gc=1 on the API socket): the live heap's spans, and
+	// the resident memory.
 	HeapInuse  int64
 	StackInuse int64 // goroutine stacks
 	RSSAfterGC int64
@@ -33,7 +34,7 @@ type memSample struct {
 
 func (m memSample) String() string {
 	mib := func(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
-	return fmt.Sprintf("%s resident (%s anonymous, %s proportional; %s after GC; peak %s), after GC heap in use %s, stacks %s (%d goroutines)",
+	return fmt.Sprintf("%s resident (%s anonymous, %s proportional; %s after GC and release; peak %s), after GC heap in use %s, stacks %s (%d goroutines)",
 		mib(m.RSS), mib(m.Anon), mib(m.PSS), mib(m.RSSAfterGC), mib(m.Peak), mib(m.HeapInuse), mib(m.StackInuse), m.Goroutines)
 }
 

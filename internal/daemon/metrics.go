@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -61,15 +61,17 @@ func newDaemonMetrics(d *Daemon) *daemonMetrics {
 
 // withMetrics serves MetricsPath from the registry and the rest from api.
 // On the API socket (not on --metrics-addr, which anyone who reaches it
-// may read) ?gc=1 runs a garbage collection first, as net/http/pprof's
-// heap profile does: go_memstats_heap_inuse_bytes and
-// process_resident_memory_bytes then show what the node keeps, not what
-// its collector has yet to free (bench converge reads them so).
+// may read) ?gc=1 runs a garbage collection first and gives the freed
+// pages back to the system (debug.FreeOSMemory): go_memstats_heap_inuse_bytes
+// and process_resident_memory_bytes then show what the node keeps, not
+// what its collector has yet to free or the pages it freed but still holds
+// (bench converge reads them so). A collection alone returns no page: the
+// resident size after it was the one before.
 func (m *daemonMetrics) withMetrics(api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == MetricsPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			if r.URL.Query().Get("gc") == "1" {
-				runtime.GC()
+				debug.FreeOSMemory()
 			}
 			m.local.ServeHTTP(w, r)
 			return

@@ -83,10 +83,12 @@ func TestIndexesListCurrentVersions(t *testing.T) {
 		swarm.TaskStatus{Timestamp: t1, State: swarm.TaskStateRunning})))
 
 	for name, ts := range map[string][]*state.Task{"node": s.TasksByNode("n1"), "service": s.TasksByService("svc")} {
-		for _, tk := range ts {
-			if tk.ID == "a" && tk.Status.State != swarm.TaskStateRunning {
-				t.Errorf("by %s: a is %s, want running (its current version)", name, tk.Status.State)
-			}
+		i := slices.IndexFunc(ts, func(tk *state.Task) bool { return tk.ID == "a" })
+		switch {
+		case i < 0:
+			t.Errorf("by %s: a is not listed (%v)", name, taskIDs(ts))
+		case ts[i].Status.State != swarm.TaskStateRunning:
+			t.Errorf("by %s: a is %s, want running (its current version)", name, ts[i].Status.State)
 		}
 	}
 	if got := before.TasksByNode("n1"); len(got) != 1 || got[0].Status.State != swarm.TaskStateAssigned {

@@ -70,7 +70,7 @@ func sampleMemory(ctx context.Context, m sandbox.Node) (memSample, error) {
 }
 
 // scrape reads a manager's metrics from its API socket (gc: after a
-// forced garbage collection).
+// forced garbage collection that gives the freed pages back).
 func scrape(ctx context.Context, m sandbox.Node, gc bool) (map[string]float64, error) {
 	c := http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
